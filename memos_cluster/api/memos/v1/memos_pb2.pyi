@@ -1,0 +1,323 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SearchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_MODE_UNSPECIFIED: _ClassVar[SearchMode]
+    SEARCH_MODE_HYBRID: _ClassVar[SearchMode]
+    SEARCH_MODE_DENSE: _ClassVar[SearchMode]
+    SEARCH_MODE_BM25: _ClassVar[SearchMode]
+SEARCH_MODE_UNSPECIFIED: SearchMode
+SEARCH_MODE_HYBRID: SearchMode
+SEARCH_MODE_DENSE: SearchMode
+SEARCH_MODE_BM25: SearchMode
+
+class Memory(_message.Message):
+    __slots__ = ("id", "cube_id", "text", "memory_type", "metadata", "created_at_ms", "updated_at_ms", "has_event_time", "event_time_ms", "source", "version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    HAS_EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cube_id: str
+    text: str
+    memory_type: str
+    metadata: _struct_pb2.Struct
+    created_at_ms: int
+    updated_at_ms: int
+    has_event_time: bool
+    event_time_ms: int
+    source: str
+    version: int
+    def __init__(self, id: _Optional[str] = ..., cube_id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class NewMemory(_message.Message):
+    __slots__ = ("id", "text", "memory_type", "metadata", "has_event_time", "event_time_ms", "source")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    HAS_EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    memory_type: str
+    metadata: _struct_pb2.Struct
+    has_event_time: bool
+    event_time_ms: int
+    source: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
+
+class Cube(_message.Message):
+    __slots__ = ("cube_id", "description", "metadata", "created_at_ms")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    description: str
+    metadata: _struct_pb2.Struct
+    created_at_ms: int
+    def __init__(self, cube_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+
+class CubeStats(_message.Message):
+    __slots__ = ("cube", "num_memories", "num_history_versions", "shard_id")
+    CUBE_FIELD_NUMBER: _ClassVar[int]
+    NUM_MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    NUM_HISTORY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    cube: Cube
+    num_memories: int
+    num_history_versions: int
+    shard_id: str
+    def __init__(self, cube: _Optional[_Union[Cube, _Mapping]] = ..., num_memories: _Optional[int] = ..., num_history_versions: _Optional[int] = ..., shard_id: _Optional[str] = ...) -> None: ...
+
+class CreateCubeRequest(_message.Message):
+    __slots__ = ("cube_id", "description", "metadata")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    description: str
+    metadata: _struct_pb2.Struct
+    def __init__(self, cube_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class CreateCubeResponse(_message.Message):
+    __slots__ = ("cube",)
+    CUBE_FIELD_NUMBER: _ClassVar[int]
+    cube: Cube
+    def __init__(self, cube: _Optional[_Union[Cube, _Mapping]] = ...) -> None: ...
+
+class DeleteCubeRequest(_message.Message):
+    __slots__ = ("cube_id",)
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    def __init__(self, cube_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCubeResponse(_message.Message):
+    __slots__ = ("num_memories_deleted",)
+    NUM_MEMORIES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    num_memories_deleted: int
+    def __init__(self, num_memories_deleted: _Optional[int] = ...) -> None: ...
+
+class ListCubesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCubesResponse(_message.Message):
+    __slots__ = ("cubes",)
+    CUBES_FIELD_NUMBER: _ClassVar[int]
+    cubes: _containers.RepeatedCompositeFieldContainer[Cube]
+    def __init__(self, cubes: _Optional[_Iterable[_Union[Cube, _Mapping]]] = ...) -> None: ...
+
+class GetCubeRequest(_message.Message):
+    __slots__ = ("cube_id",)
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    def __init__(self, cube_id: _Optional[str] = ...) -> None: ...
+
+class GetCubeResponse(_message.Message):
+    __slots__ = ("stats",)
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    stats: CubeStats
+    def __init__(self, stats: _Optional[_Union[CubeStats, _Mapping]] = ...) -> None: ...
+
+class AddMemoriesRequest(_message.Message):
+    __slots__ = ("cube_id", "memories")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    memories: _containers.RepeatedCompositeFieldContainer[NewMemory]
+    def __init__(self, cube_id: _Optional[str] = ..., memories: _Optional[_Iterable[_Union[NewMemory, _Mapping]]] = ...) -> None: ...
+
+class AddMemoriesResponse(_message.Message):
+    __slots__ = ("ids", "num_inserted", "num_unchanged")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    NUM_INSERTED_FIELD_NUMBER: _ClassVar[int]
+    NUM_UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    num_inserted: int
+    num_unchanged: int
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., num_inserted: _Optional[int] = ..., num_unchanged: _Optional[int] = ...) -> None: ...
+
+class TimeRange(_message.Message):
+    __slots__ = ("has_start", "start_ms", "has_end", "end_ms")
+    HAS_START_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    HAS_END_FIELD_NUMBER: _ClassVar[int]
+    END_MS_FIELD_NUMBER: _ClassVar[int]
+    has_start: bool
+    start_ms: int
+    has_end: bool
+    end_ms: int
+    def __init__(self, has_start: _Optional[bool] = ..., start_ms: _Optional[int] = ..., has_end: _Optional[bool] = ..., end_ms: _Optional[int] = ...) -> None: ...
+
+class SearchFilter(_message.Message):
+    __slots__ = ("memory_types", "sources", "metadata_equals", "event_time", "created_at")
+    class MetadataEqualsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _struct_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+    MEMORY_TYPES_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_EQUALS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    memory_types: _containers.RepeatedScalarFieldContainer[str]
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    metadata_equals: _containers.MessageMap[str, _struct_pb2.Value]
+    event_time: TimeRange
+    created_at: TimeRange
+    def __init__(self, memory_types: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., metadata_equals: _Optional[_Mapping[str, _struct_pb2.Value]] = ..., event_time: _Optional[_Union[TimeRange, _Mapping]] = ..., created_at: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("cube_ids", "query", "top_k", "mode", "filter")
+    CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    cube_ids: _containers.RepeatedScalarFieldContainer[str]
+    query: str
+    top_k: int
+    mode: SearchMode
+    filter: SearchFilter
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ...) -> None: ...
+
+class SearchHit(_message.Message):
+    __slots__ = ("memory", "score", "tier")
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    memory: Memory
+    score: float
+    tier: str
+    def __init__(self, memory: _Optional[_Union[Memory, _Mapping]] = ..., score: _Optional[float] = ..., tier: _Optional[str] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("hits",)
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ...) -> None: ...
+
+class GetMemoriesRequest(_message.Message):
+    __slots__ = ("cube_id", "ids")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cube_id: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetMemoriesResponse(_message.Message):
+    __slots__ = ("memories", "missing_ids")
+    MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    MISSING_IDS_FIELD_NUMBER: _ClassVar[int]
+    memories: _containers.RepeatedCompositeFieldContainer[Memory]
+    missing_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., missing_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateMemoryRequest(_message.Message):
+    __slots__ = ("cube_id", "id", "text", "replace_metadata", "metadata", "memory_type", "has_event_time", "event_time_ms", "expected_version")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_METADATA_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HAS_EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    id: str
+    text: str
+    replace_metadata: bool
+    metadata: _struct_pb2.Struct
+    memory_type: str
+    has_event_time: bool
+    event_time_ms: int
+    expected_version: int
+    def __init__(self, cube_id: _Optional[str] = ..., id: _Optional[str] = ..., text: _Optional[str] = ..., replace_metadata: _Optional[bool] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., memory_type: _Optional[str] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class UpdateMemoryResponse(_message.Message):
+    __slots__ = ("memory",)
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    memory: Memory
+    def __init__(self, memory: _Optional[_Union[Memory, _Mapping]] = ...) -> None: ...
+
+class GetMemoryHistoryRequest(_message.Message):
+    __slots__ = ("cube_id", "id")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    id: str
+    def __init__(self, cube_id: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class GetMemoryHistoryResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[Memory]
+    def __init__(self, versions: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ...) -> None: ...
+
+class DeleteMemoriesRequest(_message.Message):
+    __slots__ = ("cube_id", "ids")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cube_id: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteMemoriesResponse(_message.Message):
+    __slots__ = ("num_deleted", "missing_ids")
+    NUM_DELETED_FIELD_NUMBER: _ClassVar[int]
+    MISSING_IDS_FIELD_NUMBER: _ClassVar[int]
+    num_deleted: int
+    missing_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, num_deleted: _Optional[int] = ..., missing_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HealthRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ShardHealth(_message.Message):
+    __slots__ = ("shard_id", "ok", "detail")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    ok: bool
+    detail: str
+    def __init__(self, shard_id: _Optional[str] = ..., ok: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class HealthResponse(_message.Message):
+    __slots__ = ("ok", "shards")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    shards: _containers.RepeatedCompositeFieldContainer[ShardHealth]
+    def __init__(self, ok: _Optional[bool] = ..., shards: _Optional[_Iterable[_Union[ShardHealth, _Mapping]]] = ...) -> None: ...
+
+class PingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PingResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

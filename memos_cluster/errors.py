@@ -1,0 +1,60 @@
+"""The exceptions of memos-cluster. Each maps to one gRPC status code (by name, so that the core
+does not import grpc); the gateway sets that code and the client raises the same class back."""
+from __future__ import annotations
+
+
+class MemosError(Exception):
+    """Base class. `status` is the name of the grpc.StatusCode it maps to."""
+
+    status = "INTERNAL"
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.field = field  # the request field at fault, when there is one
+
+    def __reduce__(self):  # keep (message, field) across Ray's pickling
+        return (type(self), (self.message, self.field))
+
+
+class InvalidArgument(MemosError):
+    status = "INVALID_ARGUMENT"
+
+
+class NotFound(MemosError):
+    status = "NOT_FOUND"
+
+
+class AlreadyExists(MemosError):
+    status = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(MemosError):
+    status = "FAILED_PRECONDITION"
+
+
+class Unavailable(MemosError):
+    """A shard is down or restarting; safe to retry after a short wait."""
+
+    status = "UNAVAILABLE"
+
+
+class DeadlineExceeded(MemosError):
+    status = "DEADLINE_EXCEEDED"
+
+
+class InternalError(MemosError):
+    status = "INTERNAL"
+
+
+class ConfigError(MemosError):
+    """A configuration file, override or environment variable is invalid."""
+
+    status = "INVALID_ARGUMENT"
+
+
+ERRORS_BY_STATUS: dict[str, type[MemosError]] = {
+    cls.status: cls
+    for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unavailable,
+                DeadlineExceeded, InternalError)
+}

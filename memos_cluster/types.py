@@ -1,0 +1,141 @@
+"""Domain types shared by every layer. Plain dataclasses: no protobuf, no Ray, no Milvus."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+JsonDict = dict[str, Any]
+
+PLAINTEXT_TIER = "plaintext"
+DEFAULT_MEMORY_TYPE = "fact"
+
+
+class SearchMode(str, enum.Enum):
+    """How the plaintext tier ranks candidates."""
+
+    HYBRID = "hybrid"  # dense + BM25, fused with reciprocal rank fusion
+    DENSE = "dense"  # MiniLM cosine similarity only
+    BM25 = "bm25"  # sparse lexical match only
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    """One version of one memory, as stored in the plaintext tier."""
+
+    id: str  # unique within its cube
+    cube_id: str
+    text: str
+    memory_type: str = DEFAULT_MEMORY_TYPE
+    metadata: JsonDict = field(default_factory=dict)
+    created_at_ms: int = 0  # first version's creation, Unix epoch milliseconds
+    updated_at_ms: int = 0  # this version's creation, Unix epoch milliseconds
+    event_time_ms: Optional[int] = None  # when the remembered thing happened, epoch ms
+    source: str = ""  # where it came from: a file, an agent, a conversation
+    version: int = 1  # 1 when created, +1 on each update
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """What a caller supplies to add a memory. `id` None lets the shard generate a UUID."""
+
+    text: str
+    id: Optional[str] = None
+    memory_type: str = DEFAULT_MEMORY_TYPE
+    metadata: JsonDict = field(default_factory=dict)
+    event_time_ms: Optional[int] = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class MemoryUpdate:
+    """A change to one memory; fields left None keep their previous value."""
+
+    cube_id: str
+    id: str
+    text: str
+    metadata: Optional[JsonDict] = None  # None keeps, {} clears
+    memory_type: Optional[str] = None
+    event_time_ms: Optional[int] = None
+    expected_version: Optional[int] = None  # optimistic concurrency check when set
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    item: MemoryItem
+    score: float  # higher is better; comparable only within one response
+    tier: str = PLAINTEXT_TIER
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start_ms: Optional[int] = None  # inclusive, epoch ms
+    end_ms: Optional[int] = None  # exclusive, epoch ms
+
+    @property
+    def is_empty(self) -> bool:
+        return self.start_ms is None and self.end_ms is None
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """A structured filter; it becomes a parameterised Milvus expression, never pasted text."""
+
+    memory_types: tuple[str, ...] = ()  # any of
+    sources: tuple[str, ...] = ()  # any of
+    metadata_equals: tuple[tuple[str, Any], ...] = ()  # (key, scalar value) pairs, all must hold
+    event_time: TimeRange = TimeRange()
+    created_at: TimeRange = TimeRange()
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    cube_ids: tuple[str, ...]
+    query: str
+    top_k: int
+    mode: SearchMode = SearchMode.HYBRID
+    filter: SearchFilter = SearchFilter()
+
+
+@dataclass(frozen=True)
+class CubeSpec:
+    """A MemCube's identity and caller-owned description."""
+
+    cube_id: str
+    description: str = ""
+    metadata: JsonDict = field(default_factory=dict)
+    created_at_ms: int = 0  # epoch ms, set by the shard on creation
+
+
+@dataclass(frozen=True)
+class CubeStats:
+    cube: CubeSpec
+    num_memories: int  # current memories
+    num_history_versions: int  # archived previous versions
+    shard_id: str
+
+
+@dataclass(frozen=True)
+class AddResult:
+    ids: tuple[str, ...]  # in request order
+    num_inserted: int  # rows newly written
+    num_unchanged: int  # caller-supplied ids already stored with identical content
+
+
+@dataclass(frozen=True)
+class GetResult:
+    items: tuple[MemoryItem, ...]  # in request order, missing omitted
+    missing_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    num_deleted: int
+    missing_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShardHealth:
+    shard_id: str
+    is_ok: bool
+    detail: str = ""
