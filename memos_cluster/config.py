@@ -66,6 +66,7 @@ class GatewayConfig:
     http_port: int = 8000  # Serve's HTTP proxy: health at /-/healthz
     num_replicas: int = 1
     app_name: str = "memos"
+    request_timeout_s: float = 60.0  # Serve ends a gRPC call after this with DEADLINE_EXCEEDED
 
 
 @dataclass

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 from memos_cluster.config import MemosConfig
 from memos_cluster.embedder import Embedder
@@ -29,9 +29,9 @@ from memos_cluster.types import (
     MemoryItem,
     MemoryUpdate,
     NewMemory,
-    SearchFilter,
     SearchHit,
     SearchMode,
+    SearchQuery,
     ShardHealth,
 )
 
@@ -70,6 +70,10 @@ class PlaintextTier:
         while batch := iterator.next():
             self._cube_ids.update(row["cube_id"] for row in batch)
         iterator.close()
+
+    def warm_up(self) -> None:
+        """Load the embedding model now rather than on the first request."""
+        self._embedder.embed(["warm up"])
 
     def close(self) -> None:
         if self._client is not None:
@@ -248,13 +252,12 @@ class PlaintextTier:
                             missing_ids=tuple(i for i in ids if i not in found))
 
     # ---- search ----------------------------------------------------------------------------
-    def search(self, cube_ids: Sequence[str], query: str, top_k: int,
-               mode: SearchMode = SearchMode.HYBRID,
-               flt: Optional[SearchFilter] = None) -> list[SearchHit]:
-        """Top-k current memories of the given cubes (all owned by this shard), best first."""
-        for cube_id in cube_ids:
+    def search(self, request: SearchQuery) -> list[SearchHit]:
+        """Top-k current memories of the request's cubes (all owned by this shard), best first."""
+        for cube_id in request.cube_ids:
             self._require_cube(cube_id)
-        expr = build_search_expr(list(cube_ids), flt or SearchFilter()).render()
+        expr = build_search_expr(list(request.cube_ids), request.filter).render()
+        query, top_k, mode = request.query, request.top_k, request.mode
         if mode is SearchMode.BM25:
             results = self._search_one("sparse", query, top_k, expr)
             # milvus-lite reports BM25 as a negated score; the order is already best first.

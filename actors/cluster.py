@@ -1,0 +1,80 @@
+"""Starting and stopping memos-cluster on Ray: the one place the CLI, the tests and the benchmarks
+go through, so they all run the same system.
+
+`start(config)` joins or starts Ray, starts Serve with the gRPC proxy, and deploys the gateway
+application, which in turn creates the cube directory and the shard actors.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import ray
+from ray import serve
+from ray.serve.config import HTTPOptions, gRPCOptions
+
+from memos_cluster.config import MemosConfig
+
+from actors.gateway import build_app
+from actors.grpc_servicer import SERVICER_FUNCTION
+from actors.handles import DIRECTORY_NAME, shard_actor_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunningCluster:
+    grpc_address: str  # host:port of the gRPC gateway
+    http_address: str  # host:port of Serve's HTTP proxy (health at /-/healthz)
+    started_ray: bool  # whether start() started Ray (and stop() should shut it down)
+
+
+def connect_ray(config: MemosConfig) -> bool:
+    """Join the configured Ray cluster, or start a local one. Returns True if it started Ray."""
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    started = config.ray.address is None
+    ray.init(
+        address=config.ray.address,
+        namespace=config.ray.namespace,
+        num_cpus=config.ray.num_cpus if started else None,
+        include_dashboard=False,
+        log_to_driver=False,
+        # Actors of this project import memos_cluster from the installed package.
+        runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
+    )
+    return started
+
+
+def start(config: MemosConfig) -> RunningCluster:
+    """Start everything and block until the gateway is serving."""
+    started = connect_ray(config)
+    gateway = config.gateway
+    serve.start(
+        http_options=HTTPOptions(host=gateway.host, port=gateway.http_port),
+        grpc_options=gRPCOptions(port=gateway.grpc_port,
+                                 grpc_servicer_functions=[SERVICER_FUNCTION],
+                                 request_timeout_s=gateway.request_timeout_s),
+    )
+    # route_prefix "/" registers the app with the proxies; gRPC callers select it by the
+    # "application" metadata (MemosClient sends it).
+    serve.run(build_app(config), name=gateway.app_name, route_prefix="/", blocking=False)
+    return RunningCluster(grpc_address=f"{gateway.host}:{gateway.grpc_port}",
+                          http_address=f"{gateway.host}:{gateway.http_port}",
+                          started_ray=started)
+
+
+def stop(config: MemosConfig, running: RunningCluster) -> None:
+    """Shut Serve and the memos actors down; stop Ray too if start() started it."""
+    serve.shutdown()
+    names = [DIRECTORY_NAME] + [shard_actor_name(f"shard-{i}")
+                                for i in range(config.cluster.num_shards)]
+    for name in names:
+        try:
+            ray.kill(ray.get_actor(name, namespace=config.ray.namespace))
+        except ValueError:  # never created, or already gone
+            continue
+    if running.started_ray:
+        ray.shutdown()

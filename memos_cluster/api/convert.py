@@ -1,0 +1,191 @@
+"""Protobuf <-> domain conversions: the one place that knows both. The gateway uses the `*_from_pb`
+direction for requests and `*_to_pb` for replies; the client uses the opposite pairs."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from google.protobuf import json_format, struct_pb2
+
+from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from memos_cluster.errors import InvalidArgument
+from memos_cluster.types import (
+    CubeSpec,
+    CubeStats,
+    MemoryItem,
+    MemoryUpdate,
+    NewMemory,
+    SearchFilter,
+    SearchHit,
+    SearchMode,
+    SearchQuery,
+    TimeRange,
+)
+
+MODE_FROM_PB = {
+    pb.SEARCH_MODE_HYBRID: SearchMode.HYBRID,
+    pb.SEARCH_MODE_DENSE: SearchMode.DENSE,
+    pb.SEARCH_MODE_BM25: SearchMode.BM25,
+}
+MODE_TO_PB = {mode: value for value, mode in MODE_FROM_PB.items()}
+_MAX_EXACT_INT = 2**53  # larger integers do not survive a protobuf double
+
+
+def _plain(value: Any) -> Any:
+    """Struct numbers are doubles; give integral ones back as ints, as the caller wrote them."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT_INT:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
+    return _plain(json_format.MessageToDict(message))
+
+
+def dict_to_struct(value: Optional[dict[str, Any]], target: struct_pb2.Struct) -> None:
+    if value:
+        try:
+            target.update(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"metadata is not plain JSON: {exc}", "metadata") from exc
+
+
+def _opt_time(has: bool, value: int) -> Optional[int]:
+    return int(value) if has else None
+
+
+# ---- gateway direction: requests in, replies out ----------------------------------------------
+def new_memory_from_pb(message: pb.NewMemory) -> NewMemory:
+    return NewMemory(
+        text=message.text, id=message.id or None,
+        memory_type=message.memory_type or "fact",
+        metadata=struct_to_dict(message.metadata),
+        event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
+        source=message.source)
+
+
+def _range_from_pb(message: pb.TimeRange) -> TimeRange:
+    return TimeRange(start_ms=_opt_time(message.has_start, message.start_ms),
+                     end_ms=_opt_time(message.has_end, message.end_ms))
+
+
+def filter_from_pb(message: pb.SearchFilter) -> SearchFilter:
+    equals = []
+    for key in sorted(message.metadata_equals):
+        value = _plain(json_format.MessageToDict(message.metadata_equals[key]))
+        equals.append((key, value))
+    return SearchFilter(
+        memory_types=tuple(message.memory_types), sources=tuple(message.sources),
+        metadata_equals=tuple(equals), event_time=_range_from_pb(message.event_time),
+        created_at=_range_from_pb(message.created_at))
+
+
+def search_from_pb(message: pb.SearchRequest, default_top_k: int,
+                   default_mode: SearchMode) -> SearchQuery:
+    if message.mode not in MODE_FROM_PB and message.mode != pb.SEARCH_MODE_UNSPECIFIED:
+        raise InvalidArgument(f"mode {message.mode} is not a known SearchMode", "mode")
+    return SearchQuery(
+        cube_ids=tuple(message.cube_ids), query=message.query,
+        top_k=message.top_k or default_top_k,
+        mode=MODE_FROM_PB.get(message.mode, default_mode),
+        filter=filter_from_pb(message.filter))
+
+
+def update_from_pb(message: pb.UpdateMemoryRequest) -> MemoryUpdate:
+    return MemoryUpdate(
+        cube_id=message.cube_id, id=message.id, text=message.text,
+        metadata=struct_to_dict(message.metadata) if message.replace_metadata else None,
+        memory_type=message.memory_type or None,
+        event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
+        expected_version=message.expected_version or None)
+
+
+def cube_from_pb(message: pb.CreateCubeRequest) -> CubeSpec:
+    return CubeSpec(cube_id=message.cube_id, description=message.description,
+                    metadata=struct_to_dict(message.metadata))
+
+
+def memory_to_pb(item: MemoryItem, target: Optional[pb.Memory] = None) -> pb.Memory:
+    message = pb.Memory() if target is None else target
+    message.id, message.cube_id, message.text = item.id, item.cube_id, item.text
+    message.memory_type, message.source, message.version = (
+        item.memory_type, item.source, item.version)
+    message.created_at_ms, message.updated_at_ms = item.created_at_ms, item.updated_at_ms
+    message.has_event_time = item.event_time_ms is not None
+    message.event_time_ms = item.event_time_ms or 0
+    dict_to_struct(item.metadata, message.metadata)
+    return message
+
+
+def cube_to_pb(spec: CubeSpec, target: Optional[pb.Cube] = None) -> pb.Cube:
+    message = pb.Cube() if target is None else target
+    message.cube_id, message.description = spec.cube_id, spec.description
+    message.created_at_ms = spec.created_at_ms
+    dict_to_struct(spec.metadata, message.metadata)
+    return message
+
+
+def stats_to_pb(stats: CubeStats) -> pb.CubeStats:
+    message = pb.CubeStats(num_memories=stats.num_memories,
+                           num_history_versions=stats.num_history_versions,
+                           shard_id=stats.shard_id)
+    cube_to_pb(stats.cube, message.cube)
+    return message
+
+
+def hit_to_pb(hit: SearchHit, target: pb.SearchHit) -> None:
+    memory_to_pb(hit.item, target.memory)
+    target.score, target.tier = hit.score, hit.tier
+
+
+# ---- client direction: requests out, replies in -----------------------------------------------
+def new_memory_to_pb(item: NewMemory, target: pb.NewMemory) -> None:
+    target.id, target.text = item.id or "", item.text
+    target.memory_type, target.source = item.memory_type, item.source
+    target.has_event_time = item.event_time_ms is not None
+    target.event_time_ms = item.event_time_ms or 0
+    dict_to_struct(item.metadata, target.metadata)
+
+
+def _range_to_pb(value: TimeRange, target: pb.TimeRange) -> None:
+    target.has_start = value.start_ms is not None
+    target.start_ms = value.start_ms or 0
+    target.has_end = value.end_ms is not None
+    target.end_ms = value.end_ms or 0
+
+
+def filter_to_pb(value: SearchFilter, target: pb.SearchFilter) -> None:
+    target.memory_types.extend(value.memory_types)
+    target.sources.extend(value.sources)
+    for key, scalar in value.metadata_equals:
+        json_format.ParseDict(scalar, target.metadata_equals[key])
+    _range_to_pb(value.event_time, target.event_time)
+    _range_to_pb(value.created_at, target.created_at)
+
+
+def memory_from_pb(message: pb.Memory) -> MemoryItem:
+    return MemoryItem(
+        id=message.id, cube_id=message.cube_id, text=message.text,
+        memory_type=message.memory_type, metadata=struct_to_dict(message.metadata),
+        created_at_ms=message.created_at_ms, updated_at_ms=message.updated_at_ms,
+        event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
+        source=message.source, version=message.version)
+
+
+def cube_spec_from_pb(message: pb.Cube) -> CubeSpec:
+    return CubeSpec(cube_id=message.cube_id, description=message.description,
+                    metadata=struct_to_dict(message.metadata),
+                    created_at_ms=message.created_at_ms)
+
+
+def stats_from_pb(message: pb.CubeStats) -> CubeStats:
+    return CubeStats(cube=cube_spec_from_pb(message.cube), num_memories=message.num_memories,
+                     num_history_versions=message.num_history_versions,
+                     shard_id=message.shard_id)
+
+
+def hit_from_pb(message: pb.SearchHit) -> SearchHit:
+    return SearchHit(item=memory_from_pb(message.memory), score=message.score, tier=message.tier)

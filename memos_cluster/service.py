@@ -1,0 +1,181 @@
+"""The memory service: validation, routing of cubes to shards, fan-out and merging.
+
+Transport-independent: the Serve gateway (gRPC) wraps one, and so can any other front. It talks to
+shards through `ShardPort`, an async interface that `actors.handles.ShardHandle` implements over
+Ray actor handles; `LocalShard` implements it in-process for tests and tools that run without Ray.
+Who calls it: the gateway, once per request, after converting protobuf to these domain types.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Mapping, Protocol, Sequence
+
+from memos_cluster import validation as v
+from memos_cluster.config import MemosConfig
+from memos_cluster.errors import InvalidArgument, MemosError
+from memos_cluster.shardmap import HashRing
+from memos_cluster.types import (
+    AddResult,
+    CubeSpec,
+    CubeStats,
+    DeleteResult,
+    GetResult,
+    MemoryItem,
+    MemoryUpdate,
+    NewMemory,
+    SearchHit,
+    SearchQuery,
+    ShardHealth,
+)
+
+
+class ShardPort(Protocol):
+    """One plaintext shard, as the service sees it. Methods mirror `PlaintextTier`."""
+
+    async def create_cube(self, spec: CubeSpec) -> CubeSpec: ...
+    async def delete_cube(self, cube_id: str) -> int: ...
+    async def list_cubes(self) -> list[CubeSpec]: ...
+    async def get_cube(self, cube_id: str) -> CubeStats: ...
+    async def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult: ...
+    async def search(self, query: SearchQuery) -> list[SearchHit]: ...
+    async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult: ...
+    async def update(self, update: MemoryUpdate) -> MemoryItem: ...
+    async def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]: ...
+    async def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult: ...
+    async def health(self) -> ShardHealth: ...
+
+
+class MemoryService:
+    def __init__(self, config: MemosConfig, ring: HashRing, shards: Mapping[str, ShardPort]):
+        missing = set(ring.shard_ids) - set(shards)
+        if missing:
+            raise ValueError(f"the ring names shards without a port: {sorted(missing)}")
+        self._config = config
+        self._limits = config.limits
+        self._ring = ring
+        self._shards = dict(shards)
+
+    def shard_of(self, cube_id: str) -> ShardPort:
+        return self._shards[self._ring.shard_for(cube_id)]
+
+    def shard_id_of(self, cube_id: str) -> str:
+        return self._ring.shard_for(cube_id)
+
+    # ---- cubes -----------------------------------------------------------------------------
+    async def create_cube(self, spec: CubeSpec) -> CubeSpec:
+        v.check_id(spec.cube_id, "cube_id", self._limits)
+        if len(spec.description) > 4096:
+            raise InvalidArgument("description is longer than 4096 characters", "description")
+        v.check_metadata(spec.metadata, "metadata", self._limits)
+        return await self.shard_of(spec.cube_id).create_cube(spec)
+
+    async def delete_cube(self, cube_id: str) -> int:
+        v.check_id(cube_id, "cube_id", self._limits)
+        return await self.shard_of(cube_id).delete_cube(cube_id)
+
+    async def list_cubes(self) -> list[CubeSpec]:
+        per_shard = await asyncio.gather(*(s.list_cubes() for s in self._shards.values()))
+        return sorted((c for cubes in per_shard for c in cubes), key=lambda c: c.cube_id)
+
+    async def get_cube(self, cube_id: str) -> CubeStats:
+        v.check_id(cube_id, "cube_id", self._limits)
+        return await self.shard_of(cube_id).get_cube(cube_id)
+
+    # ---- memories --------------------------------------------------------------------------
+    async def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult:
+        v.check_id(cube_id, "cube_id", self._limits)
+        v.check_new_memories(list(items), self._limits)
+        return await self.shard_of(cube_id).add(cube_id, list(items))
+
+    async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
+        v.check_id(cube_id, "cube_id", self._limits)
+        ids = v.check_ids(ids, "ids", self._limits)
+        return await self.shard_of(cube_id).get(cube_id, ids)
+
+    async def update(self, update: MemoryUpdate) -> MemoryItem:
+        v.check_update(update, self._limits)
+        return await self.shard_of(update.cube_id).update(update)
+
+    async def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
+        v.check_id(cube_id, "cube_id", self._limits)
+        v.check_id(memory_id, "id", self._limits)
+        return await self.shard_of(cube_id).history(cube_id, memory_id)
+
+    async def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
+        v.check_id(cube_id, "cube_id", self._limits)
+        ids = v.check_ids(ids, "ids", self._limits)
+        return await self.shard_of(cube_id).delete(cube_id, ids)
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        """Fan out one sub-query per owning shard, then merge by score, best first."""
+        v.check_search(query, self._limits)
+        groups = self._ring.group_by_shard(query.cube_ids)
+        results = await asyncio.gather(*(
+            self._shards[shard_id].search(
+                SearchQuery(cube_ids=tuple(cubes), query=query.query, top_k=query.top_k,
+                            mode=query.mode, filter=query.filter))
+            for shard_id, cubes in groups.items()))
+        hits = [hit for shard_hits in results for hit in shard_hits]
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[: query.top_k]
+
+    async def health(self) -> list[ShardHealth]:
+        """Every shard's health; a shard that fails to answer is reported, not raised."""
+        async def one(shard_id: str, shard: ShardPort) -> ShardHealth:
+            try:
+                return await shard.health()
+            except MemosError as exc:
+                return ShardHealth(shard_id=shard_id, is_ok=False, detail=exc.message)
+
+        return list(await asyncio.gather(*(one(i, s) for i, s in self._shards.items())))
+
+
+class DispatchingShard:
+    """A ShardPort whose every method is one `_call(method_name, *args)`; subclasses choose the
+    transport (a thread here, a Ray actor call in actors.handles.ShardHandle)."""
+
+    async def _call(self, name: str, *args):
+        raise NotImplementedError
+
+    async def create_cube(self, spec: CubeSpec) -> CubeSpec:
+        return await self._call("create_cube", spec)
+
+    async def delete_cube(self, cube_id: str) -> int:
+        return await self._call("delete_cube", cube_id)
+
+    async def list_cubes(self) -> list[CubeSpec]:
+        return await self._call("list_cubes")
+
+    async def get_cube(self, cube_id: str) -> CubeStats:
+        return await self._call("get_cube", cube_id)
+
+    async def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult:
+        return await self._call("add", cube_id, list(items))
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        return await self._call("search", query)
+
+    async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
+        return await self._call("get", cube_id, list(ids))
+
+    async def update(self, update: MemoryUpdate) -> MemoryItem:
+        return await self._call("update", update)
+
+    async def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
+        return await self._call("history", cube_id, memory_id)
+
+    async def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
+        return await self._call("delete", cube_id, list(ids))
+
+    async def health(self) -> ShardHealth:
+        return await self._call("health")
+
+
+class LocalShard(DispatchingShard):
+    """A ShardPort over an in-process PlaintextTier (no Ray): blocking calls run in a thread."""
+
+    def __init__(self, tier):
+        self._tier = tier
+
+    async def _call(self, name: str, *args):
+        return await asyncio.to_thread(getattr(self._tier, name), *args)
