@@ -6,6 +6,7 @@ unreachable gateway raises Unavailable.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable, Optional, Sequence
 
 import grpc
@@ -13,7 +14,7 @@ import grpc
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
-from memos_cluster.errors import ERRORS_BY_STATUS, InternalError, MemosError
+from memos_cluster.errors import ERRORS_BY_STATUS, InternalError, MemosError, Unavailable
 from memos_cluster.types import (
     AddResult,
     CubeSpec,
@@ -145,6 +146,22 @@ class MemosClient:
         reply = self._call("Health", pb.HealthRequest())
         return [ShardHealth(shard_id=s.shard_id, is_ok=s.ok, detail=s.detail)
                 for s in reply.shards]
+
+    def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
+        """Block until the gateway answers Health with every shard ok, or raise Unavailable.
+        Who calls it: the CLI and tests, right after starting a cluster."""
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                shards = self.health()
+                if shards and all(s.is_ok for s in shards):
+                    return
+                last = "; ".join(f"{s.shard_id}: {s.detail}" for s in shards if not s.is_ok)
+            except MemosError as exc:
+                last = exc.message
+            time.sleep(poll_s)
+        raise Unavailable(f"gateway {self.address} not ready after {timeout_s:.0f} s: {last}")
 
     def ping(self) -> None:
         """A no-op round trip through the gateway (the overhead baseline)."""

@@ -1,0 +1,238 @@
+"""The `memos-cluster` command line.
+
+  up       start a local Ray (or join one), serve the gRPC gateway, load a LoCoMo sample, serve
+  demo     a scripted end-to-end run on a fresh temporary data directory (exit 0 = all behaved)
+  ingest   load JSON/JSONL/Parquet/LoCoMo into a cube through a running gateway
+  search   query one or more cubes
+  status   shard health and cubes
+  bench    benchmarks (`bench gateway`: ingest rate and Search vs no-op latency)
+
+Every command takes `--config FILE` and `--set key=value` (e.g. `--set gateway.grpc_port=9001`);
+`MEMOS__SECTION__KEY` environment variables override the file, and --set overrides both.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional
+
+from memos_cluster.config import MemosConfig, load_config, parse_set_args
+from memos_cluster.errors import MemosError, NotFound
+from memos_cluster.types import SearchMode
+
+SAMPLE_CONVERSATION = "conv-26"
+
+
+def default_locomo_path() -> Optional[str]:
+    """$MEMOS_LOCOMO, else ../shared/data/locomo/locomo-dev5.json beside the cwd or the repo."""
+    candidates = [os.environ.get("MEMOS_LOCOMO", "")]
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidates.append(str(base.parent / "shared" / "data" / "locomo" / "locomo-dev5.json"))
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def _address(args, config: MemosConfig) -> str:
+    return args.address or f"{config.gateway.host}:{config.gateway.grpc_port}"
+
+
+def _client(args, config: MemosConfig):
+    from memos_cluster.client import MemosClient
+
+    return MemosClient(_address(args, config), application=config.gateway.app_name)
+
+
+def _print_hits(hits, width: int = 100) -> None:
+    for rank, hit in enumerate(hits, 1):
+        text = hit.item.text if len(hit.item.text) <= width else hit.item.text[:width - 3] + "..."
+        print(f"  {rank:2d}. [{hit.score:.4f}] {hit.item.cube_id}/{hit.item.id}: {text}")
+
+
+def ingest_into(client, cube_id: str, items: list, batch_size: int, quiet: bool = False) -> int:
+    """Create the cube if needed and add items in batches with a progress bar."""
+    from tqdm import tqdm
+
+    from memos_cluster.ingest import batches
+
+    try:
+        client.get_cube(cube_id)
+    except NotFound:
+        client.create_cube(cube_id)
+    inserted = 0
+    with tqdm(total=len(items), desc=f"ingest {cube_id}", unit="item", disable=quiet) as bar:
+        for batch in batches(items, batch_size):
+            inserted += client.add(cube_id, batch).num_inserted
+            bar.update(len(batch))
+    return inserted
+
+
+def cmd_up(args, config: MemosConfig) -> int:
+    from actors import cluster
+
+    running = cluster.start(config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        client = _client(args, config)
+        client.wait_ready()
+        print(f"memos-cluster gateway ready: gRPC {running.grpc_address}, "
+              f"health http://{running.http_address}/-/healthz, data in {config.data_dir}")
+        sample = args.sample or default_locomo_path()
+        if sample and not args.no_sample:
+            _load_sample(client, sample)
+        else:
+            print("no LoCoMo sample found (set MEMOS_LOCOMO or --sample); skipping the demo load")
+        print("serving; press Ctrl-C to stop")
+        stop.wait()
+    finally:
+        print("stopping ...")
+        cluster.stop(config, running)
+    return 0
+
+
+def _load_sample(client, path: str) -> None:
+    from memos_cluster.ingest import load_locomo, locomo_memories
+
+    sample = next(s for s in load_locomo(path) if s["sample_id"] == SAMPLE_CONVERSATION)
+    cube_id = f"locomo-{SAMPLE_CONVERSATION}"
+    memories = locomo_memories(sample)
+    inserted = ingest_into(client, cube_id, memories, batch_size=128)
+    print(f"cube {cube_id}: {inserted} new of {len(memories)} turns (ids make reloads no-ops)")
+    for qa in [q for q in sample["qa"] if q.get("evidence")][:3]:
+        print(f"\nQ: {qa['question']}  (evidence {', '.join(qa['evidence'])})")
+        _print_hits(client.search(cube_id, qa["question"], top_k=3))
+
+
+def cmd_demo(args, config: MemosConfig) -> int:
+    from memos_cluster.demo import main_demo
+
+    return main_demo(parse_set_args(args.set or []))
+
+
+def cmd_ingest(args, config: MemosConfig) -> int:
+    from memos_cluster.ingest import detect_format, load_locomo, locomo_memories, read_memories
+
+    client = _client(args, config)
+    fmt = detect_format(args.file, args.format)
+    conversations = [c for c in (args.conversations or "").split(",") if c]
+    if not args.cube and fmt in ("json", "locomo"):
+        for sample in load_locomo(args.file):
+            if conversations and sample["sample_id"] not in conversations:
+                continue
+            cube_id = f"locomo-{sample['sample_id']}"
+            inserted = ingest_into(client, cube_id, locomo_memories(sample), args.batch_size)
+            print(f"{cube_id}: {inserted} inserted")
+        return 0
+    if not args.cube:
+        raise SystemExit("--cube is required for this format")
+    items = list(read_memories(args.file, fmt, conversations or None))
+    inserted = ingest_into(client, args.cube, items, args.batch_size)
+    print(f"{args.cube}: {inserted} inserted, {len(items) - inserted} already present")
+    return 0
+
+
+def cmd_search(args, config: MemosConfig) -> int:
+    hits = _client(args, config).search(args.cube, args.query, top_k=args.top_k,
+                                        mode=SearchMode(args.mode) if args.mode else None)
+    _print_hits(hits)
+    return 0
+
+
+def cmd_status(args, config: MemosConfig) -> int:
+    client = _client(args, config)
+    for shard in client.health():
+        print(f"{shard.shard_id}: {'ok' if shard.is_ok else 'DOWN'} {shard.detail}")
+    for cube in client.list_cubes():
+        stats = client.get_cube(cube.cube_id)
+        print(f"  cube {cube.cube_id}: {stats.num_memories} memories, "
+              f"{stats.num_history_versions} old versions, on {stats.shard_id}")
+    return 0
+
+
+def cmd_bench(args, config: MemosConfig) -> int:
+    from memos_cluster.bench import run_gateway_bench, write_json
+
+    data = args.data or default_locomo_path()
+    if not data:
+        raise SystemExit("no LoCoMo file: pass --data")
+    if args.address:
+        result = run_gateway_bench(_client(args, config), data, args.conversation)
+    else:
+        result = _bench_on_local_cluster(args, config, data)
+    write_json(result, args.out)
+    return 0
+
+
+def _bench_on_local_cluster(args, config: MemosConfig, data: str) -> dict:
+    import tempfile
+
+    from actors import cluster
+    from memos_cluster.bench import run_gateway_bench
+    from memos_cluster.config import with_overrides
+    from memos_cluster.netutil import free_port
+
+    with tempfile.TemporaryDirectory(prefix="memos-bench-") as data_dir:
+        config = with_overrides(config, {"data_dir": data_dir, "gateway.grpc_port": free_port(),
+                                         "gateway.http_port": free_port()})
+        running = cluster.start(config)
+        try:
+            client = _client(argparse.Namespace(address=running.grpc_address), config)
+            client.wait_ready()
+            return run_gateway_bench(client, data, args.conversation)
+        finally:
+            cluster.stop(config, running)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memos-cluster", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", help="YAML config file")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config key, e.g. gateway.grpc_port=9001")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start and serve until interrupted")
+    up.add_argument("--sample", help="LoCoMo file to load a sample conversation from")
+    up.add_argument("--no-sample", action="store_true", help="do not load the LoCoMo sample")
+    sub.add_parser("demo", help="scripted end-to-end run on a temporary data dir")
+    ingest = sub.add_parser("ingest", help="load a file into a cube")
+    ingest.add_argument("file")
+    ingest.add_argument("--cube", help="target cube (LoCoMo files default to one per conversation)")
+    ingest.add_argument("--format", default="auto", help="auto, jsonl, json, parquet, locomo")
+    ingest.add_argument("--conversations", help="LoCoMo sample ids, comma-separated")
+    ingest.add_argument("--batch-size", type=int, default=128)
+    search = sub.add_parser("search", help="search one or more cubes")
+    search.add_argument("query")
+    search.add_argument("--cube", action="append", required=True)
+    search.add_argument("--top-k", type=int, default=5)
+    search.add_argument("--mode", choices=[m.value for m in SearchMode])
+    sub.add_parser("status", help="shard health and cubes")
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench.add_argument("which", choices=["gateway"])
+    bench.add_argument("--data", help="LoCoMo file")
+    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION)
+    bench.add_argument("--out", help="write the figures as JSON here")
+    for command in (ingest, search, sub.choices["status"], bench):
+        command.add_argument("--address", help="gateway host:port (default from config)")
+    return parser
+
+
+COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
+            "status": cmd_status, "bench": cmd_bench}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, sets=args.set)
+        return COMMANDS[args.command](args, config)
+    except MemosError as exc:
+        print(f"memos-cluster {args.command}: {type(exc).__name__}: {exc.message}",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
