@@ -1,0 +1,41 @@
+from memos_cluster.api import convert
+from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from memos_cluster.types import MemoryItem, NewMemory, SearchFilter, SearchMode, TimeRange
+
+
+def test_memory_round_trip_keeps_types_and_missing_event_time():
+    item = MemoryItem(id="m", cube_id="c", text="t", memory_type="fact",
+                      metadata={"n": 3, "f": 2.5, "nested": {"l": [1, "x"]}, "b": True},
+                      created_at_ms=1, updated_at_ms=2, event_time_ms=None, source="s", version=4)
+    back = convert.memory_from_pb(pb.Memory.FromString(
+        convert.memory_to_pb(item).SerializeToString()))
+    assert back == item
+    assert isinstance(back.metadata["n"], int)
+
+
+def test_new_memory_round_trip_with_event_time_zero():
+    item = NewMemory("t", id=None, metadata={"a": "b"}, event_time_ms=0, source="x")
+    message = pb.NewMemory()
+    convert.new_memory_to_pb(item, message)
+    assert convert.new_memory_from_pb(message) == item
+
+
+def test_search_request_defaults_and_filter_round_trip():
+    flt = SearchFilter(memory_types=("fact",), sources=("s",),
+                       metadata_equals=(("a", 1), ("b", "x")),
+                       event_time=TimeRange(start_ms=0), created_at=TimeRange(end_ms=9))
+    request = pb.SearchRequest(cube_ids=["c"], query="q")
+    convert.filter_to_pb(flt, request.filter)
+    query = convert.search_from_pb(request, default_top_k=7, default_mode=SearchMode.HYBRID)
+    assert query.top_k == 7 and query.mode is SearchMode.HYBRID
+    assert query.filter == flt
+    request.mode = pb.SEARCH_MODE_BM25
+    assert convert.search_from_pb(request, 7, SearchMode.HYBRID).mode is SearchMode.BM25
+
+
+def test_update_keeps_metadata_unless_replaced():
+    keep = convert.update_from_pb(pb.UpdateMemoryRequest(cube_id="c", id="m", text="t"))
+    assert keep.metadata is None and keep.expected_version is None
+    clear = convert.update_from_pb(pb.UpdateMemoryRequest(cube_id="c", id="m", text="t",
+                                                          replace_metadata=True))
+    assert clear.metadata == {}

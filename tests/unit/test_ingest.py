@@ -1,0 +1,77 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from memos_cluster.errors import InvalidArgument
+from memos_cluster.ingest import batches, locomo_memories, read_memories
+
+SAMPLE = {
+    "sample_id": "conv-x",
+    "conversation": {
+        "speaker_a": "Ann", "speaker_b": "Bo",
+        "session_2_date_time": "9:00 am on 2 June, 2023",
+        "session_2": [{"speaker": "Bo", "dia_id": "D2:1", "text": "Later."}],
+        "session_1_date_time": "1:56 pm on 8 May, 2023",
+        "session_1": [
+            {"speaker": "Ann", "dia_id": "D1:1", "text": "Hi!"},
+            {"speaker": "Bo", "dia_id": "D1:2", "text": "Look", "blip_caption": "a photo of a dog",
+             "query": "dog", "img_url": ["http://x"]},
+        ],
+    },
+    "qa": [{"question": "secret question", "answer": "secret", "evidence": ["D1:1"]}],
+    "observation": {"x": "secret observation"},
+    "session_summary": {"x": "secret summary"},
+}
+
+
+def test_locomo_turns_become_memories_in_session_order():
+    memories = locomo_memories(SAMPLE)
+    assert [m.id for m in memories] == ["D1-1", "D1-2", "D2-1"]
+    assert memories[1].text == "Bo: Look [shares a photo of a dog]"
+    assert memories[0].metadata == {"speaker": "Ann", "session": 1, "dia_id": "D1:1"}
+    assert memories[0].event_time_ms == 1683554160000  # 2023-05-08 13:56 UTC
+    assert memories[2].event_time_ms > memories[0].event_time_ms
+
+
+def test_locomo_ingests_nothing_derived_from_questions_or_summaries():
+    text = " ".join(m.text + json.dumps(m.metadata) for m in locomo_memories(SAMPLE))
+    assert "secret" not in text and "http" not in text
+
+
+def test_jsonl_json_and_parquet_agree(tmp_path):
+    records = [{"text": "a", "id": "1", "metadata": {"k": 1}, "event_time": "2023-05-08T00:00:00"},
+               {"text": "b", "memory_type": "note", "source": "s"}]
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
+    plain = tmp_path / "r.json"
+    plain.write_text(json.dumps(records))
+    parquet = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pylist([{"text": "a", "id": "1"}, {"text": "b", "id": None}]),
+                   parquet)
+    from_jsonl = list(read_memories(str(jsonl)))
+    assert from_jsonl == list(read_memories(str(plain)))
+    assert from_jsonl[0].event_time_ms == 1683504000000
+    assert from_jsonl[1].memory_type == "note" and from_jsonl[1].id is None
+    assert [(m.text, m.id) for m in read_memories(str(parquet))] == [("a", "1"), ("b", None)]
+
+
+def test_locomo_files_are_detected_and_filtered(tmp_path):
+    path = tmp_path / "l.json"
+    path.write_text(json.dumps([SAMPLE, dict(SAMPLE, sample_id="conv-y")]))
+    assert len(list(read_memories(str(path)))) == 6
+    assert len(list(read_memories(str(path), conversations=["conv-y"]))) == 3
+
+
+def test_records_without_text_and_unknown_formats_are_refused(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "x"}\n')
+    with pytest.raises(InvalidArgument):
+        list(read_memories(str(path)))
+    with pytest.raises(InvalidArgument):
+        list(read_memories(str(tmp_path / "r.csv")))
+
+
+def test_batches_cover_everything():
+    assert [len(b) for b in batches(range(7), 3)] == [3, 3, 1]

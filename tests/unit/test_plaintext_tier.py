@@ -1,0 +1,148 @@
+"""The plaintext tier and the memory service on real milvus-lite and the real MiniLM embedder,
+in-process (no Ray): the core's behaviour, including recovery from Milvus alone."""
+import asyncio
+
+import pytest
+
+from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.embedder import make_embedder
+from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound
+from memos_cluster.service import LocalShard, MemoryService
+from memos_cluster.shardmap import HashRing, shard_names
+from memos_cluster.tiers.plaintext import PlaintextTier
+from memos_cluster.types import (
+    CubeSpec, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
+
+FACTS = [
+    NewMemory("Caroline adopted a grey cat called Miso", id="pet", metadata={"who": "caroline"},
+              event_time_ms=1_000),
+    NewMemory("Melanie runs marathons every spring", id="run", metadata={"who": "melanie"},
+              event_time_ms=5_000),
+    NewMemory("The quarterly budget review moved to Thursday", id="work", memory_type="task"),
+]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now_s = 1_700_000_000.0
+
+    def __call__(self):
+        self.now_s += 1.0
+        return self.now_s
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return make_embedder(MemosConfig().embedder)
+
+
+@pytest.fixture
+def config(tmp_path):
+    return with_overrides(MemosConfig(), {"data_dir": str(tmp_path)})
+
+
+@pytest.fixture
+def tier(config, embedder):
+    tier = PlaintextTier(config, "shard-0", embedder, clock=FakeClock())
+    tier.open()
+    tier.create_cube(CubeSpec("alice"))
+    tier.add("alice", FACTS)
+    yield tier
+    tier.close()
+
+
+def search(tier, text, **kw):
+    return tier.search(SearchQuery(cube_ids=("alice",), query=text, top_k=kw.pop("top_k", 3),
+                                   **kw))
+
+
+@pytest.mark.parametrize("mode", list(SearchMode))
+def test_every_mode_finds_the_right_memory(tier, mode):
+    assert search(tier, "which pet does Caroline have", mode=mode)[0].item.id == "pet"
+
+
+def test_filters_narrow_results(tier):
+    only_tasks = search(tier, "Caroline", filter=SearchFilter(memory_types=("task",)))
+    assert [h.item.id for h in only_tasks] == ["work"]
+    by_meta = search(tier, "Caroline", filter=SearchFilter(metadata_equals=(("who", "melanie"),)))
+    assert [h.item.id for h in by_meta] == ["run"]
+    by_time = search(tier, "anything", filter=SearchFilter(event_time=TimeRange(0, 2_000)))
+    assert [h.item.id for h in by_time] == ["pet"]
+    sneaky = SearchFilter(metadata_equals=(("who", 'x" or cube_id != "'),))
+    assert search(tier, "Caroline", filter=sneaky) == []
+
+
+def test_adding_with_ids_is_idempotent_and_conflicts_are_refused(tier):
+    again = tier.add("alice", FACTS)
+    assert (again.num_inserted, again.num_unchanged) == (0, 3)
+    with pytest.raises(AlreadyExists):
+        tier.add("alice", [NewMemory("different text", id="pet")])
+    assert tier.get_cube("alice").num_memories == 3
+
+
+def test_update_versions_and_history(tier):
+    updated = tier.update(MemoryUpdate("alice", "pet", "Caroline adopted two cats, Miso and Tofu"))
+    assert updated.version == 2 and updated.metadata == {"who": "caroline"}
+    assert updated.created_at_ms < updated.updated_at_ms
+    with pytest.raises(FailedPrecondition):
+        tier.update(MemoryUpdate("alice", "pet", "stale write", expected_version=1))
+    tier.update(MemoryUpdate("alice", "pet", "three cats now", metadata={}, expected_version=2))
+    history = tier.history("alice", "pet")
+    assert [(m.version, m.text[:14]) for m in history] == [
+        (1, "Caroline adopt"), (2, "Caroline adopt"), (3, "three cats now")]
+    assert history[-1].metadata == {}
+    assert search(tier, "Tofu", mode=SearchMode.BM25) == []  # only the current text is searched
+
+
+def test_delete_and_purge(tier):
+    result = tier.delete("alice", ["run", "ghost"])
+    assert (result.num_deleted, result.missing_ids) == (1, ("ghost",))
+    assert tier.get("alice", ["run", "pet"]).missing_ids == ("run",)
+    with pytest.raises(NotFound):
+        tier.history("alice", "run")
+    assert tier.delete_cube("alice") == 2
+    with pytest.raises(NotFound):
+        search(tier, "cat")
+    tier.create_cube(CubeSpec("alice"))
+    assert tier.get_cube("alice").num_memories == 0  # nothing left behind by the purge
+
+
+def test_state_is_recovered_from_milvus_alone(tier, config, embedder):
+    tier.update(MemoryUpdate("alice", "run", "Melanie runs ultramarathons"))
+    tier.close()
+    reopened = PlaintextTier(config, "shard-0", embedder)
+    reopened.open()
+    try:
+        assert [c.cube_id for c in reopened.list_cubes()] == ["alice"]
+        stats = reopened.get_cube("alice")
+        assert (stats.num_memories, stats.num_history_versions) == (3, 1)
+        assert reopened.get("alice", ["run"]).items[0].text == "Melanie runs ultramarathons"
+    finally:
+        reopened.close()
+
+
+def test_service_routes_cubes_and_merges_across_shards(tmp_path, embedder):
+    config = with_overrides(MemosConfig(), {"data_dir": str(tmp_path)})
+    ring = HashRing(shard_names(2), 16)
+    tiers = {s: PlaintextTier(config, s, embedder) for s in ring.shard_ids}
+    for t in tiers.values():
+        t.open()
+    cubes = ["c-0", "c-1", "c-2", "c-3", "c-4", "c-5"]
+    assert len({ring.shard_for(c) for c in cubes}) == 2  # the cubes span both shards
+    service = MemoryService(config, ring, {s: LocalShard(t) for s, t in tiers.items()})
+
+    async def scenario():
+        for i, cube in enumerate(cubes):
+            await service.create_cube(CubeSpec(cube))
+            await service.add(cube, [NewMemory(f"note {i}: the spare key is under pot {i}",
+                                               id="key")])
+        listed = await service.list_cubes()
+        hits = await service.search(SearchQuery(tuple(cubes), "spare key under the pot", 10))
+        return listed, hits
+
+    listed, hits = asyncio.run(scenario())
+    assert [c.cube_id for c in listed] == cubes
+    assert sorted(h.item.cube_id for h in hits) == cubes
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for t in tiers.values():
+        t.close()
