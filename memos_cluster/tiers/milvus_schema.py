@@ -91,6 +91,14 @@ def create_collections(client: Any, storage: StorageConfig, dim: int) -> None:
                                  consistency_level="Strong")
 
 
+def load_collections(client: Any, storage: StorageConfig) -> None:
+    """Load every collection into memory for search. A collection comes back 'released' after
+    its server restarts (e.g. a shard actor killed with milvus-lite inside), so every open
+    loads them; loading a loaded collection is a no-op."""
+    for name in (storage.collection, storage.history_collection, storage.cube_collection):
+        client.load_collection(name)
+
+
 def item_to_row(item: MemoryItem) -> dict[str, Any]:
     """Scalar columns of an item; callers add `pk` and the vector column."""
     return {

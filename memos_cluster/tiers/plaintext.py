@@ -64,6 +64,7 @@ class PlaintextTier:
             uri = str(directory / "milvus.db")
         self._client = MilvusClient(uri=uri, token=self._storage.milvus_token)
         ms.create_collections(self._client, self._storage, self._embedder.dim)
+        ms.load_collections(self._client, self._storage)
         self._cube_ids = set()
         iterator = self._client.query_iterator(self._storage.cube_collection, batch_size=4096,
                                                filter='cube_id != ""', output_fields=["cube_id"])

@@ -1,0 +1,51 @@
+"""One real Ray + Serve + milvus-lite cluster for the whole integration session, driven through
+the real gRPC API over loopback."""
+import re
+
+import pytest
+
+from memos_cluster.client import MemosClient
+from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.netutil import free_port
+
+
+@pytest.fixture(scope="session")
+def config(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("memos-data")
+    return with_overrides(MemosConfig(), {
+        "data_dir": str(data_dir),
+        "gateway.grpc_port": free_port(),
+        "gateway.http_port": free_port(),
+        "cluster.num_shards": 2,
+        # Small limits so the oversize tests stay cheap.
+        "limits.max_batch_items": 50,
+        "limits.max_text_chars": 2000,
+        # Short enough that a call to a dead shard fails fast instead of hanging a test.
+        "cluster.call_timeout_s": 20,
+    })
+
+
+@pytest.fixture(scope="session")
+def running(config):
+    from actors import cluster
+
+    running = cluster.start(config)
+    with MemosClient(running.grpc_address) as probe:
+        probe.wait_ready(timeout_s=180)
+    yield running
+    cluster.stop(config, running)
+
+
+@pytest.fixture
+def client(running):
+    with MemosClient(running.grpc_address, timeout_s=60) as client:
+        yield client
+
+
+@pytest.fixture
+def cube(client, request):
+    """A fresh cube per test, named after the test, purged afterwards."""
+    cube_id = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:100].strip("-")
+    client.create_cube(cube_id)
+    yield cube_id
+    client.delete_cube(cube_id)

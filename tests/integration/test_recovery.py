@@ -1,0 +1,40 @@
+"""A shard actor killed mid-test comes back with every acknowledged write."""
+import time
+
+import ray
+
+from actors.handles import shard_actor_name
+from memos_cluster.errors import Unavailable
+from memos_cluster.types import NewMemory
+
+RECOVERY_DEADLINE_S = 120
+
+
+def test_killed_shard_restarts_with_every_acknowledged_write(client, cube, config):
+    acked = []
+    for batch in range(5):
+        items = [NewMemory(f"fact {batch}-{i}: the code word is {batch * 10 + i}",
+                           id=f"m{batch}-{i}") for i in range(10)]
+        acked += list(client.add(cube, items).ids)
+    client.update(cube, "m0-0", "fact 0-0 was revised")
+    shard_id = client.get_cube(cube).shard_id
+
+    actor = ray.get_actor(shard_actor_name(shard_id), namespace=config.ray.namespace)
+    ray.kill(actor, no_restart=False)
+
+    deadline = time.monotonic() + RECOVERY_DEADLINE_S
+    unavailable = 0
+    while True:
+        try:
+            result = client.get(cube, acked)
+            break
+        except Unavailable:  # expected while the actor restarts; never a hang
+            unavailable += 1
+            assert time.monotonic() < deadline, "shard did not come back"
+            time.sleep(0.5)
+    assert result.missing_ids == ()
+    assert sorted(m.id for m in result.items) == sorted(acked)
+    assert [m.version for m in client.history(cube, "m0-0")] == [1, 2]
+    assert client.search(cube, "which code word is 42", top_k=3)[0].item.id == "m4-2"
+    # And it takes writes again.
+    assert client.add(cube, [NewMemory("after the restart", id="late")]).num_inserted == 1
