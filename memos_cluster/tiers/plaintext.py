@@ -20,6 +20,7 @@ from memos_cluster.embedder import Embedder
 from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from memos_cluster.filters import build_search_expr, scope_expr
 from memos_cluster.tiers import milvus_schema as ms
+from memos_cluster.tiers.flush import FlushPolicy
 from memos_cluster.types import (
     AddResult,
     CubeSpec,
@@ -51,6 +52,8 @@ class PlaintextTier:
         # Serialises read-modify-write sequences (existence checks, versioning); embeddings are
         # computed before taking it.
         self._write_lock = threading.Lock()
+        self._flush = FlushPolicy(config.storage.flush_max_pending_rows,
+                                  config.storage.flush_idle_s)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -75,6 +78,22 @@ class PlaintextTier:
     def warm_up(self) -> None:
         """Load the embedding model now rather than on the first request."""
         self._embedder.embed(["warm up"])
+
+    def _wrote(self, num_rows: int) -> None:
+        self._flush.note_write(num_rows, self._clock())
+
+    def flush_if_due(self) -> bool:
+        """Seal recently written rows so they search fast (see tiers/flush.py).
+        Who calls it: the shard actor's background flusher, about every second."""
+        with self._write_lock:
+            if not self._flush.is_due(self._clock()):
+                return False
+            pending = self._flush.pending_rows
+        for name in (self._storage.collection, self._storage.history_collection,
+                     self._storage.cube_collection):
+            self.client.flush(name)
+        self._flush.note_flushed(pending)
+        return True
 
     def close(self) -> None:
         if self._client is not None:
@@ -101,6 +120,7 @@ class PlaintextTier:
                 raise AlreadyExists(f"cube {spec.cube_id!r} already exists", "cube_id")
             created = replace(spec, created_at_ms=self._now_ms())
             self.client.insert(self._storage.cube_collection, [ms.cube_to_row(created)])
+            self._wrote(1)
             self._cube_ids.add(spec.cube_id)
         return created
 
@@ -178,6 +198,7 @@ class PlaintextTier:
                 rows.append(self._memory_row(stored, vector))
             if rows:
                 self.client.insert(self._storage.collection, rows)
+                self._wrote(len(rows))
         return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged)
 
     def _memory_row(self, item: MemoryItem, vector: Any) -> dict[str, Any]:
@@ -221,6 +242,7 @@ class PlaintextTier:
                 event_time_ms=(current.event_time_ms if update.event_time_ms is None
                                else update.event_time_ms))
             self.client.upsert(self._storage.collection, [self._memory_row(new, vector)])
+            self._wrote(2)
         return new
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
@@ -249,6 +271,7 @@ class PlaintextTier:
                 self.client.delete(self._storage.history_collection, filter=expr.render())
                 self.client.delete(self._storage.collection,
                                    ids=[ms.memory_pk(cube_id, i) for i in present])
+                self._wrote(len(present))
         return DeleteResult(num_deleted=len(present),
                             missing_ids=tuple(i for i in ids if i not in found))
 

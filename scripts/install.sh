@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up .venv with the project and its test tools, on a fresh machine or an existing venv.
+# torch goes first, alone: torch==2.13.0 resolves to the CPU wheel that these machines carry,
+# whereas letting another package pull torch in would fetch several GB of CUDA builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+# pip, with the machine's noisy "find-links location is ignored" warnings filtered out; a failed
+# install still fails the script.
+pip() {
+  local log status=0
+  log=$(mktemp)
+  .venv/bin/python -m pip --disable-pip-version-check "$@" >"$log" 2>&1 || status=$?
+  grep -v "is ignored: it is neither" "$log" || true
+  rm -f "$log"
+  return $status
+}
+echo "[install] torch (CPU build) ..."
+.venv/bin/python -c "import torch" 2>/dev/null || pip install -q "torch==2.13.0"
+echo "[install] memos-cluster and its dependencies ..."
+pip install -q -c constraints.txt -e ".[dev]"
+.venv/bin/python -c "import torch, ray, pymilvus, memos_cluster; print('[install] ok: torch', torch.__version__, 'ray', ray.__version__)"
