@@ -15,7 +15,7 @@ from ray import serve
 
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.config import MemosConfig, load_config
+from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import InvalidArgument, MemosError
 from memos_cluster.service import MemoryService
 from memos_cluster.types import SearchMode
@@ -151,6 +151,7 @@ def build_app(config: MemosConfig):
 
 def app_builder(args: Optional[dict[str, Any]] = None):
     """Entry point for Serve YAML (`import_path: actors.gateway:app_builder`). args may hold
-    `config` (a YAML path) and `set` (a list of key=value overrides)."""
+    `config` (a memos YAML path) and `overrides` (a mapping of dotted keys, as `--set` takes)."""
     args = args or {}
-    return build_app(load_config(args.get("config"), sets=list(args.get("set", []))))
+    config = load_config(args.get("config"))
+    return build_app(with_overrides(config, dict(args.get("overrides") or {})))

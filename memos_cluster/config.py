@@ -89,7 +89,9 @@ class LimitsConfig:
 class SearchConfig:
     default_top_k: int = 10
     default_mode: str = "hybrid"
-    rrf_k: int = 60  # reciprocal-rank-fusion constant: score = sum 1 / (rrf_k + rank)
+    rrf_k: int = 60  # reciprocal-rank-fusion constant: score = sum w / (rrf_k + rank)
+    dense_weight: float = 1.0  # RRF weight of the MiniLM retriever in hybrid mode
+    bm25_weight: float = 1.0  # RRF weight of the BM25 retriever in hybrid mode
     candidate_factor: int = 4  # each retriever fetches top_k * factor before fusion
 
 

@@ -19,6 +19,7 @@ from memos_cluster.config import MemosConfig
 from memos_cluster.embedder import Embedder
 from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from memos_cluster.filters import build_search_expr, scope_expr
+from memos_cluster.fusion import rrf_fuse
 from memos_cluster.tiers import milvus_schema as ms
 from memos_cluster.tiers.flush import FlushPolicy
 from memos_cluster.types import (
@@ -304,20 +305,15 @@ class PlaintextTier:
         return list(results[0]) if results else []
 
     def _hybrid(self, query: str, vector: list[float], top_k: int, expr: str) -> list[SearchHit]:
-        from pymilvus import AnnSearchRequest, RRFRanker
-
-        candidates = top_k * max(self._config.search.candidate_factor, 1)
-        requests = [
-            AnnSearchRequest(data=[vector], anns_field="dense", limit=candidates, expr=expr,
-                             param=self._search_params("dense")["params"]),
-            AnnSearchRequest(data=[query], anns_field="sparse", limit=candidates, expr=expr,
-                             param={}),
-        ]
-        results = self.client.hybrid_search(
-            self._storage.collection, requests, RRFRanker(self._config.search.rrf_k),
-            limit=top_k, output_fields=ms.MEMORY_FIELDS)
-        hits = list(results[0]) if results else []
-        return [SearchHit(ms.row_to_item(h), float(h["distance"])) for h in hits]
+        """Dense and BM25 candidates, fused by weighted RRF (memos_cluster/fusion.py)."""
+        search = self._config.search
+        candidates = top_k * max(search.candidate_factor, 1)
+        dense = self._search_one("dense", vector, candidates, expr)
+        sparse = self._search_one("sparse", query, candidates, expr)
+        rows = {h["pk"]: h for h in sparse} | {h["pk"]: h for h in dense}
+        fused = rrf_fuse([[h["pk"] for h in dense], [h["pk"] for h in sparse]], k=search.rrf_k,
+                         weights=[search.dense_weight, search.bm25_weight])
+        return [SearchHit(ms.row_to_item(rows[pk]), score) for pk, score in fused[:top_k]]
 
     def health(self) -> ShardHealth:
         self.client.list_collections()

@@ -49,3 +49,10 @@ def test_bad_yaml_is_a_config_error(tmp_path):
     path.write_text("- a list\n")
     with pytest.raises(ConfigError):
         load_config(str(path), environ={})
+
+
+def test_the_shipped_config_file_spells_out_the_defaults():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "serve_configs" / "memos.yaml"
+    assert load_config(str(path), environ={}) == MemosConfig()

@@ -1,0 +1,40 @@
+"""The console script against the session's gateway, as a user would run it."""
+import json
+import subprocess
+import sys
+
+from memos_cluster.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "memos_cluster.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_ingest_search_and_status(running, client, tmp_path):
+    path = tmp_path / "notes.jsonl"
+    rows = [{"id": f"n{i}", "text": f"Note {i}: the build server number {i} needs a new disk",
+             "metadata": {"rack": i % 3}} for i in range(40)]
+    rows.append({"id": "needle", "text": "The wifi password is written under the router"})
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    cube = "cli-notes"
+    try:
+        done = run_cli("ingest", str(path), "--cube", cube, "--batch-size", "16",
+                       "--address", running.grpc_address)
+        assert done.returncode == 0, done.stderr
+        assert f"{cube}: 41 inserted" in done.stdout
+        again = run_cli("ingest", str(path), "--cube", cube, "--address", running.grpc_address)
+        assert f"{cube}: 0 inserted, 41 already present" in again.stdout
+        found = run_cli("search", "where is the wifi password", "--cube", cube,
+                        "--top-k", "1", "--address", running.grpc_address)
+        assert found.returncode == 0 and f"{cube}/needle" in found.stdout
+        status = run_cli("status", "--address", running.grpc_address)
+        assert "shard-0: ok" in status.stdout and f"cube {cube}: 41 memories" in status.stdout
+    finally:
+        client.delete_cube(cube)
+
+
+def test_errors_are_one_line_and_a_nonzero_exit(running, capsys):
+    code = main(["search", "q", "--cube", "no-such-cube", "--address", running.grpc_address])
+    assert code == 2
+    assert "NotFound: cube 'no-such-cube' does not exist" in capsys.readouterr().err
