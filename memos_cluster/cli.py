@@ -5,7 +5,8 @@
   ingest   load JSON/JSONL/Parquet/LoCoMo into a cube through a running gateway
   search   query one or more cubes
   status   shard health and cubes
-  bench    benchmarks (`bench gateway`: ingest rate and Search vs no-op latency)
+  bench    benchmarks: `bench gateway` (ingest rate, Search vs no-op latency) and
+           `bench locomo` (evidence recall@k on LoCoMo, with BM25 and dense baselines)
 
 Every command takes `--config FILE` and `--set key=value` (e.g. `--set gateway.grpc_port=9001`);
 `MEMOS__SECTION__KEY` environment variables override the file, and --set overrides both.
@@ -155,23 +156,33 @@ def cmd_status(args, config: MemosConfig) -> int:
 
 def cmd_bench(args, config: MemosConfig) -> int:
     from memos_cluster.bench import run_gateway_bench, write_json
+    from memos_cluster.bench_locomo import run_locomo_bench
 
     data = args.data or default_locomo_path()
     if not data:
         raise SystemExit("no LoCoMo file: pass --data")
-    if args.address:
-        result = run_gateway_bench(_client(args, config), data, args.conversation)
+    if args.which == "gateway":
+        def work(client):
+            return run_gateway_bench(client, data, args.conversation)
     else:
-        result = _bench_on_local_cluster(args, config, data)
+        conversations = [c for c in (args.conversations or "").split(",") if c]
+        ks = [int(k) for k in args.k.split(",")]
+
+        def work(client):
+            return run_locomo_bench(client, data, conversations or None, ks)
+    if args.address:
+        result = work(_client(args, config))
+    else:
+        result = _on_local_cluster(config, work)
     write_json(result, args.out)
     return 0
 
 
-def _bench_on_local_cluster(args, config: MemosConfig, data: str) -> dict:
+def _on_local_cluster(config: MemosConfig, work):
+    """Run work(client) against a fresh local cluster on a temporary data dir, then stop it."""
     import tempfile
 
     from actors import cluster
-    from memos_cluster.bench import run_gateway_bench
     from memos_cluster.config import with_overrides
     from memos_cluster.netutil import free_port
 
@@ -182,7 +193,7 @@ def _bench_on_local_cluster(args, config: MemosConfig, data: str) -> dict:
         try:
             client = _client(argparse.Namespace(address=running.grpc_address), config)
             client.wait_ready()
-            return run_gateway_bench(client, data, args.conversation)
+            return work(client)
         finally:
             cluster.stop(config, running)
 
@@ -209,10 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=5)
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     sub.add_parser("status", help="shard health and cubes")
-    bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("which", choices=["gateway"])
+    bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval)")
+    bench.add_argument("which", choices=["gateway", "locomo"])
     bench.add_argument("--data", help="LoCoMo file")
-    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION)
+    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
+    bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
+    bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
     bench.add_argument("--out", help="write the figures as JSON here")
     for command in (ingest, search, sub.choices["status"], bench):
         command.add_argument("--address", help="gateway host:port (default from config)")

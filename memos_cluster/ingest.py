@@ -2,11 +2,12 @@
 
 Formats (chosen by `--format` or the file name):
 - jsonl: one object per line: {"text": ..., "id"?, "memory_type"?, "metadata"?, "source"?,
-  "event_time_ms"? | "event_time"? (ISO 8601)}
+  "context"?, "event_time_ms"? | "event_time"? (ISO 8601)}
 - json: a list of such objects, or a LoCoMo file (a list of conversations), auto-detected
 - parquet: the same columns, read with pyarrow
 - locomo: a LoCoMo file; each dialogue turn becomes one memory (speaker, text, image caption,
-  the session's date as event_time), with metadata {speaker, session, dia_id}.
+  the session's date as event_time), with metadata {speaker, session, dia_id}, and the
+  preceding turn of the session as its context (helps find short replies: see types.py).
 Paths go through pyarrow.fs, so local paths and object-store URIs (s3://, gs://) both work.
 """
 from __future__ import annotations
@@ -63,6 +64,7 @@ def record_to_memory(record: dict[str, Any], where: str) -> NewMemory:
         metadata=dict(record.get("metadata") or {}),
         event_time_ms=_parse_time(event_time, where),
         source=str(record.get("source") or ""),
+        context=str(record.get("context") or ""),
     )
 
 
@@ -77,9 +79,10 @@ def locomo_turn_id(dia_id: str) -> str:
     return dia_id.replace(":", "-")
 
 
-def locomo_memories(sample: dict[str, Any]) -> list[NewMemory]:
+def locomo_memories(sample: dict[str, Any], context_turns: int = 1) -> list[NewMemory]:
     """One memory per dialogue turn. Only what a deployment would have: text, speaker, the
-    session's date and image captions (no observations, summaries or questions)."""
+    session's date and image captions (no observations, summaries or questions). Each turn's
+    context is the `context_turns` turns before it in the same session."""
     conversation = sample["conversation"]
     sample_id = sample.get("sample_id", "locomo")
     out: list[NewMemory] = []
@@ -87,15 +90,18 @@ def locomo_memories(sample: dict[str, Any]) -> list[NewMemory]:
                       if (m := _SESSION_KEY.match(key)))
     for number, key in sessions:
         when = locomo_session_time_ms(conversation[f"{key}_date_time"])
+        session_texts: list[str] = []
         for turn in conversation[key]:
             text = f"{turn['speaker']}: {turn['text']}"
             if turn.get("blip_caption"):
                 text += f" [shares a photo of {turn['blip_caption'].removeprefix('a photo of ')}]"
+            context = "\n".join(session_texts[-context_turns:]) if context_turns > 0 else ""
+            session_texts.append(text)
             out.append(NewMemory(
                 text=text, id=locomo_turn_id(turn["dia_id"]), memory_type="dialogue",
                 metadata={"speaker": turn["speaker"], "session": number,
                           "dia_id": turn["dia_id"]},
-                event_time_ms=when, source=f"locomo:{sample_id}"))
+                event_time_ms=when, source=f"locomo:{sample_id}", context=context))
     return out
 
 

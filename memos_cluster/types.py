@@ -33,6 +33,9 @@ class MemoryItem:
     event_time_ms: Optional[int] = None  # when the remembered thing happened, epoch ms
     source: str = ""  # where it came from: a file, an agent, a conversation
     version: int = 1  # 1 when created, +1 on each update
+    # Text that helps find this memory but is not part of it (e.g. the preceding turn of a
+    # conversation): indexed for BM25 and embedded with `text`, never returned as the text.
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class NewMemory:
     metadata: JsonDict = field(default_factory=dict)
     event_time_ms: Optional[int] = None
     source: str = ""
+    context: str = ""  # see MemoryItem.context
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,8 @@ def check_new_memories(items: list[NewMemory], limits: LimitsConfig) -> None:
     for i, item in enumerate(items):
         prefix = f"memories[{i}]"
         check_text(item.text, f"{prefix}.text", limits.max_text_chars)
+        if item.context:
+            check_text(item.context, f"{prefix}.context", limits.max_context_chars)
         if item.id is not None:
             check_id(item.id, f"{prefix}.id", limits)
             if item.id in seen:

@@ -64,7 +64,7 @@ def new_memory_from_pb(message: pb.NewMemory) -> NewMemory:
         memory_type=message.memory_type or "fact",
         metadata=struct_to_dict(message.metadata),
         event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
-        source=message.source)
+        source=message.source, context=message.context)
 
 
 def _range_from_pb(message: pb.TimeRange) -> TimeRange:
@@ -116,6 +116,7 @@ def memory_to_pb(item: MemoryItem, target: Optional[pb.Memory] = None) -> pb.Mem
     message.created_at_ms, message.updated_at_ms = item.created_at_ms, item.updated_at_ms
     message.has_event_time = item.event_time_ms is not None
     message.event_time_ms = item.event_time_ms or 0
+    message.context = item.context
     dict_to_struct(item.metadata, message.metadata)
     return message
 
@@ -147,6 +148,7 @@ def new_memory_to_pb(item: NewMemory, target: pb.NewMemory) -> None:
     target.memory_type, target.source = item.memory_type, item.source
     target.has_event_time = item.event_time_ms is not None
     target.event_time_ms = item.event_time_ms or 0
+    target.context = item.context
     dict_to_struct(item.metadata, target.metadata)
 
 
@@ -172,7 +174,7 @@ def memory_from_pb(message: pb.Memory) -> MemoryItem:
         memory_type=message.memory_type, metadata=struct_to_dict(message.metadata),
         created_at_ms=message.created_at_ms, updated_at_ms=message.updated_at_ms,
         event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
-        source=message.source, version=message.version)
+        source=message.source, version=message.version, context=message.context)
 
 
 def cube_spec_from_pb(message: pb.Cube) -> CubeSpec:

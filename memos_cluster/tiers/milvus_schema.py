@@ -18,8 +18,8 @@ MAX_ID_BYTES = 128
 MAX_TEXT_BYTES = 65535  # VARCHAR ceiling; validation caps texts well below it in characters
 PLACEHOLDER_VECTOR = [0.0, 1.0]  # for collections that have no real vectors
 
-MEMORY_FIELDS = ["pk", "cube_id", "memory_id", "text", "memory_type", "metadata", "source",
-                 "created_at_ms", "updated_at_ms", "event_time_ms", "version"]
+MEMORY_FIELDS = ["pk", "cube_id", "memory_id", "text", "context", "memory_type", "metadata",
+                 "source", "created_at_ms", "updated_at_ms", "event_time_ms", "version"]
 CUBE_FIELDS = ["cube_id", "description", "metadata", "created_at_ms"]
 
 
@@ -32,15 +32,12 @@ def history_pk(cube_id: str, memory_id: str, version: int) -> str:
     return f"{cube_id}/{memory_id}/{version}"
 
 
-def _scalar_fields(schema: Any, data_type: Any, *, with_text_analyzer: bool) -> None:
+def _scalar_fields(schema: Any, data_type: Any) -> None:
     schema.add_field("cube_id", data_type.VARCHAR, max_length=MAX_ID_BYTES,
                      is_partition_key=True)
     schema.add_field("memory_id", data_type.VARCHAR, max_length=MAX_ID_BYTES)
-    if with_text_analyzer:
-        schema.add_field("text", data_type.VARCHAR, max_length=MAX_TEXT_BYTES,
-                         enable_analyzer=True)
-    else:
-        schema.add_field("text", data_type.VARCHAR, max_length=MAX_TEXT_BYTES)
+    schema.add_field("text", data_type.VARCHAR, max_length=MAX_TEXT_BYTES)
+    schema.add_field("context", data_type.VARCHAR, max_length=MAX_TEXT_BYTES)
     schema.add_field("memory_type", data_type.VARCHAR, max_length=64)
     schema.add_field("metadata", data_type.JSON)
     schema.add_field("source", data_type.VARCHAR, max_length=1024)
@@ -50,7 +47,13 @@ def _scalar_fields(schema: Any, data_type: Any, *, with_text_analyzer: bool) -> 
     schema.add_field("version", data_type.INT64)
 
 
-def create_collections(client: Any, storage: StorageConfig, dim: int) -> None:
+def index_text(item: MemoryItem) -> str:
+    """What BM25 indexes (and, by default, what is embedded): context, then the text."""
+    return f"{item.context}\n{item.text}" if item.context else item.text
+
+
+def create_collections(client: Any, storage: StorageConfig, dim: int,
+                       stop_words: list[str]) -> None:
     """Who calls it: PlaintextTier.open, once per shard start; creates what is missing."""
     from pymilvus import DataType, Function, FunctionType
 
@@ -58,11 +61,17 @@ def create_collections(client: Any, storage: StorageConfig, dim: int) -> None:
     if storage.collection not in existing:
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=2 * MAX_ID_BYTES + 8)
-        _scalar_fields(schema, DataType, with_text_analyzer=True)
+        _scalar_fields(schema, DataType)
+        analyzer: dict[str, Any] = {"tokenizer": "standard", "filter": ["lowercase"]}
+        if stop_words:
+            analyzer["filter"].append({"type": "stop", "stop_words": list(stop_words)})
+        schema.add_field("index_text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES,
+                         enable_analyzer=True, analyzer_params=analyzer)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
         schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                     input_field_names=["text"], output_field_names=["sparse"]))
+                                     input_field_names=["index_text"],
+                                     output_field_names=["sparse"]))
         index = client.prepare_index_params()
         index.add_index("dense", index_type="HNSW", metric_type="COSINE",
                         params={"M": storage.hnsw_m, "efConstruction": storage.hnsw_ef_construction})
@@ -72,7 +81,7 @@ def create_collections(client: Any, storage: StorageConfig, dim: int) -> None:
     if storage.history_collection not in existing:
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=2 * MAX_ID_BYTES + 32)
-        _scalar_fields(schema, DataType, with_text_analyzer=False)
+        _scalar_fields(schema, DataType)
         schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER_VECTOR))
         index = client.prepare_index_params()
         index.add_index("placeholder", index_type="FLAT", metric_type="L2")
@@ -105,6 +114,7 @@ def item_to_row(item: MemoryItem) -> dict[str, Any]:
         "cube_id": item.cube_id,
         "memory_id": item.id,
         "text": item.text,
+        "context": item.context,
         "memory_type": item.memory_type,
         "metadata": item.metadata,
         "source": item.source,
@@ -129,6 +139,7 @@ def row_to_item(row: dict[str, Any]) -> MemoryItem:
         event_time_ms=None if event_time is None else int(event_time),
         source=entity["source"],
         version=int(entity["version"]),
+        context=entity.get("context") or "",
     )
 
 

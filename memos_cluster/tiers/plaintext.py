@@ -20,6 +20,7 @@ from memos_cluster.embedder import Embedder
 from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from memos_cluster.filters import build_search_expr, scope_expr
 from memos_cluster.fusion import rrf_fuse
+from memos_cluster.stopwords import stop_words
 from memos_cluster.tiers import milvus_schema as ms
 from memos_cluster.tiers.flush import FlushPolicy
 from memos_cluster.types import (
@@ -67,7 +68,8 @@ class PlaintextTier:
             directory.mkdir(parents=True, exist_ok=True)
             uri = str(directory / "milvus.db")
         self._client = MilvusClient(uri=uri, token=self._storage.milvus_token)
-        ms.create_collections(self._client, self._storage, self._embedder.dim)
+        ms.create_collections(self._client, self._storage, self._embedder.dim,
+                              stop_words(self._storage.bm25_stop_words))
         ms.load_collections(self._client, self._storage)
         self._cube_ids = set()
         iterator = self._client.query_iterator(self._storage.cube_collection, batch_size=4096,
@@ -177,7 +179,7 @@ class PlaintextTier:
         same content is left alone; with different content it is ALREADY_EXISTS (use update)."""
         self._require_cube(cube_id)
         ids = [item.id or uuid.uuid4().hex for item in items]
-        vectors = self._embedder.embed([item.text for item in items])
+        vectors = self._embedder.embed([self._embed_input(i.text, i.context) for i in items])
         with self._write_lock:
             self._require_cube(cube_id)
             existing = self._current_rows(cube_id, [i.id for i in items if i.id])
@@ -195,16 +197,23 @@ class PlaintextTier:
                     id=memory_id, cube_id=cube_id, text=item.text,
                     memory_type=item.memory_type, metadata=dict(item.metadata),
                     created_at_ms=now_ms, updated_at_ms=now_ms,
-                    event_time_ms=item.event_time_ms, source=item.source, version=1)
+                    event_time_ms=item.event_time_ms, source=item.source, version=1,
+                    context=item.context)
                 rows.append(self._memory_row(stored, vector))
             if rows:
                 self.client.insert(self._storage.collection, rows)
                 self._wrote(len(rows))
         return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged)
 
+    def _embed_input(self, text: str, context: str) -> str:
+        if context and self._config.embedder.include_context:
+            return f"{context}\n{text}"
+        return text
+
     def _memory_row(self, item: MemoryItem, vector: Any) -> dict[str, Any]:
         row = ms.item_to_row(item)
         row["pk"] = ms.memory_pk(item.cube_id, item.id)
+        row["index_text"] = ms.index_text(item)
         row["dense"] = [float(x) for x in vector]
         return row
 
@@ -220,13 +229,14 @@ class PlaintextTier:
         """Write a new version; the previous one goes to history first, so a crash between the
         two writes leaves the old version current and a duplicate in history, never a loss."""
         self._require_cube(update.cube_id)
-        vector = self._embedder.embed([update.text])[0]
         with self._write_lock:
             rows = self._current_rows(update.cube_id, [update.id])
             if update.id not in rows:
                 raise NotFound(f"memory {update.id!r} does not exist in cube "
                                f"{update.cube_id!r}", "id")
             current = ms.row_to_item(rows[update.id])
+            # Under the lock, so the context embedded is the one stored (updates are rare).
+            vector = self._embedder.embed([self._embed_input(update.text, current.context)])[0]
             if update.expected_version is not None and update.expected_version != current.version:
                 raise FailedPrecondition(
                     f"memory {update.id!r} is at version {current.version}, "
@@ -282,38 +292,49 @@ class PlaintextTier:
         for cube_id in request.cube_ids:
             self._require_cube(cube_id)
         expr = build_search_expr(list(request.cube_ids), request.filter).render()
-        query, top_k, mode = request.query, request.top_k, request.mode
-        if mode is SearchMode.BM25:
+        query, top_k = request.query, request.top_k
+        if request.mode is SearchMode.BM25:
             results = self._search_one("sparse", query, top_k, expr)
             # milvus-lite reports BM25 as a negated score; the order is already best first.
             return [SearchHit(ms.row_to_item(h), abs(float(h["distance"]))) for h in results]
-        vector = [float(x) for x in self._embedder.embed([query])[0]]
-        if mode is SearchMode.DENSE:
-            results = self._search_one("dense", vector, top_k, expr)
+        if request.mode is SearchMode.DENSE:
+            results = self._search_one("dense", self._embed_query(query), top_k, expr)
             return [SearchHit(ms.row_to_item(h), float(h["distance"])) for h in results]
-        return self._hybrid(query, vector, top_k, expr)
+        return self._hybrid(query, top_k, expr)
+
+    def _embed_query(self, query: str) -> list[float]:
+        return [float(x) for x in self._embedder.embed([query])[0]]
 
     def _search_params(self, field: str) -> dict[str, Any]:
         if field == "dense":
             return {"metric_type": "COSINE", "params": {"ef": max(self._storage.hnsw_ef, 1)}}
         return {"metric_type": "BM25", "params": {}}
 
-    def _search_one(self, field: str, data: Any, top_k: int, expr: str) -> list[dict]:
+    def _search_one(self, field: str, data: Any, limit: int, expr: str,
+                    output_fields: Sequence[str] = ms.MEMORY_FIELDS) -> list[dict]:
         results = self.client.search(
-            self._storage.collection, data=[data], anns_field=field, limit=top_k, filter=expr,
-            search_params=self._search_params(field), output_fields=ms.MEMORY_FIELDS)
+            self._storage.collection, data=[data], anns_field=field, limit=limit, filter=expr,
+            search_params=self._search_params(field), output_fields=list(output_fields))
         return list(results[0]) if results else []
 
-    def _hybrid(self, query: str, vector: list[float], top_k: int, expr: str) -> list[SearchHit]:
-        """Dense and BM25 candidates, fused by weighted RRF (memos_cluster/fusion.py)."""
+    def _hybrid(self, query: str, top_k: int, expr: str) -> list[SearchHit]:
+        """Dense and BM25 candidates (keys only), fused by weighted RRF (fusion.py); then the
+        rows of the fused top_k only. (Embedding the query in a thread beside the BM25 search
+        was tried: no gain, since milvus-lite's search is Python and holds the GIL.)"""
         search = self._config.search
-        candidates = top_k * max(search.candidate_factor, 1)
-        dense = self._search_one("dense", vector, candidates, expr)
-        sparse = self._search_one("sparse", query, candidates, expr)
-        rows = {h["pk"]: h for h in sparse} | {h["pk"]: h for h in dense}
-        fused = rrf_fuse([[h["pk"] for h in dense], [h["pk"] for h in sparse]], k=search.rrf_k,
-                         weights=[search.dense_weight, search.bm25_weight])
-        return [SearchHit(ms.row_to_item(rows[pk]), score) for pk, score in fused[:top_k]]
+        candidates = max(top_k, search.num_candidates)
+        sparse = [h["pk"] for h in self._search_one("sparse", query, candidates, expr, ["pk"])]
+        dense = [h["pk"] for h in self._search_one("dense", self._embed_query(query), candidates,
+                                                   expr, ["pk"])]
+        fused = rrf_fuse([dense, sparse], k=search.rrf_k,
+                         weights=[search.dense_weight, search.bm25_weight])[:top_k]
+        if not fused:
+            return []
+        rows = {r["pk"]: r for r in self.client.get(
+            self._storage.collection, ids=[pk for pk, _ in fused],
+            output_fields=ms.MEMORY_FIELDS)}
+        # A row deleted between the searches and the get is skipped, not an error.
+        return [SearchHit(ms.row_to_item(rows[pk]), score) for pk, score in fused if pk in rows]
 
     def health(self) -> ShardHealth:
         self.client.list_collections()
@@ -322,7 +343,8 @@ class PlaintextTier:
 
 
 def _same_content(row: dict[str, Any], item: NewMemory) -> bool:
-    return (row["text"] == item.text and row["memory_type"] == item.memory_type
+    return (row["text"] == item.text and (row.get("context") or "") == item.context
+            and row["memory_type"] == item.memory_type
             and (row.get("metadata") or {}) == item.metadata
             and row.get("event_time_ms") == item.event_time_ms
             and row["source"] == item.source)

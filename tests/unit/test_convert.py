@@ -6,7 +6,8 @@ from memos_cluster.types import MemoryItem, NewMemory, SearchFilter, SearchMode,
 def test_memory_round_trip_keeps_types_and_missing_event_time():
     item = MemoryItem(id="m", cube_id="c", text="t", memory_type="fact",
                       metadata={"n": 3, "f": 2.5, "nested": {"l": [1, "x"]}, "b": True},
-                      created_at_ms=1, updated_at_ms=2, event_time_ms=None, source="s", version=4)
+                      created_at_ms=1, updated_at_ms=2, event_time_ms=None, source="s", version=4,
+                      context="before")
     back = convert.memory_from_pb(pb.Memory.FromString(
         convert.memory_to_pb(item).SerializeToString()))
     assert back == item
@@ -14,7 +15,7 @@ def test_memory_round_trip_keeps_types_and_missing_event_time():
 
 
 def test_new_memory_round_trip_with_event_time_zero():
-    item = NewMemory("t", id=None, metadata={"a": "b"}, event_time_ms=0, source="x")
+    item = NewMemory("t", id=None, metadata={"a": "b"}, event_time_ms=0, source="x", context="c")
     message = pb.NewMemory()
     convert.new_memory_to_pb(item, message)
     assert convert.new_memory_from_pb(message) == item

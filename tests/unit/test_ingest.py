@@ -33,10 +33,13 @@ def test_locomo_turns_become_memories_in_session_order():
     assert memories[0].metadata == {"speaker": "Ann", "session": 1, "dia_id": "D1:1"}
     assert memories[0].event_time_ms == 1683554160000  # 2023-05-08 13:56 UTC
     assert memories[2].event_time_ms > memories[0].event_time_ms
+    # Context: the previous turn of the same session, never across sessions.
+    assert [m.context for m in memories] == ["", "Ann: Hi!", ""]
+    assert [m.context for m in locomo_memories(SAMPLE, context_turns=0)] == ["", "", ""]
 
 
 def test_locomo_ingests_nothing_derived_from_questions_or_summaries():
-    text = " ".join(m.text + json.dumps(m.metadata) for m in locomo_memories(SAMPLE))
+    text = " ".join(m.text + m.context + json.dumps(m.metadata) for m in locomo_memories(SAMPLE))
     assert "secret" not in text and "http" not in text
 
 

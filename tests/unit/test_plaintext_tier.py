@@ -72,6 +72,25 @@ def test_filters_narrow_results(tier):
     assert search(tier, "Caroline", filter=sneaky) == []
 
 
+def test_context_finds_a_memory_without_being_part_of_it(tier):
+    tier.add("alice", [NewMemory("Yes, twice a week!", id="reply",
+                                 context="Bob: do you still play squash with your sister?")])
+    hits = search(tier, "squash sister", mode=SearchMode.BM25, top_k=1)
+    assert hits[0].item.id == "reply"
+    assert hits[0].item.text == "Yes, twice a week!"
+    assert hits[0].item.context.startswith("Bob: do you")
+    updated = tier.update(MemoryUpdate("alice", "reply", "Yes, three times a week now!"))
+    assert updated.context == hits[0].item.context  # kept across updates
+    assert search(tier, "squash sister", mode=SearchMode.BM25, top_k=1)[0].item.id == "reply"
+
+
+def test_smaller_top_k_returns_a_prefix_of_larger(tier):
+    for mode in SearchMode:
+        three = [h.item.id for h in search(tier, "Caroline cat budget", mode=mode, top_k=3)]
+        two = [h.item.id for h in search(tier, "Caroline cat budget", mode=mode, top_k=2)]
+        assert two == three[:2], mode
+
+
 def test_adding_with_ids_is_idempotent_and_conflicts_are_refused(tier):
     again = tier.add("alice", FACTS)
     assert (again.num_inserted, again.num_unchanged) == (0, 3)

@@ -20,7 +20,7 @@ SEARCH_MODE_DENSE: SearchMode
 SEARCH_MODE_BM25: SearchMode
 
 class Memory(_message.Message):
-    __slots__ = ("id", "cube_id", "text", "memory_type", "metadata", "created_at_ms", "updated_at_ms", "has_event_time", "event_time_ms", "source", "version")
+    __slots__ = ("id", "cube_id", "text", "memory_type", "metadata", "created_at_ms", "updated_at_ms", "has_event_time", "event_time_ms", "source", "version", "context")
     ID_FIELD_NUMBER: _ClassVar[int]
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class Memory(_message.Message):
     EVENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     id: str
     cube_id: str
     text: str
@@ -43,10 +44,11 @@ class Memory(_message.Message):
     event_time_ms: int
     source: str
     version: int
-    def __init__(self, id: _Optional[str] = ..., cube_id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    context: str
+    def __init__(self, id: _Optional[str] = ..., cube_id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., version: _Optional[int] = ..., context: _Optional[str] = ...) -> None: ...
 
 class NewMemory(_message.Message):
-    __slots__ = ("id", "text", "memory_type", "metadata", "has_event_time", "event_time_ms", "source")
+    __slots__ = ("id", "text", "memory_type", "metadata", "has_event_time", "event_time_ms", "source", "context")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +56,7 @@ class NewMemory(_message.Message):
     HAS_EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     memory_type: str
@@ -61,7 +64,8 @@ class NewMemory(_message.Message):
     has_event_time: bool
     event_time_ms: int
     source: str
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
+    context: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., context: _Optional[str] = ...) -> None: ...
 
 class Cube(_message.Message):
     __slots__ = ("cube_id", "description", "metadata", "created_at_ms")
