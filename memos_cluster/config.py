@@ -18,6 +18,8 @@ import yaml
 from memos_cluster.errors import ConfigError
 
 ENV_PREFIX = "MEMOS__"
+FUSIONS = ("score", "rrf")
+SEARCH_MODES = ("hybrid", "dense", "bm25")  # the values of types.SearchMode
 
 
 @dataclass
@@ -95,11 +97,22 @@ class SearchConfig:
     default_top_k: int = 10
     default_mode: str = "hybrid"
     rrf_k: int = 60  # reciprocal-rank-fusion constant: score = sum w / (rrf_k + rank)
-    # RRF weights of the two retrievers in hybrid mode. BM25 over text plus context is the
-    # stronger one on conversational memory (LoCoMo dev recall@10: BM25 67.7, MiniLM 50.8;
-    # fused 1:1 64.0, 1:2 67.8, 1:3 67.9 with recall@5 55.7 -> 57.9).
-    dense_weight: float = 1.0
-    bm25_weight: float = 3.0
+    # How hybrid mode fuses its two retrievers: "score" (min-max normalised scores, weighted
+    # sum) or "rrf" (weighted reciprocal rank fusion, rrf_k); see memos_cluster/fusion.py.
+    fusion: str = "score"
+    # Weights of the two retrievers in hybrid mode. BM25 over text plus context is the stronger
+    # one on conversational memory (LoCoMo dev recall@10: BM25 67.7, MiniLM 50.8; fused with
+    # score fusion 0.3/0.7: 70.5).
+    dense_weight: float = 0.3
+    bm25_weight: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"search.fusion {self.fusion!r} is not one of {FUSIONS}",
+                              "search.fusion")
+        if self.default_mode not in SEARCH_MODES:
+            raise ConfigError(f"search.default_mode {self.default_mode!r} is not one of "
+                              f"{SEARCH_MODES}", "search.default_mode")
     # Candidates each retriever contributes to fusion in hybrid mode (at least top_k). Fixed
     # rather than a multiple of top_k, so for top_k up to this a smaller top_k returns a
     # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite.

@@ -1,15 +1,40 @@
-"""Rank fusion of several retrievers' result lists. Pure functions.
+"""Fusion of several retrievers' result lists. Pure functions.
 
-Weighted reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), rank starting at 1; a
-document missing from list i gets nothing from it. Fusing here rather than in Milvus's
-hybrid_search lets the weights be configured per deployment, and on milvus-lite it is faster
-(measured on 419 LoCoMo turns: hybrid_search 42 ms a query against 25 ms for the two searches).
+- `minmax_fuse` (the default, `search.fusion: score`): each list's scores are rescaled to 0..1
+  (best 1, worst candidate 0) and summed with weights; a document missing from a list gets 0 from
+  it. It keeps how far ahead a strong BM25 match is, which rank fusion throws away.
+- `rrf_fuse` (`search.fusion: rrf`): weighted reciprocal rank fusion,
+  score(d) = sum_i w_i / (k + rank_i(d)), rank starting at 1.
+Measured on LoCoMo dev (997 questions, BM25 weight 0.7, dense 0.3, 40 candidates each):
+recall@5/@10 61.0/70.5 with score fusion against 57.9/67.9 with RRF (k 60).
+Fusing here rather than in Milvus's hybrid_search lets the method and weights be configured, and
+on milvus-lite it is faster (419 turns: hybrid_search 42 ms a query, the two searches 25 ms).
 """
 from __future__ import annotations
 
 from typing import Hashable, Sequence, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
+
+
+def minmax_fuse(scored: Sequence[Sequence[tuple[Key, float]]],
+                weights: Sequence[float] | None = None) -> list[tuple[Key, float]]:
+    """scored: per retriever, (key, score) pairs with higher scores better. Returns fused
+    (key, score) pairs, best first; ties keep first-seen order."""
+    if weights is None:
+        weights = [1.0] * len(scored)
+    if len(weights) != len(scored):
+        raise ValueError(f"{len(weights)} weights for {len(scored)} result lists")
+    fused: dict[Key, float] = {}
+    for weight, pairs in zip(weights, scored):
+        if not pairs:
+            continue
+        values = [score for _, score in pairs]
+        low, span = min(values), max(values) - min(values)
+        for key, score in pairs:
+            share = (score - low) / span if span > 0 else 1.0
+            fused[key] = fused.get(key, 0.0) + weight * share
+    return sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
 
 
 def rrf_fuse(ranked: Sequence[Sequence[Key]], k: int = 60,

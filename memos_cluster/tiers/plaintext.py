@@ -19,7 +19,7 @@ from memos_cluster.config import MemosConfig
 from memos_cluster.embedder import Embedder
 from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from memos_cluster.filters import build_search_expr, scope_expr
-from memos_cluster.fusion import rrf_fuse
+from memos_cluster.fusion import minmax_fuse, rrf_fuse
 from memos_cluster.stopwords import stop_words
 from memos_cluster.tiers import milvus_schema as ms
 from memos_cluster.tiers.flush import FlushPolicy
@@ -318,16 +318,24 @@ class PlaintextTier:
         return list(results[0]) if results else []
 
     def _hybrid(self, query: str, top_k: int, expr: str) -> list[SearchHit]:
-        """Dense and BM25 candidates (keys only), fused by weighted RRF (fusion.py); then the
-        rows of the fused top_k only. (Embedding the query in a thread beside the BM25 search
+        """Dense and BM25 candidates (keys and scores), fused (fusion.py); then the rows of the
+        fused top_k only. (Embedding the query in a thread beside the BM25 search
         was tried: no gain, since milvus-lite's search is Python and holds the GIL.)"""
         search = self._config.search
         candidates = max(top_k, search.num_candidates)
-        sparse = [h["pk"] for h in self._search_one("sparse", query, candidates, expr, ["pk"])]
-        dense = [h["pk"] for h in self._search_one("dense", self._embed_query(query), candidates,
-                                                   expr, ["pk"])]
-        fused = rrf_fuse([dense, sparse], k=search.rrf_k,
-                         weights=[search.dense_weight, search.bm25_weight])[:top_k]
+        # BM25 distances come back negated from milvus-lite (see search()); abs() restores them.
+        sparse = [(h["pk"], abs(float(h["distance"])))
+                  for h in self._search_one("sparse", query, candidates, expr, ["pk"])]
+        dense = [(h["pk"], float(h["distance"]))
+                 for h in self._search_one("dense", self._embed_query(query), candidates, expr,
+                                           ["pk"])]
+        weights = [search.dense_weight, search.bm25_weight]
+        if search.fusion == "rrf":
+            fused = rrf_fuse([[pk for pk, _ in dense], [pk for pk, _ in sparse]],
+                             k=search.rrf_k, weights=weights)
+        else:
+            fused = minmax_fuse([dense, sparse], weights=weights)
+        fused = fused[:top_k]
         if not fused:
             return []
         rows = {r["pk"]: r for r in self.client.get(

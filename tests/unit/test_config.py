@@ -33,6 +33,8 @@ def test_optional_values_can_be_reset_to_none():
     ({"gateway.grpc_port": "ninety"}, "gateway.grpc_port"),
     ({"gateway.nope": 1}, "gateway"),
     ({"cluster.num_shards": True}, "cluster.num_shards"),
+    ({"search.fusion": "magic"}, "search.fusion"),
+    ({"search.default_mode": "fuzzy"}, "search.default_mode"),
 ])
 def test_bad_values_name_the_key(overrides, field):
     with pytest.raises(ConfigError) as info:
