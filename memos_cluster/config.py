@@ -65,7 +65,10 @@ class EmbedderConfig:
     batch_size: int = 32  # texts per forward pass; small batches pad less (measured faster)
     device: str = "cpu"
     num_threads: int = 0  # torch intra-op threads; 0 = every core (Ray pins actors to 1)
-    include_context: bool = True  # embed a memory's context with its text (see types.py)
+    # Embed a memory's context with its text (see types.py). Off by default: BM25 indexes the
+    # context either way, and a dense vector of the text alone tells a turn from the reply that
+    # follows it (whose context repeats the turn). LoCoMo dev, hybrid: recall@5 61.0 -> 61.7.
+    include_context: bool = False
 
 
 @dataclass
