@@ -23,6 +23,7 @@ from typing import Optional
 
 from memos_cluster.config import MemosConfig, load_config, parse_set_args
 from memos_cluster.errors import MemosError, NotFound
+from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS
 from memos_cluster.types import SearchMode
 
 SAMPLE_CONVERSATION = "conv-26"
@@ -125,7 +126,8 @@ def cmd_ingest(args, config: MemosConfig) -> int:
             if conversations and sample["sample_id"] not in conversations:
                 continue
             cube_id = f"locomo-{sample['sample_id']}"
-            inserted = ingest_into(client, cube_id, locomo_memories(sample), args.batch_size)
+            memories = locomo_memories(sample, args.context_turns)
+            inserted = ingest_into(client, cube_id, memories, args.batch_size)
             print(f"{cube_id}: {inserted} inserted")
         return 0
     if not args.cube:
@@ -214,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--format", default="auto", help="auto, jsonl, json, parquet, locomo")
     ingest.add_argument("--conversations", help="LoCoMo sample ids, comma-separated")
     ingest.add_argument("--batch-size", type=int, default=128)
+    ingest.add_argument("--context-turns", type=int, default=LOCOMO_CONTEXT_TURNS,
+                        help="LoCoMo: preceding turns indexed as each turn's context")
     search = sub.add_parser("search", help="search one or more cubes")
     search.add_argument("query")
     search.add_argument("--cube", action="append", required=True)

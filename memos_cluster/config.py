@@ -44,8 +44,9 @@ class StorageConfig:
     flush_max_pending_rows: int = 2000  # flush a shard's collections past this many new rows
     flush_idle_s: float = 1.0  # ... or once writes pause this long (s); see tiers/flush.py
     # BM25 stop words: "none", "lucene", "extended" or comma-separated words (memos_cluster/
-    # stopwords.py). Fixed when a collection is created.
-    bm25_stop_words: str = "lucene"
+    # stopwords.py). Fixed when a collection is created. LoCoMo dev hybrid recall@10:
+    # lucene 71.0, extended 73.1.
+    bm25_stop_words: str = "extended"
 
 
 @dataclass

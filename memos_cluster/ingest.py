@@ -7,7 +7,7 @@ Formats (chosen by `--format` or the file name):
 - parquet: the same columns, read with pyarrow
 - locomo: a LoCoMo file; each dialogue turn becomes one memory (speaker, text, image caption,
   the session's date as event_time), with metadata {speaker, session, dia_id}, and the
-  preceding turn of the session as its context (helps find short replies: see types.py).
+  preceding turns of the session as its context (helps find short replies: see types.py).
 Paths go through pyarrow.fs, so local paths and object-store URIs (s3://, gs://) both work.
 """
 from __future__ import annotations
@@ -21,6 +21,9 @@ from memos_cluster.errors import InvalidArgument
 from memos_cluster.types import NewMemory
 
 FORMATS = ("auto", "jsonl", "json", "parquet", "locomo")
+# Preceding turns kept as a turn's context. LoCoMo dev hybrid recall@5/@10: 1 turn 64.4/73.1,
+# 2 turns 66.3/76.0 (with extended stop words); the next turn as well added nothing.
+LOCOMO_CONTEXT_TURNS = 2
 LOCOMO_DATE_FORMAT = "%I:%M %p on %d %B, %Y"  # e.g. "1:56 pm on 8 May, 2023"
 _SESSION_KEY = re.compile(r"^session_(\d+)$")
 
@@ -79,7 +82,8 @@ def locomo_turn_id(dia_id: str) -> str:
     return dia_id.replace(":", "-")
 
 
-def locomo_memories(sample: dict[str, Any], context_turns: int = 1) -> list[NewMemory]:
+def locomo_memories(sample: dict[str, Any],
+                    context_turns: int = LOCOMO_CONTEXT_TURNS) -> list[NewMemory]:
     """One memory per dialogue turn. Only what a deployment would have: text, speaker, the
     session's date and image captions (no observations, summaries or questions). Each turn's
     context is the `context_turns` turns before it in the same session."""

@@ -36,6 +36,9 @@ def test_locomo_turns_become_memories_in_session_order():
     # Context: the previous turn of the same session, never across sessions.
     assert [m.context for m in memories] == ["", "Ann: Hi!", ""]
     assert [m.context for m in locomo_memories(SAMPLE, context_turns=0)] == ["", "", ""]
+    long = dict(SAMPLE, conversation=dict(SAMPLE["conversation"], session_1=[
+        {"speaker": "Ann", "dia_id": f"D1:{i}", "text": f"t{i}"} for i in range(1, 5)]))
+    assert locomo_memories(long, context_turns=2)[3].context == "Ann: t2\nAnn: t3"
 
 
 def test_locomo_ingests_nothing_derived_from_questions_or_summaries():
