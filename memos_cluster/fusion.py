@@ -5,8 +5,8 @@
   it. It keeps how far ahead a strong BM25 match is, which rank fusion throws away.
 - `rrf_fuse` (`search.fusion: rrf`): weighted reciprocal rank fusion,
   score(d) = sum_i w_i / (k + rank_i(d)), rank starting at 1.
-Measured on LoCoMo dev (997 questions, BM25 weight 0.7, dense 0.3, 40 candidates each):
-recall@5/@10 61.0/70.5 with score fusion against 57.9/67.9 with RRF (k 60).
+Measured on LoCoMo dev (997 questions, BM25 weight 0.7, dense 0.3, 50 candidates each):
+recall@5/@10 61.1/70.4 with score fusion against 57.9/67.9 with RRF (k 60).
 Fusing here rather than in Milvus's hybrid_search lets the method and weights be configured, and
 on milvus-lite it is faster (419 turns: hybrid_search 42 ms a query, the two searches 25 ms).
 """
