@@ -38,7 +38,8 @@ def default_locomo_path() -> Optional[str]:
 
 
 def _address(args, config: MemosConfig) -> str:
-    return args.address or f"{config.gateway.host}:{config.gateway.grpc_port}"
+    """--address where the command has it, else the configured gateway."""
+    return getattr(args, "address", None) or f"{config.gateway.host}:{config.gateway.grpc_port}"
 
 
 def _client(args, config: MemosConfig):
