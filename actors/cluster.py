@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import ray
 from ray import serve
 from ray.serve.config import HTTPOptions, gRPCOptions
 
-from memos_cluster.config import MemosConfig
+from memos_cluster.client import MemosClient
+from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.netutil import free_port
+from memos_cluster.shardmap import shard_names
 
 from actors.gateway import build_app
 from actors.grpc_servicer import SERVICER_FUNCTION
@@ -69,8 +75,8 @@ def start(config: MemosConfig) -> RunningCluster:
 def stop(config: MemosConfig, running: RunningCluster) -> None:
     """Shut Serve and the memos actors down; stop Ray too if start() started it."""
     serve.shutdown()
-    names = [DIRECTORY_NAME] + [shard_actor_name(f"shard-{i}")
-                                for i in range(config.cluster.num_shards)]
+    names = [DIRECTORY_NAME] + [shard_actor_name(s)
+                                for s in shard_names(config.cluster.num_shards)]
     for name in names:
         try:
             ray.kill(ray.get_actor(name, namespace=config.ray.namespace))
@@ -78,3 +84,21 @@ def stop(config: MemosConfig, running: RunningCluster) -> None:
             continue
     if running.started_ray:
         ray.shutdown()
+
+
+@contextmanager
+def temporary_cluster(config: MemosConfig, prefix: str = "memos-") -> Iterator[MemosClient]:
+    """A fresh local cluster on a temporary data dir and free loopback ports, yielding a client
+    of its ready gateway; everything is stopped and removed on exit.
+    Who calls it: `memos-cluster demo` and the benchmarks that start their own cluster."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as data_dir:
+        config = with_overrides(config, {"data_dir": data_dir, "gateway.grpc_port": free_port(),
+                                         "gateway.http_port": free_port()})
+        running = start(config)
+        try:
+            with MemosClient(running.grpc_address,
+                             application=config.gateway.app_name) as client:
+                client.wait_ready()
+                yield client
+        finally:
+            stop(config, running)

@@ -30,9 +30,6 @@ class CubeDirectoryActor:
     def ring(self) -> HashRing:
         return self._ring
 
-    def shard_for(self, cube_id: str) -> str:
-        return self._ring.shard_for(cube_id)
-
 
 def get_or_create_directory(config: MemosConfig):
     return ray.remote(CubeDirectoryActor).options(

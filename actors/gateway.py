@@ -27,6 +27,35 @@ from actors.handles import ShardHandle
 logger = logging.getLogger("memos_cluster.gateway")
 
 
+def rpc(response_cls: type):
+    """Make `async def Name(self, request) -> response` a Serve gRPC method. Serve passes the
+    context only to methods whose signature names `grpc_context`, so the wrapper keeps that
+    signature (no functools.wraps: inspect would then see the handler's). Every failure leaves as
+    a status: memos errors as their code and message, anything else as INTERNAL with the trace in
+    the replica's log; the client gets an empty `response_cls` with it."""
+    def wrap(handler: Callable[[Any, Any], Awaitable[Any]]):
+        async def method(self, request: Any, grpc_context=None) -> Any:
+            try:
+                if isinstance(request, UndecodableRequest):
+                    raise InvalidArgument(
+                        f"{request.message_type}: field {request.field or '?'} {request.reason}",
+                        request.field)
+                return await handler(self, request)
+            except MemosError as exc:
+                grpc_context.set_code(getattr(grpc.StatusCode, exc.status))
+                grpc_context.set_details(exc.message)
+            except Exception:  # the edge: log it here, send the client a status, not a trace
+                logger.exception("unexpected error in the gateway")
+                grpc_context.set_code(grpc.StatusCode.INTERNAL)
+                grpc_context.set_details("internal error in the memos gateway; see its log")
+            return response_cls()
+
+        method.__name__, method.__qualname__ = handler.__name__, handler.__qualname__
+        method.__doc__ = handler.__doc__
+        return method
+    return wrap
+
+
 class MemoryGateway:
     def __init__(self, config: MemosConfig):
         self._config = config
@@ -38,103 +67,76 @@ class MemoryGateway:
         self._service = MemoryService(config, ring, shards)
         self._default_mode = SearchMode(config.search.default_mode)
 
-    async def _serve(self, request: Any, grpc_context, empty: Any,
-                     work: Callable[[], Awaitable[Any]]) -> Any:
-        try:
-            if isinstance(request, UndecodableRequest):
-                raise InvalidArgument(
-                    f"{request.message_type}: field {request.field or '?'} {request.reason}",
-                    request.field)
-            return await work()
-        except MemosError as exc:
-            grpc_context.set_code(getattr(grpc.StatusCode, exc.status))
-            grpc_context.set_details(exc.message)
-        except Exception:  # the edge: log it here, send the client a status, not a trace
-            logger.exception("unexpected error in the gateway")
-            grpc_context.set_code(grpc.StatusCode.INTERNAL)
-            grpc_context.set_details("internal error in the memos gateway; see its log")
-        return empty
+    @rpc(pb.CreateCubeResponse)
+    async def CreateCube(self, request: pb.CreateCubeRequest):
+        spec = await self._service.create_cube(convert.cube_from_pb(request))
+        return pb.CreateCubeResponse(cube=convert.cube_to_pb(spec))
 
-    async def CreateCube(self, request: pb.CreateCubeRequest, grpc_context=None):
-        async def work():
-            spec = await self._service.create_cube(convert.cube_from_pb(request))
-            return pb.CreateCubeResponse(cube=convert.cube_to_pb(spec))
-        return await self._serve(request, grpc_context, pb.CreateCubeResponse(), work)
+    @rpc(pb.DeleteCubeResponse)
+    async def DeleteCube(self, request: pb.DeleteCubeRequest):
+        num = await self._service.delete_cube(request.cube_id)
+        return pb.DeleteCubeResponse(num_memories_deleted=num)
 
-    async def DeleteCube(self, request: pb.DeleteCubeRequest, grpc_context=None):
-        async def work():
-            num = await self._service.delete_cube(request.cube_id)
-            return pb.DeleteCubeResponse(num_memories_deleted=num)
-        return await self._serve(request, grpc_context, pb.DeleteCubeResponse(), work)
+    @rpc(pb.ListCubesResponse)
+    async def ListCubes(self, request: pb.ListCubesRequest):
+        cubes = await self._service.list_cubes()
+        return pb.ListCubesResponse(cubes=[convert.cube_to_pb(c) for c in cubes])
 
-    async def ListCubes(self, request: pb.ListCubesRequest, grpc_context=None):
-        async def work():
-            cubes = await self._service.list_cubes()
-            return pb.ListCubesResponse(cubes=[convert.cube_to_pb(c) for c in cubes])
-        return await self._serve(request, grpc_context, pb.ListCubesResponse(), work)
+    @rpc(pb.GetCubeResponse)
+    async def GetCube(self, request: pb.GetCubeRequest):
+        stats = await self._service.get_cube(request.cube_id)
+        return pb.GetCubeResponse(stats=convert.stats_to_pb(stats))
 
-    async def GetCube(self, request: pb.GetCubeRequest, grpc_context=None):
-        async def work():
-            stats = await self._service.get_cube(request.cube_id)
-            return pb.GetCubeResponse(stats=convert.stats_to_pb(stats))
-        return await self._serve(request, grpc_context, pb.GetCubeResponse(), work)
+    @rpc(pb.AddMemoriesResponse)
+    async def AddMemories(self, request: pb.AddMemoriesRequest):
+        items = [convert.new_memory_from_pb(m) for m in request.memories]
+        result = await self._service.add(request.cube_id, items)
+        return pb.AddMemoriesResponse(ids=list(result.ids), num_inserted=result.num_inserted,
+                                      num_unchanged=result.num_unchanged)
 
-    async def AddMemories(self, request: pb.AddMemoriesRequest, grpc_context=None):
-        async def work():
-            items = [convert.new_memory_from_pb(m) for m in request.memories]
-            result = await self._service.add(request.cube_id, items)
-            return pb.AddMemoriesResponse(ids=list(result.ids), num_inserted=result.num_inserted,
-                                          num_unchanged=result.num_unchanged)
-        return await self._serve(request, grpc_context, pb.AddMemoriesResponse(), work)
+    @rpc(pb.SearchResponse)
+    async def Search(self, request: pb.SearchRequest):
+        query = convert.search_from_pb(request, self._config.search.default_top_k,
+                                       self._default_mode)
+        response = pb.SearchResponse()
+        for hit in await self._service.search(query):
+            convert.hit_to_pb(hit, response.hits.add())
+        return response
 
-    async def Search(self, request: pb.SearchRequest, grpc_context=None):
-        async def work():
-            query = convert.search_from_pb(request, self._config.search.default_top_k,
-                                           self._default_mode)
-            response = pb.SearchResponse()
-            for hit in await self._service.search(query):
-                convert.hit_to_pb(hit, response.hits.add())
-            return response
-        return await self._serve(request, grpc_context, pb.SearchResponse(), work)
+    @rpc(pb.GetMemoriesResponse)
+    async def GetMemories(self, request: pb.GetMemoriesRequest):
+        result = await self._service.get(request.cube_id, list(request.ids))
+        return pb.GetMemoriesResponse(
+            memories=[convert.memory_to_pb(m) for m in result.items],
+            missing_ids=list(result.missing_ids))
 
-    async def GetMemories(self, request: pb.GetMemoriesRequest, grpc_context=None):
-        async def work():
-            result = await self._service.get(request.cube_id, list(request.ids))
-            return pb.GetMemoriesResponse(
-                memories=[convert.memory_to_pb(m) for m in result.items],
-                missing_ids=list(result.missing_ids))
-        return await self._serve(request, grpc_context, pb.GetMemoriesResponse(), work)
+    @rpc(pb.UpdateMemoryResponse)
+    async def UpdateMemory(self, request: pb.UpdateMemoryRequest):
+        item = await self._service.update(convert.update_from_pb(request))
+        return pb.UpdateMemoryResponse(memory=convert.memory_to_pb(item))
 
-    async def UpdateMemory(self, request: pb.UpdateMemoryRequest, grpc_context=None):
-        async def work():
-            item = await self._service.update(convert.update_from_pb(request))
-            return pb.UpdateMemoryResponse(memory=convert.memory_to_pb(item))
-        return await self._serve(request, grpc_context, pb.UpdateMemoryResponse(), work)
+    @rpc(pb.GetMemoryHistoryResponse)
+    async def GetMemoryHistory(self, request: pb.GetMemoryHistoryRequest):
+        versions = await self._service.history(request.cube_id, request.id)
+        return pb.GetMemoryHistoryResponse(
+            versions=[convert.memory_to_pb(m) for m in versions])
 
-    async def GetMemoryHistory(self, request: pb.GetMemoryHistoryRequest, grpc_context=None):
-        async def work():
-            versions = await self._service.history(request.cube_id, request.id)
-            return pb.GetMemoryHistoryResponse(
-                versions=[convert.memory_to_pb(m) for m in versions])
-        return await self._serve(request, grpc_context, pb.GetMemoryHistoryResponse(), work)
+    @rpc(pb.DeleteMemoriesResponse)
+    async def DeleteMemories(self, request: pb.DeleteMemoriesRequest):
+        result = await self._service.delete(request.cube_id, list(request.ids))
+        return pb.DeleteMemoriesResponse(num_deleted=result.num_deleted,
+                                         missing_ids=list(result.missing_ids))
 
-    async def DeleteMemories(self, request: pb.DeleteMemoriesRequest, grpc_context=None):
-        async def work():
-            result = await self._service.delete(request.cube_id, list(request.ids))
-            return pb.DeleteMemoriesResponse(num_deleted=result.num_deleted,
-                                             missing_ids=list(result.missing_ids))
-        return await self._serve(request, grpc_context, pb.DeleteMemoriesResponse(), work)
+    @rpc(pb.HealthResponse)
+    async def Health(self, request: pb.HealthRequest):
+        shards = await self._service.health()
+        return pb.HealthResponse(
+            ok=all(s.is_ok for s in shards),
+            shards=[pb.ShardHealth(shard_id=s.shard_id, ok=s.is_ok, detail=s.detail)
+                    for s in shards])
 
-    async def Health(self, request: pb.HealthRequest, grpc_context=None):
-        async def work():
-            shards = await self._service.health()
-            return pb.HealthResponse(
-                ok=all(s.is_ok for s in shards),
-                shards=[pb.ShardHealth(shard_id=s.shard_id, ok=s.is_ok, detail=s.detail)
-                        for s in shards])
-        return await self._serve(request, grpc_context, pb.HealthResponse(), work)
-
-    async def Ping(self, request: pb.PingRequest, grpc_context=None):
+    @rpc(pb.PingResponse)
+    async def Ping(self, request: pb.PingRequest):
         return pb.PingResponse()
 
 

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from memos_cluster.config import MemosConfig, load_config, parse_set_args
+from memos_cluster.config import MemosConfig, load_config
 from memos_cluster.errors import MemosError, NotFound
 from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS
 from memos_cluster.types import SearchMode
@@ -113,7 +113,7 @@ def _load_sample(client, path: str) -> None:
 def cmd_demo(args, config: MemosConfig) -> int:
     from memos_cluster.demo import main_demo
 
-    return main_demo(parse_set_args(args.set or []))
+    return main_demo(config)
 
 
 def cmd_ingest(args, config: MemosConfig) -> int:
@@ -133,7 +133,7 @@ def cmd_ingest(args, config: MemosConfig) -> int:
         return 0
     if not args.cube:
         raise SystemExit("--cube is required for this format")
-    items = list(read_memories(args.file, fmt, conversations or None))
+    items = list(read_memories(args.file, fmt, conversations or None, args.context_turns))
     inserted = ingest_into(client, args.cube, items, args.batch_size)
     print(f"{args.cube}: {inserted} inserted, {len(items) - inserted} already present")
     return 0
@@ -183,22 +183,10 @@ def cmd_bench(args, config: MemosConfig) -> int:
 
 def _on_local_cluster(config: MemosConfig, work):
     """Run work(client) against a fresh local cluster on a temporary data dir, then stop it."""
-    import tempfile
+    from actors.cluster import temporary_cluster
 
-    from actors import cluster
-    from memos_cluster.config import with_overrides
-    from memos_cluster.netutil import free_port
-
-    with tempfile.TemporaryDirectory(prefix="memos-bench-") as data_dir:
-        config = with_overrides(config, {"data_dir": data_dir, "gateway.grpc_port": free_port(),
-                                         "gateway.http_port": free_port()})
-        running = cluster.start(config)
-        try:
-            client = _client(argparse.Namespace(address=running.grpc_address), config)
-            client.wait_ready()
-            return work(client)
-        finally:
-            cluster.stop(config, running)
+    with temporary_cluster(config, prefix="memos-bench-") as client:
+        return work(client)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,6 @@
 temporary data directory. Every step checks what it got; the run exits 0 only if all behaved."""
 from __future__ import annotations
 
-import tempfile
 from typing import Callable
 
 from memos_cluster.client import MemosClient
@@ -77,26 +76,18 @@ def run_steps(client: MemosClient, say: Callable[[str], None]) -> None:
         say("deleted the cube")
 
 
-def main_demo(config_overrides: dict[str, str], say: Callable[[str], None] = print) -> int:
-    from actors import cluster
-    from memos_cluster.config import MemosConfig, with_overrides
-    from memos_cluster.netutil import free_port
+def main_demo(config, say: Callable[[str], None] = print) -> int:
+    """Who calls it: `memos-cluster demo`, with the loaded config (its data dir and ports are
+    replaced by a temporary directory and free ports)."""
+    from actors.cluster import temporary_cluster
 
-    with tempfile.TemporaryDirectory(prefix="memos-demo-") as data_dir:
-        overrides = {"data_dir": data_dir, "gateway.grpc_port": free_port(),
-                     "gateway.http_port": free_port(), **config_overrides}
-        config = with_overrides(MemosConfig(), overrides)
-        say(f"starting a local cluster (data in {data_dir}) ...")
-        running = cluster.start(config)
+    say("starting a local cluster on a temporary data dir ...")
+    with temporary_cluster(config, prefix="memos-demo-") as client:
+        say(f"gateway ready at {client.address}")
         try:
-            with MemosClient(running.grpc_address) as client:
-                client.wait_ready()
-                say(f"gateway ready at {running.grpc_address}")
-                run_steps(client, say)
+            run_steps(client, say)
         except DemoFailure as exc:
             say(f"DEMO FAILED: {exc}")
             return 1
-        finally:
-            cluster.stop(config, running)
     say("demo passed: every step behaved")
     return 0

@@ -23,9 +23,6 @@ class Embedder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    @property
-    def model_id(self) -> str: ...
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, shape (len(texts), dim)."""
         ...
@@ -47,10 +44,6 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
-
-    @property
-    def model_id(self) -> str:
-        return self._model_path or "all-MiniLM-L6-v2"
 
     def _resolve_path(self) -> str:
         if self._model_path:

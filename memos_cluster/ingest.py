@@ -135,7 +135,8 @@ def detect_format(path: str, fmt: str = "auto") -> str:
 
 
 def read_memories(path: str, fmt: str = "auto",
-                  conversations: Optional[Iterable[str]] = None) -> Iterator[NewMemory]:
+                  conversations: Optional[Iterable[str]] = None,
+                  context_turns: int = LOCOMO_CONTEXT_TURNS) -> Iterator[NewMemory]:
     """Who calls it: `memos-cluster ingest` and `up`. Yields records in file order."""
     fmt = detect_format(path, fmt)
     if fmt == "parquet":
@@ -156,7 +157,7 @@ def read_memories(path: str, fmt: str = "auto",
         wanted = set(conversations or ())
         for sample in data:
             if not wanted or sample.get("sample_id") in wanted:
-                yield from locomo_memories(sample)
+                yield from locomo_memories(sample, context_turns)
         return
     if not isinstance(data, list):
         raise InvalidArgument(f"{path}: a JSON file must hold a list of records", "path")

@@ -58,9 +58,6 @@ class MemoryService:
     def shard_of(self, cube_id: str) -> ShardPort:
         return self._shards[self._ring.shard_for(cube_id)]
 
-    def shard_id_of(self, cube_id: str) -> str:
-        return self._ring.shard_for(cube_id)
-
     # ---- cubes -----------------------------------------------------------------------------
     async def create_cube(self, spec: CubeSpec) -> CubeSpec:
         v.check_id(spec.cube_id, "cube_id", self._limits)

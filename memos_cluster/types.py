@@ -76,10 +76,6 @@ class TimeRange:
     start_ms: Optional[int] = None  # inclusive, epoch ms
     end_ms: Optional[int] = None  # exclusive, epoch ms
 
-    @property
-    def is_empty(self) -> bool:
-        return self.start_ms is None and self.end_ms is None
-
 
 @dataclass(frozen=True)
 class SearchFilter:

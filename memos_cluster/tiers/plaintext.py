@@ -95,7 +95,8 @@ class PlaintextTier:
         for name in (self._storage.collection, self._storage.history_collection,
                      self._storage.cube_collection):
             self.client.flush(name)
-        self._flush.note_flushed(pending)
+        with self._write_lock:  # writers update the same counters under this lock
+            self._flush.note_flushed(pending)
         return True
 
     def close(self) -> None:
