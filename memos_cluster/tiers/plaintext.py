@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from memos_cluster.config import MemosConfig
 from memos_cluster.embedder import Embedder
@@ -39,6 +40,7 @@ from memos_cluster.types import (
 )
 
 Clock = Callable[[], float]  # seconds since the epoch
+QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
 
 
 class PlaintextTier:
@@ -56,6 +58,7 @@ class PlaintextTier:
         self._write_lock = threading.Lock()
         self._flush = FlushPolicy(config.storage.flush_max_pending_rows,
                                   config.storage.flush_idle_s)
+        self._query_pool: Optional[ThreadPoolExecutor] = None  # made by open(); see _hybrid
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -77,6 +80,8 @@ class PlaintextTier:
         while batch := iterator.next():
             self._cube_ids.update(row["cube_id"] for row in batch)
         iterator.close()
+        self._query_pool = ThreadPoolExecutor(max_workers=QUERY_EMBED_THREADS,
+                                              thread_name_prefix=f"{self._shard_id}-embed")
 
     def warm_up(self) -> None:
         """Load the embedding model now rather than on the first request."""
@@ -100,6 +105,9 @@ class PlaintextTier:
         return True
 
     def close(self) -> None:
+        if self._query_pool is not None:
+            self._query_pool.shutdown(wait=True)
+            self._query_pool = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -320,16 +328,18 @@ class PlaintextTier:
 
     def _hybrid(self, query: str, top_k: int, expr: str) -> list[SearchHit]:
         """Dense and BM25 candidates (keys and scores), fused (fusion.py); then the rows of the
-        fused top_k only. (Embedding the query in a thread beside the BM25 search
-        was tried: no gain, since milvus-lite's search is Python and holds the GIL.)"""
+        fused top_k only. The query is embedded on a worker thread while the BM25 search runs:
+        onnxruntime releases the GIL, so the two overlap on a second core."""
         search = self._config.search
         candidates = max(top_k, search.num_candidates)
+        if self._query_pool is None:
+            raise Unavailable(f"{self._shard_id} is not open")
+        vector = self._query_pool.submit(self._embed_query, query)
         # BM25 distances come back negated from milvus-lite (see search()); abs() restores them.
         sparse = [(h["pk"], abs(float(h["distance"])))
                   for h in self._search_one("sparse", query, candidates, expr, ["pk"])]
         dense = [(h["pk"], float(h["distance"]))
-                 for h in self._search_one("dense", self._embed_query(query), candidates, expr,
-                                           ["pk"])]
+                 for h in self._search_one("dense", vector.result(), candidates, expr, ["pk"])]
         weights = [search.dense_weight, search.bm25_weight]
         if search.fusion == "rrf":
             fused = rrf_fuse([[pk for pk, _ in dense], [pk for pk, _ in sparse]],

@@ -32,8 +32,8 @@ class FakeClock:
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    return make_embedder(MemosConfig().embedder)
+def embedder(tmp_path_factory):
+    return make_embedder(MemosConfig().embedder, str(tmp_path_factory.mktemp("models")))
 
 
 @pytest.fixture
