@@ -46,7 +46,8 @@ def connect_ray(config: MemosConfig) -> bool:
         address=config.ray.address,
         namespace=config.ray.namespace,
         num_cpus=config.ray.num_cpus if started else None,
-        include_dashboard=False,
+        include_dashboard=config.ray.include_dashboard if started else None,
+        dashboard_port=config.ray.dashboard_port if started else None,
         log_to_driver=False,
         # Actors of this project import memos_cluster from the installed package.
         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},

@@ -6,6 +6,7 @@ INTERNAL with a short message (the traceback goes to the replica's log, never to
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, Awaitable, Callable, Optional
 
@@ -16,15 +17,18 @@ from ray import serve
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, load_config, with_overrides
-from memos_cluster.errors import InvalidArgument, MemosError
+from memos_cluster.errors import InternalError, InvalidArgument, MemosError
 from memos_cluster.service import MemoryService
-from memos_cluster.types import SearchMode
 
 from actors.directory import get_or_create_directory
 from actors.grpc_servicer import UndecodableRequest
 from actors.handles import ShardHandle
 
 logger = logging.getLogger("memos_cluster.gateway")
+
+# What `MemoryGateway.call` serves: the MemoryService operations, and the no-op.
+RAY_METHODS = frozenset({"create_cube", "delete_cube", "list_cubes", "get_cube", "add", "search",
+                         "get", "update", "history", "delete", "health", "ping"})
 
 
 def rpc(response_cls: type):
@@ -65,7 +69,6 @@ class MemoryGateway:
         timeout_s = config.cluster.call_timeout_s
         shards = {s: ShardHandle(s, config.ray.namespace, timeout_s) for s in shard_ids}
         self._service = MemoryService(config, ring, shards)
-        self._default_mode = SearchMode(config.search.default_mode)
 
     @rpc(pb.CreateCubeResponse)
     async def CreateCube(self, request: pb.CreateCubeRequest):
@@ -96,8 +99,7 @@ class MemoryGateway:
 
     @rpc(pb.SearchResponse)
     async def Search(self, request: pb.SearchRequest):
-        query = convert.search_from_pb(request, self._config.search.default_top_k,
-                                       self._default_mode)
+        query = convert.search_from_pb(request)
         response = pb.SearchResponse()
         for hit in await self._service.search(query):
             convert.hit_to_pb(hit, response.hits.add())
@@ -138,6 +140,29 @@ class MemoryGateway:
     @rpc(pb.PingResponse)
     async def Ping(self, request: pb.PingRequest):
         return pb.PingResponse()
+
+    # ---- the Ray transport -----------------------------------------------------------------
+    async def call(self, method: str, args: tuple, metadata: tuple) -> Any:
+        """Who calls it: `actors.ray_transport.RayTransport`, through a Serve deployment handle,
+        for clients running on the cluster. The same service and validation as the RPCs above,
+        on domain types; memos errors travel back as themselves. `metadata` carries the same
+        (key, value) pairs a gRPC client sends (authorization, once issued)."""
+        if method not in RAY_METHODS:
+            raise InvalidArgument(f"{method!r} is not a memos operation", "method")
+        if method == "ping":
+            return None
+        operation = getattr(self._service, method)
+        try:
+            inspect.signature(operation).bind(*args)
+        except TypeError as exc:  # wrong arguments from a hand-rolled caller
+            raise InvalidArgument(f"{method}: {exc}", "args") from None
+        try:
+            return await operation(*args)
+        except MemosError:
+            raise
+        except Exception:  # the edge: the trace stays in the replica's log
+            logger.exception("unexpected error in the gateway")
+            raise InternalError("internal error in the memos gateway; see its log") from None
 
 
 def build_app(config: MemosConfig):

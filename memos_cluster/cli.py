@@ -160,13 +160,17 @@ def cmd_status(args, config: MemosConfig) -> int:
 def cmd_bench(args, config: MemosConfig) -> int:
     from memos_cluster.bench import run_gateway_bench, write_json
     from memos_cluster.bench_locomo import run_locomo_bench
+    from memos_cluster.client import MemosClient
 
     data = args.data or default_locomo_path()
     if not data:
         raise SystemExit("no LoCoMo file: pass --data")
     if args.which == "gateway":
         def work(client):
-            return run_gateway_bench(client, data, args.conversation)
+            clients = {"ray" if client.address.startswith("ray://") else "grpc": client}
+            if not args.address:  # on our own local cluster: time the Ray transport too
+                clients["ray"] = MemosClient(f"ray://?app={config.gateway.app_name}")
+            return run_gateway_bench(clients, data, args.conversation)
     else:
         conversations = [c for c in (args.conversations or "").split(",") if c]
         ks = [int(k) for k in args.k.split(",")]
@@ -221,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
     bench.add_argument("--out", help="write the figures as JSON here")
     for command in (ingest, search, sub.choices["status"], bench):
-        command.add_argument("--address", help="gateway host:port (default from config)")
+        command.add_argument(
+            "--address", help="gateway host:port, grpc://host:port or ray:// (default: config)")
     return parser
 
 

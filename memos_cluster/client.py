@@ -1,20 +1,25 @@
-"""MemosClient: the typed Python client of the gRPC API.
+"""MemosClient: the typed Python client of memos-cluster, with one interface over two transports.
 
-Every RPC is one method returning domain types (`memos_cluster.types`); a non-OK status raises the
-memos exception of that status (`memos_cluster.errors`), with the server's message. A closed or
+The address picks the transport:
+- `"host:port"` or `"grpc://host:port"`: gRPC to a gateway (remote clients, agents, services);
+  `memos_cluster.grpc_transport`.
+- `"ray://"`: code running on the Ray cluster (a job's driver, a task, an actor) calls the gateway
+  application through a Serve deployment handle, with no gRPC hop; `"ray://HOST:PORT"` first
+  connects to the Ray cluster at that GCS address. `actors.ray_transport`.
+Either form takes `?app=NAME` for the Serve application (default `memos`).
+
+Every method returns domain types (`memos_cluster.types`) and raises the memos exception of the
+status (`memos_cluster.errors`) with the server's message, whichever transport carries it; an
 unreachable gateway raises Unavailable.
 """
 from __future__ import annotations
 
+import importlib
 import time
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Protocol, Sequence
+from urllib.parse import parse_qs, urlsplit
 
-import grpc
-
-from memos_cluster.api import convert
-from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
-from memos_cluster.errors import ERRORS_BY_STATUS, InternalError, MemosError, Unavailable
+from memos_cluster.errors import InvalidArgument, MemosError, Unavailable
 from memos_cluster.types import (
     AddResult,
     CubeSpec,
@@ -22,43 +27,84 @@ from memos_cluster.types import (
     DeleteResult,
     GetResult,
     MemoryItem,
+    MemoryUpdate,
     NewMemory,
     SearchFilter,
     SearchHit,
     SearchMode,
+    SearchQuery,
     ShardHealth,
 )
 
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+RAY_TRANSPORT_MODULE = "actors.ray_transport"  # imported only for ray:// addresses
 
 
-def error_from_rpc(exc: grpc.RpcError) -> MemosError:
-    code = exc.code()
-    cls = ERRORS_BY_STATUS.get(code.name if code else "", InternalError)
-    return cls(exc.details() or (code.name if code else "unknown error"))
+class Transport(Protocol):
+    """What a transport carries: the service's operations on domain types."""
+
+    address: str
+
+    def close(self) -> None: ...
+    def create_cube(self, spec: CubeSpec) -> CubeSpec: ...
+    def delete_cube(self, cube_id: str) -> int: ...
+    def list_cubes(self) -> list[CubeSpec]: ...
+    def get_cube(self, cube_id: str) -> CubeStats: ...
+    def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult: ...
+    def search(self, query: SearchQuery) -> list[SearchHit]: ...
+    def get(self, cube_id: str, ids: Sequence[str]) -> GetResult: ...
+    def update(self, update: MemoryUpdate) -> MemoryItem: ...
+    def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]: ...
+    def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult: ...
+    def health(self) -> list[ShardHealth]: ...
+    def ping(self) -> None: ...
+
+
+def parse_address(address: str) -> tuple[str, str, Optional[str]]:
+    """(scheme, target, application or None) of a client address; see the module doc."""
+    if "://" not in address:
+        address = f"grpc://{address}"
+    parts = urlsplit(address)
+    apps = parse_qs(parts.query).get("app")
+    app = apps[-1] if apps else None
+    if parts.scheme == "grpc":
+        if not parts.hostname or not parts.port:
+            raise InvalidArgument(f"gRPC address {address!r} needs host:port", "address")
+        return "grpc", parts.netloc, app
+    if parts.scheme == "ray":
+        return "ray", parts.netloc, app
+    raise InvalidArgument(f"address scheme {parts.scheme!r} is unknown (grpc://, ray://)",
+                          "address")
+
+
+def make_transport(address: str, timeout_s: float, metadata: Sequence[tuple[str, str]],
+                   application: str) -> Transport:
+    scheme, target, app = parse_address(address)
+    if scheme == "grpc":
+        from memos_cluster.grpc_transport import GrpcTransport
+
+        return GrpcTransport(target, timeout_s, metadata, app or application)
+    ray_transport = importlib.import_module(RAY_TRANSPORT_MODULE)
+    return ray_transport.RayTransport(target or None, app or application, timeout_s, metadata)
 
 
 class MemosClient:
-    """A connection to a memos-cluster gateway, e.g. `MemosClient("127.0.0.1:9000")`.
-    `metadata` is sent with every call (later: authorization); `timeout_s` bounds each call;
-    `application` is the Serve application name (`gateway.app_name`)."""
+    """A connection to memos-cluster, e.g. `MemosClient("127.0.0.1:9000")` or
+    `MemosClient.connect("ray://")`. `metadata` is sent with every call (later: authorization);
+    `timeout_s` bounds each call; `application` is the Serve application name
+    (`gateway.app_name`). Constructing one does no I/O: transports connect on the first call."""
 
     def __init__(self, address: str, timeout_s: float = 60.0,
                  metadata: Optional[Sequence[tuple[str, str]]] = None,
                  application: str = "memos"):
-        self.address = address
-        self._timeout_s = timeout_s
-        # Serve routes a gRPC call to an application by the "application" metadata.
-        self._metadata = (("application", application),) + tuple(metadata or ())
-        # Lazy: grpc connects on the first call, so constructing a client does no I/O.
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-        ])
-        self._stub = pb_grpc.MemoryServiceStub(self._channel)
+        self._transport = make_transport(address, timeout_s, tuple(metadata or ()), application)
+        self.address = self._transport.address
+
+    @classmethod
+    def connect(cls, address: str, **options: Any) -> "MemosClient":
+        return cls(address, **options)
 
     def close(self) -> None:
-        self._channel.close()
+        self._transport.close()
 
     def __enter__(self) -> "MemosClient":
         return self
@@ -66,86 +112,59 @@ class MemosClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _call(self, method: str, request: Any) -> Any:
-        try:
-            return getattr(self._stub, method)(request, timeout=self._timeout_s,
-                                               metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
-
     # ---- cubes -----------------------------------------------------------------------------
     def create_cube(self, cube_id: str, description: str = "",
                     metadata: Optional[dict[str, Any]] = None) -> CubeSpec:
-        request = pb.CreateCubeRequest(cube_id=cube_id, description=description)
-        convert.dict_to_struct(metadata, request.metadata)
-        return convert.cube_spec_from_pb(self._call("CreateCube", request).cube)
+        return self._transport.create_cube(CubeSpec(cube_id, description, dict(metadata or {})))
 
     def delete_cube(self, cube_id: str) -> int:
         """Purge a cube and all its memories; returns how many memories it held."""
-        return self._call("DeleteCube", pb.DeleteCubeRequest(cube_id=cube_id)).num_memories_deleted
+        return self._transport.delete_cube(cube_id)
 
     def list_cubes(self) -> list[CubeSpec]:
-        return [convert.cube_spec_from_pb(c)
-                for c in self._call("ListCubes", pb.ListCubesRequest()).cubes]
+        return self._transport.list_cubes()
 
     def get_cube(self, cube_id: str) -> CubeStats:
-        return convert.stats_from_pb(self._call("GetCube", pb.GetCubeRequest(cube_id=cube_id)).stats)
+        return self._transport.get_cube(cube_id)
 
     # ---- memories --------------------------------------------------------------------------
     def add(self, cube_id: str, items: Iterable[NewMemory | str]) -> AddResult:
         """Add a batch; plain strings are shorthand for NewMemory(text=...)."""
-        request = pb.AddMemoriesRequest(cube_id=cube_id)
-        for item in items:
-            convert.new_memory_to_pb(NewMemory(text=item) if isinstance(item, str) else item,
-                                     request.memories.add())
-        reply = self._call("AddMemories", request)
-        return AddResult(ids=tuple(reply.ids), num_inserted=reply.num_inserted,
-                         num_unchanged=reply.num_unchanged)
+        return self._transport.add(cube_id, [NewMemory(text=item) if isinstance(item, str)
+                                             else item for item in items])
 
     def search(self, cube_ids: str | Sequence[str], query: str, top_k: int = 0,
                mode: Optional[SearchMode] = None,
                filter: Optional[SearchFilter] = None) -> list[SearchHit]:
         """top_k 0 and mode None take the server's defaults."""
-        cubes = [cube_ids] if isinstance(cube_ids, str) else list(cube_ids)
-        request = pb.SearchRequest(cube_ids=cubes, query=query, top_k=top_k,
-                                   mode=convert.MODE_TO_PB.get(mode, pb.SEARCH_MODE_UNSPECIFIED))
-        if filter is not None:
-            convert.filter_to_pb(filter, request.filter)
-        return [convert.hit_from_pb(h) for h in self._call("Search", request).hits]
+        cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
+        return self._transport.search(SearchQuery(
+            cube_ids=cubes, query=query, top_k=top_k, mode=mode,
+            filter=filter if filter is not None else SearchFilter()))
 
     def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
-        reply = self._call("GetMemories", pb.GetMemoriesRequest(cube_id=cube_id, ids=list(ids)))
-        return GetResult(items=tuple(convert.memory_from_pb(m) for m in reply.memories),
-                         missing_ids=tuple(reply.missing_ids))
+        return self._transport.get(cube_id, list(ids))
 
     def update(self, cube_id: str, memory_id: str, text: str,
                metadata: Optional[dict[str, Any]] = None, memory_type: str = "",
                event_time_ms: Optional[int] = None,
                expected_version: int = 0) -> MemoryItem:
-        """A new version of a memory; metadata None keeps the old metadata."""
-        request = pb.UpdateMemoryRequest(
-            cube_id=cube_id, id=memory_id, text=text, memory_type=memory_type,
-            replace_metadata=metadata is not None,
-            has_event_time=event_time_ms is not None, event_time_ms=event_time_ms or 0,
-            expected_version=expected_version)
-        convert.dict_to_struct(metadata, request.metadata)
-        return convert.memory_from_pb(self._call("UpdateMemory", request).memory)
+        """A new version of a memory; metadata None keeps the old metadata, memory_type ""
+        keeps the old type, expected_version 0 skips the optimistic-concurrency check."""
+        return self._transport.update(MemoryUpdate(
+            cube_id=cube_id, id=memory_id, text=text, metadata=metadata,
+            memory_type=memory_type or None, event_time_ms=event_time_ms,
+            expected_version=expected_version or None))
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
         """Every version, oldest first."""
-        reply = self._call("GetMemoryHistory",
-                           pb.GetMemoryHistoryRequest(cube_id=cube_id, id=memory_id))
-        return [convert.memory_from_pb(m) for m in reply.versions]
+        return self._transport.history(cube_id, memory_id)
 
     def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
-        reply = self._call("DeleteMemories",
-                           pb.DeleteMemoriesRequest(cube_id=cube_id, ids=list(ids)))
-        return DeleteResult(num_deleted=reply.num_deleted, missing_ids=tuple(reply.missing_ids))
+        return self._transport.delete(cube_id, list(ids))
 
     def health(self) -> list[ShardHealth]:
-        reply = self._call("Health", pb.HealthRequest())
-        return [ShardHealth(shard_id=s.shard_id, is_ok=s.ok, detail=s.detail)
-                for s in reply.shards]
+        return self._transport.health()
 
     def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
         """Block until the gateway answers Health with every shard ok, or raise Unavailable.
@@ -165,4 +184,4 @@ class MemosClient:
 
     def ping(self) -> None:
         """A no-op round trip through the gateway (the overhead baseline)."""
-        self._call("Ping", pb.PingRequest())
+        self._transport.ping()

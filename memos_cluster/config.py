@@ -27,6 +27,10 @@ class RayConfig:
     address: Optional[str] = None  # None: start a local Ray; "auto" or ray://… joins one
     namespace: str = "memos"
     num_cpus: Optional[int] = None  # for a local Ray only; None lets Ray count the cores
+    # A local Ray's dashboard, which also serves the job API (`ray job submit`). Off by default:
+    # it costs a process and ~200 MiB; turn it on to submit jobs to a local cluster.
+    include_dashboard: bool = False
+    dashboard_port: int = 8265
 
 
 @dataclass

@@ -8,6 +8,7 @@ Who calls it: the gateway, once per request, after converting protobuf to these 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Mapping, Protocol, Sequence
 
 from memos_cluster import validation as v
@@ -24,6 +25,7 @@ from memos_cluster.types import (
     MemoryUpdate,
     NewMemory,
     SearchHit,
+    SearchMode,
     SearchQuery,
     ShardHealth,
 )
@@ -103,8 +105,14 @@ class MemoryService:
         ids = v.check_ids(ids, "ids", self._limits)
         return await self.shard_of(cube_id).delete(cube_id, ids)
 
+    def with_defaults(self, query: SearchQuery) -> SearchQuery:
+        """top_k 0 and mode None become the configured defaults (whatever the transport)."""
+        return replace(query, top_k=query.top_k or self._config.search.default_top_k,
+                       mode=query.mode or SearchMode(self._config.search.default_mode))
+
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         """Fan out one sub-query per owning shard, then merge by score, best first."""
+        query = self.with_defaults(query)
         v.check_search(query, self._limits)
         groups = self._ring.group_by_shard(query.cube_ids)
         results = await asyncio.gather(*(

@@ -92,8 +92,8 @@ class SearchFilter:
 class SearchQuery:
     cube_ids: tuple[str, ...]
     query: str
-    top_k: int
-    mode: SearchMode = SearchMode.HYBRID
+    top_k: int = 0  # 0: the server's default (search.default_top_k)
+    mode: Optional[SearchMode] = None  # None: the server's default (search.default_mode)
     filter: SearchFilter = SearchFilter()
 
 

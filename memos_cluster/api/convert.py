@@ -83,14 +83,13 @@ def filter_from_pb(message: pb.SearchFilter) -> SearchFilter:
         created_at=_range_from_pb(message.created_at))
 
 
-def search_from_pb(message: pb.SearchRequest, default_top_k: int,
-                   default_mode: SearchMode) -> SearchQuery:
+def search_from_pb(message: pb.SearchRequest) -> SearchQuery:
+    """Unset top_k and mode stay 0 / None: MemoryService applies the configured defaults."""
     if message.mode not in MODE_FROM_PB and message.mode != pb.SEARCH_MODE_UNSPECIFIED:
         raise InvalidArgument(f"mode {message.mode} is not a known SearchMode", "mode")
     return SearchQuery(
         cube_ids=tuple(message.cube_ids), query=message.query,
-        top_k=message.top_k or default_top_k,
-        mode=MODE_FROM_PB.get(message.mode, default_mode),
+        top_k=message.top_k, mode=MODE_FROM_PB.get(message.mode),
         filter=filter_from_pb(message.filter))
 
 
@@ -166,6 +165,25 @@ def filter_to_pb(value: SearchFilter, target: pb.SearchFilter) -> None:
         json_format.ParseDict(scalar, target.metadata_equals[key])
     _range_to_pb(value.event_time, target.event_time)
     _range_to_pb(value.created_at, target.created_at)
+
+
+def search_to_pb(query: SearchQuery) -> pb.SearchRequest:
+    """top_k 0 and mode None travel as unset: the server applies its defaults."""
+    request = pb.SearchRequest(cube_ids=list(query.cube_ids), query=query.query,
+                               top_k=query.top_k,
+                               mode=MODE_TO_PB.get(query.mode, pb.SEARCH_MODE_UNSPECIFIED))
+    filter_to_pb(query.filter, request.filter)
+    return request
+
+
+def update_to_pb(update: MemoryUpdate) -> pb.UpdateMemoryRequest:
+    request = pb.UpdateMemoryRequest(
+        cube_id=update.cube_id, id=update.id, text=update.text,
+        memory_type=update.memory_type or "", replace_metadata=update.metadata is not None,
+        has_event_time=update.event_time_ms is not None,
+        event_time_ms=update.event_time_ms or 0, expected_version=update.expected_version or 0)
+    dict_to_struct(update.metadata, request.metadata)
+    return request
 
 
 def memory_from_pb(message: pb.Memory) -> MemoryItem:

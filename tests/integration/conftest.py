@@ -1,5 +1,6 @@
 """One real Ray + Serve + milvus-lite cluster for the whole integration session, driven through
-the real gRPC API over loopback."""
+the real API: gRPC over loopback, and the Ray transport (Serve deployment handles) from the test
+process, which is a driver of that cluster. Tests that take `client` run once per transport."""
 import re
 
 import pytest
@@ -22,6 +23,9 @@ def config(tmp_path_factory):
         "limits.max_text_chars": 2000,
         # Short enough that a call to a dead shard fails fast instead of hanging a test.
         "cluster.call_timeout_s": 20,
+        # The job API, for the Ray-job test.
+        "ray.include_dashboard": True,
+        "ray.dashboard_port": free_port(),
     })
 
 
@@ -36,9 +40,16 @@ def running(config):
     cluster.stop(config, running)
 
 
-@pytest.fixture
-def client(running):
-    with MemosClient(running.grpc_address, timeout_s=60) as client:
+def client_address(transport: str, running, config) -> str:
+    if transport == "grpc":
+        return f"grpc://{running.grpc_address}?app={config.gateway.app_name}"
+    return f"ray://?app={config.gateway.app_name}"
+
+
+@pytest.fixture(params=["grpc", "ray"])
+def client(running, config, request):
+    """The same behavioural suite runs over both transports."""
+    with MemosClient(client_address(request.param, running, config), timeout_s=60) as client:
         yield client
 
 

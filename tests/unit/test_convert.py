@@ -1,6 +1,9 @@
+import pytest
+
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.types import MemoryItem, NewMemory, SearchFilter, SearchMode, TimeRange
+from memos_cluster.types import (
+    MemoryItem, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
 
 
 def test_memory_round_trip_keeps_types_and_missing_event_time():
@@ -21,17 +24,39 @@ def test_new_memory_round_trip_with_event_time_zero():
     assert convert.new_memory_from_pb(message) == item
 
 
-def test_search_request_defaults_and_filter_round_trip():
-    flt = SearchFilter(memory_types=("fact",), sources=("s",),
-                       metadata_equals=(("a", 1), ("b", "x")),
-                       event_time=TimeRange(start_ms=0), created_at=TimeRange(end_ms=9))
+FILTER = SearchFilter(memory_types=("fact",), sources=("s",),
+                      metadata_equals=(("a", 1), ("b", "x")),
+                      event_time=TimeRange(start_ms=0), created_at=TimeRange(end_ms=9))
+
+
+def test_search_request_unset_fields_stay_unset_and_filter_round_trips():
     request = pb.SearchRequest(cube_ids=["c"], query="q")
-    convert.filter_to_pb(flt, request.filter)
-    query = convert.search_from_pb(request, default_top_k=7, default_mode=SearchMode.HYBRID)
-    assert query.top_k == 7 and query.mode is SearchMode.HYBRID
-    assert query.filter == flt
+    convert.filter_to_pb(FILTER, request.filter)
+    query = convert.search_from_pb(request)
+    assert query.top_k == 0 and query.mode is None  # the service applies its defaults
+    assert query.filter == FILTER
     request.mode = pb.SEARCH_MODE_BM25
-    assert convert.search_from_pb(request, 7, SearchMode.HYBRID).mode is SearchMode.BM25
+    assert convert.search_from_pb(request).mode is SearchMode.BM25
+
+
+@pytest.mark.parametrize("query", [
+    SearchQuery(("a", "b"), "q", top_k=5, mode=SearchMode.DENSE, filter=FILTER),
+    SearchQuery(("a",), "q"),
+])
+def test_search_query_round_trip(query):
+    wire = pb.SearchRequest.FromString(convert.search_to_pb(query).SerializeToString())
+    assert convert.search_from_pb(wire) == query
+
+
+@pytest.mark.parametrize("update", [
+    MemoryUpdate("c", "m", "t"),
+    MemoryUpdate("c", "m", "t", metadata={}, memory_type="task", event_time_ms=0,
+                 expected_version=3),
+    MemoryUpdate("c", "m", "t", metadata={"k": [1, "x"]}),
+])
+def test_update_round_trip(update):
+    wire = pb.UpdateMemoryRequest.FromString(convert.update_to_pb(update).SerializeToString())
+    assert convert.update_from_pb(wire) == update
 
 
 def test_update_keeps_metadata_unless_replaced():

@@ -1,0 +1,119 @@
+"""The gRPC transport of `MemosClient`: the one module of the core that speaks gRPC.
+
+Each method takes and returns domain types (the `memos_cluster.client.Transport` protocol),
+converting to and from protobuf here; a non-OK status raises the memos exception of that status
+with the server's message.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import grpc
+
+from memos_cluster.api import convert
+from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
+from memos_cluster.errors import ERRORS_BY_STATUS, InternalError, MemosError
+from memos_cluster.types import (
+    AddResult,
+    CubeSpec,
+    CubeStats,
+    DeleteResult,
+    GetResult,
+    MemoryItem,
+    MemoryUpdate,
+    NewMemory,
+    SearchHit,
+    SearchQuery,
+    ShardHealth,
+)
+
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def error_from_rpc(exc: grpc.RpcError) -> MemosError:
+    code = exc.code()
+    cls = ERRORS_BY_STATUS.get(code.name if code else "", InternalError)
+    return cls(exc.details() or (code.name if code else "unknown error"))
+
+
+class GrpcTransport:
+    """Calls a gateway at `address` (host:port). The channel connects on the first call, so
+    constructing one does no I/O."""
+
+    def __init__(self, address: str, timeout_s: float,
+                 metadata: Sequence[tuple[str, str]], application: str):
+        self.address = address
+        self._timeout_s = timeout_s
+        # Serve routes a gRPC call to an application by the "application" metadata.
+        self._metadata = (("application", application),) + tuple(metadata)
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        ])
+        self._stub = pb_grpc.MemoryServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _rpc(self, method: str, request: Any) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=self._timeout_s,
+                                               metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    def create_cube(self, spec: CubeSpec) -> CubeSpec:
+        request = pb.CreateCubeRequest(cube_id=spec.cube_id, description=spec.description)
+        convert.dict_to_struct(spec.metadata, request.metadata)
+        return convert.cube_spec_from_pb(self._rpc("CreateCube", request).cube)
+
+    def delete_cube(self, cube_id: str) -> int:
+        return self._rpc("DeleteCube", pb.DeleteCubeRequest(cube_id=cube_id)).num_memories_deleted
+
+    def list_cubes(self) -> list[CubeSpec]:
+        return [convert.cube_spec_from_pb(c)
+                for c in self._rpc("ListCubes", pb.ListCubesRequest()).cubes]
+
+    def get_cube(self, cube_id: str) -> CubeStats:
+        return convert.stats_from_pb(self._rpc("GetCube", pb.GetCubeRequest(cube_id=cube_id)).stats)
+
+    def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult:
+        request = pb.AddMemoriesRequest(cube_id=cube_id)
+        for item in items:
+            convert.new_memory_to_pb(item, request.memories.add())
+        reply = self._rpc("AddMemories", request)
+        return AddResult(ids=tuple(reply.ids), num_inserted=reply.num_inserted,
+                         num_unchanged=reply.num_unchanged)
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        request = convert.search_to_pb(query)
+        return [convert.hit_from_pb(h) for h in self._rpc("Search", request).hits]
+
+    def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
+        reply = self._rpc("GetMemories", pb.GetMemoriesRequest(cube_id=cube_id, ids=list(ids)))
+        return GetResult(items=tuple(convert.memory_from_pb(m) for m in reply.memories),
+                         missing_ids=tuple(reply.missing_ids))
+
+    def update(self, update: MemoryUpdate) -> MemoryItem:
+        reply = self._rpc("UpdateMemory", convert.update_to_pb(update))
+        return convert.memory_from_pb(reply.memory)
+
+    def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
+        reply = self._rpc("GetMemoryHistory",
+                          pb.GetMemoryHistoryRequest(cube_id=cube_id, id=memory_id))
+        return [convert.memory_from_pb(m) for m in reply.versions]
+
+    def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
+        reply = self._rpc("DeleteMemories",
+                          pb.DeleteMemoriesRequest(cube_id=cube_id, ids=list(ids)))
+        return DeleteResult(num_deleted=reply.num_deleted, missing_ids=tuple(reply.missing_ids))
+
+    def health(self) -> list[ShardHealth]:
+        reply = self._rpc("Health", pb.HealthRequest())
+        return [ShardHealth(shard_id=s.shard_id, is_ok=s.ok, detail=s.detail)
+                for s in reply.shards]
+
+    def ping(self) -> None:
+        self._rpc("Ping", pb.PingRequest())
+
