@@ -17,7 +17,7 @@ import argparse
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +27,7 @@ from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS
 from memos_cluster.types import SearchMode
 
 SAMPLE_CONVERSATION = "conv-26"
+STOP_POLL_S = 0.2  # how often `up` checks for a stop request (seconds)
 
 
 def default_locomo_path() -> Optional[str]:
@@ -72,13 +73,27 @@ def ingest_into(client, cube_id: str, items: list, batch_size: int, quiet: bool 
     return inserted
 
 
+def wait_for_stop_signal(poll_s: float = STOP_POLL_S) -> int:
+    """Block until SIGINT or SIGTERM; returns the signal. Who calls it: `up`, on the main thread.
+    The handler only appends to a list: it may run again while the main thread is inside it
+    (Ctrl-C twice, or SIGINT from a wrapper as well), so it must take no lock (Event.set does,
+    and deadlocked that way). The previous handlers are restored on return."""
+    requests: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: requests.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not requests:
+            time.sleep(poll_s)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return requests[0]
+
+
 def cmd_up(args, config: MemosConfig) -> int:
     from actors import cluster
 
     running = cluster.start(config)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         client = _client(args, config)
         client.wait_ready()
@@ -89,10 +104,10 @@ def cmd_up(args, config: MemosConfig) -> int:
             _load_sample(client, sample)
         else:
             print("no LoCoMo sample found (set MEMOS_LOCOMO or --sample); skipping the demo load")
-        print("serving; press Ctrl-C to stop")
-        stop.wait()
+        print("serving; press Ctrl-C to stop", flush=True)
+        wait_for_stop_signal()
     finally:
-        print("stopping ...")
+        print("stopping ...", flush=True)
         cluster.stop(config, running)
     return 0
 

@@ -16,3 +16,27 @@ def test_every_command_resolves_the_configured_address(argv):
 def test_an_explicit_address_wins():
     args = build_parser().parse_args(["status", "--address", "10.0.0.1:1"])
     assert _address(args, CONFIG) == "10.0.0.1:1"
+
+
+def test_up_stops_on_repeated_signals_without_deadlock():
+    # Several SIGINTs in a burst (Ctrl-C twice, or a wrapper forwarding one too) once deadlocked
+    # `up` in a handler that took a lock; now the first one ends the wait.
+    import os
+    import signal
+    import threading
+
+    from memos_cluster.cli import wait_for_stop_signal
+
+    def late(signum, frame):  # signals of the burst that arrive after the wait has ended
+        pass
+
+    original = signal.signal(signal.SIGINT, late)
+    try:
+        burst = threading.Timer(0.2, lambda: [os.kill(os.getpid(), signal.SIGINT)
+                                              for _ in range(5)])
+        burst.start()
+        assert wait_for_stop_signal(poll_s=0.01) == signal.SIGINT
+        burst.join()
+        assert signal.getsignal(signal.SIGINT) is late  # the previous handler is back
+    finally:
+        signal.signal(signal.SIGINT, original)
