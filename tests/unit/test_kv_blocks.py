@@ -1,0 +1,97 @@
+"""Activation-memory bookkeeping without tensors: prefix matching, pins, LRU spill plans."""
+import pytest
+
+from memos_cluster.activation.blocks import (
+    Budgets, CacheEntry, CacheLedger, Location, Move, Segment, SegmentKey, common_prefix)
+from memos_cluster.errors import FailedPrecondition
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+def seg(memory_id, version=1, tokens=10, cube="c"):
+    return Segment(SegmentKey(cube, memory_id, version), tokens)
+
+
+def keys(*segments):
+    return [s.key for s in segments]
+
+
+def ledger(device=100, host=100, disk=100):
+    return CacheLedger(Budgets(device, host, disk), clock=Clock())
+
+
+def test_common_prefix():
+    a = keys(seg("a"), seg("b"), seg("c"))
+    assert common_prefix(a, a) == 3
+    assert common_prefix(a, keys(seg("a"), seg("b", version=2))) == 1
+    assert common_prefix(a, []) == 0
+
+
+def test_find_prefers_the_longest_prefix_and_counts_tokens():
+    book = ledger()
+    book.add(CacheEntry("short", (seg("a", tokens=5),), 10))
+    book.add(CacheEntry("long", (seg("a", tokens=5), seg("b", tokens=7), seg("c")), 10))
+    match = book.find(keys(seg("a", tokens=5), seg("b", tokens=7), seg("x")))
+    assert (match.cache_id, match.num_segments, match.num_tokens) == ("long", 2, 12)
+    assert book.find(keys(seg("z"))).cache_id is None
+    # A changed version is a different segment: only the prefix before it is reused.
+    match = book.find(keys(seg("a", tokens=5), seg("b", version=2)))
+    assert match.num_segments == 1 and match.num_tokens == 5
+    stats = book.stats()
+    assert stats["lookups"] == 3 and stats["hit_rate"] == pytest.approx(2 / 3)
+
+
+def test_plan_moves_spills_lru_first_and_skips_pinned():
+    book = ledger(device=25, host=10, disk=100)
+    for name in ("old", "mid", "new"):
+        book.add(CacheEntry(name, (seg(name),), 10))
+    book.pin("old")  # in use: must not move even though it is least recently used
+    moves = book.plan_moves()
+    assert moves == [Move("mid", Location.DEVICE, Location.HOST)]
+    for move in moves:
+        book.apply(move)
+    assert book.used_bytes(Location.DEVICE) == 20
+    assert book.entries["old"].location is Location.DEVICE
+
+
+def test_host_overflow_goes_to_disk_and_disk_overflow_is_dropped():
+    book = ledger(device=0, host=10, disk=10)
+    for name in ("a", "b", "c"):
+        book.add(CacheEntry(name, (seg(name),), 10))
+    for move in book.plan_moves():
+        book.apply(move)
+    # newest on the host, the next on disk, the oldest dropped
+    assert book.entries["c"].location is Location.HOST
+    assert book.entries["b"].location is Location.DISK
+    assert "a" not in book.entries
+
+
+def test_pins_and_removal():
+    book = ledger()
+    book.add(CacheEntry("x", (seg("a"),), 10))
+    book.pin("x")
+    with pytest.raises(FailedPrecondition):
+        book.remove("x")
+    book.unpin("x")
+    with pytest.raises(FailedPrecondition):
+        book.unpin("x")
+    book.remove("x")
+    book.add(CacheEntry("y", (seg("a"),), 1))
+    with pytest.raises(FailedPrecondition):
+        book.add(CacheEntry("y", (seg("a"),), 1))
+
+
+def test_containing_finds_every_version_of_a_memory():
+    book = ledger()
+    book.add(CacheEntry("one", (seg("a"), seg("b")), 1))
+    book.add(CacheEntry("two", (seg("a", version=2),), 1))
+    book.add(CacheEntry("other-cube", (seg("a", cube="d"),), 1))
+    assert sorted(book.containing("c", ["a"])) == ["one", "two"]
+    assert book.containing("c", ["zzz"]) == []
