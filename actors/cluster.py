@@ -25,6 +25,7 @@ from memos_cluster.shardmap import shard_names
 from actors.gateway import build_app
 from actors.grpc_servicer import SERVICER_FUNCTION
 from actors.handles import DIRECTORY_NAME, shard_actor_name
+from actors.kv_cache import kv_actor_ids, kv_actor_name
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def stop(config: MemosConfig, running: RunningCluster) -> None:
     serve.shutdown()
     names = [DIRECTORY_NAME] + [shard_actor_name(s)
                                 for s in shard_names(config.cluster.num_shards)]
+    names += [kv_actor_name(k) for k in kv_actor_ids(config.activation.num_actors)]
     for name in names:
         try:
             ray.kill(ray.get_actor(name, namespace=config.ray.namespace))

@@ -6,6 +6,7 @@ INTERNAL with a short message (the traceback goes to the replica's log, never to
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import Any, Awaitable, Callable, Optional
@@ -18,17 +19,20 @@ from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import InternalError, InvalidArgument, MemosError
+from memos_cluster.activation.service import ActivationService
 from memos_cluster.service import MemoryService
+from memos_cluster.shardmap import HashRing
 
 from actors.directory import get_or_create_directory
 from actors.grpc_servicer import UndecodableRequest
-from actors.handles import ShardHandle
+from actors.handles import KVHandle, ShardHandle
+from actors.kv_cache import create_kv_actor, kv_actor_ids
 
 logger = logging.getLogger("memos_cluster.gateway")
 
 # What `MemoryGateway.call` serves: the MemoryService operations, and the no-op.
 RAY_METHODS = frozenset({"create_cube", "delete_cube", "list_cubes", "get_cube", "add", "search",
-                         "get", "update", "history", "delete", "health", "ping"})
+                         "get", "update", "history", "delete", "health", "ping", "activate"})
 
 
 def rpc(response_cls: type):
@@ -69,6 +73,37 @@ class MemoryGateway:
         timeout_s = config.cluster.call_timeout_s
         shards = {s: ShardHandle(s, config.ray.namespace, timeout_s) for s in shard_ids}
         self._service = MemoryService(config, ring, shards)
+        # Activation memory: KV actors are created on first use (each loads a model).
+        self._kv_ids = kv_actor_ids(config.activation.num_actors)
+        kv_ports = {k: KVHandle(k, config.ray.namespace, config.gateway.request_timeout_s)
+                    for k in self._kv_ids}
+        self._activation = ActivationService(
+            config, self._service, HashRing(self._kv_ids, config.cluster.virtual_nodes),
+            kv_ports)
+        self._kv_created = False
+        self._background: set[asyncio.Task] = set()
+
+    def _activation_service(self) -> ActivationService:
+        if not self._kv_created:
+            for actor_id in self._kv_ids:
+                create_kv_actor(self._config, actor_id)
+            self._kv_created = True
+        return self._activation
+
+    def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
+        """Drop KV caches holding the old versions, off the request path: a stale cache can
+        never be used anyway (blocks are composed from current versions), so the write does not
+        wait for, or fail with, the KV actor."""
+        task = asyncio.get_running_loop().create_task(
+            self._activation.invalidate(cube_id, ids, deleted))
+        self._background.add(task)
+        task.add_done_callback(self._log_background)
+
+    def _log_background(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("KV cache invalidation failed (caches stay unusable): %s",
+                           task.exception())
 
     @rpc(pb.CreateCubeResponse)
     async def CreateCube(self, request: pb.CreateCubeRequest):
@@ -115,6 +150,7 @@ class MemoryGateway:
     @rpc(pb.UpdateMemoryResponse)
     async def UpdateMemory(self, request: pb.UpdateMemoryRequest):
         item = await self._service.update(convert.update_from_pb(request))
+        self._invalidate_later(item.cube_id, [item.id], deleted=False)
         return pb.UpdateMemoryResponse(memory=convert.memory_to_pb(item))
 
     @rpc(pb.GetMemoryHistoryResponse)
@@ -126,6 +162,8 @@ class MemoryGateway:
     @rpc(pb.DeleteMemoriesResponse)
     async def DeleteMemories(self, request: pb.DeleteMemoriesRequest):
         result = await self._service.delete(request.cube_id, list(request.ids))
+        if result.num_deleted:
+            self._invalidate_later(request.cube_id, list(request.ids), deleted=True)
         return pb.DeleteMemoriesResponse(num_deleted=result.num_deleted,
                                          missing_ids=list(result.missing_ids))
 
@@ -141,6 +179,34 @@ class MemoryGateway:
     async def Ping(self, request: pb.PingRequest):
         return pb.PingResponse()
 
+    @rpc(pb.ActivateMemoriesResponse)
+    async def ActivateMemories(self, request: pb.ActivateMemoriesRequest):
+        stats = await self._activation_service().activate(
+            request.cube_id, list(request.memory_ids), request.replace)
+        return convert.block_stats_to_pb(stats)
+
+    async def Generate(self, request: pb.GenerateRequest, grpc_context=None):
+        """Server streaming: tokens as they come, then the stats. Errors end the stream with
+        their status (before any token for bad input)."""
+        try:
+            if isinstance(request, UndecodableRequest):
+                raise InvalidArgument(f"{request.message_type}: field {request.field or '?'} "
+                                      f"{request.reason}", request.field)
+            call = convert.generate_from_pb(request)
+            async for event in self._activation_service().generate(call):
+                yield convert.generate_event_to_pb(event)
+        except MemosError as exc:
+            # A stream's status reaches the client only if the generator raises after setting
+            # it (Serve wraps it as the user's status); a plain return would end it as OK.
+            grpc_context.set_code(getattr(grpc.StatusCode, exc.status))
+            grpc_context.set_details(exc.message)
+            raise
+        except Exception:  # the edge: log it here, send the client a status, not a trace
+            logger.exception("unexpected error in Generate")
+            grpc_context.set_code(grpc.StatusCode.INTERNAL)
+            grpc_context.set_details("internal error in the memos gateway; see its log")
+            raise
+
     # ---- the Ray transport -----------------------------------------------------------------
     async def call(self, method: str, args: tuple, metadata: tuple) -> Any:
         """Who calls it: `actors.ray_transport.RayTransport`, through a Serve deployment handle,
@@ -151,18 +217,32 @@ class MemoryGateway:
             raise InvalidArgument(f"{method!r} is not a memos operation", "method")
         if method == "ping":
             return None
+        if method == "activate":
+            return await self._activation_service().activate(*args)
         operation = getattr(self._service, method)
         try:
             inspect.signature(operation).bind(*args)
         except TypeError as exc:  # wrong arguments from a hand-rolled caller
             raise InvalidArgument(f"{method}: {exc}", "args") from None
         try:
-            return await operation(*args)
+            result = await operation(*args)
         except MemosError:
             raise
         except Exception:  # the edge: the trace stays in the replica's log
             logger.exception("unexpected error in the gateway")
             raise InternalError("internal error in the memos gateway; see its log") from None
+        if method == "update":
+            self._invalidate_later(result.cube_id, [result.id], deleted=False)
+        elif method == "delete" and result.num_deleted:
+            self._invalidate_later(args[0], list(args[1]), deleted=True)
+        return result
+
+    async def call_stream(self, method: str, args: tuple, metadata: tuple):
+        """The streaming counterpart of `call` (Generate), for the Ray transport."""
+        if method != "generate" or len(args) != 1:
+            raise InvalidArgument(f"{method!r} is not a streaming memos operation", "method")
+        async for event in self._activation_service().generate(args[0]):
+            yield event
 
 
 def build_app(config: MemosConfig):

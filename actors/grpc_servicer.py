@@ -95,7 +95,9 @@ def add_memory_service_to_server(servicer, server) -> None:
     for method in service.methods:
         request_cls = getattr(pb, method.input_type.name)
         response_cls = getattr(pb, method.output_type.name)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        make_handler = (grpc.unary_stream_rpc_method_handler if method.server_streaming
+                        else grpc.unary_unary_rpc_method_handler)
+        handlers[method.name] = make_handler(
             getattr(servicer, method.name),
             request_deserializer=_lenient(request_cls),
             response_serializer=response_cls.SerializeToString,

@@ -66,3 +66,63 @@ class ShardHandle(DispatchingShard):
     async def _call(self, name: str, *args):
         return await call_actor(self._get_actor(), self.shard_id, name, *args,
                                 timeout_s=self._timeout_s)
+
+
+class KVHandle:
+    """A KVPort (memos_cluster.activation.service) over a named KVCacheActor, looked up by
+    name so it survives the actor's restarts; errors translated as for shards."""
+
+    def __init__(self, actor_id: str, namespace: str, timeout_s: float):
+        self.actor_id = actor_id
+        self._namespace = namespace
+        self._timeout_s = timeout_s
+
+    def _actor(self):
+        try:
+            return ray.get_actor(f"memos-{self.actor_id}", namespace=self._namespace)
+        except ValueError as exc:
+            raise Unavailable(f"{self.actor_id} does not exist yet; retry shortly") from exc
+
+    async def _call(self, method: str, *args):
+        return await call_actor(self._actor(), self.actor_id, method, *args,
+                                timeout_s=self._timeout_s)
+
+    async def set_block(self, cube_id, memories):
+        return await self._call("set_block", cube_id, list(memories))
+
+    async def selection(self, cube_ids):
+        return await self._call("selection", list(cube_ids))
+
+    async def invalidate(self, cube_id, memory_ids, deleted):
+        """0 when the actor was never created: it holds no caches to invalidate."""
+        try:
+            actor = ray.get_actor(f"memos-{self.actor_id}", namespace=self._namespace)
+        except ValueError:
+            return 0
+        return await call_actor(actor, self.actor_id, "invalidate", cube_id, list(memory_ids),
+                                deleted, timeout_s=self._timeout_s)
+
+    async def generate(self, request):
+        """Each event as the actor yields it (a Ray streaming generator)."""
+        stream = self._actor().generate.options(num_returns="streaming").remote(request)
+        while True:
+            try:
+                ref = await asyncio.wait_for(stream.__anext__(), timeout=self._timeout_s)
+            except StopAsyncIteration:
+                return
+            except (asyncio.TimeoutError, GetTimeoutError) as exc:
+                raise Unavailable(f"{self.actor_id} produced nothing for {self._timeout_s:.0f}"
+                                  " s; retry shortly") from exc
+            yield await _translated(ref, self.actor_id, "generate")
+
+
+async def _translated(ref, what: str, method: str):
+    try:
+        return await ref
+    except RayTaskError as exc:
+        if isinstance(exc.cause, MemosError):
+            raise exc.cause from None
+        logger.error("%s.%s failed: %s", what, method, exc)
+        raise InternalError(f"{what} failed in {method}: {type(exc.cause).__name__}") from None
+    except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
+        raise Unavailable(f"{what} is unavailable (restarting?); retry shortly") from exc

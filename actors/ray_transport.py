@@ -110,3 +110,21 @@ class RayTransport:
 
     def ping(self):
         return self._call("ping")
+
+    def activate(self, cube_id, memory_ids, replace):
+        return self._call("activate", cube_id, list(memory_ids), replace)
+
+    def generate(self, call):
+        """Events as the gateway streams them (a streaming Serve handle call)."""
+        stream = self._get_handle().options(stream=True).call_stream.remote(
+            "generate", (call,), self._metadata)
+        try:
+            yield from stream
+        except RayTaskError as exc:
+            if isinstance(exc.cause, MemosError):
+                raise exc.cause from None
+            raise InternalError(f"generate failed in the gateway: {type(exc.cause).__name__}") \
+                from None
+        except RayActorError as exc:
+            raise Unavailable(f"the gateway replica is unavailable; retry shortly ({exc})") \
+                from None

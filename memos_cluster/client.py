@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import Any, Iterable, Optional, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Optional, Protocol, Sequence
 from urllib.parse import parse_qs, urlsplit
 
+from memos_cluster.activation.engine import (
+    BlockStats, GenerateStats, SamplingParams, TokenEvent)
+from memos_cluster.activation.service import GenerateCall
 from memos_cluster.errors import InvalidArgument, MemosError, Unavailable
 from memos_cluster.types import (
     AddResult,
@@ -57,6 +60,8 @@ class Transport(Protocol):
     def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult: ...
     def health(self) -> list[ShardHealth]: ...
     def ping(self) -> None: ...
+    def activate(self, cube_id: str, memory_ids: Sequence[str], replace: bool) -> BlockStats: ...
+    def generate(self, call: GenerateCall) -> Iterator[TokenEvent | GenerateStats]: ...
 
 
 def parse_address(address: str) -> tuple[str, str, Optional[str]]:
@@ -165,6 +170,24 @@ class MemosClient:
 
     def health(self) -> list[ShardHealth]:
         return self._transport.health()
+
+    # ---- activation memory -----------------------------------------------------------------
+    def activate(self, cube_id: str, memory_ids: Sequence[str],
+                 replace: bool = False) -> BlockStats:
+        """Promote memories into the cube's activation memory (a KV cache of their block):
+        appended in order, or replacing the block. Returns what the prefill cost and reused."""
+        return self._transport.activate(cube_id, list(memory_ids), replace)
+
+    def generate(self, cube_ids: str | Sequence[str], query: str, max_new_tokens: int = 0,
+                 temperature: float = 0.0, top_p: float = 0.0, seed: int = 0,
+                 use_activation_memory: bool = True, use_retrieved_memories: bool = False,
+                 retrieval_top_k: int = 0) -> Iterator[TokenEvent | GenerateStats]:
+        """Stream TokenEvents, then one GenerateStats (time to first token, prefill saved,
+        caches used). 0 takes the server's defaults; temperature 0 is greedy."""
+        cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
+        return self._transport.generate(GenerateCall(
+            cubes, query, SamplingParams(max_new_tokens, temperature, top_p, seed),
+            use_activation_memory, use_retrieved_memories, retrieval_top_k))
 
     def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
         """Block until the gateway answers Health with every shard ok, or raise Unavailable.

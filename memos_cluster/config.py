@@ -131,6 +131,26 @@ class SearchConfig:
 
 
 @dataclass
+class ActivationConfig:
+    """Activation memory: KV caches of selected memories for one causal LM (see README)."""
+
+    # "builtin:tiny-llama" (random weights, created offline; meaningless text, real mechanics),
+    # "builtin:small-llama" (bigger, for GPU benches), a local model directory or a hub id.
+    model: str = "builtin:tiny-llama"
+    num_actors: int = 1  # KV-cache actors; cubes are spread over them by a hash ring
+    # KV bytes per actor on the model's device, in host RAM and on disk (LRU spills down).
+    device_budget_bytes: int = 512 * 1024 * 1024
+    host_budget_bytes: int = 1024 * 1024 * 1024
+    disk_budget_bytes: int = 8 * 1024 * 1024 * 1024
+    max_prompt_tokens: int = 16384  # block + retrieved + query + new tokens
+    default_max_new_tokens: int = 32
+    max_new_tokens_limit: int = 1024
+    retrieval_top_k: int = 5  # plaintext memories added to the prompt when asked for
+    max_block_memories: int = 512  # memories one cube may hold in activation memory
+    max_concurrency: int = 4  # requests one KV actor serves at once
+
+
+@dataclass
 class MemosConfig:
     data_dir: str = "./memos-data"
     ray: RayConfig = field(default_factory=RayConfig)
@@ -140,9 +160,15 @@ class MemosConfig:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    activation: ActivationConfig = field(default_factory=ActivationConfig)
+
+    def kv_spill_dir(self, actor_id: str) -> Path:
+        """Where a KV actor spills caches it cannot hold in memory (derived data)."""
+        return Path(self.data_dir).expanduser().resolve() / "kv" / actor_id
 
     def model_cache_dir(self) -> Path:
-        """Derived model files (the embedder's ONNX export), shared by a node's actors."""
+        """Derived model files (the embedder's ONNX export, built-in LMs), shared by a node's
+        actors."""
         return Path(self.data_dir).expanduser().resolve() / "models"
 
     def shard_data_dir(self, shard_id: str) -> Path:

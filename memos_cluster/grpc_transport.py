@@ -6,10 +6,12 @@ with the server's message.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import grpc
 
+from memos_cluster.activation.engine import BlockStats, GenerateStats, TokenEvent
+from memos_cluster.activation.service import GenerateCall
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
@@ -116,4 +118,18 @@ class GrpcTransport:
 
     def ping(self) -> None:
         self._rpc("Ping", pb.PingRequest())
+
+    def activate(self, cube_id: str, memory_ids: Sequence[str], replace: bool) -> BlockStats:
+        request = pb.ActivateMemoriesRequest(cube_id=cube_id, memory_ids=list(memory_ids),
+                                             replace=replace)
+        return convert.block_stats_from_pb(self._rpc("ActivateMemories", request))
+
+    def generate(self, call: GenerateCall) -> Iterator[TokenEvent | GenerateStats]:
+        try:
+            for message in self._stub.Generate(convert.generate_to_pb(call),
+                                               timeout=self._timeout_s,
+                                               metadata=self._metadata):
+                yield convert.generate_event_from_pb(message)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
 

@@ -90,15 +90,30 @@ class KVStore:
             return cache_id
 
     def invalidate(self, cube_id: str, memory_ids: Sequence[str]) -> int:
-        """Drop every unpinned cache holding any version of these memories. Pinned ones are
-        left to their requests; their stale versions never match a lookup for the new ones."""
+        """After an update or delete: cut every unpinned cache holding any version of these
+        memories back to the prefix before the first of them (dropped if that is empty), so the
+        longest still-valid prefix stays reusable. Pinned caches are left to their requests; a
+        stale segment never matches a lookup for a current version anyway. Returns how many
+        caches were cut or dropped."""
+        ids = set(memory_ids)
         with self._lock:
-            dropped = 0
-            for cache_id in self._ledger.containing(cube_id, memory_ids):
-                if self._ledger.entries[cache_id].num_pins == 0:
-                    self._drop(cache_id)
-                    dropped += 1
-            return dropped
+            touched = 0
+            for cache_id in self._ledger.containing(cube_id, ids):
+                entry = self._ledger.entries[cache_id]
+                if entry.num_pins:
+                    continue
+                keep = next(i for i, s in enumerate(entry.segments)
+                            if s.key.cube_id == cube_id and s.key.memory_id in ids)
+                layers = self._on_device(cache_id)
+                self._drop(cache_id)
+                touched += 1
+                if keep:
+                    prefix = entry.segments[:keep]
+                    tokens = sum(s.num_tokens for s in prefix)
+                    # Copies, so the dropped suffix's memory is freed.
+                    self.put(prefix, [(k[..., :tokens, :].clone(), v[..., :tokens, :].clone())
+                                      for k, v in layers])
+            return touched
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

@@ -6,6 +6,9 @@ from typing import Any, Optional
 
 from google.protobuf import json_format, struct_pb2
 
+from memos_cluster.activation.engine import (
+    BlockStats, GenerateStats, SamplingParams, TokenEvent)
+from memos_cluster.activation.service import GenerateCall
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.errors import InvalidArgument
 from memos_cluster.types import (
@@ -209,3 +212,59 @@ def stats_from_pb(message: pb.CubeStats) -> CubeStats:
 
 def hit_from_pb(message: pb.SearchHit) -> SearchHit:
     return SearchHit(item=memory_from_pb(message.memory), score=message.score, tier=message.tier)
+
+
+# ---- activation memory ------------------------------------------------------------------------
+def generate_from_pb(message: pb.GenerateRequest) -> GenerateCall:
+    """Unset numbers stay 0: ActivationService applies the configured defaults."""
+    return GenerateCall(
+        cube_ids=tuple(message.cube_ids), query=message.query,
+        sampling=SamplingParams(max_new_tokens=message.max_new_tokens,
+                                temperature=message.temperature, top_p=message.top_p,
+                                seed=message.seed),
+        use_activation_memory=message.use_activation_memory,
+        use_retrieved_memories=message.use_retrieved_memories,
+        retrieval_top_k=message.retrieval_top_k)
+
+
+def generate_to_pb(call: GenerateCall) -> pb.GenerateRequest:
+    s = call.sampling
+    return pb.GenerateRequest(
+        cube_ids=list(call.cube_ids), query=call.query, max_new_tokens=s.max_new_tokens,
+        temperature=s.temperature, top_p=s.top_p, seed=s.seed,
+        use_activation_memory=call.use_activation_memory,
+        use_retrieved_memories=call.use_retrieved_memories,
+        retrieval_top_k=call.retrieval_top_k)
+
+
+def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateResponse:
+    if isinstance(event, TokenEvent):
+        return pb.GenerateResponse(token=pb.GenerateToken(token_id=event.token_id,
+                                                          text=event.text))
+    return pb.GenerateResponse(stats=pb.GenerateStats(
+        ttft_ms=event.ttft_ms, total_ms=event.total_ms, prompt_tokens=event.prompt_tokens,
+        prefill_tokens=event.prefill_tokens, prefill_tokens_saved=event.prefill_tokens_saved,
+        caches_used=list(event.caches_used), num_generated=event.num_generated,
+        finish_reason=event.finish_reason))
+
+
+def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | GenerateStats:
+    if message.WhichOneof("event") == "token":
+        return TokenEvent(message.token.token_id, message.token.text)
+    s = message.stats
+    return GenerateStats(ttft_ms=s.ttft_ms, total_ms=s.total_ms, prompt_tokens=s.prompt_tokens,
+                         prefill_tokens=s.prefill_tokens,
+                         prefill_tokens_saved=s.prefill_tokens_saved,
+                         caches_used=tuple(s.caches_used), num_generated=s.num_generated,
+                         finish_reason=s.finish_reason)
+
+
+def block_stats_to_pb(stats: BlockStats) -> pb.ActivateMemoriesResponse:
+    return pb.ActivateMemoriesResponse(num_tokens=stats.num_tokens,
+                                       prefill_tokens=stats.prefill_tokens,
+                                       reused_tokens=stats.reused_tokens, cache_id=stats.cache_id)
+
+
+def block_stats_from_pb(message: pb.ActivateMemoriesResponse) -> BlockStats:
+    return BlockStats(num_tokens=message.num_tokens, prefill_tokens=message.prefill_tokens,
+                      reused_tokens=message.reused_tokens, cache_id=message.cache_id)

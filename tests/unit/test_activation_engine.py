@@ -82,9 +82,12 @@ def test_a_changed_memory_reuses_the_prefix_before_it(loaded, tmp_path):
     request = GenerateRequest(tuple(changed), "what did alice paint?", sampling=GREEDY)
     assert run(engine, request).generated == run(
         engine, dataclasses.replace(request, use_cache=False)).generated
-    # Invalidation drops every cache holding any version of the memory.
+    # Invalidation cuts every cache holding any version of m6 back to the prefix before it.
     assert store.invalidate("alice", ["m6"]) == 2
-    assert store.stats()["entries"] == 0
+    assert store.stats()["entries"] == 1  # the two cut-down prefixes are the same block
+    again = engine.build(changed)
+    assert again.reused_tokens == len(prefix)
+    assert store.invalidate("alice", ["m0"]) == 2 and store.stats()["entries"] == 0
 
 
 def test_requests_never_mutate_the_stored_cache(loaded, tmp_path):

@@ -325,3 +325,83 @@ class PingRequest(_message.Message):
 class PingResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ActivateMemoriesRequest(_message.Message):
+    __slots__ = ("cube_id", "memory_ids", "replace")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    memory_ids: _containers.RepeatedScalarFieldContainer[str]
+    replace: bool
+    def __init__(self, cube_id: _Optional[str] = ..., memory_ids: _Optional[_Iterable[str]] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class ActivateMemoriesResponse(_message.Message):
+    __slots__ = ("num_tokens", "prefill_tokens", "reused_tokens", "cache_id")
+    NUM_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PREFILL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REUSED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_ID_FIELD_NUMBER: _ClassVar[int]
+    num_tokens: int
+    prefill_tokens: int
+    reused_tokens: int
+    cache_id: str
+    def __init__(self, num_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., reused_tokens: _Optional[int] = ..., cache_id: _Optional[str] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("cube_ids", "query", "max_new_tokens", "temperature", "top_p", "seed", "use_activation_memory", "use_retrieved_memories", "retrieval_top_k")
+    CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    USE_ACTIVATION_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    USE_RETRIEVED_MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVAL_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    cube_ids: _containers.RepeatedScalarFieldContainer[str]
+    query: str
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    use_activation_memory: bool
+    use_retrieved_memories: bool
+    retrieval_top_k: int
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., use_activation_memory: _Optional[bool] = ..., use_retrieved_memories: _Optional[bool] = ..., retrieval_top_k: _Optional[int] = ...) -> None: ...
+
+class GenerateToken(_message.Message):
+    __slots__ = ("token_id", "text")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    token_id: int
+    text: str
+    def __init__(self, token_id: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GenerateStats(_message.Message):
+    __slots__ = ("ttft_ms", "total_ms", "prompt_tokens", "prefill_tokens", "prefill_tokens_saved", "caches_used", "num_generated", "finish_reason")
+    TTFT_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PREFILL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PREFILL_TOKENS_SAVED_FIELD_NUMBER: _ClassVar[int]
+    CACHES_USED_FIELD_NUMBER: _ClassVar[int]
+    NUM_GENERATED_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    ttft_ms: float
+    total_ms: float
+    prompt_tokens: int
+    prefill_tokens: int
+    prefill_tokens_saved: int
+    caches_used: _containers.RepeatedScalarFieldContainer[str]
+    num_generated: int
+    finish_reason: str
+    def __init__(self, ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., prefill_tokens_saved: _Optional[int] = ..., caches_used: _Optional[_Iterable[str]] = ..., num_generated: _Optional[int] = ..., finish_reason: _Optional[str] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("token", "stats")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    token: GenerateToken
+    stats: GenerateStats
+    def __init__(self, token: _Optional[_Union[GenerateToken, _Mapping]] = ..., stats: _Optional[_Union[GenerateStats, _Mapping]] = ...) -> None: ...

@@ -94,6 +94,16 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.PingRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.PingResponse.FromString,
                 _registered_method=True)
+        self.ActivateMemories = channel.unary_unary(
+                '/memos.v1.MemoryService/ActivateMemories',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ActivateMemoriesRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ActivateMemoriesResponse.FromString,
+                _registered_method=True)
+        self.Generate = channel.unary_stream(
+                '/memos.v1.MemoryService/Generate',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -172,6 +182,18 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ActivateMemories(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Generate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +256,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.Ping,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.PingRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.PingResponse.SerializeToString,
+            ),
+            'ActivateMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateMemories,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ActivateMemoriesRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ActivateMemoriesResponse.SerializeToString,
+            ),
+            'Generate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Generate,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -560,6 +592,60 @@ class MemoryService:
             '/memos.v1.MemoryService/Ping',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.PingRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.PingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/ActivateMemories',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ActivateMemoriesRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ActivateMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Generate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/memos.v1.MemoryService/Generate',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.FromString,
             options,
             channel_credentials,
             insecure,

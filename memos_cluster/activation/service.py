@@ -1,0 +1,129 @@
+"""ActivationService: what the gateway does for activation memory, transport-independent.
+
+Plaintext stays the source of truth: a block is always composed from the memories' *current*
+versions read from plaintext, so a cache holding an old version can never be used for it (its
+segment keys differ); updates and deletes also invalidate such caches eagerly.
+
+Who uses it: `actors.gateway.MemoryGateway` (ActivateMemories, Generate, and after UpdateMemory /
+DeleteMemories), over `KVPort`s that `actors.handles.KVHandle` implements with Ray.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import AsyncIterator, Mapping, Protocol, Sequence
+
+from memos_cluster.activation.engine import (
+    BlockMemory, BlockStats, GenerateRequest, GenerateStats, SamplingParams, TokenEvent)
+from memos_cluster.config import MemosConfig
+from memos_cluster.errors import InvalidArgument, NotFound
+from memos_cluster.service import MemoryService
+from memos_cluster.shardmap import HashRing
+from memos_cluster.types import MemoryItem, SearchQuery
+from memos_cluster import validation as v
+
+
+class KVPort(Protocol):
+    async def set_block(self, cube_id: str, memories: Sequence[BlockMemory]) -> BlockStats: ...
+    async def selection(self, cube_ids: Sequence[str]) -> dict[str, list[str]]: ...
+    def generate(self, request: GenerateRequest) -> AsyncIterator[TokenEvent | GenerateStats]: ...
+    async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int: ...
+
+
+@dataclass(frozen=True)
+class GenerateCall:
+    """A Generate request as the gateway receives it (0 / None: configured defaults)."""
+
+    cube_ids: tuple[str, ...]
+    query: str
+    sampling: SamplingParams
+    use_activation_memory: bool = True
+    use_retrieved_memories: bool = False
+    retrieval_top_k: int = 0
+
+
+def block_memory(item: MemoryItem) -> BlockMemory:
+    return BlockMemory(item.cube_id, item.id, item.version, item.text)
+
+
+class ActivationService:
+    def __init__(self, config: MemosConfig, memory: MemoryService, ring: HashRing,
+                 ports: Mapping[str, KVPort]):
+        self._config = config.activation
+        self._limits = config.limits
+        self._memory = memory
+        self._ring = ring
+        self._ports = dict(ports)
+
+    def port_of(self, cube_id: str) -> KVPort:
+        return self._ports[self._ring.shard_for(cube_id)]
+
+    async def _current_block(self, cube_id: str, ids: Sequence[str]) -> list[BlockMemory]:
+        """The memories' current versions, in `ids` order; deleted ones are skipped."""
+        if not ids:
+            return []
+        found = {m.id: m for m in (await self._memory.get(cube_id, list(ids))).items}
+        return [block_memory(found[i]) for i in ids if i in found]
+
+    async def activate(self, cube_id: str, memory_ids: Sequence[str],
+                       replace: bool) -> BlockStats:
+        """Promote memories into the cube's activation block (appended in the given order, or
+        replacing the block) and build its KV cache."""
+        ids = v.check_ids(memory_ids, "memory_ids", self._limits)
+        port = self.port_of(cube_id)
+        current = [] if replace else (await port.selection([cube_id]))[cube_id]
+        wanted = current + [i for i in ids if i not in current]
+        block = await self._current_block(cube_id, wanted)
+        missing = sorted(set(ids) - {m.memory_id for m in block})
+        if missing:
+            raise NotFound(f"memories {missing[:5]} are not in cube {cube_id!r}", "memory_ids")
+        return await port.set_block(cube_id, block)
+
+    async def generate(self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
+        """Compose the prompt (activation blocks of the cubes in order, retrieved memories, the
+        query) and stream from the first cube's KV actor."""
+        call = self.with_defaults(call)
+        self._check(call)
+        block: list[BlockMemory] = []
+        if call.use_activation_memory:
+            for cube_id in call.cube_ids:
+                ids = (await self.port_of(cube_id).selection([cube_id]))[cube_id]
+                block += await self._current_block(cube_id, ids)
+        retrieved: tuple[str, ...] = ()
+        if call.use_retrieved_memories:
+            in_block = {(m.cube_id, m.memory_id) for m in block}
+            hits = await self._memory.search(SearchQuery(
+                call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k))
+            retrieved = tuple(h.item.text for h in hits
+                              if (h.item.cube_id, h.item.id) not in in_block)
+        else:  # the cubes must exist even when only the activation block is used
+            for cube_id in call.cube_ids:
+                await self._memory.get_cube(cube_id)
+        request = GenerateRequest(tuple(block), call.query, retrieved, call.sampling)
+        async for event in self.port_of(call.cube_ids[0]).generate(request):
+            yield event
+
+    def with_defaults(self, call: GenerateCall) -> GenerateCall:
+        """max_new_tokens 0 and top_p 0 become the configured defaults (whatever the
+        transport)."""
+        sampling = replace(call.sampling,
+                           max_new_tokens=call.sampling.max_new_tokens
+                           or self._config.default_max_new_tokens,
+                           top_p=call.sampling.top_p or 1.0)
+        return replace(call, sampling=sampling)
+
+    def _check(self, call: GenerateCall) -> None:
+        if not call.cube_ids:
+            raise InvalidArgument("name at least one cube", "cube_ids")
+        for i, cube_id in enumerate(call.cube_ids):
+            v.check_id(cube_id, f"cube_ids[{i}]", self._limits)
+        v.check_text(call.query, "query", self._limits.max_query_chars)
+        sampling = call.sampling
+        if not 1 <= sampling.max_new_tokens <= self._config.max_new_tokens_limit:
+            raise InvalidArgument(f"max_new_tokens must be between 1 and "
+                                  f"{self._config.max_new_tokens_limit}", "max_new_tokens")
+        if sampling.temperature < 0 or not 0 < sampling.top_p <= 1:
+            raise InvalidArgument("temperature must be >= 0 and top_p in (0, 1]", "temperature")
+
+    async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int:
+        """Who calls it: the gateway after UpdateMemory / DeleteMemories succeeded."""
+        return await self.port_of(cube_id).invalidate(cube_id, memory_ids, deleted)

@@ -1,0 +1,70 @@
+"""Activation memory through the gateway (both transports): promote memories into a cube's KV
+cache, stream Generate over it, and keep it consistent with plaintext updates and deletes.
+(Token-for-token exactness against a full prefill is asserted in tests/unit on the same engine.)"""
+import pytest
+
+from memos_cluster.activation.engine import GenerateStats, TokenEvent
+from memos_cluster.errors import InvalidArgument, NotFound
+from memos_cluster.types import NewMemory
+
+NOTES = [NewMemory(f"Day {i}: the {colour} lantern was lit in the {place}", id=f"n{i}")
+         for i, (colour, place) in enumerate([("red", "tower"), ("blue", "cellar"),
+                                               ("green", "garden"), ("amber", "attic"),
+                                               ("violet", "stable"), ("silver", "dock")])]
+
+
+def generate(client, cube, query="which lantern was lit?", **kw):
+    events = list(client.generate(cube, query, max_new_tokens=kw.pop("max_new_tokens", 6), **kw))
+    tokens = [e for e in events if isinstance(e, TokenEvent)]
+    (stats,) = [e for e in events if isinstance(e, GenerateStats)]
+    assert events[-1] is stats and len(tokens) == stats.num_generated
+    return [t.token_id for t in tokens], stats
+
+
+def test_activate_then_generate_reuses_the_block(client, cube):
+    client.add(cube, NOTES)
+    first = client.activate(cube, ["n0", "n1", "n2"])
+    assert first.prefill_tokens == first.num_tokens > 20 and first.reused_tokens == 0
+    grown = client.activate(cube, ["n3"])  # appended: only n3 is prefilled
+    assert grown.reused_tokens == first.num_tokens
+    assert grown.prefill_tokens == grown.num_tokens - first.num_tokens > 0
+
+    tokens, stats = generate(client, cube)
+    assert stats.prefill_tokens_saved == grown.num_tokens
+    assert stats.caches_used and stats.ttft_ms > 0
+    again, _ = generate(client, cube)
+    assert again == tokens  # greedy and deterministic
+    _, plain = generate(client, cube, use_activation_memory=False)
+    assert plain.prefill_tokens_saved == 0 and plain.prompt_tokens < stats.prompt_tokens
+
+
+def test_plaintext_changes_invalidate_the_block(client, cube):
+    client.add(cube, NOTES)
+    built = client.activate(cube, ["n0", "n1", "n2", "n3"])
+    client.update(cube, "n2", "Day 2: the lantern in the garden was broken")
+    _, stats = generate(client, cube)
+    # n0 and n1 are still valid: reused; n2 (new version) and n3 were prefilled again.
+    assert 0 < stats.prefill_tokens_saved < built.num_tokens
+    client.delete(cube, ["n0"])
+    _, after_delete = generate(client, cube)
+    assert after_delete.prompt_tokens < stats.prompt_tokens  # n0 left the block
+
+
+def test_retrieved_memories_join_the_prompt(client, cube):
+    client.add(cube, NOTES)
+    _, bare = generate(client, cube, use_activation_memory=False)
+    _, retrieved = generate(client, cube, "where was the silver lantern?",
+                            use_activation_memory=False, use_retrieved_memories=True,
+                            retrieval_top_k=2)
+    assert retrieved.prompt_tokens > bare.prompt_tokens + 10
+
+
+def test_generate_errors_are_statuses(client, cube):
+    with pytest.raises(NotFound):
+        generate(client, "no-such-cube-for-generate")
+    with pytest.raises(InvalidArgument, match="max_new_tokens"):
+        generate(client, cube, max_new_tokens=100_000)
+    with pytest.raises(InvalidArgument, match="query"):
+        generate(client, cube, query="")
+    with pytest.raises(NotFound, match="memories"):
+        client.activate(cube, ["never-added"])
