@@ -178,6 +178,9 @@ def cmd_bench(args, config: MemosConfig) -> int:
     from memos_cluster.client import MemosClient
 
     data = args.data or default_locomo_path()
+    if args.which == "kv":
+        write_json(_bench_kv(args, config, data), args.out)
+        return 0
     if not data:
         raise SystemExit("no LoCoMo file: pass --data")
     if args.which == "gateway":
@@ -198,6 +201,21 @@ def cmd_bench(args, config: MemosConfig) -> int:
         result = _on_local_cluster(config, work)
     write_json(result, args.out)
     return 0
+
+
+def _bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: the activation engine on the configured model (no cluster needed)."""
+    from memos_cluster.bench_kv import default_device, run_kv_bench
+    from memos_cluster.ingest import load_locomo
+
+    texts = [turn["text"] for sample in load_locomo(data) for key, turns in sample[
+        "conversation"].items() if key.startswith("session_") and isinstance(turns, list)
+        for turn in turns] if data else []
+    return run_kv_bench(args.model or config.activation.model, config.model_cache_dir(),
+                        default_device(args.device),
+                        [int(t) for t in args.memory_tokens.split(",")],
+                        [int(t) for t in args.query_tokens.split(",")],
+                        repeats=args.repeats, texts=texts)
 
 
 def _on_local_cluster(config: MemosConfig, work):
@@ -232,13 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=5)
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     sub.add_parser("status", help="shard health and cubes")
-    bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval)")
-    bench.add_argument("which", choices=["gateway", "locomo"])
+    bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
+                                         "kv (activation memory)")
+    bench.add_argument("which", choices=["gateway", "locomo", "kv"])
     bench.add_argument("--data", help="LoCoMo file")
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
     bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
     bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
     bench.add_argument("--out", help="write the figures as JSON here")
+    bench.add_argument("--model", help="kv: model (default: activation.model)")
+    bench.add_argument("--device", help="kv: cpu or cuda (default: cuda if available)")
+    bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
+    bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
+    bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
     for command in (ingest, search, sub.choices["status"], bench):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port or ray:// (default: config)")

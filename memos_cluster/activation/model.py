@@ -59,26 +59,43 @@ class ModelIdentity:
                                      f"{self.as_metadata()}; refusing to load it")
 
 
-def _digest(directory: Path, suffixes: tuple[str, ...]) -> str:
+FULL_HASH_MAX_BYTES = 1 << 30  # larger weight files: size plus their first and last MiB
+EDGE_BYTES = 1 << 20
+
+
+def _file_digest(path: Path, digest: Any) -> None:
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if size <= FULL_HASH_MAX_BYTES:
+            while chunk := handle.read(1 << 24):
+                digest.update(chunk)
+        else:
+            digest.update(str(size).encode())
+            digest.update(handle.read(EDGE_BYTES))
+            handle.seek(size - EDGE_BYTES)
+            digest.update(handle.read(EDGE_BYTES))
+
+
+def _digest(directory: Path, suffixes: tuple[str, ...], names: tuple[str, ...] = ()) -> str:
+    """A content digest of the files with these suffixes or exact names, the same on every
+    node: identical weights built or downloaded on different machines get the same identity."""
     digest = hashlib.sha256()
     for name in sorted(os.listdir(directory)):
         path = directory / name
-        if path.is_file() and name.endswith(suffixes):
+        if path.is_file() and (name.endswith(suffixes) or name in names):
             digest.update(name.encode())
-            if path.stat().st_size <= 8 * 1024 * 1024:
-                digest.update(path.read_bytes())
-            else:  # large weight files: size and mtime stand in for their content
-                stat = path.stat()
-                digest.update(f"{stat.st_size}:{int(stat.st_mtime)}".encode())
+            _file_digest(path, digest)
     return digest.hexdigest()[:16]
 
 
 def identity_of(model_id: str, directory: Path) -> ModelIdentity:
+    # tokenizer_config.json is left out: it records volatile loading flags (local_files_only).
     return ModelIdentity(
         model_id=model_id,
-        revision=_digest(directory, (".safetensors", ".bin", "config.json")),
-        tokenizer=_digest(directory, ("tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                      "special_tokens_map.json", "tokenizer.model")))
+        revision=_digest(directory, (".safetensors", ".bin"),
+                         ("config.json", "generation_config.json")),
+        tokenizer=_digest(directory, (), ("tokenizer.json", "vocab.txt", "tokenizer.model",
+                                          "merges.txt", "vocab.json")))
 
 
 def _create_builtin(name: str, target: Path) -> None:

@@ -135,7 +135,9 @@ def test_sampling_is_seeded_and_prompt_length_is_checked(loaded, tmp_path):
             max_new_tokens=5000))))
 
 
-def test_builtin_model_is_created_once_and_identical(tmp_path):
+def test_builtin_model_is_created_once_and_identical_everywhere(tmp_path, loaded):
     first = resolve_model("builtin:tiny-llama", tmp_path)
     again = resolve_model("builtin:tiny-llama", tmp_path)
     assert first == again and Path(first[0]).is_dir()
+    # Built separately (another node, another time): the same weights, the same identity.
+    assert first[1] == loaded[2]
