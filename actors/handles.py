@@ -113,6 +113,9 @@ class KVHandle:
             except (asyncio.TimeoutError, GetTimeoutError) as exc:
                 raise Unavailable(f"{self.actor_id} produced nothing for {self._timeout_s:.0f}"
                                   " s; retry shortly") from exc
+            except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
+                raise Unavailable(f"{self.actor_id} is unavailable (restarting?); retry "
+                                  "shortly") from exc
             yield await _translated(ref, self.actor_id, "generate")
 
 

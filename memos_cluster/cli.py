@@ -161,6 +161,30 @@ def cmd_search(args, config: MemosConfig) -> int:
     return 0
 
 
+def cmd_activate(args, config: MemosConfig) -> int:
+    stats = _client(args, config).activate(args.cube, args.ids, replace=args.replace)
+    print(f"{args.cube}: block of {stats.num_tokens} tokens, {stats.prefill_tokens} prefilled, "
+          f"{stats.reused_tokens} reused (cache {stats.cache_id})")
+    return 0
+
+
+def cmd_generate(args, config: MemosConfig) -> int:
+    from memos_cluster.activation.engine import TokenEvent
+
+    events = _client(args, config).generate(
+        args.cube, args.query, max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature, use_activation_memory=not args.no_activation,
+        use_retrieved_memories=args.retrieve)
+    for event in events:
+        if isinstance(event, TokenEvent):
+            print(event.text, end=" ", flush=True)
+        else:
+            print(f"\n[{event.num_generated} tokens, {event.finish_reason}; first token after "
+                  f"{event.ttft_ms:.1f} ms; {event.prefill_tokens_saved} of "
+                  f"{event.prompt_tokens} prompt tokens from activation memory]")
+    return 0
+
+
 def cmd_status(args, config: MemosConfig) -> int:
     client = _client(args, config)
     for shard in client.health():
@@ -250,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=5)
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     sub.add_parser("status", help="shard health and cubes")
+    activate = sub.add_parser("activate", help="promote memories into a cube's KV cache")
+    activate.add_argument("ids", nargs="+", help="memory ids, appended in this order")
+    activate.add_argument("--cube", required=True)
+    activate.add_argument("--replace", action="store_true", help="the block becomes these ids")
+    generate = sub.add_parser("generate", help="stream a generation over activation memory")
+    generate.add_argument("query")
+    generate.add_argument("--cube", action="append", required=True)
+    generate.add_argument("--max-new-tokens", type=int, default=0)
+    generate.add_argument("--temperature", type=float, default=0.0)
+    generate.add_argument("--retrieve", action="store_true", help="add retrieved memories")
+    generate.add_argument("--no-activation", action="store_true",
+                          help="do not use the cubes' activation memory")
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
                                          "kv (activation memory)")
     bench.add_argument("which", choices=["gateway", "locomo", "kv"])
@@ -263,14 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
     bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
     bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
-    for command in (ingest, search, sub.choices["status"], bench):
+    for command in (ingest, search, sub.choices["status"], bench, activate, generate):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port or ray:// (default: config)")
     return parser
 
 
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
-            "status": cmd_status, "bench": cmd_bench}
+            "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
+            "generate": cmd_generate}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

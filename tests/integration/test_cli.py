@@ -38,3 +38,25 @@ def test_errors_are_one_line_and_a_nonzero_exit(running, capsys):
     code = main(["search", "q", "--cube", "no-such-cube", "--address", running.grpc_address])
     assert code == 2
     assert "NotFound: cube 'no-such-cube' does not exist" in capsys.readouterr().err
+
+
+def test_activate_and_generate_commands(running):
+    from memos_cluster.client import MemosClient
+
+    cube = "cli-activation"
+    with MemosClient(running.grpc_address) as client:
+        client.create_cube(cube)
+        try:
+            client.add(cube, ["The spare key is under the blue pot", "The cat is called Miso"])
+            ids = [h.item.id for h in client.search(cube, "key", top_k=2)]
+            done = run_cli("activate", *ids, "--cube", cube, "--address", running.grpc_address)
+            assert done.returncode == 0 and f"{cube}: block of " in done.stdout, done.stderr
+            out = run_cli("generate", "where is the key?", "--cube", cube,
+                          "--max-new-tokens", "4", "--address", running.grpc_address)
+            assert out.returncode == 0, out.stderr
+            assert "[4 tokens, length" in out.stdout and "from activation memory]" in out.stdout
+            bad = run_cli("generate", "q", "--cube", "no-such-cube", "--address",
+                          running.grpc_address)
+            assert bad.returncode == 2 and "NotFound" in bad.stderr
+        finally:
+            client.delete_cube(cube)

@@ -141,3 +141,21 @@ def test_builtin_model_is_created_once_and_identical_everywhere(tmp_path, loaded
     assert first == again and Path(first[0]).is_dir()
     # Built separately (another node, another time): the same weights, the same identity.
     assert first[1] == loaded[2]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none)")
+def test_exact_reuse_on_the_gpu(loaded, tmp_path):
+    model, tokenizer, identity = loaded
+    gpu_model = model.to("cuda")
+    try:
+        store = KVStore(identity, "cuda", Budgets(BIG, BIG, BIG), tmp_path / "spill")
+        engine = ActivationEngine(gpu_model, tokenizer, store, max_prompt_tokens=4096)
+        request = GenerateRequest(MEMORIES[:12], "which door was open?", sampling=GREEDY)
+        full = run(engine, dataclasses.replace(request, use_cache=False))
+        run(engine, request)
+        reused = run(engine, request)
+        assert reused.generated == full.generated and reused.prefill_tokens_saved > 100
+        (layers,) = store._tensors.values()
+        assert layers[0][0].is_cuda
+    finally:
+        model.to("cpu")

@@ -65,3 +65,23 @@ def test_update_keeps_metadata_unless_replaced():
     clear = convert.update_from_pb(pb.UpdateMemoryRequest(cube_id="c", id="m", text="t",
                                                           replace_metadata=True))
     assert clear.metadata == {}
+
+
+def test_generate_request_and_events_round_trip():
+    from memos_cluster.activation.engine import (
+        BlockStats, GenerateStats, SamplingParams, TokenEvent)
+    from memos_cluster.activation.service import GenerateCall
+
+    call = GenerateCall(("a", "b"), "q", SamplingParams(7, 0.5, 0.75, 3),  # exact in float32
+                        use_activation_memory=False, use_retrieved_memories=True,
+                        retrieval_top_k=4)
+    wire = pb.GenerateRequest.FromString(convert.generate_to_pb(call).SerializeToString())
+    assert convert.generate_from_pb(wire) == call
+    token = TokenEvent(12, "ab")
+    assert convert.generate_event_from_pb(convert.generate_event_to_pb(token)) == token
+    stats = GenerateStats(ttft_ms=1.5, total_ms=3.0, prompt_tokens=10, prefill_tokens=4,
+                          prefill_tokens_saved=6, caches_used=("c1",), num_generated=2,
+                          finish_reason="eos")
+    assert convert.generate_event_from_pb(convert.generate_event_to_pb(stats)) == stats
+    block = BlockStats(10, 4, 6, "c1")
+    assert convert.block_stats_from_pb(convert.block_stats_to_pb(block)) == block
