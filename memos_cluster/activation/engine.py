@@ -50,6 +50,7 @@ class GenerateRequest:
     retrieved: tuple[str, ...] = ()  # texts of retrieved plaintext memories, after the block
     sampling: SamplingParams = SamplingParams()
     use_cache: bool = True  # False: full prefill of the same prompt (the exactness baseline)
+    adapters: tuple[str, ...] = ()  # loaded adapter names active for this request (LoRA)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,10 @@ class GenerateStats:
 
 class ActivationEngine:
     def __init__(self, model: Any, tokenizer: Any, store: KVStore, max_prompt_tokens: int):
+        from memos_cluster.parametric.serving import AdapterHost
+
         self._model = model
+        self.adapters = AdapterHost(model)  # every forward pass goes through it
         self._tokenizer = tokenizer
         self._store = store
         self._max_prompt_tokens = max_prompt_tokens
@@ -92,32 +96,37 @@ class ActivationEngine:
     def _tokens(self, text: str) -> list[int]:
         return self._tokenizer.encode(text, add_special_tokens=False)
 
-    def segments(self, block: Sequence[BlockMemory]) -> tuple[list[Segment], list[int]]:
+    def segments(self, block: Sequence[BlockMemory],
+                 adapters: Sequence[str] = ()) -> tuple[list[Segment], list[int]]:
         """The block's segments and its token ids, BOS first (counted in the first segment, so
-        an empty block has no segments and nothing to cache)."""
+        an empty block has no segments and nothing to cache). With adapters, a first segment
+        names them: keys and values computed through adapters never mix with the base's."""
         segments, tokens = [], [self._bos]
+        if adapters and block:
+            segments.append(Segment(SegmentKey("", "adapters:" + "+".join(adapters), 0), 1))
         for memory in block:
             ids = self._tokens(f"[memory] {memory.text}\n")
             segments.append(Segment(memory.key, len(ids) + (0 if segments else 1)))
             tokens += ids
         return segments, tokens
 
-    def _prefill(self, tokens: Sequence[int], cache: Any) -> Any:
-        """Run the model over `tokens` on top of `cache` (extended in place); last logits."""
+    def _prefill(self, model: Any, tokens: Sequence[int], cache: Any) -> Any:
+        """Run `model` over `tokens` on top of `cache` (extended in place); last logits."""
         import torch
 
         input_ids = torch.tensor([list(tokens)], device=self._model.device)
         with torch.inference_mode():
-            out = self._model(input_ids=input_ids, past_key_values=cache, use_cache=True,
-                              logits_to_keep=1)
+            out = model(input_ids=input_ids, past_key_values=cache, use_cache=True,
+                        logits_to_keep=1)
         return out.logits[0, -1]
 
-    def _block_cache(self, block: Sequence[BlockMemory]) -> tuple[Any, BlockStats, Optional[str]]:
+    def _block_cache(self, model: Any, block: Sequence[BlockMemory],
+                     adapters: Sequence[str]) -> tuple[Any, BlockStats, Optional[str]]:
         """A request-private cache of the whole block (longest cached prefix + the rest), and
         the block recorded for later requests. Returns (cache, stats, pinned cache id)."""
         from transformers import DynamicCache
 
-        segments, tokens = self.segments(block)
+        segments, tokens = self.segments(block, adapters)
         if not segments:  # an empty block: BOS only, prefilled with the rest of the prompt
             return DynamicCache(config=self._model.config), BlockStats(0, 0, 0, ""), None
         match, layers = self._store.acquire([s.key for s in segments])
@@ -127,7 +136,7 @@ class ActivationEngine:
             else:
                 cache = cache_view(layers, match.num_tokens, self._model.config)
             if match.num_tokens < len(tokens):
-                self._prefill(tokens[match.num_tokens:], cache)
+                self._prefill(model, tokens[match.num_tokens:], cache)
                 cache_id = self._store.put(segments, cache_layers(cache))
             else:
                 cache_id = match.cache_id
@@ -141,7 +150,8 @@ class ActivationEngine:
     def build(self, block: Sequence[BlockMemory]) -> BlockStats:
         """Make sure the block is cached. Who calls it: the KV actor, when memories are promoted
         to activation memory (ActivateMemories)."""
-        _, stats, pinned = self._block_cache(block)
+        with self.adapters.using(()) as model:
+            _, stats, pinned = self._block_cache(model, block, ())
         self._store.release(pinned)
         return stats
 
@@ -153,14 +163,19 @@ class ActivationEngine:
 
     def generate(self, request: GenerateRequest) -> Iterator[TokenEvent | GenerateStats]:
         """Stream the generated tokens, then the stats. Who calls it: the KV actor's streaming
-        method, once per Generate RPC."""
+        method, once per Generate RPC, after loading the request's adapters."""
+        start = time.perf_counter()
+        with self.adapters.using(request.adapters) as model:
+            yield from self._generate(model, request, start)
+
+    def _generate(self, model: Any, request: GenerateRequest,
+                  start: float) -> Iterator[TokenEvent | GenerateStats]:
         from transformers import DynamicCache
 
-        start = time.perf_counter()
         tail = self._prompt_tail(request)
         pinned: Optional[str] = None
         if request.use_cache:
-            cache, block, pinned = self._block_cache(request.block)
+            cache, block, pinned = self._block_cache(model, request.block, request.adapters)
             caches_used = (block.cache_id,) if block.reused_tokens else ()
             pending = tail if block.num_tokens else [self._bos] + tail
             prompt_tokens, saved = max(block.num_tokens, 1) + len(tail), block.reused_tokens
@@ -169,23 +184,24 @@ class ActivationEngine:
             cache, caches_used = DynamicCache(config=self._model.config), ()
             pending = block_tokens + tail
             prompt_tokens, saved = len(pending), 0
-        if prompt_tokens + request.sampling.max_new_tokens > self._max_prompt_tokens:
-            self._store.release(pinned)
-            raise InvalidArgument(f"prompt of {prompt_tokens} tokens plus max_new_tokens exceeds "
-                                  f"the model's {self._max_prompt_tokens}", "max_new_tokens")
         try:
-            yield from self._decode(request.sampling, cache, pending, start, prompt_tokens,
-                                    saved, caches_used)
+            if prompt_tokens + request.sampling.max_new_tokens > self._max_prompt_tokens:
+                raise InvalidArgument(f"prompt of {prompt_tokens} tokens plus max_new_tokens "
+                                      f"exceeds the model's {self._max_prompt_tokens}",
+                                      "max_new_tokens")
+            yield from self._decode(model, request.sampling, cache, pending,
+                                    (start, prompt_tokens, saved, caches_used))
         finally:
             self._store.release(pinned)
 
-    def _decode(self, sampling: SamplingParams, cache: Any, pending: list[int], start: float,
-                prompt_tokens: int, saved: int,
-                caches_used: tuple[str, ...]) -> Iterator[TokenEvent | GenerateStats]:
+    def _decode(self, model: Any, sampling: SamplingParams, cache: Any, pending: list[int],
+                accounting: tuple[float, int, int, tuple[str, ...]]
+                ) -> Iterator[TokenEvent | GenerateStats]:
         import torch
 
+        start, prompt_tokens, saved, caches_used = accounting
         generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
-        logits = self._prefill(pending, cache)
+        logits = self._prefill(model, pending, cache)
         ttft_ms, generated, reason = 0.0, [], "length"
         for step in range(sampling.max_new_tokens):
             token = pick_token(logits, sampling, generator)
@@ -197,7 +213,7 @@ class ActivationEngine:
                 reason = "eos"
                 break
             if step + 1 < sampling.max_new_tokens:
-                logits = self._prefill([token], cache)
+                logits = self._prefill(model, [token], cache)
         yield GenerateStats(ttft_ms=ttft_ms, total_ms=1000 * (time.perf_counter() - start),
                             prompt_tokens=prompt_tokens,
                             prefill_tokens=prompt_tokens - saved, prefill_tokens_saved=saved,

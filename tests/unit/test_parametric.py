@@ -123,3 +123,44 @@ def test_store_lineage_staleness_and_delete(base, trainer):
     with pytest.raises(NotFound):
         store.get("bob", 1)
     assert store.versions("nobody") == []
+
+
+def test_generation_applies_adapters_and_composes_with_activation_memory(base, trainer,
+                                                                         tmp_path):
+    from memos_cluster.activation.blocks import Budgets
+    from memos_cluster.activation.engine import (
+        ActivationEngine, GenerateRequest, GenerateStats, SamplingParams)
+    from memos_cluster.activation.kvstore import KVStore
+
+    path, _, tokenizer, identity = base
+    runner, store = trainer
+    for cube in ("bob", "ann"):
+        memories = [dataclasses.replace(m, cube_id=cube) for m in TRAINED]
+        if cube == "ann":
+            memories = memories[::-1]
+        assert runner.wait(runner.start(cube, memories, SPEC).job_id, TIMEOUT_S).status == \
+            "succeeded"
+    model, _ = load_causal_lm(path, "cpu")  # a serving copy, as a KV actor has
+    kv = KVStore(identity, "cpu", Budgets(1 << 32, 1 << 32, 1 << 32), tmp_path / "spill")
+    engine = ActivationEngine(model, tokenizer, kv, max_prompt_tokens=2048)
+
+    def tokens(adapters, use_cache=True):
+        request = GenerateRequest(tuple(TRAINED[:3]), "where is the bicycle?",
+                                  sampling=SamplingParams(max_new_tokens=10),
+                                  use_cache=use_cache, adapters=adapters)
+        *_, stats = engine.generate(request)
+        assert isinstance(stats, GenerateStats)
+        return stats
+
+    plain = tokens(())
+    for cube in ("bob", "ann"):
+        record = store.current(cube)
+        engine.adapters.load(record.name, store.fetch(record, tmp_path / "fetched"))
+    bob, both = tokens(("bob@v1",)), tokens(("bob@v1", "ann@v1"))
+    assert len({plain.generated, bob.generated, both.generated}) == 3
+    assert tokens(()).generated == plain.generated  # the base is untouched by adapter requests
+    # Activation memory under adapters: its own caches, reused exactly.
+    again = tokens(("bob@v1",))
+    assert again.prefill_tokens_saved > 0 and again.generated == bob.generated
+    assert tokens(("bob@v1",), use_cache=False).generated == bob.generated
+    assert set(again.caches_used).isdisjoint(tokens(()).caches_used)
