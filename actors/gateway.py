@@ -20,19 +20,19 @@ from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import InternalError, InvalidArgument, MemosError
 from memos_cluster.activation.service import ActivationService
+from memos_cluster.parametric.service import ParametricService
+from memos_cluster.parametric.store import AdapterListing, AdapterStore
 from memos_cluster.service import MemoryService
 from memos_cluster.shardmap import HashRing
 
 from actors.directory import get_or_create_directory
 from actors.grpc_servicer import UndecodableRequest
-from actors.handles import KVHandle, ShardHandle
+from actors.handles import KVHandle, ShardHandle, TrainerHandle
 from actors.kv_cache import create_kv_actor, kv_actor_ids
+from actors.lora import create_lora_actor
 
 logger = logging.getLogger("memos_cluster.gateway")
 
-# What `MemoryGateway.call` serves: the MemoryService operations, and the no-op.
-RAY_METHODS = frozenset({"create_cube", "delete_cube", "list_cubes", "get_cube", "add", "search",
-                         "get", "update", "history", "delete", "health", "ping", "activate"})
 
 
 def rpc(response_cls: type):
@@ -77,10 +77,15 @@ class MemoryGateway:
         self._kv_ids = kv_actor_ids(config.activation.num_actors)
         kv_ports = {k: KVHandle(k, config.ray.namespace, config.gateway.request_timeout_s)
                     for k in self._kv_ids}
+        self._kv_created = False
+        # Parametric memory: the trainer actor is created on the first training run.
+        self._parametric = ParametricService(
+            config, self._service, AdapterStore(config.adapter_store_uri()),
+            TrainerHandle(config.ray.namespace, config.cluster.call_timeout_s))
         self._activation = ActivationService(
             config, self._service, HashRing(self._kv_ids, config.cluster.virtual_nodes),
-            kv_ports)
-        self._kv_created = False
+            kv_ports, adapters_for=self._parametric.current)
+        self._trainer_created = False
         self._background: set[asyncio.Task] = set()
 
     def _activation_service(self) -> ActivationService:
@@ -91,13 +96,63 @@ class MemoryGateway:
         return self._activation
 
     def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
-        """Drop KV caches holding the old versions, off the request path: a stale cache can
-        never be used anyway (blocks are composed from current versions), so the write does not
-        wait for, or fail with, the KV actor."""
-        task = asyncio.get_running_loop().create_task(
-            self._activation.invalidate(cube_id, ids, deleted))
-        self._background.add(task)
-        task.add_done_callback(self._log_background)
+        """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
+        trained on the memories), off the request path: a stale cache can never be used anyway
+        (blocks are composed from current versions), so the write does not wait for, or fail
+        with, the KV actor."""
+        loop = asyncio.get_running_loop()
+        work = [self._activation.invalidate(cube_id, ids, deleted)]
+        if deleted:
+            work.append(self._parametric.mark_stale(cube_id, ids))
+        for coroutine in work:
+            task = loop.create_task(coroutine)
+            self._background.add(task)
+            task.add_done_callback(self._log_background)
+
+    def _trainer(self) -> ParametricService:
+        if not self._trainer_created:
+            create_lora_actor(self._config)
+            self._trainer_created = True
+        return self._parametric
+
+    # ---- operations shared by the RPCs and the Ray transport (domain types) -----------------
+    async def _search(self, query):
+        return await self._parametric.annotate(await self._service.search(query))
+
+    async def _update(self, update):
+        item = await self._service.update(update)
+        self._invalidate_later(item.cube_id, [item.id], deleted=False)
+        return item
+
+    async def _delete(self, cube_id, ids):
+        result = await self._service.delete(cube_id, ids)
+        if result.num_deleted:
+            self._invalidate_later(cube_id, list(ids), deleted=True)
+        return result
+
+    async def _activate(self, cube_id, memory_ids, replace=False):
+        return await self._activation_service().activate(cube_id, memory_ids, replace)
+
+    async def _train(self, cube_id, memory_ids, rank=0, steps=0, learning_rate=0.0):
+        parametric = self._trainer()
+        return await parametric.train(cube_id, memory_ids,
+                                      parametric.spec(rank, steps, learning_rate))
+
+    async def _adapters(self, cube_id) -> AdapterListing:
+        records = await self._parametric.list(cube_id)
+        current = await self._parametric.current([cube_id])
+        return AdapterListing(tuple(records), current[0].version if current else 0)
+
+    def _operations(self) -> dict[str, Callable[..., Awaitable[Any]]]:
+        service = self._service
+        return {"create_cube": service.create_cube, "delete_cube": service.delete_cube,
+                "list_cubes": service.list_cubes, "get_cube": service.get_cube,
+                "add": service.add, "search": self._search, "get": service.get,
+                "update": self._update, "history": service.history, "delete": self._delete,
+                "health": service.health, "activate": self._activate, "train": self._train,
+                "training_job": self._parametric.job,
+                "cancel_training": self._parametric.cancel, "adapters": self._adapters,
+                "delete_adapter": self._parametric.delete}
 
     def _log_background(self, task: asyncio.Task) -> None:
         self._background.discard(task)
@@ -136,7 +191,7 @@ class MemoryGateway:
     async def Search(self, request: pb.SearchRequest):
         query = convert.search_from_pb(request)
         response = pb.SearchResponse()
-        for hit in await self._service.search(query):
+        for hit in await self._search(query):
             convert.hit_to_pb(hit, response.hits.add())
         return response
 
@@ -149,8 +204,7 @@ class MemoryGateway:
 
     @rpc(pb.UpdateMemoryResponse)
     async def UpdateMemory(self, request: pb.UpdateMemoryRequest):
-        item = await self._service.update(convert.update_from_pb(request))
-        self._invalidate_later(item.cube_id, [item.id], deleted=False)
+        item = await self._update(convert.update_from_pb(request))
         return pb.UpdateMemoryResponse(memory=convert.memory_to_pb(item))
 
     @rpc(pb.GetMemoryHistoryResponse)
@@ -161,9 +215,7 @@ class MemoryGateway:
 
     @rpc(pb.DeleteMemoriesResponse)
     async def DeleteMemories(self, request: pb.DeleteMemoriesRequest):
-        result = await self._service.delete(request.cube_id, list(request.ids))
-        if result.num_deleted:
-            self._invalidate_later(request.cube_id, list(request.ids), deleted=True)
+        result = await self._delete(request.cube_id, list(request.ids))
         return pb.DeleteMemoriesResponse(num_deleted=result.num_deleted,
                                          missing_ids=list(result.missing_ids))
 
@@ -181,9 +233,34 @@ class MemoryGateway:
 
     @rpc(pb.ActivateMemoriesResponse)
     async def ActivateMemories(self, request: pb.ActivateMemoriesRequest):
-        stats = await self._activation_service().activate(
-            request.cube_id, list(request.memory_ids), request.replace)
+        stats = await self._activate(request.cube_id, list(request.memory_ids), request.replace)
         return convert.block_stats_to_pb(stats)
+
+    @rpc(pb.TrainingJob)
+    async def TrainAdapter(self, request: pb.TrainAdapterRequest):
+        return convert.job_to_pb(await self._train(
+            request.cube_id, list(request.memory_ids), request.rank, request.steps,
+            request.learning_rate))
+
+    @rpc(pb.TrainingJob)
+    async def GetTrainingJob(self, request: pb.GetTrainingJobRequest):
+        return convert.job_to_pb(await self._parametric.job(request.job_id))
+
+    @rpc(pb.TrainingJob)
+    async def CancelTraining(self, request: pb.CancelTrainingRequest):
+        return convert.job_to_pb(await self._parametric.cancel(request.job_id))
+
+    @rpc(pb.ListAdaptersResponse)
+    async def ListAdapters(self, request: pb.ListAdaptersRequest):
+        listing = await self._adapters(request.cube_id)
+        return pb.ListAdaptersResponse(adapters=[
+            convert.adapter_to_pb(r, r.version == listing.current_version)
+            for r in listing.adapters])
+
+    @rpc(pb.DeleteAdapterResponse)
+    async def DeleteAdapter(self, request: pb.DeleteAdapterRequest):
+        await self._parametric.delete(request.cube_id, request.version)
+        return pb.DeleteAdapterResponse()
 
     async def Generate(self, request: pb.GenerateRequest, grpc_context=None):
         """Server streaming: tokens as they come, then the stats. Errors end the stream with
@@ -213,29 +290,22 @@ class MemoryGateway:
         for clients running on the cluster. The same service and validation as the RPCs above,
         on domain types; memos errors travel back as themselves. `metadata` carries the same
         (key, value) pairs a gRPC client sends (authorization, once issued)."""
-        if method not in RAY_METHODS:
-            raise InvalidArgument(f"{method!r} is not a memos operation", "method")
         if method == "ping":
             return None
-        if method == "activate":
-            return await self._activation_service().activate(*args)
-        operation = getattr(self._service, method)
+        operation = self._operations().get(method)
+        if operation is None:
+            raise InvalidArgument(f"{method!r} is not a memos operation", "method")
         try:
             inspect.signature(operation).bind(*args)
         except TypeError as exc:  # wrong arguments from a hand-rolled caller
             raise InvalidArgument(f"{method}: {exc}", "args") from None
         try:
-            result = await operation(*args)
+            return await operation(*args)
         except MemosError:
             raise
         except Exception:  # the edge: the trace stays in the replica's log
             logger.exception("unexpected error in the gateway")
             raise InternalError("internal error in the memos gateway; see its log") from None
-        if method == "update":
-            self._invalidate_later(result.cube_id, [result.id], deleted=False)
-        elif method == "delete" and result.num_deleted:
-            self._invalidate_later(args[0], list(args[1]), deleted=True)
-        return result
 
     async def call_stream(self, method: str, args: tuple, metadata: tuple):
         """The streaming counterpart of `call` (Generate), for the Ray transport."""

@@ -102,9 +102,10 @@ class KVHandle:
         return await call_actor(actor, self.actor_id, "invalidate", cube_id, list(memory_ids),
                                 deleted, timeout_s=self._timeout_s)
 
-    async def generate(self, request):
+    async def generate(self, request, adapters=()):
         """Each event as the actor yields it (a Ray streaming generator)."""
-        stream = self._actor().generate.options(num_returns="streaming").remote(request)
+        stream = self._actor().generate.options(num_returns="streaming").remote(
+            request, list(adapters))
         while True:
             try:
                 ref = await asyncio.wait_for(stream.__anext__(), timeout=self._timeout_s)
@@ -129,3 +130,27 @@ async def _translated(ref, what: str, method: str):
         raise InternalError(f"{what} failed in {method}: {type(exc.cause).__name__}") from None
     except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
         raise Unavailable(f"{what} is unavailable (restarting?); retry shortly") from exc
+
+
+class TrainerHandle:
+    """A TrainerPort (memos_cluster.parametric.service) over the named LoRA trainer actor."""
+
+    def __init__(self, namespace: str, timeout_s: float):
+        self._namespace = namespace
+        self._timeout_s = timeout_s
+
+    async def _call(self, method: str, *args):
+        try:
+            actor = ray.get_actor("memos-lora", namespace=self._namespace)
+        except ValueError as exc:
+            raise Unavailable("the LoRA trainer does not exist yet; retry shortly") from exc
+        return await call_actor(actor, "lora-trainer", method, *args, timeout_s=self._timeout_s)
+
+    async def start(self, cube_id, memories, spec):
+        return await self._call("start", cube_id, list(memories), spec)
+
+    async def job(self, job_id):
+        return await self._call("job", job_id)
+
+    async def cancel(self, job_id):
+        return await self._call("cancel", job_id)

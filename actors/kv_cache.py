@@ -21,6 +21,7 @@ from memos_cluster.activation.kvstore import KVStore
 from memos_cluster.activation.model import load_causal_lm, resolve_model
 from memos_cluster.config import MemosConfig
 from memos_cluster.errors import InvalidArgument
+from memos_cluster.parametric.store import AdapterRecord, AdapterStore, check_base
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class KVCacheActor:
         self._engine = ActivationEngine(model, tokenizer, self._store, max_tokens)
         self._max_block = activation.max_block_memories
         self._selection: dict[str, list[str]] = {}  # cube -> memory ids, in activation order
+        self._adapter_store = AdapterStore(config.adapter_store_uri())
+        self._adapter_cache = config.adapter_cache_dir() / actor_id
         self._lock = threading.Lock()
 
     def ready(self) -> dict[str, Any]:
@@ -70,8 +73,14 @@ class KVCacheActor:
         with self._lock:
             return {c: list(self._selection.get(c, [])) for c in cube_ids}
 
-    def generate(self, request) -> Iterator[Any]:
-        """Streams TokenEvents, then GenerateStats (called with num_returns="streaming")."""
+    def generate(self, request, adapters: Sequence[AdapterRecord] = ()) -> Iterator[Any]:
+        """Streams TokenEvents, then GenerateStats (called with num_returns="streaming"), after
+        loading the request's adapters (refused unless trained on this actor's base model)."""
+        for record in adapters:
+            check_base(record, self._store.identity.as_metadata())
+            if record.name not in self._engine.adapters.loaded:
+                local = self._adapter_store.fetch(record, self._adapter_cache)
+                self._engine.adapters.load(record.name, local)
         yield from self._engine.generate(request)
 
     def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int:
@@ -100,5 +109,6 @@ def create_kv_actor(config: MemosConfig, actor_id: str):
         max_task_retries=0,
         max_concurrency=config.activation.max_concurrency,
         num_cpus=0,
-        num_gpus=1 if has_gpu else 0,
+        # Half a GPU: the LoRA trainer takes the other half, so one GPU serves both.
+        num_gpus=0.5 if has_gpu else 0,
     ).remote(config, actor_id)

@@ -114,6 +114,21 @@ class RayTransport:
     def activate(self, cube_id, memory_ids, replace):
         return self._call("activate", cube_id, list(memory_ids), replace)
 
+    def train(self, cube_id, memory_ids, rank, steps, learning_rate):
+        return self._call("train", cube_id, list(memory_ids), rank, steps, learning_rate)
+
+    def training_job(self, job_id):
+        return self._call("training_job", job_id)
+
+    def cancel_training(self, job_id):
+        return self._call("cancel_training", job_id)
+
+    def adapters(self, cube_id):
+        return self._call("adapters", cube_id)
+
+    def delete_adapter(self, cube_id, version):
+        return self._call("delete_adapter", cube_id, version)
+
     def generate(self, call):
         """Events as the gateway streams them (a streaming Serve handle call)."""
         stream = self._get_handle().options(stream=True).call_stream.remote(

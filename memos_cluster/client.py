@@ -22,7 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 from memos_cluster.activation.engine import (
     BlockStats, GenerateStats, SamplingParams, TokenEvent)
 from memos_cluster.activation.service import GenerateCall
-from memos_cluster.errors import InvalidArgument, MemosError, Unavailable
+from memos_cluster.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
+from memos_cluster.parametric.store import AdapterListing
+from memos_cluster.parametric.trainer import TrainingJob
 from memos_cluster.types import (
     AddResult,
     CubeSpec,
@@ -62,6 +64,12 @@ class Transport(Protocol):
     def ping(self) -> None: ...
     def activate(self, cube_id: str, memory_ids: Sequence[str], replace: bool) -> BlockStats: ...
     def generate(self, call: GenerateCall) -> Iterator[TokenEvent | GenerateStats]: ...
+    def train(self, cube_id: str, memory_ids: Sequence[str], rank: int, steps: int,
+              learning_rate: float) -> TrainingJob: ...
+    def training_job(self, job_id: str) -> TrainingJob: ...
+    def cancel_training(self, job_id: str) -> TrainingJob: ...
+    def adapters(self, cube_id: str) -> AdapterListing: ...
+    def delete_adapter(self, cube_id: str, version: int) -> None: ...
 
 
 def parse_address(address: str) -> tuple[str, str, Optional[str]]:
@@ -181,13 +189,46 @@ class MemosClient:
     def generate(self, cube_ids: str | Sequence[str], query: str, max_new_tokens: int = 0,
                  temperature: float = 0.0, top_p: float = 0.0, seed: int = 0,
                  use_activation_memory: bool = True, use_retrieved_memories: bool = False,
-                 retrieval_top_k: int = 0) -> Iterator[TokenEvent | GenerateStats]:
+                 retrieval_top_k: int = 0,
+                 use_parametric_memory: bool = False) -> Iterator[TokenEvent | GenerateStats]:
         """Stream TokenEvents, then one GenerateStats (time to first token, prefill saved,
-        caches used). 0 takes the server's defaults; temperature 0 is greedy."""
+        caches and adapters used). 0 takes the server's defaults; temperature 0 is greedy."""
         cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
         return self._transport.generate(GenerateCall(
             cubes, query, SamplingParams(max_new_tokens, temperature, top_p, seed),
-            use_activation_memory, use_retrieved_memories, retrieval_top_k))
+            use_activation_memory, use_retrieved_memories, retrieval_top_k,
+            use_parametric_memory))
+
+    # ---- parametric memory -----------------------------------------------------------------
+    def train_adapter(self, cube_id: str, memory_ids: Sequence[str], rank: int = 0,
+                      steps: int = 0, learning_rate: float = 0.0) -> TrainingJob:
+        """Start training a new adapter version on these memories; returns the queued job
+        at once (poll `training_job`, or `wait_for_training`). 0: configured settings."""
+        return self._transport.train(cube_id, list(memory_ids), rank, steps, learning_rate)
+
+    def training_job(self, job_id: str) -> TrainingJob:
+        return self._transport.training_job(job_id)
+
+    def cancel_training(self, job_id: str) -> TrainingJob:
+        return self._transport.cancel_training(job_id)
+
+    def wait_for_training(self, job_id: str, timeout_s: float = 600.0,
+                          poll_s: float = 0.5) -> TrainingJob:
+        """Poll until the job has finished (any outcome) or raise DeadlineExceeded."""
+        deadline = time.monotonic() + timeout_s
+        while (job := self.training_job(job_id)).status in ("queued", "running"):
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"training job {job_id} still {job.status} after "
+                                       f"{timeout_s:.0f} s")
+            time.sleep(poll_s)
+        return job
+
+    def adapters(self, cube_id: str) -> AdapterListing:
+        """Every adapter version of the cube with its lineage and metrics, and the current."""
+        return self._transport.adapters(cube_id)
+
+    def delete_adapter(self, cube_id: str, version: int) -> None:
+        self._transport.delete_adapter(cube_id, version)
 
     def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
         """Block until the gateway answers Health with every shard ok, or raise Unavailable.

@@ -151,6 +151,22 @@ class ActivationConfig:
 
 
 @dataclass
+class ParametricConfig:
+    """Parametric memory: LoRA adapters trained on a cube's memories (see README)."""
+
+    store_uri: str = ""  # "" = data_dir/adapters; or any pyarrow filesystem URI (s3://b/p)
+    rank: int = 16
+    alpha: int = 32
+    target_modules: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    steps: int = 150  # optimizer steps per training run
+    learning_rate: float = 0.003
+    batch_size: int = 8
+    max_train_memories: int = 2000  # memories one run may train on
+    # How long the gateway trusts its view of a cube's current adapter (marks on Search hits).
+    index_ttl_s: float = 5.0
+
+
+@dataclass
 class MemosConfig:
     data_dir: str = "./memos-data"
     ray: RayConfig = field(default_factory=RayConfig)
@@ -161,6 +177,15 @@ class MemosConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     activation: ActivationConfig = field(default_factory=ActivationConfig)
+    parametric: ParametricConfig = field(default_factory=ParametricConfig)
+
+    def adapter_store_uri(self) -> str:
+        return self.parametric.store_uri or str(
+            Path(self.data_dir).expanduser().resolve() / "adapters")
+
+    def adapter_cache_dir(self) -> Path:
+        """Local copies of adapters fetched from the store for loading."""
+        return Path(self.data_dir).expanduser().resolve() / "adapter-cache"
 
     def kv_spill_dir(self, actor_id: str) -> Path:
         """Where a KV actor spills caches it cannot hold in memory (derived data)."""

@@ -13,6 +13,8 @@ import grpc
 from memos_cluster.activation.engine import BlockStats, GenerateStats, TokenEvent
 from memos_cluster.activation.service import GenerateCall
 from memos_cluster.api import convert
+from memos_cluster.parametric.store import AdapterListing
+from memos_cluster.parametric.trainer import TrainingJob
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
 from memos_cluster.errors import ERRORS_BY_STATUS, InternalError, MemosError
@@ -123,6 +125,29 @@ class GrpcTransport:
         request = pb.ActivateMemoriesRequest(cube_id=cube_id, memory_ids=list(memory_ids),
                                              replace=replace)
         return convert.block_stats_from_pb(self._rpc("ActivateMemories", request))
+
+    def train(self, cube_id: str, memory_ids: Sequence[str], rank: int, steps: int,
+              learning_rate: float) -> TrainingJob:
+        return convert.job_from_pb(self._rpc("TrainAdapter", pb.TrainAdapterRequest(
+            cube_id=cube_id, memory_ids=list(memory_ids), rank=rank, steps=steps,
+            learning_rate=learning_rate)))
+
+    def training_job(self, job_id: str) -> TrainingJob:
+        return convert.job_from_pb(self._rpc("GetTrainingJob",
+                                             pb.GetTrainingJobRequest(job_id=job_id)))
+
+    def cancel_training(self, job_id: str) -> TrainingJob:
+        return convert.job_from_pb(self._rpc("CancelTraining",
+                                             pb.CancelTrainingRequest(job_id=job_id)))
+
+    def adapters(self, cube_id: str) -> AdapterListing:
+        reply = self._rpc("ListAdapters", pb.ListAdaptersRequest(cube_id=cube_id))
+        current = [a.version for a in reply.adapters if a.current]
+        return AdapterListing(tuple(convert.adapter_from_pb(a) for a in reply.adapters),
+                              current[0] if current else 0)
+
+    def delete_adapter(self, cube_id: str, version: int) -> None:
+        self._rpc("DeleteAdapter", pb.DeleteAdapterRequest(cube_id=cube_id, version=version))
 
     def generate(self, call: GenerateCall) -> Iterator[TokenEvent | GenerateStats]:
         try:

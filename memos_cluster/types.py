@@ -69,6 +69,7 @@ class SearchHit:
     item: MemoryItem
     score: float  # higher is better; comparable only within one response
     tier: str = PLAINTEXT_TIER
+    adapter_version: int = 0  # the cube's current adapter trained on this version; 0: none
 
 
 @dataclass(frozen=True)

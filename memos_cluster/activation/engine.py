@@ -78,6 +78,7 @@ class GenerateStats:
     num_generated: int = 0
     finish_reason: str = "length"  # "length" or "eos"
     generated: tuple[int, ...] = field(default=(), repr=False)
+    adapters_used: tuple[str, ...] = ()  # "cube@vN"
 
 
 class ActivationEngine:
@@ -190,16 +191,16 @@ class ActivationEngine:
                                       f"exceeds the model's {self._max_prompt_tokens}",
                                       "max_new_tokens")
             yield from self._decode(model, request.sampling, cache, pending,
-                                    (start, prompt_tokens, saved, caches_used))
+                                    (start, prompt_tokens, saved, caches_used, request.adapters))
         finally:
             self._store.release(pinned)
 
     def _decode(self, model: Any, sampling: SamplingParams, cache: Any, pending: list[int],
-                accounting: tuple[float, int, int, tuple[str, ...]]
+                accounting: tuple[float, int, int, tuple[str, ...], tuple[str, ...]]
                 ) -> Iterator[TokenEvent | GenerateStats]:
         import torch
 
-        start, prompt_tokens, saved, caches_used = accounting
+        start, prompt_tokens, saved, caches_used, adapters = accounting
         generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
         logits = self._prefill(model, pending, cache)
         ttft_ms, generated, reason = 0.0, [], "length"
@@ -218,7 +219,8 @@ class ActivationEngine:
                             prompt_tokens=prompt_tokens,
                             prefill_tokens=prompt_tokens - saved, prefill_tokens_saved=saved,
                             caches_used=caches_used, num_generated=len(generated),
-                            finish_reason=reason, generated=tuple(generated))
+                            finish_reason=reason, generated=tuple(generated),
+                            adapters_used=adapters)
 
 
 def pick_token(logits: Any, sampling: SamplingParams, generator: Any) -> int:

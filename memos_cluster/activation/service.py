@@ -10,7 +10,7 @@ DeleteMemories), over `KVPort`s that `actors.handles.KVHandle` implements with R
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import AsyncIterator, Mapping, Protocol, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Optional, Protocol, Sequence
 
 from memos_cluster.activation.engine import (
     BlockMemory, BlockStats, GenerateRequest, GenerateStats, SamplingParams, TokenEvent)
@@ -25,7 +25,8 @@ from memos_cluster import validation as v
 class KVPort(Protocol):
     async def set_block(self, cube_id: str, memories: Sequence[BlockMemory]) -> BlockStats: ...
     async def selection(self, cube_ids: Sequence[str]) -> dict[str, list[str]]: ...
-    def generate(self, request: GenerateRequest) -> AsyncIterator[TokenEvent | GenerateStats]: ...
+    def generate(self, request: GenerateRequest,
+                 adapters: Sequence[Any]) -> AsyncIterator[TokenEvent | GenerateStats]: ...
     async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int: ...
 
 
@@ -39,6 +40,7 @@ class GenerateCall:
     use_activation_memory: bool = True
     use_retrieved_memories: bool = False
     retrieval_top_k: int = 0
+    use_parametric_memory: bool = False  # apply each cube's current adapter
 
 
 def block_memory(item: MemoryItem) -> BlockMemory:
@@ -47,7 +49,11 @@ def block_memory(item: MemoryItem) -> BlockMemory:
 
 class ActivationService:
     def __init__(self, config: MemosConfig, memory: MemoryService, ring: HashRing,
-                 ports: Mapping[str, KVPort]):
+                 ports: Mapping[str, KVPort],
+                 adapters_for: Optional[Callable[[Sequence[str]], Awaitable[list]]] = None):
+        """`adapters_for(cube_ids)`: the cubes' current adapter records (parametric memory),
+        for requests with use_parametric_memory."""
+        self._adapters_for = adapters_for
         self._config = config.activation
         self._limits = config.limits
         self._memory = memory
@@ -98,8 +104,12 @@ class ActivationService:
         else:  # the cubes must exist even when only the activation block is used
             for cube_id in call.cube_ids:
                 await self._memory.get_cube(cube_id)
-        request = GenerateRequest(tuple(block), call.query, retrieved, call.sampling)
-        async for event in self.port_of(call.cube_ids[0]).generate(request):
+        records = []
+        if call.use_parametric_memory and self._adapters_for is not None:
+            records = await self._adapters_for(call.cube_ids)
+        request = GenerateRequest(tuple(block), call.query, retrieved, call.sampling,
+                                  adapters=tuple(r.name for r in records))
+        async for event in self.port_of(call.cube_ids[0]).generate(request, records):
             yield event
 
     def with_defaults(self, call: GenerateCall) -> GenerateCall:

@@ -10,6 +10,8 @@ from memos_cluster.activation.engine import (
     BlockStats, GenerateStats, SamplingParams, TokenEvent)
 from memos_cluster.activation.service import GenerateCall
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from memos_cluster.parametric.store import AdapterRecord
+from memos_cluster.parametric.trainer import TrainingJob
 from memos_cluster.errors import InvalidArgument
 from memos_cluster.types import (
     CubeSpec,
@@ -142,6 +144,7 @@ def stats_to_pb(stats: CubeStats) -> pb.CubeStats:
 def hit_to_pb(hit: SearchHit, target: pb.SearchHit) -> None:
     memory_to_pb(hit.item, target.memory)
     target.score, target.tier = hit.score, hit.tier
+    target.adapter_version = hit.adapter_version
 
 
 # ---- client direction: requests out, replies in -----------------------------------------------
@@ -211,7 +214,8 @@ def stats_from_pb(message: pb.CubeStats) -> CubeStats:
 
 
 def hit_from_pb(message: pb.SearchHit) -> SearchHit:
-    return SearchHit(item=memory_from_pb(message.memory), score=message.score, tier=message.tier)
+    return SearchHit(item=memory_from_pb(message.memory), score=message.score, tier=message.tier,
+                     adapter_version=message.adapter_version)
 
 
 # ---- activation memory ------------------------------------------------------------------------
@@ -224,7 +228,8 @@ def generate_from_pb(message: pb.GenerateRequest) -> GenerateCall:
                                 seed=message.seed),
         use_activation_memory=message.use_activation_memory,
         use_retrieved_memories=message.use_retrieved_memories,
-        retrieval_top_k=message.retrieval_top_k)
+        retrieval_top_k=message.retrieval_top_k,
+        use_parametric_memory=message.use_parametric_memory)
 
 
 def generate_to_pb(call: GenerateCall) -> pb.GenerateRequest:
@@ -234,7 +239,7 @@ def generate_to_pb(call: GenerateCall) -> pb.GenerateRequest:
         temperature=s.temperature, top_p=s.top_p, seed=s.seed,
         use_activation_memory=call.use_activation_memory,
         use_retrieved_memories=call.use_retrieved_memories,
-        retrieval_top_k=call.retrieval_top_k)
+        retrieval_top_k=call.retrieval_top_k, use_parametric_memory=call.use_parametric_memory)
 
 
 def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateResponse:
@@ -245,7 +250,7 @@ def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateRespon
         ttft_ms=event.ttft_ms, total_ms=event.total_ms, prompt_tokens=event.prompt_tokens,
         prefill_tokens=event.prefill_tokens, prefill_tokens_saved=event.prefill_tokens_saved,
         caches_used=list(event.caches_used), num_generated=event.num_generated,
-        finish_reason=event.finish_reason))
+        finish_reason=event.finish_reason, adapters_used=list(event.adapters_used)))
 
 
 def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | GenerateStats:
@@ -256,7 +261,7 @@ def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | Generat
                          prefill_tokens=s.prefill_tokens,
                          prefill_tokens_saved=s.prefill_tokens_saved,
                          caches_used=tuple(s.caches_used), num_generated=s.num_generated,
-                         finish_reason=s.finish_reason)
+                         finish_reason=s.finish_reason, adapters_used=tuple(s.adapters_used))
 
 
 def block_stats_to_pb(stats: BlockStats) -> pb.ActivateMemoriesResponse:
@@ -268,3 +273,33 @@ def block_stats_to_pb(stats: BlockStats) -> pb.ActivateMemoriesResponse:
 def block_stats_from_pb(message: pb.ActivateMemoriesResponse) -> BlockStats:
     return BlockStats(num_tokens=message.num_tokens, prefill_tokens=message.prefill_tokens,
                       reused_tokens=message.reused_tokens, cache_id=message.cache_id)
+
+
+# ---- parametric memory ------------------------------------------------------------------------
+def job_to_pb(job: TrainingJob) -> pb.TrainingJob:
+    return pb.TrainingJob(job_id=job.job_id, cube_id=job.cube_id, status=job.status,
+                          step=job.step, steps=job.steps, loss=job.loss, error=job.error,
+                          version=job.version)
+
+
+def job_from_pb(message: pb.TrainingJob) -> TrainingJob:
+    return TrainingJob(job_id=message.job_id, cube_id=message.cube_id, status=message.status,
+                       step=message.step, steps=message.steps, loss=message.loss,
+                       error=message.error, version=message.version)
+
+
+def adapter_to_pb(record: AdapterRecord, current: bool) -> pb.Adapter:
+    return pb.Adapter(cube_id=record.cube_id, version=record.version, base=record.base,
+                      memory_ids=[m for m, _ in record.memories],
+                      memory_versions=[n for _, n in record.memories],
+                      metrics={k: float(x) for k, x in record.metrics.items()},
+                      stale=record.stale, created_at_ms=record.created_at_ms, current=current)
+
+
+def adapter_from_pb(message: pb.Adapter) -> AdapterRecord:
+    """The client's view: lineage and metrics (the LoRA spec and file names stay server-side)."""
+    return AdapterRecord(cube_id=message.cube_id, version=message.version,
+                         base=dict(message.base),
+                         memories=tuple(zip(message.memory_ids, message.memory_versions)),
+                         spec={}, metrics=dict(message.metrics),
+                         created_at_ms=message.created_at_ms, stale=message.stale)

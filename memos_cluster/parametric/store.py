@@ -52,6 +52,12 @@ class AdapterRecord:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class AdapterListing:
+    adapters: tuple[AdapterRecord, ...]  # every version, oldest first
+    current_version: int  # the one Generate applies; 0: none
+
+
 class AdapterStore:
     """Constructing one does no I/O; every method goes to the filesystem."""
 
@@ -72,6 +78,7 @@ class AdapterStore:
         return self._fs
 
     def _dir(self, cube_id: str, version: Optional[int] = None) -> str:
+        self._filesystem()  # sets _root
         base = f"{self._root}/{cube_id}"
         return base if version is None else f"{base}/v{version:06d}"
 

@@ -164,3 +164,15 @@ def test_generation_applies_adapters_and_composes_with_activation_memory(base, t
     assert again.prefill_tokens_saved > 0 and again.generated == bob.generated
     assert tokens(("bob@v1",), use_cache=False).generated == bob.generated
     assert set(again.caches_used).isdisjoint(tokens(()).caches_used)
+
+
+def test_a_fresh_store_fetches_what_another_saved(trainer, tmp_path):
+    runner, store = trainer
+    runner.wait(runner.start("bob", TRAINED[:2], dataclasses.replace(SPEC, steps=2)).job_id,
+                TIMEOUT_S)
+    reader = AdapterStore(store._root_uri)  # another process's view: nothing opened yet
+    local = reader.fetch(reader.current("bob"), tmp_path / "other")
+    assert (local / "adapter_model.safetensors").exists()
+    fresh = AdapterStore(store._root_uri)
+    record = store.current("bob")
+    assert fresh.fetch(record, tmp_path / "third").is_dir()

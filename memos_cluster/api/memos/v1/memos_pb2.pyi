@@ -207,14 +207,16 @@ class SearchRequest(_message.Message):
     def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("memory", "score", "tier")
+    __slots__ = ("memory", "score", "tier", "adapter_version")
     MEMORY_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
     memory: Memory
     score: float
     tier: str
-    def __init__(self, memory: _Optional[_Union[Memory, _Mapping]] = ..., score: _Optional[float] = ..., tier: _Optional[str] = ...) -> None: ...
+    adapter_version: int
+    def __init__(self, memory: _Optional[_Union[Memory, _Mapping]] = ..., score: _Optional[float] = ..., tier: _Optional[str] = ..., adapter_version: _Optional[int] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits",)
@@ -349,7 +351,7 @@ class ActivateMemoriesResponse(_message.Message):
     def __init__(self, num_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., reused_tokens: _Optional[int] = ..., cache_id: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("cube_ids", "query", "max_new_tokens", "temperature", "top_p", "seed", "use_activation_memory", "use_retrieved_memories", "retrieval_top_k")
+    __slots__ = ("cube_ids", "query", "max_new_tokens", "temperature", "top_p", "seed", "use_activation_memory", "use_retrieved_memories", "retrieval_top_k", "use_parametric_memory")
     CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -359,6 +361,7 @@ class GenerateRequest(_message.Message):
     USE_ACTIVATION_MEMORY_FIELD_NUMBER: _ClassVar[int]
     USE_RETRIEVED_MEMORIES_FIELD_NUMBER: _ClassVar[int]
     RETRIEVAL_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    USE_PARAMETRIC_MEMORY_FIELD_NUMBER: _ClassVar[int]
     cube_ids: _containers.RepeatedScalarFieldContainer[str]
     query: str
     max_new_tokens: int
@@ -368,7 +371,8 @@ class GenerateRequest(_message.Message):
     use_activation_memory: bool
     use_retrieved_memories: bool
     retrieval_top_k: int
-    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., use_activation_memory: _Optional[bool] = ..., use_retrieved_memories: _Optional[bool] = ..., retrieval_top_k: _Optional[int] = ...) -> None: ...
+    use_parametric_memory: bool
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., use_activation_memory: _Optional[bool] = ..., use_retrieved_memories: _Optional[bool] = ..., retrieval_top_k: _Optional[int] = ..., use_parametric_memory: _Optional[bool] = ...) -> None: ...
 
 class GenerateToken(_message.Message):
     __slots__ = ("token_id", "text")
@@ -379,7 +383,7 @@ class GenerateToken(_message.Message):
     def __init__(self, token_id: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
 
 class GenerateStats(_message.Message):
-    __slots__ = ("ttft_ms", "total_ms", "prompt_tokens", "prefill_tokens", "prefill_tokens_saved", "caches_used", "num_generated", "finish_reason")
+    __slots__ = ("ttft_ms", "total_ms", "prompt_tokens", "prefill_tokens", "prefill_tokens_saved", "caches_used", "num_generated", "finish_reason", "adapters_used")
     TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -388,6 +392,7 @@ class GenerateStats(_message.Message):
     CACHES_USED_FIELD_NUMBER: _ClassVar[int]
     NUM_GENERATED_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    ADAPTERS_USED_FIELD_NUMBER: _ClassVar[int]
     ttft_ms: float
     total_ms: float
     prompt_tokens: int
@@ -396,7 +401,114 @@ class GenerateStats(_message.Message):
     caches_used: _containers.RepeatedScalarFieldContainer[str]
     num_generated: int
     finish_reason: str
-    def __init__(self, ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., prefill_tokens_saved: _Optional[int] = ..., caches_used: _Optional[_Iterable[str]] = ..., num_generated: _Optional[int] = ..., finish_reason: _Optional[str] = ...) -> None: ...
+    adapters_used: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., prefill_tokens_saved: _Optional[int] = ..., caches_used: _Optional[_Iterable[str]] = ..., num_generated: _Optional[int] = ..., finish_reason: _Optional[str] = ..., adapters_used: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TrainAdapterRequest(_message.Message):
+    __slots__ = ("cube_id", "memory_ids", "rank", "steps", "learning_rate")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_IDS_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    memory_ids: _containers.RepeatedScalarFieldContainer[str]
+    rank: int
+    steps: int
+    learning_rate: float
+    def __init__(self, cube_id: _Optional[str] = ..., memory_ids: _Optional[_Iterable[str]] = ..., rank: _Optional[int] = ..., steps: _Optional[int] = ..., learning_rate: _Optional[float] = ...) -> None: ...
+
+class TrainingJob(_message.Message):
+    __slots__ = ("job_id", "cube_id", "status", "step", "steps", "loss", "error", "version")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    cube_id: str
+    status: str
+    step: int
+    steps: int
+    loss: float
+    error: str
+    version: int
+    def __init__(self, job_id: _Optional[str] = ..., cube_id: _Optional[str] = ..., status: _Optional[str] = ..., step: _Optional[int] = ..., steps: _Optional[int] = ..., loss: _Optional[float] = ..., error: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetTrainingJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelTrainingRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class Adapter(_message.Message):
+    __slots__ = ("cube_id", "version", "base", "memory_ids", "memory_versions", "metrics", "stale", "created_at_ms", "current")
+    class BaseEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_IDS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    version: int
+    base: _containers.ScalarMap[str, str]
+    memory_ids: _containers.RepeatedScalarFieldContainer[str]
+    memory_versions: _containers.RepeatedScalarFieldContainer[int]
+    metrics: _containers.ScalarMap[str, float]
+    stale: bool
+    created_at_ms: int
+    current: bool
+    def __init__(self, cube_id: _Optional[str] = ..., version: _Optional[int] = ..., base: _Optional[_Mapping[str, str]] = ..., memory_ids: _Optional[_Iterable[str]] = ..., memory_versions: _Optional[_Iterable[int]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., stale: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class ListAdaptersRequest(_message.Message):
+    __slots__ = ("cube_id",)
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    def __init__(self, cube_id: _Optional[str] = ...) -> None: ...
+
+class ListAdaptersResponse(_message.Message):
+    __slots__ = ("adapters",)
+    ADAPTERS_FIELD_NUMBER: _ClassVar[int]
+    adapters: _containers.RepeatedCompositeFieldContainer[Adapter]
+    def __init__(self, adapters: _Optional[_Iterable[_Union[Adapter, _Mapping]]] = ...) -> None: ...
+
+class DeleteAdapterRequest(_message.Message):
+    __slots__ = ("cube_id", "version")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    version: int
+    def __init__(self, cube_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class DeleteAdapterResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("token", "stats")

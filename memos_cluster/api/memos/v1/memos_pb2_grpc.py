@@ -104,6 +104,31 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.FromString,
                 _registered_method=True)
+        self.TrainAdapter = channel.unary_unary(
+                '/memos.v1.MemoryService/TrainAdapter',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainAdapterRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.GetTrainingJob = channel.unary_unary(
+                '/memos.v1.MemoryService/GetTrainingJob',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTrainingJobRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.CancelTraining = channel.unary_unary(
+                '/memos.v1.MemoryService/CancelTraining',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CancelTrainingRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.ListAdapters = channel.unary_unary(
+                '/memos.v1.MemoryService/ListAdapters',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListAdaptersRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListAdaptersResponse.FromString,
+                _registered_method=True)
+        self.DeleteAdapter = channel.unary_unary(
+                '/memos.v1.MemoryService/DeleteAdapter',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -194,6 +219,36 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrainAdapter(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrainingJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTraining(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAdapters(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAdapter(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +321,31 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.Generate,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.SerializeToString,
+            ),
+            'TrainAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrainAdapter,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainAdapterRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.SerializeToString,
+            ),
+            'GetTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingJob,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTrainingJobRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.SerializeToString,
+            ),
+            'CancelTraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTraining,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CancelTrainingRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.SerializeToString,
+            ),
+            'ListAdapters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAdapters,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListAdaptersRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListAdaptersResponse.SerializeToString,
+            ),
+            'DeleteAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAdapter,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -646,6 +726,141 @@ class MemoryService:
             '/memos.v1.MemoryService/Generate',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrainAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/TrainAdapter',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainAdapterRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/GetTrainingJob',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTrainingJobRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/CancelTraining',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CancelTrainingRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAdapters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/ListAdapters',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListAdaptersRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListAdaptersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/DeleteAdapter',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,65 @@
+"""LoRATrainerActor: trains cubes' adapters in the background (`memos_cluster.parametric`).
+
+A thin wrapper around `AdapterTrainer`, on a GPU where the cluster has one. It loads the same
+base model as the KV-cache actors (`activation.model`), once, on first use. Training runs in the
+actor's threads, so its methods (start, job, cancel) answer while a run is in progress; serving
+happens in the KV-cache actors and never waits for training. Jobs live in the actor: after a
+restart their status is gone, while finished adapters stay in the store.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional, Sequence
+
+import ray
+
+from memos_cluster.activation.engine import BlockMemory
+from memos_cluster.activation.model import load_causal_lm, resolve_model
+from memos_cluster.config import MemosConfig
+from memos_cluster.parametric.store import AdapterStore
+from memos_cluster.parametric.trainer import AdapterTrainer, TrainingJob
+from memos_cluster.parametric.training import LoraSpec
+
+LORA_ACTOR_NAME = "memos-lora"
+
+
+class LoRATrainerActor:
+    def __init__(self, config: MemosConfig):
+        self._config = config
+        self._base: Optional[tuple[Any, Any, Any]] = None
+        self._lock = threading.Lock()
+        self._trainer = AdapterTrainer(self._load_base, AdapterStore(config.adapter_store_uri()))
+
+    def _load_base(self):
+        with self._lock:
+            if self._base is None:
+                import torch
+
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+                path, identity = resolve_model(self._config.activation.model,
+                                               self._config.model_cache_dir())
+                model, tokenizer = load_causal_lm(path, device)
+                self._base = (model, tokenizer, identity)
+            return self._base
+
+    def start(self, cube_id: str, memories: Sequence[BlockMemory], spec: LoraSpec) -> TrainingJob:
+        return self._trainer.start(cube_id, memories, spec)
+
+    def job(self, job_id: str) -> TrainingJob:
+        return self._trainer.job(job_id)
+
+    def jobs(self, cube_id: Optional[str]) -> list[TrainingJob]:
+        return self._trainer.jobs(cube_id)
+
+    def cancel(self, job_id: str) -> TrainingJob:
+        return self._trainer.cancel(job_id)
+
+
+def create_lora_actor(config: MemosConfig):
+    """Get or create the named trainer, on a GPU where the cluster has one."""
+    has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+    return ray.remote(LoRATrainerActor).options(
+        name=LORA_ACTOR_NAME, namespace=config.ray.namespace, lifetime="detached",
+        get_if_exists=True, max_restarts=-1, max_task_retries=0, max_concurrency=8,
+        num_cpus=0, num_gpus=0.5 if has_gpu else 0,  # shares a GPU with a KV-cache actor
+    ).remote(config)
