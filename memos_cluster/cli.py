@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from memos_cluster.cli_tiers import cmd_activate, cmd_adapters, cmd_generate
 from memos_cluster.config import MemosConfig, load_config
 from memos_cluster.errors import MemosError, NotFound
 from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS
@@ -161,30 +162,6 @@ def cmd_search(args, config: MemosConfig) -> int:
     return 0
 
 
-def cmd_activate(args, config: MemosConfig) -> int:
-    stats = _client(args, config).activate(args.cube, args.ids, replace=args.replace)
-    print(f"{args.cube}: block of {stats.num_tokens} tokens, {stats.prefill_tokens} prefilled, "
-          f"{stats.reused_tokens} reused (cache {stats.cache_id})")
-    return 0
-
-
-def cmd_generate(args, config: MemosConfig) -> int:
-    from memos_cluster.activation.engine import TokenEvent
-
-    events = _client(args, config).generate(
-        args.cube, args.query, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, use_activation_memory=not args.no_activation,
-        use_retrieved_memories=args.retrieve)
-    for event in events:
-        if isinstance(event, TokenEvent):
-            print(event.text, end=" ", flush=True)
-        else:
-            print(f"\n[{event.num_generated} tokens, {event.finish_reason}; first token after "
-                  f"{event.ttft_ms:.1f} ms; {event.prefill_tokens_saved} of "
-                  f"{event.prompt_tokens} prompt tokens from activation memory]")
-    return 0
-
-
 def cmd_status(args, config: MemosConfig) -> int:
     client = _client(args, config)
     for shard in client.health():
@@ -204,6 +181,16 @@ def cmd_bench(args, config: MemosConfig) -> int:
     data = args.data or default_locomo_path()
     if args.which == "kv":
         write_json(_bench_kv(args, config, data), args.out)
+        return 0
+    if args.which == "lora":
+        from memos_cluster.bench_kv import default_device
+        from memos_cluster.bench_lora import locomo_texts, run_lora_bench
+        from memos_cluster.parametric.service import lora_spec
+
+        spec = lora_spec(config.parametric)
+        write_json(run_lora_bench(args.model or config.activation.model,
+                                  config.model_cache_dir(), default_device(args.device),
+                                  locomo_texts(data), spec), args.out)
         return 0
     if not data:
         raise SystemExit("no LoCoMo file: pass --data")
@@ -286,20 +273,32 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--retrieve", action="store_true", help="add retrieved memories")
     generate.add_argument("--no-activation", action="store_true",
                           help="do not use the cubes' activation memory")
+    generate.add_argument("--adapters", action="store_true",
+                          help="apply the cubes' current LoRA adapters")
+    adapters = sub.add_parser("adapters", help="parametric memory: train, list, show, delete "
+                                               "adapters; follow or cancel training jobs")
+    adapters.add_argument("action", choices=["train", "list", "show", "delete", "job", "cancel"])
+    adapters.add_argument("ids", nargs="*", help="train: memory ids; job/cancel: the job id")
+    adapters.add_argument("--cube")
+    adapters.add_argument("--version", type=int, default=0, help="show/delete: which version")
+    adapters.add_argument("--rank", type=int, default=0)
+    adapters.add_argument("--steps", type=int, default=0)
+    adapters.add_argument("--learning-rate", type=float, default=0.0)
+    adapters.add_argument("--wait", action="store_true", help="train: follow it to the end")
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
-                                         "kv (activation memory)")
-    bench.add_argument("which", choices=["gateway", "locomo", "kv"])
+                                         "kv (activation memory), lora (parametric memory)")
+    bench.add_argument("which", choices=["gateway", "locomo", "kv", "lora"])
     bench.add_argument("--data", help="LoCoMo file")
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
     bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
     bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
     bench.add_argument("--out", help="write the figures as JSON here")
-    bench.add_argument("--model", help="kv: model (default: activation.model)")
-    bench.add_argument("--device", help="kv: cpu or cuda (default: cuda if available)")
+    bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
+    bench.add_argument("--device", help="kv, lora: cpu or cuda (default: cuda if available)")
     bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
     bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
     bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
-    for command in (ingest, search, sub.choices["status"], bench, activate, generate):
+    for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port or ray:// (default: config)")
     return parser
@@ -307,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
-            "generate": cmd_generate}
+            "generate": cmd_generate, "adapters": cmd_adapters}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

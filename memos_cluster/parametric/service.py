@@ -18,7 +18,7 @@ from typing import Callable, Optional, Protocol, Sequence
 from memos_cluster import validation as v
 from memos_cluster.activation.engine import BlockMemory
 from memos_cluster.activation.service import block_memory
-from memos_cluster.config import MemosConfig
+from memos_cluster.config import MemosConfig, ParametricConfig
 from memos_cluster.errors import InvalidArgument, NotFound
 from memos_cluster.parametric.store import AdapterRecord, AdapterStore
 from memos_cluster.parametric.trainer import TrainingJob
@@ -56,6 +56,18 @@ class AdapterIndex:
         self._cached.pop(cube_id, None)
 
 
+def lora_spec(config: ParametricConfig, rank: int = 0, steps: int = 0,
+              learning_rate: float = 0.0) -> LoraSpec:
+    """The configured LoRA settings, with any of these overridden (0: configured); a rank
+    override scales alpha with it (alpha = 2 x rank)."""
+    return LoraSpec(rank=rank or config.rank, alpha=2 * rank if rank else config.alpha,
+                    target_modules=tuple(m.strip() for m in config.target_modules.split(",")
+                                         if m.strip()),
+                    steps=steps or config.steps,
+                    learning_rate=learning_rate or config.learning_rate,
+                    batch_size=config.batch_size).check()
+
+
 class ParametricService:
     def __init__(self, config: MemosConfig, memory: MemoryService, store: AdapterStore,
                  trainer: TrainerPort):
@@ -67,13 +79,7 @@ class ParametricService:
         self.index = AdapterIndex(store, config.parametric.index_ttl_s)
 
     def spec(self, rank: int = 0, steps: int = 0, learning_rate: float = 0.0) -> LoraSpec:
-        """The configured LoRA settings, with any of these overridden (0: configured)."""
-        c = self._config
-        return LoraSpec(rank=rank or c.rank, alpha=2 * rank if rank else c.alpha,
-                        target_modules=tuple(m.strip() for m in c.target_modules.split(",")
-                                             if m.strip()),
-                        steps=steps or c.steps, learning_rate=learning_rate or c.learning_rate,
-                        batch_size=c.batch_size).check()
+        return lora_spec(self._config, rank, steps, learning_rate)
 
     async def train(self, cube_id: str, memory_ids: Sequence[str], spec: LoraSpec) -> TrainingJob:
         """Start a run on these memories' current versions; returns the queued job."""

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from memos_cluster.cli import main
+from memos_cluster.types import NewMemory
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -58,5 +59,32 @@ def test_activate_and_generate_commands(running):
             bad = run_cli("generate", "q", "--cube", "no-such-cube", "--address",
                           running.grpc_address)
             assert bad.returncode == 2 and "NotFound" in bad.stderr
+        finally:
+            client.delete_cube(cube)
+
+
+def test_adapters_commands(running):
+    from memos_cluster.client import MemosClient
+
+    cube = "cli-adapters"
+    address = ("--address", running.grpc_address)
+    with MemosClient(running.grpc_address) as client:
+        client.create_cube(cube)
+        try:
+            client.add(cube, [NewMemory("Ivo grows chillies on the balcony", id="a"),
+                              NewMemory("Ivo's dog is called Pepper", id="b")])
+            trained = run_cli("adapters", "train", "a", "b", "--cube", cube, "--steps", "3",
+                              "--rank", "2", "--wait", *address)
+            assert trained.returncode == 0, trained.stderr
+            assert "succeeded: adapter v1" in trained.stdout
+            listed = run_cli("adapters", "list", "--cube", cube, *address)
+            assert "v1 current 2 memories" in listed.stdout and "adapter_loss" in listed.stdout
+            shown = run_cli("adapters", "show", "--cube", cube, "--version", "1", *address)
+            assert "trained on: a@1, b@1" in shown.stdout
+            gone = run_cli("adapters", "delete", "--cube", cube, "--version", "1", *address)
+            assert gone.returncode == 0
+            assert run_cli("adapters", "list", "--cube", cube, *address).stdout == ""
+            missing = run_cli("adapters", "job", "no-such-job", *address)
+            assert missing.returncode == 2 and "NotFound" in missing.stderr
         finally:
             client.delete_cube(cube)

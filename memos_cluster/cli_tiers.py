@@ -1,0 +1,88 @@
+"""CLI commands of the activation and parametric tiers (`activate`, `generate`, `adapters`);
+the parser and the rest live in `memos_cluster.cli`."""
+from __future__ import annotations
+
+import time
+
+from memos_cluster.config import MemosConfig
+
+
+def _client(args, config: MemosConfig):
+    from memos_cluster.cli import _client as client_for
+
+    return client_for(args, config)
+
+
+def cmd_activate(args, config: MemosConfig) -> int:
+    stats = _client(args, config).activate(args.cube, args.ids, replace=args.replace)
+    print(f"{args.cube}: block of {stats.num_tokens} tokens, {stats.prefill_tokens} prefilled, "
+          f"{stats.reused_tokens} reused (cache {stats.cache_id})")
+    return 0
+
+
+def cmd_generate(args, config: MemosConfig) -> int:
+    from memos_cluster.activation.engine import TokenEvent
+
+    events = _client(args, config).generate(
+        args.cube, args.query, max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature, use_activation_memory=not args.no_activation,
+        use_retrieved_memories=args.retrieve, use_parametric_memory=args.adapters)
+    for event in events:
+        if isinstance(event, TokenEvent):
+            print(event.text, end=" ", flush=True)
+        else:
+            adapters = f"; adapters {', '.join(event.adapters_used)}" \
+                if event.adapters_used else ""
+            print(f"\n[{event.num_generated} tokens, {event.finish_reason}; first token after "
+                  f"{event.ttft_ms:.1f} ms; {event.prefill_tokens_saved} of "
+                  f"{event.prompt_tokens} prompt tokens from activation memory{adapters}]")
+    return 0
+
+
+def cmd_adapters(args, config: MemosConfig) -> int:
+    """train | list | show | delete | job | cancel (see build_parser)."""
+    client = _client(args, config)
+    if args.action == "train":
+        job = client.train_adapter(args.cube, args.ids, rank=args.rank, steps=args.steps,
+                                   learning_rate=args.learning_rate)
+        print(f"training job {job.job_id} for {args.cube}: {job.status}")
+        if args.wait:
+            job = _follow_job(client, job.job_id)
+            print(f"{job.status}" + (f": adapter v{job.version}" if job.version else "")
+                  + (f" ({job.error})" if job.error else ""))
+            return 0 if job.status == "succeeded" else 1
+    elif args.action in ("job", "cancel"):
+        job = (client.training_job if args.action == "job" else client.cancel_training)(
+            args.ids[0])
+        print(f"{job.job_id} {job.cube_id}: {job.status}, step {job.step}/{job.steps}, "
+              f"loss {job.loss:.3f}" + (f", adapter v{job.version}" if job.version else "")
+              + (f", {job.error}" if job.error else ""))
+    elif args.action == "delete":
+        client.delete_adapter(args.cube, args.version)
+        print(f"deleted {args.cube} adapter v{args.version}")
+    else:
+        listing = client.adapters(args.cube)
+        for record in listing.adapters:
+            if args.action == "show" and record.version != args.version:
+                continue
+            mark = "current" if record.version == listing.current_version else (
+                "stale" if record.stale else "")
+            metrics = ", ".join(f"{k} {v:g}" for k, v in sorted(record.metrics.items()))
+            print(f"v{record.version} {mark:<7} {len(record.memories)} memories; {metrics}")
+            if args.action == "show":
+                print("  base: " + ", ".join(f"{k}={v}" for k, v in record.base.items()))
+                print("  trained on: " + ", ".join(f"{m}@{n}" for m, n in record.memories))
+    return 0
+
+
+def _follow_job(client, job_id: str):
+    from tqdm import tqdm
+
+    job = client.training_job(job_id)
+    with tqdm(total=job.steps, desc=f"train {job.cube_id}", unit="step") as bar:
+        while job.status in ("queued", "running"):
+            time.sleep(0.5)
+            job = client.training_job(job_id)
+            bar.update(job.step - bar.n)
+            bar.set_postfix(loss=f"{job.loss:.3f}", status=job.status)
+    return job
