@@ -176,3 +176,22 @@ def test_a_fresh_store_fetches_what_another_saved(trainer, tmp_path):
     fresh = AdapterStore(store._root_uri)
     record = store.current("bob")
     assert fresh.fetch(record, tmp_path / "third").is_dir()
+
+
+def test_a_saved_adapter_reloads_in_a_fresh_model_with_identical_logits(base, tmp_path):
+    from peft import PeftModel
+
+    from memos_cluster.parametric.training import train_lora
+
+    path, _, tokenizer, _ = base
+    model, _ = load_causal_lm(path, "cpu")
+    trained = train_lora(model, tokenizer, [m.text for m in TRAINED],
+                         dataclasses.replace(SPEC, steps=5), on_step=lambda *_: None,
+                         should_stop=lambda: False)
+    ids = tokenizer(TRAINED[0].text, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        want = trained(input_ids=ids).logits
+    trained.save_pretrained(str(tmp_path / "adapter"))
+    fresh = PeftModel.from_pretrained(load_causal_lm(path, "cpu")[0], str(tmp_path / "adapter"))
+    with torch.inference_mode():
+        assert torch.equal(fresh.eval()(input_ids=ids).logits, want)
