@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from memos_cluster.cli_tiers import cmd_activate, cmd_adapters, cmd_generate
+from memos_cluster.cli_tiers import add_tier_commands, cmd_activate, cmd_adapters, cmd_generate
 from memos_cluster.config import MemosConfig, load_config
 from memos_cluster.errors import MemosError, NotFound
 from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS
@@ -261,30 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=5)
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     sub.add_parser("status", help="shard health and cubes")
-    activate = sub.add_parser("activate", help="promote memories into a cube's KV cache")
-    activate.add_argument("ids", nargs="+", help="memory ids, appended in this order")
-    activate.add_argument("--cube", required=True)
-    activate.add_argument("--replace", action="store_true", help="the block becomes these ids")
-    generate = sub.add_parser("generate", help="stream a generation over activation memory")
-    generate.add_argument("query")
-    generate.add_argument("--cube", action="append", required=True)
-    generate.add_argument("--max-new-tokens", type=int, default=0)
-    generate.add_argument("--temperature", type=float, default=0.0)
-    generate.add_argument("--retrieve", action="store_true", help="add retrieved memories")
-    generate.add_argument("--no-activation", action="store_true",
-                          help="do not use the cubes' activation memory")
-    generate.add_argument("--adapters", action="store_true",
-                          help="apply the cubes' current LoRA adapters")
-    adapters = sub.add_parser("adapters", help="parametric memory: train, list, show, delete "
-                                               "adapters; follow or cancel training jobs")
-    adapters.add_argument("action", choices=["train", "list", "show", "delete", "job", "cancel"])
-    adapters.add_argument("ids", nargs="*", help="train: memory ids; job/cancel: the job id")
-    adapters.add_argument("--cube")
-    adapters.add_argument("--version", type=int, default=0, help="show/delete: which version")
-    adapters.add_argument("--rank", type=int, default=0)
-    adapters.add_argument("--steps", type=int, default=0)
-    adapters.add_argument("--learning-rate", type=float, default=0.0)
-    adapters.add_argument("--wait", action="store_true", help="train: follow it to the end")
+    activate, generate, adapters = add_tier_commands(sub)
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
                                          "kv (activation memory), lora (parametric memory)")
     bench.add_argument("which", choices=["gateway", "locomo", "kv", "lora"])

@@ -86,3 +86,32 @@ def _follow_job(client, job_id: str):
             bar.update(job.step - bar.n)
             bar.set_postfix(loss=f"{job.loss:.3f}", status=job.status)
     return job
+
+
+def add_tier_commands(sub) -> tuple:
+    """Who calls it: `memos_cluster.cli.build_parser`. Returns the three parsers."""
+    activate = sub.add_parser("activate", help="promote memories into a cube's KV cache")
+    activate.add_argument("ids", nargs="+", help="memory ids, appended in this order")
+    activate.add_argument("--cube", required=True)
+    activate.add_argument("--replace", action="store_true", help="the block becomes these ids")
+    generate = sub.add_parser("generate", help="stream a generation over activation memory")
+    generate.add_argument("query")
+    generate.add_argument("--cube", action="append", required=True)
+    generate.add_argument("--max-new-tokens", type=int, default=0)
+    generate.add_argument("--temperature", type=float, default=0.0)
+    generate.add_argument("--retrieve", action="store_true", help="add retrieved memories")
+    generate.add_argument("--no-activation", action="store_true",
+                          help="do not use the cubes' activation memory")
+    generate.add_argument("--adapters", action="store_true",
+                          help="apply the cubes' current LoRA adapters")
+    adapters = sub.add_parser("adapters", help="parametric memory: train, list, show, delete "
+                                               "adapters; follow or cancel training jobs")
+    adapters.add_argument("action", choices=["train", "list", "show", "delete", "job", "cancel"])
+    adapters.add_argument("ids", nargs="*", help="train: memory ids; job/cancel: the job id")
+    adapters.add_argument("--cube")
+    adapters.add_argument("--version", type=int, default=0, help="show/delete: which version")
+    adapters.add_argument("--rank", type=int, default=0)
+    adapters.add_argument("--steps", type=int, default=0)
+    adapters.add_argument("--learning-rate", type=float, default=0.0)
+    adapters.add_argument("--wait", action="store_true", help="train: follow it to the end")
+    return activate, generate, adapters
