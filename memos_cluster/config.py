@@ -167,6 +167,31 @@ class ParametricConfig:
 
 
 @dataclass
+class SchedulerConfig:
+    """The tier scheduler (see memos_cluster/scheduler/policy.py for the rules)."""
+
+    enabled: bool = True
+    interval_s: float = 30.0  # seconds between cycles
+    half_life_s: float = 600.0  # access frequency half-life (seconds)
+    promote_frequency: float = 3.0  # decayed accesses to enter activation memory
+    demote_frequency: float = 1.0  # below this (after min_residency_s) it leaves
+    min_residency_s: float = 120.0
+    max_block_memories: int = 64  # per cube in activation memory (<= activation's limit)
+    max_active_memories: int = 1024  # in activation memory over all cubes
+    consolidate_frequency: float = 6.0  # hot enough to train into the cube's adapter
+    consolidate_min_age_s: float = 900.0  # ... for at least this long
+    stable_s: float = 900.0  # ... and unchanged this long
+    min_retrain_interval_s: float = 3600.0  # per cube
+    max_concurrent_trainings: int = 1
+    event_buffer: int = 10000  # events a gateway holds before dropping (counted)
+    event_batch: int = 512  # events per shipment to the scheduler
+    flush_interval_s: float = 0.5  # how often a gateway ships buffered events
+    checkpoint_interval_s: float = 30.0
+    prune_frequency: float = 0.01  # forget memories colder than this
+    max_migration_log: int = 1000  # recent migrations kept for GetTierStatus
+
+
+@dataclass
 class MemosConfig:
     data_dir: str = "./memos-data"
     ray: RayConfig = field(default_factory=RayConfig)
@@ -178,6 +203,11 @@ class MemosConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     activation: ActivationConfig = field(default_factory=ActivationConfig)
     parametric: ParametricConfig = field(default_factory=ParametricConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+    def scheduler_state_path(self) -> Path:
+        """The scheduler's checkpoint (frequencies, activation times, migration log)."""
+        return Path(self.data_dir).expanduser().resolve() / "scheduler" / "state.json"
 
     def adapter_store_uri(self) -> str:
         return self.parametric.store_uri or str(

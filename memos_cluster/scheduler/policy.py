@@ -1,0 +1,144 @@
+"""The migration policy as a pure function: `plan(snapshot, now_s, config) -> MigrationPlan`.
+
+Rules (thresholds in `SchedulerConfig`, frequencies in decayed accesses, see frequency.py):
+- demote from activation memory: frequency below `demote_frequency`, after at least
+  `min_residency_s` there (hysteresis: promotion needs the higher `promote_frequency`);
+- promote into activation memory: frequency at least `promote_frequency`, hottest first, within
+  `max_block_memories` per cube and `max_active_memories` overall;
+- consolidate into the cube's adapter: frequency at least `consolidate_frequency`, seen for at
+  least `consolidate_min_age_s`, unchanged for `stable_s`, not all already in the current adapter,
+  the cube not trained within `min_retrain_interval_s`, at most `max_concurrent_trainings` runs;
+- retire stale adapter versions (trained on a since-deleted memory; no longer served).
+
+No I/O, no clock, no Ray: the scheduler builds the snapshot and executes the plan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memos_cluster.config import SchedulerConfig
+
+
+@dataclass(frozen=True)
+class MemoryState:
+    cube_id: str
+    memory_id: str
+    version: int
+    frequency: float
+    first_seen_s: float
+    version_since_s: float  # when its current version was first seen
+    activated_at_s: float = 0.0  # 0: not in activation memory
+    in_adapter: bool = False  # the cube's current adapter holds this version
+
+    @property
+    def in_activation(self) -> bool:
+        return self.activated_at_s > 0
+
+
+@dataclass(frozen=True)
+class CubeState:
+    cube_id: str
+    active_ids: tuple[str, ...] = ()  # its activation block, in order
+    adapter_version: int = 0  # current (served) adapter; 0: none
+    stale_versions: tuple[int, ...] = ()
+    last_trained_s: float = 0.0
+    is_training: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    memories: tuple[MemoryState, ...]
+    cubes: dict[str, CubeState]
+    num_trainings: int = 0  # runs queued or in progress
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    activation: dict[str, tuple[str, ...]] = field(default_factory=dict)  # cube -> new block
+    promoted: tuple[tuple[str, str], ...] = ()  # (cube, memory) entering activation memory
+    demoted: tuple[tuple[str, str], ...] = ()
+    consolidate: dict[str, tuple[str, ...]] = field(default_factory=dict)  # cube -> train set
+    retire: tuple[tuple[str, int], ...] = ()  # (cube, adapter version)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.activation or self.consolidate or self.retire)
+
+
+def _demotions(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> set[tuple[str, str]]:
+    return {(m.cube_id, m.memory_id) for m in snapshot.memories
+            if m.in_activation and m.frequency < config.demote_frequency
+            and now_s - m.activated_at_s >= config.min_residency_s}
+
+
+def _promotions(snapshot: Snapshot, demoted: set, config: SchedulerConfig) -> list[MemoryState]:
+    active = {(m.cube_id, m.memory_id) for m in snapshot.memories if m.in_activation}
+    for cube in snapshot.cubes.values():
+        active |= {(cube.cube_id, i) for i in cube.active_ids}
+    active -= demoted
+    per_cube: dict[str, int] = {}
+    for cube_id, _ in active:
+        per_cube[cube_id] = per_cube.get(cube_id, 0) + 1
+    total = len(active)
+    chosen = []
+    hot = sorted((m for m in snapshot.memories if (m.cube_id, m.memory_id) not in active
+                  and m.frequency >= config.promote_frequency),
+                 key=lambda m: (-m.frequency, m.cube_id, m.memory_id))
+    for memory in hot:
+        if total >= config.max_active_memories:
+            break
+        if per_cube.get(memory.cube_id, 0) >= config.max_block_memories:
+            continue
+        chosen.append(memory)
+        per_cube[memory.cube_id] = per_cube.get(memory.cube_id, 0) + 1
+        total += 1
+    return chosen
+
+
+def _blocks(snapshot: Snapshot, demoted: set, promoted: list[MemoryState]) -> dict:
+    """New activation blocks of the cubes that change: kept order, promoted appended (so the
+    cached prefix stays valid and only new memories are prefilled)."""
+    blocks = {}
+    changed = {c for c, _ in demoted} | {m.cube_id for m in promoted}
+    for cube_id in sorted(changed):
+        cube = snapshot.cubes.get(cube_id, CubeState(cube_id))
+        kept = [i for i in cube.active_ids if (cube_id, i) not in demoted]
+        kept += [m.memory_id for m in promoted if m.cube_id == cube_id]
+        blocks[cube_id] = tuple(kept)
+    return blocks
+
+
+def _consolidations(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> dict:
+    ready: dict[str, list[MemoryState]] = {}
+    for m in snapshot.memories:
+        if (m.frequency >= config.consolidate_frequency
+                and now_s - m.first_seen_s >= config.consolidate_min_age_s
+                and now_s - m.version_since_s >= config.stable_s):
+            ready.setdefault(m.cube_id, []).append(m)
+    slots = config.max_concurrent_trainings - snapshot.num_trainings
+    plans = {}
+    by_heat = sorted(ready.items(), key=lambda kv: -sum(m.frequency for m in kv[1]))
+    for cube_id, hot in by_heat:
+        cube = snapshot.cubes.get(cube_id, CubeState(cube_id))
+        if slots <= 0:
+            break
+        if cube.is_training or now_s - cube.last_trained_s < config.min_retrain_interval_s:
+            continue
+        if all(m.in_adapter for m in hot):
+            continue  # the current adapter already holds every hot memory
+        held = [m.memory_id for m in snapshot.memories if m.cube_id == cube_id and m.in_adapter]
+        plans[cube_id] = tuple(sorted(set(held) | {m.memory_id for m in hot}))
+        slots -= 1
+    return plans
+
+
+def plan(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> MigrationPlan:
+    """Who calls it: `Scheduler.cycle`, every `scheduler.interval_s` or when asked."""
+    demoted = _demotions(snapshot, now_s, config)
+    promoted = _promotions(snapshot, demoted, config)
+    retire = tuple((c.cube_id, v) for c in snapshot.cubes.values() for v in c.stale_versions)
+    return MigrationPlan(activation=_blocks(snapshot, demoted, promoted),
+                         promoted=tuple((m.cube_id, m.memory_id) for m in promoted),
+                         demoted=tuple(sorted(demoted)),
+                         consolidate=_consolidations(snapshot, now_s, config),
+                         retire=retire)
