@@ -27,6 +27,13 @@ class KVPort(Protocol):
     async def selection(self, cube_ids: Sequence[str]) -> dict[str, list[str]]: ...
     def generate(self, request: GenerateRequest,
                  adapters: Sequence[Any]) -> AsyncIterator[TokenEvent | GenerateStats]: ...
+    async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each cube's activation block (memory ids, in order). Who calls it: the scheduler."""
+        out: dict[str, list[str]] = {}
+        for cube_id in cube_ids:
+            out.update(await self.port_of(cube_id).selection([cube_id]))
+        return out
+
     async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int: ...
 
 
@@ -73,9 +80,12 @@ class ActivationService:
     async def activate(self, cube_id: str, memory_ids: Sequence[str],
                        replace: bool) -> BlockStats:
         """Promote memories into the cube's activation block (appended in the given order, or
-        replacing the block) and build its KV cache."""
-        ids = v.check_ids(memory_ids, "memory_ids", self._limits)
+        replacing the block; replacing with no ids empties it) and build its KV cache."""
         port = self.port_of(cube_id)
+        if replace and not memory_ids:
+            await self._memory.get_cube(cube_id)  # NotFound for an unknown cube
+            return await port.set_block(cube_id, [])
+        ids = v.check_ids(memory_ids, "memory_ids", self._limits)
         current = [] if replace else (await port.selection([cube_id]))[cube_id]
         wanted = current + [i for i in ids if i not in current]
         block = await self._current_block(cube_id, wanted)
@@ -133,6 +143,13 @@ class ActivationService:
                                   f"{self._config.max_new_tokens_limit}", "max_new_tokens")
         if sampling.temperature < 0 or not 0 < sampling.top_p <= 1:
             raise InvalidArgument("temperature must be >= 0 and top_p in (0, 1]", "temperature")
+
+    async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each cube's activation block (memory ids, in order). Who calls it: the scheduler."""
+        out: dict[str, list[str]] = {}
+        for cube_id in cube_ids:
+            out.update(await self.port_of(cube_id).selection([cube_id]))
+        return out
 
     async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int:
         """Who calls it: the gateway after UpdateMemory / DeleteMemories succeeded."""

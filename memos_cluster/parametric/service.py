@@ -104,6 +104,10 @@ class ParametricService:
         await self._memory.get_cube(cube_id)  # NotFound for an unknown cube
         return await asyncio.to_thread(self._store.versions, cube_id)
 
+    async def versions(self, cube_id: str) -> list[AdapterRecord]:
+        """The store's versions of a cube, without checking the cube (the scheduler's view)."""
+        return await asyncio.to_thread(self._store.versions, cube_id)
+
     async def delete(self, cube_id: str, version: int) -> None:
         await asyncio.to_thread(self._store.delete, cube_id, version)
         self.index.forget(cube_id)

@@ -1,0 +1,207 @@
+"""The scheduler: access events in, decayed frequencies kept, plans made (policy.py) and executed
+through the tier services, every cycle.
+
+Execution is idempotent: an activation block is *set* (not appended), a training run is started
+only when none runs for the cube, retiring a missing version is done already. A step that fails
+(a shard restarting, a memory deleted meanwhile) is logged in the migration log and the next
+cycle plans again from fresh state: that is the retry. Memories are never deleted or rewritten
+by the scheduler, so none can be lost or duplicated by it.
+
+State (frequencies, activation times, last trainings, the migration log, paused) is
+checkpointed as JSON, written atomically, and restored on start.
+
+Who uses it: the scheduler actor (`actors/scheduler.py`) owns one; tests drive one in-process
+with an injected clock.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from memos_cluster.activation.service import ActivationService
+from memos_cluster.config import MemosConfig
+from memos_cluster.errors import MemosError, NotFound
+from memos_cluster.parametric.service import ParametricService
+from memos_cluster.scheduler.frequency import AccessEvent, FrequencyTable
+from memos_cluster.scheduler.policy import (
+    CubeState, MemoryState, MigrationPlan, Snapshot, plan)
+
+
+@dataclass(frozen=True)
+class Migration:
+    time_s: float
+    cube_id: str
+    memory_id: str  # "" for cube-level actions
+    action: str  # promote | demote | consolidate | retire | failed
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class MemoryTier:
+    memory_id: str
+    version: int
+    frequency: float
+    tiers: tuple[str, ...]  # "plaintext", plus "activation" and/or "parametric"
+
+
+class Scheduler:
+    def __init__(self, config: MemosConfig, activation: ActivationService,
+                 parametric: ParametricService, state_path: Path,
+                 clock: Callable[[], float] = time.time):
+        self._config = config.scheduler
+        self._activation = activation
+        self._parametric = parametric
+        self._state_path = state_path
+        self._clock = clock
+        self._table = FrequencyTable(config.scheduler.half_life_s)
+        self._activated_at: dict[tuple[str, str], float] = {}
+        self._last_trained: dict[str, float] = {}
+        self._jobs: dict[str, str] = {}  # cube -> training job started by the scheduler
+        self._log: deque[Migration] = deque(maxlen=config.scheduler.max_migration_log)
+        self.paused = False
+        self.num_events = 0
+        self.num_dropped = 0  # events dropped by senders' full buffers, as they report
+
+    # ---- events ----------------------------------------------------------------------------
+    def record(self, events: Sequence[AccessEvent], num_dropped: int = 0) -> None:
+        for event in events:
+            self._table.record(event)
+        self.num_events += len(events)
+        self.num_dropped += num_dropped
+
+    def frequency(self, cube_id: str, memory_id: str) -> float:
+        return self._table.frequency((cube_id, memory_id), self._clock())
+
+    # ---- a cycle ---------------------------------------------------------------------------
+    async def cycle(self) -> MigrationPlan:
+        """Plan and execute once (skipped while paused). Who calls it: the actor's loop every
+        `scheduler.interval_s`, and RunSchedulerCycle."""
+        if self.paused:
+            return MigrationPlan()
+        now = self._clock()
+        result = plan(await self._snapshot(now), now, self._config)
+        await self._execute(result, now)
+        for key in [k for k in self._table.stats
+                    if self._table.frequency(k, now) < self._config.prune_frequency
+                    and k not in self._activated_at]:
+            self._table.forget(key)
+        return result
+
+    async def _cube_state(self, cube_id: str, block: Sequence[str], now: float) -> CubeState:
+        job_id = self._jobs.get(cube_id)
+        training = False
+        if job_id:
+            try:
+                job = await self._parametric.job(job_id)
+            except NotFound:  # the trainer restarted and forgot it: the run is gone
+                del self._jobs[cube_id]
+                return await self._cube_state(cube_id, block, now)
+            training = job.status in ("queued", "running")
+            if not training:
+                del self._jobs[cube_id]
+                self._log.append(Migration(now, cube_id, "", "consolidated" if job.status ==
+                                           "succeeded" else "failed", f"job {job_id} "
+                                           f"{job.status} v{job.version} {job.error}".strip()))
+        records = await self._parametric.versions(cube_id)
+        live = [r for r in records if not r.stale]
+        return CubeState(cube_id, tuple(block), live[-1].version if live else 0,
+                         tuple(r.version for r in records if r.stale),
+                         self._last_trained.get(cube_id, 0.0), training)
+
+    async def _snapshot(self, now: float) -> Snapshot:
+        cube_ids = sorted({c for c, _ in self._table.stats})
+        blocks = await self._activation.selections(cube_ids)
+        cubes = {c: await self._cube_state(c, blocks.get(c, []), now) for c in cube_ids}
+        held = {}
+        for cube_id, cube in cubes.items():
+            current = [r for r in await self._parametric.versions(cube_id)
+                       if r.version == cube.adapter_version]
+            held[cube_id] = set(current[0].memories) if current else set()
+        for cube_id, block in blocks.items():  # blocks changed elsewhere: adopt them
+            for memory_id in block:
+                self._activated_at.setdefault((cube_id, memory_id), now)
+        for key in [k for k in self._activated_at if k[1] not in blocks.get(k[0], [])]:
+            del self._activated_at[key]
+        memories = tuple(
+            MemoryState(c, m, s.version, self._table.frequency((c, m), now), s.first_seen_s,
+                        s.version_since_s, self._activated_at.get((c, m), 0.0),
+                        (m, s.version) in held.get(c, set()))
+            for (c, m), s in sorted(self._table.stats.items()))
+        return Snapshot(memories, cubes, num_trainings=len(self._jobs))
+
+    async def _execute(self, result: MigrationPlan, now: float) -> None:
+        for cube_id, block in result.activation.items():
+            try:
+                await self._activation.activate(cube_id, list(block), replace=True)
+            except MemosError as exc:  # retried by the next cycle, see module doc
+                self._log.append(Migration(now, cube_id, "", "failed", f"activate: {exc}"))
+                continue
+            for c, m in result.promoted:
+                if c == cube_id:
+                    self._activated_at[(c, m)] = now
+                    self._log.append(Migration(now, c, m, "promote"))
+            for c, m in result.demoted:
+                if c == cube_id:
+                    self._activated_at.pop((c, m), None)
+                    self._log.append(Migration(now, c, m, "demote"))
+        for cube_id, ids in result.consolidate.items():
+            try:
+                job = await self._parametric.train(cube_id, list(ids), self._parametric.spec())
+            except MemosError as exc:
+                self._log.append(Migration(now, cube_id, "", "failed", f"train: {exc}"))
+                continue
+            self._jobs[cube_id] = job.job_id
+            self._last_trained[cube_id] = now
+            self._log.append(Migration(now, cube_id, "", "consolidate",
+                                       f"job {job.job_id} on {len(ids)} memories"))
+        for cube_id, version in result.retire:
+            try:
+                await self._parametric.delete(cube_id, version)
+            except NotFound:
+                pass  # already gone: retiring is idempotent
+            self._log.append(Migration(now, cube_id, "", "retire", f"v{version}"))
+
+    # ---- visibility ------------------------------------------------------------------------
+    async def tier_status(self, cube_id: str) -> tuple[list[MemoryTier], list[Migration]]:
+        now = self._clock()
+        block = (await self._activation.selections([cube_id])).get(cube_id, [])
+        live = [r for r in await self._parametric.versions(cube_id) if not r.stale]
+        held = set(live[-1].memories) if live else set()
+        rows = []
+        for (c, m), s in sorted(self._table.stats.items()):
+            if c != cube_id:
+                continue
+            tiers = ("plaintext",) + (("activation",) if m in block else ()) + (
+                ("parametric",) if (m, s.version) in held else ())
+            rows.append(MemoryTier(m, s.version, round(self._table.frequency((c, m), now), 4),
+                                   tiers))
+        return rows, [x for x in self._log if x.cube_id == cube_id]
+
+    # ---- checkpoint ------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        state = {"table": self._table.to_json(),
+                 "activated_at": [[c, m, t] for (c, m), t in self._activated_at.items()],
+                 "last_trained": self._last_trained, "jobs": self._jobs,
+                 "log": [asdict(x) for x in self._log], "paused": self.paused}
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._state_path.with_suffix(".partial")
+        partial.write_text(json.dumps(state))
+        os.replace(partial, self._state_path)
+
+    def restore(self) -> bool:
+        """Load the last checkpoint, if any. Who calls it: the actor when it (re)starts."""
+        if not self._state_path.exists():
+            return False
+        state = json.loads(self._state_path.read_text())
+        self._table = FrequencyTable.from_json(state["table"], self._config.half_life_s)
+        self._activated_at = {(c, m): t for c, m, t in state["activated_at"]}
+        self._last_trained = dict(state["last_trained"])
+        self._jobs = dict(state["jobs"])
+        self._log.extend(Migration(**x) for x in state["log"])
+        self.paused = bool(state["paused"])
+        return True

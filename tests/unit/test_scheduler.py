@@ -1,0 +1,180 @@
+"""The scheduler end to end in one process, on the real tiers (milvus-lite plaintext, the
+activation engine, peft training) with an injected clock: hot memories are promoted and served
+from activation memory, consolidated into an adapter, demoted when they cool; an oscillating
+workload does not thrash; a restarted scheduler resumes with its frequencies."""
+import asyncio
+
+import pytest
+
+from memos_cluster.activation.host import KVHost
+from memos_cluster.activation.model import load_causal_lm, resolve_model
+from memos_cluster.activation.service import ActivationService, GenerateCall
+from memos_cluster.activation.engine import GenerateStats, SamplingParams
+from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.embedder import make_embedder
+from memos_cluster.parametric.service import ParametricService
+from memos_cluster.parametric.store import AdapterStore
+from memos_cluster.parametric.trainer import AdapterTrainer
+from memos_cluster.scheduler.frequency import AccessEvent
+from memos_cluster.scheduler.scheduler import Scheduler
+from memos_cluster.service import LocalShard, MemoryService
+from memos_cluster.shardmap import HashRing
+from memos_cluster.tiers.plaintext import PlaintextTier
+from memos_cluster.types import CubeSpec, NewMemory
+
+HALF_LIFE_S = 100.0
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+class LocalKV:
+    """The KV port over an in-process KVHost (what the KV actor wraps)."""
+
+    def __init__(self, host):
+        self.host = host
+
+    async def set_block(self, cube_id, memories):
+        return await asyncio.to_thread(self.host.set_block, cube_id, memories)
+
+    async def selection(self, cube_ids):
+        return self.host.selection(cube_ids)
+
+    async def generate(self, request, adapters=()):
+        for event in self.host.generate(request, adapters):
+            yield event
+
+    async def invalidate(self, cube_id, memory_ids, deleted):
+        return self.host.invalidate(cube_id, memory_ids, deleted)
+
+
+class LocalTrainer:
+    """The trainer port over an in-process AdapterTrainer (what the LoRA actor wraps)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    async def start(self, cube_id, memories, spec):
+        return self.trainer.start(cube_id, memories, spec)
+
+    async def job(self, job_id):
+        return self.trainer.job(job_id)
+
+    async def cancel(self, job_id):
+        return self.trainer.cancel(job_id)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sched")
+    config = with_overrides(MemosConfig(), {
+        "data_dir": str(root), "parametric.steps": 5, "parametric.rank": 4,
+        "scheduler.half_life_s": HALF_LIFE_S, "scheduler.promote_frequency": 3.0,
+        "scheduler.demote_frequency": 1.0, "scheduler.min_residency_s": 50.0,
+        "scheduler.consolidate_frequency": 4.0, "scheduler.consolidate_min_age_s": 150.0,
+        "scheduler.stable_s": 150.0, "scheduler.min_retrain_interval_s": 10_000.0})
+    clock = Clock()
+    tier = PlaintextTier(config, "shard-0", make_embedder(config.embedder,
+                                                          str(config.model_cache_dir())))
+    tier.open()
+    memory = MemoryService(config, HashRing(["shard-0"], 8), {"shard-0": LocalShard(tier)})
+    host = KVHost(config, "kv-0", device="cpu")
+    path, identity = resolve_model(config.activation.model, config.model_cache_dir())
+    base = load_causal_lm(path, "cpu")
+    trainer = AdapterTrainer(lambda: (*base, identity), AdapterStore(config.adapter_store_uri()))
+    parametric = ParametricService(config, memory, AdapterStore(config.adapter_store_uri()),
+                                   LocalTrainer(trainer))
+    activation = ActivationService(config, memory, HashRing(["kv-0"], 8),
+                                   {"kv-0": LocalKV(host)}, adapters_for=parametric.current)
+    make = lambda: Scheduler(config, activation, parametric,  # noqa: E731
+                             config.scheduler_state_path(), clock)
+    yield config, clock, memory, activation, trainer, make
+    tier.close()
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def touch(scheduler, clock, cube, ids, times=1):
+    scheduler.record([AccessEvent(cube, i, 1, "search", clock.now) for i in ids
+                      for _ in range(times)])
+
+
+def test_hot_memories_flow_through_the_tiers(system):
+    config, clock, memory, activation, trainer, make = system
+    run(memory.create_cube(CubeSpec("team")))
+    run(memory.add("team", [NewMemory(f"Note {i}: the {w} is in the {p}", id=f"n{i}")
+                            for i, (w, p) in enumerate([("key", "drawer"), ("map", "car"),
+                                                        ("torch", "shed"), ("rope", "boat")])]))
+    scheduler = make()
+    touch(scheduler, clock, "team", ["n0", "n1"], times=5)
+    touch(scheduler, clock, "team", ["n2"])
+    plan = run(scheduler.cycle())
+    assert set(plan.promoted) == {("team", "n0"), ("team", "n1")}
+    assert run(activation.selections(["team"])) == {"team": ["n0", "n1"]}
+
+    async def generate():
+        events = [e async for e in activation.generate(GenerateCall(
+            ("team",), "where is the key?", SamplingParams(max_new_tokens=3)))]
+        return events[-1]
+    stats = run(generate())
+    assert isinstance(stats, GenerateStats) and stats.prefill_tokens_saved > 0
+
+    # Still hot and now old and stable enough: consolidated into the cube's adapter.
+    for _ in range(4):
+        clock.now += 50
+        touch(scheduler, clock, "team", ["n0", "n1"], times=2)
+    plan = run(scheduler.cycle())
+    assert plan.consolidate == {"team": ("n0", "n1")}
+    job_id = scheduler._jobs["team"]
+    assert trainer.wait(job_id, 300).status == "succeeded"
+    run(scheduler.cycle())  # notices the finished run
+    rows, log = run(scheduler.tier_status("team"))
+    tiers = {r.memory_id: r.tiers for r in rows}
+    assert tiers["n0"] == ("plaintext", "activation", "parametric")
+    assert tiers["n2"] == ("plaintext",)
+    assert [m.action for m in log].count("consolidated") == 1
+
+    # Cooling: several half-lives without access demote them.
+    clock.now += 6 * HALF_LIFE_S
+    plan = run(scheduler.cycle())
+    assert set(plan.demoted) == {("team", "n0"), ("team", "n1")}
+    assert run(activation.selections(["team"])) == {"team": []}
+
+    # A restart resumes with the frequencies (checkpoint -> restore).
+    touch(scheduler, clock, "team", ["n3"], times=4)
+    scheduler.checkpoint()
+    restarted = make()
+    assert restarted.restore()
+    assert restarted.frequency("team", "n3") == pytest.approx(scheduler.frequency("team", "n3"))
+    assert restarted.frequency("team", "n3") > 3
+
+
+def test_an_oscillating_workload_does_not_thrash(system):
+    config, clock, memory, activation, _, make = system
+    run(memory.create_cube(CubeSpec("osc")))
+    run(memory.add("osc", [NewMemory("the tide table for the harbour", id="tide")]))
+    scheduler = make()
+    moves = 0
+    for cycle in range(20):  # bursts every other 40 s period
+        if cycle % 2 == 0:
+            touch(scheduler, clock, "osc", ["tide"], times=2)
+        plan = run(scheduler.cycle())
+        moves += len(plan.promoted) + len(plan.demoted)
+        clock.now += 40
+    assert moves == 1  # promoted once, then held by hysteresis
+    assert run(activation.selections(["osc"])) == {"osc": ["tide"]}
+
+
+def test_paused_scheduler_plans_nothing(system):
+    _, clock, _, _, _, make = system
+    scheduler = make()
+    touch(scheduler, clock, "team", ["n0"], times=10)
+    scheduler.paused = True
+    assert run(scheduler.cycle()).is_empty
