@@ -12,24 +12,16 @@ import logging
 from typing import Any, Awaitable, Callable, Optional
 
 import grpc
-import ray
 from ray import serve
 
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import InternalError, InvalidArgument, MemosError
-from memos_cluster.activation.service import ActivationService
-from memos_cluster.parametric.service import ParametricService
-from memos_cluster.parametric.store import AdapterListing, AdapterStore
-from memos_cluster.service import MemoryService
-from memos_cluster.shardmap import HashRing
+from memos_cluster.parametric.store import AdapterListing
 
-from actors.directory import get_or_create_directory
 from actors.grpc_servicer import UndecodableRequest
-from actors.handles import KVHandle, ShardHandle, TrainerHandle
-from actors.kv_cache import create_kv_actor, kv_actor_ids
-from actors.lora import create_lora_actor
+from actors.services import build_services
 
 logger = logging.getLogger("memos_cluster.gateway")
 
@@ -67,33 +59,11 @@ def rpc(response_cls: type):
 class MemoryGateway:
     def __init__(self, config: MemosConfig):
         self._config = config
-        directory = get_or_create_directory(config)
-        shard_ids = ray.get(directory.ensure_shards.remote())
-        ring = ray.get(directory.ring.remote())
-        timeout_s = config.cluster.call_timeout_s
-        shards = {s: ShardHandle(s, config.ray.namespace, timeout_s) for s in shard_ids}
-        self._service = MemoryService(config, ring, shards)
-        # Activation memory: KV actors are created on first use (each loads a model).
-        self._kv_ids = kv_actor_ids(config.activation.num_actors)
-        kv_ports = {k: KVHandle(k, config.ray.namespace, config.gateway.request_timeout_s)
-                    for k in self._kv_ids}
-        self._kv_created = False
-        # Parametric memory: the trainer actor is created on the first training run.
-        self._parametric = ParametricService(
-            config, self._service, AdapterStore(config.adapter_store_uri()),
-            TrainerHandle(config.ray.namespace, config.cluster.call_timeout_s))
-        self._activation = ActivationService(
-            config, self._service, HashRing(self._kv_ids, config.cluster.virtual_nodes),
-            kv_ports, adapters_for=self._parametric.current)
-        self._trainer_created = False
+        services = build_services(config)
+        self._service = services.memory
+        self._activation = services.activation
+        self._parametric = services.parametric
         self._background: set[asyncio.Task] = set()
-
-    def _activation_service(self) -> ActivationService:
-        if not self._kv_created:
-            for actor_id in self._kv_ids:
-                create_kv_actor(self._config, actor_id)
-            self._kv_created = True
-        return self._activation
 
     def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
         """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
@@ -108,12 +78,6 @@ class MemoryGateway:
             task = loop.create_task(coroutine)
             self._background.add(task)
             task.add_done_callback(self._log_background)
-
-    def _trainer(self) -> ParametricService:
-        if not self._trainer_created:
-            create_lora_actor(self._config)
-            self._trainer_created = True
-        return self._parametric
 
     # ---- operations shared by the RPCs and the Ray transport (domain types) -----------------
     async def _search(self, query):
@@ -131,10 +95,10 @@ class MemoryGateway:
         return result
 
     async def _activate(self, cube_id, memory_ids, replace=False):
-        return await self._activation_service().activate(cube_id, memory_ids, replace)
+        return await self._activation.activate(cube_id, memory_ids, replace)
 
     async def _train(self, cube_id, memory_ids, rank=0, steps=0, learning_rate=0.0):
-        parametric = self._trainer()
+        parametric = self._parametric
         return await parametric.train(cube_id, memory_ids,
                                       parametric.spec(rank, steps, learning_rate))
 
@@ -270,7 +234,7 @@ class MemoryGateway:
                 raise InvalidArgument(f"{request.message_type}: field {request.field or '?'} "
                                       f"{request.reason}", request.field)
             call = convert.generate_from_pb(request)
-            async for event in self._activation_service().generate(call):
+            async for event in self._activation.generate(call):
                 yield convert.generate_event_to_pb(event)
         except MemosError as exc:
             # A stream's status reaches the client only if the generator raises after setting
@@ -311,7 +275,7 @@ class MemoryGateway:
         """The streaming counterpart of `call` (Generate), for the Ray transport."""
         if method != "generate" or len(args) != 1:
             raise InvalidArgument(f"{method!r} is not a streaming memos operation", "method")
-        async for event in self._activation_service().generate(args[0]):
+        async for event in self._activation.generate(args[0]):
             yield event
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, Callable, Optional
 
 import ray
 from ray.exceptions import (
@@ -15,7 +16,7 @@ from ray.exceptions import (
     RayTaskError,
 )
 
-from memos_cluster.errors import InternalError, MemosError, Unavailable
+from memos_cluster.errors import InternalError, MemosError, NotFound, Unavailable
 from memos_cluster.service import DispatchingShard
 
 logger = logging.getLogger(__name__)
@@ -72,16 +73,28 @@ class KVHandle:
     """A KVPort (memos_cluster.activation.service) over a named KVCacheActor, looked up by
     name so it survives the actor's restarts; errors translated as for shards."""
 
-    def __init__(self, actor_id: str, namespace: str, timeout_s: float):
+    def __init__(self, actor_id: str, namespace: str, timeout_s: float,
+                 create: Optional[Callable[[], Any]] = None):
+        """`create()` makes the actor when a call needs it and it does not exist yet (KV actors
+        load a model, so they are made on first use)."""
         self.actor_id = actor_id
         self._namespace = namespace
         self._timeout_s = timeout_s
+        self._create = create
 
-    def _actor(self):
+    def _existing(self):
         try:
             return ray.get_actor(f"memos-{self.actor_id}", namespace=self._namespace)
-        except ValueError as exc:
-            raise Unavailable(f"{self.actor_id} does not exist yet; retry shortly") from exc
+        except ValueError:
+            return None
+
+    def _actor(self):
+        actor = self._existing()
+        if actor is None:
+            if self._create is None:
+                raise Unavailable(f"{self.actor_id} does not exist yet; retry shortly")
+            actor = self._create()
+        return actor
 
     async def _call(self, method: str, *args):
         return await call_actor(self._actor(), self.actor_id, method, *args,
@@ -91,13 +104,17 @@ class KVHandle:
         return await self._call("set_block", cube_id, list(memories))
 
     async def selection(self, cube_ids):
-        return await self._call("selection", list(cube_ids))
+        """Empty blocks when the actor was never created (nothing was activated)."""
+        actor = self._existing()
+        if actor is None:
+            return {c: [] for c in cube_ids}
+        return await call_actor(actor, self.actor_id, "selection", list(cube_ids),
+                                timeout_s=self._timeout_s)
 
     async def invalidate(self, cube_id, memory_ids, deleted):
         """0 when the actor was never created: it holds no caches to invalidate."""
-        try:
-            actor = ray.get_actor(f"memos-{self.actor_id}", namespace=self._namespace)
-        except ValueError:
+        actor = self._existing()
+        if actor is None:
             return 0
         return await call_actor(actor, self.actor_id, "invalidate", cube_id, list(memory_ids),
                                 deleted, timeout_s=self._timeout_s)
@@ -135,15 +152,20 @@ async def _translated(ref, what: str, method: str):
 class TrainerHandle:
     """A TrainerPort (memos_cluster.parametric.service) over the named LoRA trainer actor."""
 
-    def __init__(self, namespace: str, timeout_s: float):
+    def __init__(self, namespace: str, timeout_s: float,
+                 create: Optional[Callable[[], Any]] = None):
         self._namespace = namespace
         self._timeout_s = timeout_s
+        self._create = create  # makes the trainer on the first training run
 
     async def _call(self, method: str, *args):
         try:
             actor = ray.get_actor("memos-lora", namespace=self._namespace)
         except ValueError as exc:
-            raise Unavailable("the LoRA trainer does not exist yet; retry shortly") from exc
+            if self._create is None or method != "start":
+                raise NotFound("no training job here (the trainer has not run one)",
+                               "job_id") from exc
+            actor = self._create()
         return await call_actor(actor, "lora-trainer", method, *args, timeout_s=self._timeout_s)
 
     async def start(self, cube_id, memories, spec):

@@ -1,0 +1,46 @@
+"""The core services wired to the cluster's actors: what the gateway and the scheduler actor both
+run (one place that knows which handle serves which port)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ray
+
+from memos_cluster.activation.service import ActivationService
+from memos_cluster.config import MemosConfig
+from memos_cluster.parametric.service import ParametricService
+from memos_cluster.parametric.store import AdapterStore
+from memos_cluster.service import MemoryService
+from memos_cluster.shardmap import HashRing
+
+from actors.directory import get_or_create_directory
+from actors.handles import KVHandle, ShardHandle, TrainerHandle
+from actors.kv_cache import create_kv_actor, kv_actor_ids
+from actors.lora import create_lora_actor
+
+
+@dataclass
+class Services:
+    memory: MemoryService
+    activation: ActivationService
+    parametric: ParametricService
+
+
+def build_services(config: MemosConfig) -> Services:
+    """Who calls it: MemoryGateway and SchedulerActor constructors (blocks until the shards
+    exist). KV actors and the LoRA trainer are created on first use (they load models)."""
+    directory = get_or_create_directory(config)
+    shard_ids = ray.get(directory.ensure_shards.remote())
+    ring = ray.get(directory.ring.remote())
+    namespace, timeout_s = config.ray.namespace, config.cluster.call_timeout_s
+    memory = MemoryService(config, ring, {s: ShardHandle(s, namespace, timeout_s)
+                                          for s in shard_ids})
+    kv_ids = kv_actor_ids(config.activation.num_actors)
+    kv_ports = {k: KVHandle(k, namespace, config.gateway.request_timeout_s,
+                            create=lambda k=k: create_kv_actor(config, k)) for k in kv_ids}
+    parametric = ParametricService(
+        config, memory, AdapterStore(config.adapter_store_uri()),
+        TrainerHandle(namespace, timeout_s, create=lambda: create_lora_actor(config)))
+    activation = ActivationService(config, memory, HashRing(kv_ids, config.cluster.virtual_nodes),
+                                   kv_ports, adapters_for=parametric.current)
+    return Services(memory, activation, parametric)
