@@ -26,6 +26,8 @@ from actors.gateway import build_app
 from actors.grpc_servicer import SERVICER_FUNCTION
 from actors.handles import DIRECTORY_NAME, shard_actor_name
 from actors.kv_cache import kv_actor_ids, kv_actor_name
+from actors.lora import LORA_ACTOR_NAME
+from actors.scheduler import SCHEDULER_ACTOR_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ def stop(config: MemosConfig, running: RunningCluster) -> None:
     names = [DIRECTORY_NAME] + [shard_actor_name(s)
                                 for s in shard_names(config.cluster.num_shards)]
     names += [kv_actor_name(k) for k in kv_actor_ids(config.activation.num_actors)]
+    names += [LORA_ACTOR_NAME, SCHEDULER_ACTOR_NAME]
     for name in names:
         try:
             ray.kill(ray.get_actor(name, namespace=config.ray.namespace))

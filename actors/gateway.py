@@ -9,18 +9,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from typing import Any, Awaitable, Callable, Optional
 
 import grpc
 from ray import serve
+from ray.exceptions import RayError
 
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, load_config, with_overrides
-from memos_cluster.errors import InternalError, InvalidArgument, MemosError
+from memos_cluster.errors import FailedPrecondition, InternalError, InvalidArgument, MemosError
 from memos_cluster.parametric.store import AdapterListing
+from memos_cluster.scheduler.frequency import AccessEvent, EventBuffer
+from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
 
 from actors.grpc_servicer import UndecodableRequest
+from actors.handles import call_actor
+from actors.scheduler import create_scheduler_actor
 from actors.services import build_services
 
 logger = logging.getLogger("memos_cluster.gateway")
@@ -64,6 +70,40 @@ class MemoryGateway:
         self._activation = services.activation
         self._parametric = services.parametric
         self._background: set[asyncio.Task] = set()
+        # Access events for the scheduler: buffered (bounded) and shipped off the request path.
+        self._events = EventBuffer(config.scheduler.event_buffer)
+        self._scheduler = create_scheduler_actor(config) if config.scheduler.enabled else None
+        if self._scheduler is not None:
+            self._scheduler.start.remote()
+        self._shipper: Optional[asyncio.Task] = None
+        self._activation.on_access = self._note
+
+    def _note(self, used: list[tuple[str, str, int]], kind: str) -> None:
+        """Record accesses (cube, memory id, version); never waits on the scheduler."""
+        if self._scheduler is None or not used:
+            return
+        now = time.time()
+        self._events.add(AccessEvent(c, m, v, kind, now) for c, m, v in used)
+        if self._shipper is None:
+            self._shipper = asyncio.get_running_loop().create_task(self._ship_events())
+
+    async def _ship_events(self) -> None:
+        """Every `scheduler.flush_interval_s`, send buffered events in batches. A batch the
+        scheduler does not take (restarting, gone) is dropped and counted, not retried."""
+        config, reported = self._config.scheduler, 0
+        while True:
+            await asyncio.sleep(config.flush_interval_s)
+            while len(self._events):
+                batch = self._events.drain(config.event_batch)
+                dropped, reported = self._events.num_dropped - reported, self._events.num_dropped
+                try:
+                    await asyncio.wait_for(self._scheduler.record.remote(batch, dropped),
+                                           timeout=self._config.cluster.call_timeout_s)
+                except (RayError, asyncio.TimeoutError) as exc:
+                    self._events.num_dropped += len(batch)
+                    logger.warning("%d access events dropped: scheduler unavailable (%s)",
+                                   len(batch), type(exc).__name__)
+                    break
 
     def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
         """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
@@ -81,7 +121,14 @@ class MemoryGateway:
 
     # ---- operations shared by the RPCs and the Ray transport (domain types) -----------------
     async def _search(self, query):
-        return await self._parametric.annotate(await self._service.search(query))
+        hits = await self._parametric.annotate(await self._service.search(query))
+        self._note([(h.item.cube_id, h.item.id, h.item.version) for h in hits], "search")
+        return hits
+
+    async def _get(self, cube_id, ids):
+        result = await self._service.get(cube_id, ids)
+        self._note([(m.cube_id, m.id, m.version) for m in result.items], "get")
+        return result
 
     async def _update(self, update):
         item = await self._service.update(update)
@@ -107,16 +154,33 @@ class MemoryGateway:
         current = await self._parametric.current([cube_id])
         return AdapterListing(tuple(records), current[0].version if current else 0)
 
+    async def _tier_status(self, cube_id):
+        await self._service.get_cube(cube_id)  # NotFound for an unknown cube
+        return await call_actor(self._require_scheduler(), "scheduler", "tier_status", cube_id,
+                                timeout_s=self._config.cluster.call_timeout_s)
+
+    async def _control_scheduler(self, action):
+        if action not in CONTROL_ACTIONS:
+            raise InvalidArgument(f"action must be one of {CONTROL_ACTIONS}", "action")
+        return await call_actor(self._require_scheduler(), "scheduler", "control", action,
+                                timeout_s=self._config.gateway.request_timeout_s)
+
+    def _require_scheduler(self):
+        if self._scheduler is None:
+            raise FailedPrecondition("the scheduler is disabled (scheduler.enabled: false)")
+        return self._scheduler
+
     def _operations(self) -> dict[str, Callable[..., Awaitable[Any]]]:
         service = self._service
         return {"create_cube": service.create_cube, "delete_cube": service.delete_cube,
                 "list_cubes": service.list_cubes, "get_cube": service.get_cube,
-                "add": service.add, "search": self._search, "get": service.get,
+                "add": service.add, "search": self._search, "get": self._get,
                 "update": self._update, "history": service.history, "delete": self._delete,
                 "health": service.health, "activate": self._activate, "train": self._train,
                 "training_job": self._parametric.job,
                 "cancel_training": self._parametric.cancel, "adapters": self._adapters,
-                "delete_adapter": self._parametric.delete}
+                "delete_adapter": self._parametric.delete, "tier_status": self._tier_status,
+                "scheduler": self._control_scheduler}
 
     def _log_background(self, task: asyncio.Task) -> None:
         self._background.discard(task)
@@ -161,7 +225,7 @@ class MemoryGateway:
 
     @rpc(pb.GetMemoriesResponse)
     async def GetMemories(self, request: pb.GetMemoriesRequest):
-        result = await self._service.get(request.cube_id, list(request.ids))
+        result = await self._get(request.cube_id, list(request.ids))
         return pb.GetMemoriesResponse(
             memories=[convert.memory_to_pb(m) for m in result.items],
             missing_ids=list(result.missing_ids))
@@ -220,6 +284,14 @@ class MemoryGateway:
         return pb.ListAdaptersResponse(adapters=[
             convert.adapter_to_pb(r, r.version == listing.current_version)
             for r in listing.adapters])
+
+    @rpc(pb.GetTierStatusResponse)
+    async def GetTierStatus(self, request: pb.GetTierStatusRequest):
+        return convert.tier_status_to_pb(await self._tier_status(request.cube_id))
+
+    @rpc(pb.ControlSchedulerResponse)
+    async def ControlScheduler(self, request: pb.ControlSchedulerRequest):
+        return convert.scheduler_status_to_pb(await self._control_scheduler(request.action))
 
     @rpc(pb.DeleteAdapterResponse)
     async def DeleteAdapter(self, request: pb.DeleteAdapterRequest):

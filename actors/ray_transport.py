@@ -129,6 +129,12 @@ class RayTransport:
     def delete_adapter(self, cube_id, version):
         return self._call("delete_adapter", cube_id, version)
 
+    def tier_status(self, cube_id):
+        return self._call("tier_status", cube_id)
+
+    def scheduler(self, action):
+        return self._call("scheduler", action)
+
     def generate(self, call):
         """Events as the gateway streams them (a streaming Serve handle call)."""
         stream = self._get_handle().options(stream=True).call_stream.remote(

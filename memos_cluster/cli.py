@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from memos_cluster.cli_tiers import add_tier_commands, cmd_activate, cmd_adapters, cmd_generate
-from memos_cluster.config import MemosConfig, load_config
+from memos_cluster.cli_tiers import (
+    add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
+from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import MemosError, NotFound
 from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS
 from memos_cluster.types import SearchMode
@@ -233,6 +234,9 @@ def _on_local_cluster(config: MemosConfig, work):
     """Run work(client) against a fresh local cluster on a temporary data dir, then stop it."""
     from actors.cluster import temporary_cluster
 
+    # The retrieval benches measure the plaintext path: no scheduler promoting memories (and
+    # loading a model) in the middle of the timings.
+    config = with_overrides(config, {"scheduler.enabled": False})
     with temporary_cluster(config, prefix="memos-bench-") as client:
         return work(client)
 
@@ -261,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=5)
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     sub.add_parser("status", help="shard health and cubes")
-    activate, generate, adapters = add_tier_commands(sub)
+    activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
                                          "kv (activation memory), lora (parametric memory)")
     bench.add_argument("which", choices=["gateway", "locomo", "kv", "lora"])
@@ -275,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
     bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
     bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
-    for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters):
+    for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters,
+                    tiers, scheduler):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port or ray:// (default: config)")
     return parser
@@ -283,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
-            "generate": cmd_generate, "adapters": cmd_adapters}
+            "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
+            "scheduler": cmd_scheduler}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -88,6 +88,25 @@ def _follow_job(client, job_id: str):
     return job
 
 
+def cmd_tiers(args, config: MemosConfig) -> int:
+    status = _client(args, config).tier_status(args.cube)
+    for row in sorted(status.memories, key=lambda r: -r.frequency):
+        print(f"{row.memory_id:<24} v{row.version:<3} {row.frequency:8.3f}  {'+'.join(row.tiers)}")
+    for move in status.migrations[-args.last:]:
+        when = time.strftime("%H:%M:%S", time.localtime(move.time_s))
+        print(f"  {when} {move.action:<12} {move.memory_id} {move.detail}".rstrip())
+    return 0
+
+
+def cmd_scheduler(args, config: MemosConfig) -> int:
+    s = _client(args, config).scheduler(args.action)
+    print(f"scheduler {'paused' if s.paused else 'running'}: {s.events} events "
+          f"({s.dropped} dropped), {s.tracked} memories tracked; last cycle: {s.promoted} "
+          f"promoted, {s.demoted} demoted, {s.consolidations} consolidations, "
+          f"{s.retired} retired")
+    return 0
+
+
 def add_tier_commands(sub) -> tuple:
     """Who calls it: `memos_cluster.cli.build_parser`. Returns the three parsers."""
     activate = sub.add_parser("activate", help="promote memories into a cube's KV cache")
@@ -114,4 +133,11 @@ def add_tier_commands(sub) -> tuple:
     adapters.add_argument("--steps", type=int, default=0)
     adapters.add_argument("--learning-rate", type=float, default=0.0)
     adapters.add_argument("--wait", action="store_true", help="train: follow it to the end")
-    return activate, generate, adapters
+    tiers = sub.add_parser("tiers", help="a cube's memories by tier and access frequency")
+    tiers.add_argument("cube")
+    tiers.add_argument("--last", type=int, default=20, help="recent migrations to show")
+    scheduler = sub.add_parser("scheduler", help="the tier scheduler: status, pause, resume, "
+                                                 "run a cycle now")
+    scheduler.add_argument("action", choices=["status", "pause", "resume", "run"],
+                           nargs="?", default="status")
+    return activate, generate, adapters, tiers, scheduler

@@ -25,6 +25,7 @@ from memos_cluster.activation.service import GenerateCall
 from memos_cluster.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
 from memos_cluster.parametric.store import AdapterListing
 from memos_cluster.parametric.trainer import TrainingJob
+from memos_cluster.scheduler.scheduler import SchedulerStatus, TierStatus
 from memos_cluster.types import (
     AddResult,
     CubeSpec,
@@ -70,6 +71,8 @@ class Transport(Protocol):
     def cancel_training(self, job_id: str) -> TrainingJob: ...
     def adapters(self, cube_id: str) -> AdapterListing: ...
     def delete_adapter(self, cube_id: str, version: int) -> None: ...
+    def tier_status(self, cube_id: str) -> TierStatus: ...
+    def scheduler(self, action: str) -> SchedulerStatus: ...
 
 
 def parse_address(address: str) -> tuple[str, str, Optional[str]]:
@@ -229,6 +232,15 @@ class MemosClient:
 
     def delete_adapter(self, cube_id: str, version: int) -> None:
         self._transport.delete_adapter(cube_id, version)
+
+    # ---- the scheduler ---------------------------------------------------------------------
+    def tier_status(self, cube_id: str) -> TierStatus:
+        """Each tracked memory's tiers and access frequency, and the cube's recent migrations."""
+        return self._transport.tier_status(cube_id)
+
+    def scheduler(self, action: str = "status") -> SchedulerStatus:
+        """status | pause | resume | run (one cycle now, returning what it did)."""
+        return self._transport.scheduler(action)
 
     def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
         """Block until the gateway answers Health with every shard ok, or raise Unavailable.

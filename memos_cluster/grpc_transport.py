@@ -15,6 +15,7 @@ from memos_cluster.activation.service import GenerateCall
 from memos_cluster.api import convert
 from memos_cluster.parametric.store import AdapterListing
 from memos_cluster.parametric.trainer import TrainingJob
+from memos_cluster.scheduler.scheduler import SchedulerStatus, TierStatus
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
 from memos_cluster.errors import ERRORS_BY_STATUS, InternalError, MemosError
@@ -148,6 +149,14 @@ class GrpcTransport:
 
     def delete_adapter(self, cube_id: str, version: int) -> None:
         self._rpc("DeleteAdapter", pb.DeleteAdapterRequest(cube_id=cube_id, version=version))
+
+    def tier_status(self, cube_id: str) -> TierStatus:
+        return convert.tier_status_from_pb(
+            self._rpc("GetTierStatus", pb.GetTierStatusRequest(cube_id=cube_id)))
+
+    def scheduler(self, action: str) -> SchedulerStatus:
+        return convert.scheduler_status_from_pb(
+            self._rpc("ControlScheduler", pb.ControlSchedulerRequest(action=action)))
 
     def generate(self, call: GenerateCall) -> Iterator[TokenEvent | GenerateStats]:
         try:

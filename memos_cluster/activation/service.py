@@ -61,6 +61,9 @@ class ActivationService:
         """`adapters_for(cube_ids)`: the cubes' current adapter records (parametric memory),
         for requests with use_parametric_memory."""
         self._adapters_for = adapters_for
+        # Told (cube, memory id, version) of every memory a Generate used: the gateway turns
+        # them into access events for the scheduler.
+        self.on_access: Optional[Callable[[list[tuple[str, str, int]], str], None]] = None
         self._config = config.activation
         self._limits = config.limits
         self._memory = memory
@@ -109,11 +112,16 @@ class ActivationService:
             in_block = {(m.cube_id, m.memory_id) for m in block}
             hits = await self._memory.search(SearchQuery(
                 call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k))
-            retrieved = tuple(h.item.text for h in hits
-                              if (h.item.cube_id, h.item.id) not in in_block)
+            used = [h for h in hits if (h.item.cube_id, h.item.id) not in in_block]
+            retrieved = tuple(h.item.text for h in used)
+            if self.on_access is not None:
+                self.on_access([(h.item.cube_id, h.item.id, h.item.version) for h in used],
+                               "generate")
         else:  # the cubes must exist even when only the activation block is used
             for cube_id in call.cube_ids:
                 await self._memory.get_cube(cube_id)
+        if self.on_access is not None:
+            self.on_access([(m.cube_id, m.memory_id, m.version) for m in block], "generate")
         records = []
         if call.use_parametric_memory and self._adapters_for is not None:
             records = await self._adapters_for(call.cube_ids)

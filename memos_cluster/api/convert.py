@@ -2,6 +2,7 @@
 direction for requests and `*_to_pb` for replies; the client uses the opposite pairs."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
 from google.protobuf import json_format, struct_pb2
@@ -12,6 +13,8 @@ from memos_cluster.activation.service import GenerateCall
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.parametric.store import AdapterRecord
 from memos_cluster.parametric.trainer import TrainingJob
+from memos_cluster.scheduler.scheduler import (
+    MemoryTier, Migration, SchedulerStatus, TierStatus)
 from memos_cluster.errors import InvalidArgument
 from memos_cluster.types import (
     CubeSpec,
@@ -303,3 +306,31 @@ def adapter_from_pb(message: pb.Adapter) -> AdapterRecord:
                          memories=tuple(zip(message.memory_ids, message.memory_versions)),
                          spec={}, metrics=dict(message.metrics),
                          created_at_ms=message.created_at_ms, stale=message.stale)
+
+
+# ---- the scheduler ----------------------------------------------------------------------------
+def tier_status_to_pb(status: TierStatus) -> pb.GetTierStatusResponse:
+    return pb.GetTierStatusResponse(
+        memories=[pb.MemoryTierStatus(memory_id=m.memory_id, version=m.version,
+                                      frequency=m.frequency, tiers=list(m.tiers))
+                  for m in status.memories],
+        migrations=[pb.Migration(time_s=x.time_s, cube_id=x.cube_id, memory_id=x.memory_id,
+                                 action=x.action, detail=x.detail) for x in status.migrations])
+
+
+def tier_status_from_pb(message: pb.GetTierStatusResponse) -> TierStatus:
+    return TierStatus(
+        tuple(MemoryTier(m.memory_id, m.version, m.frequency, tuple(m.tiers))
+              for m in message.memories),
+        tuple(Migration(x.time_s, x.cube_id, x.memory_id, x.action, x.detail)
+              for x in message.migrations))
+
+
+def scheduler_status_to_pb(status: SchedulerStatus) -> pb.ControlSchedulerResponse:
+    return pb.ControlSchedulerResponse(**dataclasses.asdict(status))
+
+
+def scheduler_status_from_pb(message: pb.ControlSchedulerResponse) -> SchedulerStatus:
+    return SchedulerStatus(message.paused, message.events, message.dropped, message.tracked,
+                           message.promoted, message.demoted, message.consolidations,
+                           message.retired)

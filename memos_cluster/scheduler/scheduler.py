@@ -49,6 +49,27 @@ class MemoryTier:
     tiers: tuple[str, ...]  # "plaintext", plus "activation" and/or "parametric"
 
 
+@dataclass(frozen=True)
+class TierStatus:
+    memories: tuple[MemoryTier, ...]
+    migrations: tuple[Migration, ...]  # recent, oldest first
+
+
+@dataclass(frozen=True)
+class SchedulerStatus:
+    paused: bool
+    events: int  # access events received
+    dropped: int  # access events dropped on the way, as senders report
+    tracked: int  # memories with a frequency
+    promoted: int = 0  # in the last cycle
+    demoted: int = 0
+    consolidations: int = 0
+    retired: int = 0
+
+
+CONTROL_ACTIONS = ("status", "pause", "resume", "run")
+
+
 class Scheduler:
     def __init__(self, config: MemosConfig, activation: ActivationService,
                  parametric: ParametricService, state_path: Path,
@@ -73,6 +94,10 @@ class Scheduler:
             self._table.record(event)
         self.num_events += len(events)
         self.num_dropped += num_dropped
+
+    @property
+    def num_tracked(self) -> int:
+        return len(self._table.stats)
 
     def frequency(self, cube_id: str, memory_id: str) -> float:
         return self._table.frequency((cube_id, memory_id), self._clock())
@@ -167,7 +192,7 @@ class Scheduler:
             self._log.append(Migration(now, cube_id, "", "retire", f"v{version}"))
 
     # ---- visibility ------------------------------------------------------------------------
-    async def tier_status(self, cube_id: str) -> tuple[list[MemoryTier], list[Migration]]:
+    async def tier_status(self, cube_id: str) -> TierStatus:
         now = self._clock()
         block = (await self._activation.selections([cube_id])).get(cube_id, [])
         live = [r for r in await self._parametric.versions(cube_id) if not r.stale]
@@ -180,7 +205,7 @@ class Scheduler:
                 ("parametric",) if (m, s.version) in held else ())
             rows.append(MemoryTier(m, s.version, round(self._table.frequency((c, m), now), 4),
                                    tiers))
-        return rows, [x for x in self._log if x.cube_id == cube_id]
+        return TierStatus(tuple(rows), tuple(x for x in self._log if x.cube_id == cube_id))
 
     # ---- checkpoint ------------------------------------------------------------------------
     def checkpoint(self) -> None:

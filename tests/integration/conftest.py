@@ -23,6 +23,8 @@ def config(tmp_path_factory):
         "limits.max_text_chars": 2000,
         # Short enough that a call to a dead shard fails fast instead of hanging a test.
         "cluster.call_timeout_s": 20,
+        # Scheduler cycles only when a test asks (RunSchedulerCycle): deterministic tiers.
+        "scheduler.interval_s": 3600,
         # The job API, for the Ray-job test.
         "ray.include_dashboard": True,
         "ray.dashboard_port": free_port(),

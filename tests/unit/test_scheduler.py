@@ -135,8 +135,9 @@ def test_hot_memories_flow_through_the_tiers(system):
     job_id = scheduler._jobs["team"]
     assert trainer.wait(job_id, 300).status == "succeeded"
     run(scheduler.cycle())  # notices the finished run
-    rows, log = run(scheduler.tier_status("team"))
-    tiers = {r.memory_id: r.tiers for r in rows}
+    status = run(scheduler.tier_status("team"))
+    log = status.migrations
+    tiers = {r.memory_id: r.tiers for r in status.memories}
     assert tiers["n0"] == ("plaintext", "activation", "parametric")
     assert tiers["n2"] == ("plaintext",)
     assert [m.action for m in log].count("consolidated") == 1

@@ -510,6 +510,72 @@ class DeleteAdapterResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetTierStatusRequest(_message.Message):
+    __slots__ = ("cube_id",)
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    def __init__(self, cube_id: _Optional[str] = ...) -> None: ...
+
+class MemoryTierStatus(_message.Message):
+    __slots__ = ("memory_id", "version", "frequency", "tiers")
+    MEMORY_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    memory_id: str
+    version: int
+    frequency: float
+    tiers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, memory_id: _Optional[str] = ..., version: _Optional[int] = ..., frequency: _Optional[float] = ..., tiers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Migration(_message.Message):
+    __slots__ = ("time_s", "cube_id", "memory_id", "action", "detail")
+    TIME_S_FIELD_NUMBER: _ClassVar[int]
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    time_s: float
+    cube_id: str
+    memory_id: str
+    action: str
+    detail: str
+    def __init__(self, time_s: _Optional[float] = ..., cube_id: _Optional[str] = ..., memory_id: _Optional[str] = ..., action: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class GetTierStatusResponse(_message.Message):
+    __slots__ = ("memories", "migrations")
+    MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
+    memories: _containers.RepeatedCompositeFieldContainer[MemoryTierStatus]
+    migrations: _containers.RepeatedCompositeFieldContainer[Migration]
+    def __init__(self, memories: _Optional[_Iterable[_Union[MemoryTierStatus, _Mapping]]] = ..., migrations: _Optional[_Iterable[_Union[Migration, _Mapping]]] = ...) -> None: ...
+
+class ControlSchedulerRequest(_message.Message):
+    __slots__ = ("action",)
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    def __init__(self, action: _Optional[str] = ...) -> None: ...
+
+class ControlSchedulerResponse(_message.Message):
+    __slots__ = ("paused", "events", "dropped", "tracked", "promoted", "demoted", "consolidations", "retired")
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_FIELD_NUMBER: _ClassVar[int]
+    PROMOTED_FIELD_NUMBER: _ClassVar[int]
+    DEMOTED_FIELD_NUMBER: _ClassVar[int]
+    CONSOLIDATIONS_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_FIELD_NUMBER: _ClassVar[int]
+    paused: bool
+    events: int
+    dropped: int
+    tracked: int
+    promoted: int
+    demoted: int
+    consolidations: int
+    retired: int
+    def __init__(self, paused: _Optional[bool] = ..., events: _Optional[int] = ..., dropped: _Optional[int] = ..., tracked: _Optional[int] = ..., promoted: _Optional[int] = ..., demoted: _Optional[int] = ..., consolidations: _Optional[int] = ..., retired: _Optional[int] = ...) -> None: ...
+
 class GenerateResponse(_message.Message):
     __slots__ = ("token", "stats")
     TOKEN_FIELD_NUMBER: _ClassVar[int]

@@ -129,6 +129,16 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterResponse.FromString,
                 _registered_method=True)
+        self.GetTierStatus = channel.unary_unary(
+                '/memos.v1.MemoryService/GetTierStatus',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTierStatusRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTierStatusResponse.FromString,
+                _registered_method=True)
+        self.ControlScheduler = channel.unary_unary(
+                '/memos.v1.MemoryService/ControlScheduler',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -249,6 +259,18 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTierStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ControlScheduler(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -346,6 +368,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.DeleteAdapter,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterResponse.SerializeToString,
+            ),
+            'GetTierStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTierStatus,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTierStatusRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTierStatusResponse.SerializeToString,
+            ),
+            'ControlScheduler': grpc.unary_unary_rpc_method_handler(
+                    servicer.ControlScheduler,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -861,6 +893,60 @@ class MemoryService:
             '/memos.v1.MemoryService/DeleteAdapter',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteAdapterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTierStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/GetTierStatus',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTierStatusRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetTierStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ControlScheduler(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/ControlScheduler',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.FromString,
             options,
             channel_credentials,
             insecure,
