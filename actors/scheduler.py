@@ -31,7 +31,7 @@ class SchedulerActor:
         self._config = config.scheduler
         services = build_services(config)
         self._scheduler = Scheduler(config, services.activation, services.parametric,
-                                    config.scheduler_state_path())
+                                    config.scheduler_state_path(), memory=services.memory)
         self.restored = self._scheduler.restore()
         self._loop: Optional[asyncio.Task] = None
         self._last_plan = MigrationPlan()

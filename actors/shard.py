@@ -86,6 +86,12 @@ class PlaintextShardActor:
     def health(self):
         return self._tier.health()
 
+    def near_duplicates(self, cube_id, memory_id, min_similarity):
+        return self._tier.near_duplicates(cube_id, memory_id, min_similarity)
+
+    def merge(self, cube_id, keep_id, duplicate_ids):
+        return self._tier.merge(cube_id, keep_id, duplicate_ids)
+
 
 def create_shard_actor(config: MemosConfig, shard_id: str):
     """Get or create the named, detached shard actor. Who calls it: the cube directory."""

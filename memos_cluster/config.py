@@ -183,6 +183,10 @@ class SchedulerConfig:
     stable_s: float = 900.0  # ... and unchanged this long
     min_retrain_interval_s: float = 3600.0  # per cube
     max_concurrent_trainings: int = 1
+    # Near-duplicates (cosine of MiniLM vectors at least this) are merged into the hottest one;
+    # the hottest `merge_checks_per_cycle` tracked memories are checked each cycle.
+    merge_similarity: float = 0.95
+    merge_checks_per_cycle: int = 32
     event_buffer: int = 10000  # events a gateway holds before dropping (counted)
     event_batch: int = 512  # events per shipment to the scheduler
     flush_interval_s: float = 0.5  # how often a gateway ships buffered events

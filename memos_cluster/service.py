@@ -45,6 +45,10 @@ class ShardPort(Protocol):
     async def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]: ...
     async def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult: ...
     async def health(self) -> ShardHealth: ...
+    async def near_duplicates(self, cube_id: str, memory_id: str,
+                              min_similarity: float) -> list[tuple[str, float]]: ...
+    async def merge(self, cube_id: str, keep_id: str,
+                    duplicate_ids: Sequence[str]) -> MemoryItem: ...
 
 
 class MemoryService:
@@ -124,6 +128,16 @@ class MemoryService:
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits[: query.top_k]
 
+    async def near_duplicates(self, cube_id: str, memory_id: str,
+                              min_similarity: float) -> list[tuple[str, float]]:
+        """Who calls it: the scheduler, looking for memories to merge."""
+        return await self.shard_of(cube_id).near_duplicates(cube_id, memory_id, min_similarity)
+
+    async def merge(self, cube_id: str, keep_id: str,
+                    duplicate_ids: Sequence[str]) -> MemoryItem:
+        """Fold near-duplicates into one memory, keeping lineage (tiers/duplicates.py)."""
+        return await self.shard_of(cube_id).merge(cube_id, keep_id, list(duplicate_ids))
+
     async def health(self) -> list[ShardHealth]:
         """Every shard's health; a shard that fails to answer is reported, not raised."""
         async def one(shard_id: str, shard: ShardPort) -> ShardHealth:
@@ -174,6 +188,12 @@ class DispatchingShard:
 
     async def health(self) -> ShardHealth:
         return await self._call("health")
+
+    async def near_duplicates(self, cube_id, memory_id, min_similarity):
+        return await self._call("near_duplicates", cube_id, memory_id, min_similarity)
+
+    async def merge(self, cube_id, keep_id, duplicate_ids):
+        return await self._call("merge", cube_id, keep_id, list(duplicate_ids))
 
 
 class LocalShard(DispatchingShard):

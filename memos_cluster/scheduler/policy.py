@@ -8,7 +8,9 @@ Rules (thresholds in `SchedulerConfig`, frequencies in decayed accesses, see fre
 - consolidate into the cube's adapter: frequency at least `consolidate_frequency`, seen for at
   least `consolidate_min_age_s`, unchanged for `stable_s`, not all already in the current adapter,
   the cube not trained within `min_retrain_interval_s`, at most `max_concurrent_trainings` runs;
-- retire stale adapter versions (trained on a since-deleted memory; no longer served).
+- retire stale adapter versions (trained on a since-deleted memory; no longer served);
+- merge near-duplicates (found by the scheduler, `merge_similarity`) into the hottest of each
+  group, when none of the group changed within `stable_s`.
 
 No I/O, no clock, no Ray: the scheduler builds the snapshot and executes the plan.
 """
@@ -50,6 +52,8 @@ class Snapshot:
     memories: tuple[MemoryState, ...]
     cubes: dict[str, CubeState]
     num_trainings: int = 0  # runs queued or in progress
+    # (cube, memory, its near-duplicates) for the memories checked this cycle
+    duplicates: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,11 @@ class MigrationPlan:
     demoted: tuple[tuple[str, str], ...] = ()
     consolidate: dict[str, tuple[str, ...]] = field(default_factory=dict)  # cube -> train set
     retire: tuple[tuple[str, int], ...] = ()  # (cube, adapter version)
+    merge: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (cube, kept, merged into it)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.activation or self.consolidate or self.retire)
+        return not (self.activation or self.consolidate or self.retire or self.merge)
 
 
 def _demotions(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> set[tuple[str, str]]:
@@ -132,6 +137,25 @@ def _consolidations(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -
     return plans
 
 
+def _merges(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> tuple:
+    known = {(m.cube_id, m.memory_id): m for m in snapshot.memories}
+    taken: set[tuple[str, str]] = set()
+    merges = []
+    for cube_id, memory_id, dups in snapshot.duplicates:
+        group = [i for i in (memory_id, *dups) if (cube_id, i) not in taken]
+        if len(group) < 2:
+            continue
+        states = [known.get((cube_id, i)) for i in group]
+        if any(s is not None and now_s - s.version_since_s < config.stable_s for s in states):
+            continue  # something in the group is being edited: wait
+        heat = {i: (s.frequency if s else 0.0) for i, s in zip(group, states)}
+        keep = max(group, key=lambda i: (heat[i], i == memory_id, i))
+        merged = tuple(sorted(i for i in group if i != keep))
+        merges.append((cube_id, keep, merged))
+        taken |= {(cube_id, i) for i in group}
+    return tuple(merges)
+
+
 def plan(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> MigrationPlan:
     """Who calls it: `Scheduler.cycle`, every `scheduler.interval_s` or when asked."""
     demoted = _demotions(snapshot, now_s, config)
@@ -141,4 +165,4 @@ def plan(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> Migration
                          promoted=tuple((m.cube_id, m.memory_id) for m in promoted),
                          demoted=tuple(sorted(demoted)),
                          consolidate=_consolidations(snapshot, now_s, config),
-                         retire=retire)
+                         retire=retire, merge=_merges(snapshot, now_s, config))

@@ -28,6 +28,7 @@ from memos_cluster.config import MemosConfig
 from memos_cluster.errors import MemosError, NotFound
 from memos_cluster.parametric.service import ParametricService
 from memos_cluster.scheduler.frequency import AccessEvent, FrequencyTable
+from memos_cluster.service import MemoryService
 from memos_cluster.scheduler.policy import (
     CubeState, MemoryState, MigrationPlan, Snapshot, plan)
 
@@ -73,7 +74,10 @@ CONTROL_ACTIONS = ("status", "pause", "resume", "run")
 class Scheduler:
     def __init__(self, config: MemosConfig, activation: ActivationService,
                  parametric: ParametricService, state_path: Path,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 memory: Optional[MemoryService] = None):
+        """`memory` (the plaintext service) enables near-duplicate merging."""
+        self._memory = memory
         self._config = config.scheduler
         self._activation = activation
         self._parametric = parametric
@@ -157,7 +161,25 @@ class Scheduler:
                         s.version_since_s, self._activated_at.get((c, m), 0.0),
                         (m, s.version) in held.get(c, set()))
             for (c, m), s in sorted(self._table.stats.items()))
-        return Snapshot(memories, cubes, num_trainings=len(self._jobs))
+        return Snapshot(memories, cubes, num_trainings=len(self._jobs),
+                        duplicates=await self._duplicates(memories))
+
+    async def _duplicates(self, memories: Sequence[MemoryState]) -> tuple:
+        """Near-duplicates of the hottest tracked memories (a bounded number of searches)."""
+        if self._memory is None:
+            return ()
+        hottest = sorted(memories, key=lambda m: -m.frequency)[:self._config.merge_checks_per_cycle]
+        found = []
+        for m in hottest:
+            try:
+                dups = await self._memory.near_duplicates(m.cube_id, m.memory_id,
+                                                          self._config.merge_similarity)
+            except NotFound:  # deleted since it was accessed
+                self._table.forget((m.cube_id, m.memory_id))
+                continue
+            if dups:
+                found.append((m.cube_id, m.memory_id, tuple(i for i, _ in dups)))
+        return tuple(found)
 
     async def _execute(self, result: MigrationPlan, now: float) -> None:
         for cube_id, block in result.activation.items():
@@ -184,6 +206,18 @@ class Scheduler:
             self._last_trained[cube_id] = now
             self._log.append(Migration(now, cube_id, "", "consolidate",
                                        f"job {job.job_id} on {len(ids)} memories"))
+        for cube_id, keep, merged in result.merge:
+            try:
+                kept = await self._memory.merge(cube_id, keep, list(merged))
+            except MemosError as exc:
+                self._log.append(Migration(now, cube_id, keep, "failed", f"merge: {exc}"))
+                continue
+            await self._activation.invalidate(cube_id, list(merged), deleted=True)
+            await self._activation.invalidate(cube_id, [keep], deleted=False)
+            for memory_id in merged:
+                self._table.forget((cube_id, memory_id))
+                self._log.append(Migration(now, cube_id, memory_id, "merge",
+                                           f"into {keep} (now v{kept.version})"))
         for cube_id, version in result.retire:
             try:
                 await self._parametric.delete(cube_id, version)

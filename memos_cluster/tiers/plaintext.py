@@ -23,6 +23,7 @@ from memos_cluster.filters import build_search_expr, scope_expr
 from memos_cluster.fusion import minmax_fuse, rrf_fuse
 from memos_cluster.stopwords import stop_words
 from memos_cluster.tiers import milvus_schema as ms
+from memos_cluster.tiers.duplicates import DuplicateOps
 from memos_cluster.tiers.flush import FlushPolicy
 from memos_cluster.types import (
     AddResult,
@@ -43,7 +44,7 @@ Clock = Callable[[], float]  # seconds since the epoch
 QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
 
 
-class PlaintextTier:
+class PlaintextTier(DuplicateOps):
     def __init__(self, config: MemosConfig, shard_id: str, embedder: Embedder,
                  clock: Clock = time.time):
         self._config = config
@@ -250,10 +251,7 @@ class PlaintextTier:
                 raise FailedPrecondition(
                     f"memory {update.id!r} is at version {current.version}, "
                     f"not {update.expected_version}", "expected_version")
-            archived = ms.item_to_row(current)
-            archived["pk"] = ms.history_pk(current.cube_id, current.id, current.version)
-            archived["placeholder"] = ms.PLACEHOLDER_VECTOR
-            self.client.upsert(self._storage.history_collection, [archived])
+            self._archive([current])
             new = replace(
                 current, text=update.text, version=current.version + 1,
                 updated_at_ms=max(self._now_ms(), current.updated_at_ms),
@@ -266,18 +264,20 @@ class PlaintextTier:
         return new
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
-        """Every version of a memory, oldest first, the current one last."""
+        """Every version of a memory, oldest first, the current one last. A memory merged into
+        another is no longer current; its archived versions stay readable here."""
         self._require_cube(cube_id)
         current = self._current_rows(cube_id, [memory_id])
-        if memory_id not in current:
-            raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
         expr = scope_expr([cube_id])
         expr.add(f"memory_id == {expr.param(memory_id)}")
         rows = self.client.query(self._storage.history_collection, filter=expr.render(),
                                  output_fields=ms.MEMORY_FIELDS, limit=16384)
-        latest = ms.row_to_item(current[memory_id])
-        older = {r["version"]: ms.row_to_item(r) for r in rows if r["version"] < latest.version}
-        return [older[v] for v in sorted(older)] + [latest]
+        if memory_id not in current and not rows:
+            raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
+        latest = ms.row_to_item(current[memory_id]) if memory_id in current else None
+        older = {r["version"]: ms.row_to_item(r) for r in rows
+                 if latest is None or r["version"] < latest.version}
+        return [older[v] for v in sorted(older)] + ([latest] if latest else [])
 
     def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
         """Delete memories and their history (a user who deletes a memory wants it gone)."""

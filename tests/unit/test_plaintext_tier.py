@@ -165,3 +165,19 @@ def test_service_routes_cubes_and_merges_across_shards(tmp_path, embedder):
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     for t in tiers.values():
         t.close()
+
+
+def test_near_duplicates_merge_with_lineage(tier):
+    tier.add("alice", [NewMemory("Caroline adopted a grey cat called Miso.", id="pet2")])
+    found = dict(tier.near_duplicates("alice", "pet", 0.9))
+    assert "pet2" in found and "run" not in found
+    merged = tier.merge("alice", "pet", ["pet2"])
+    assert merged.version == 2 and merged.metadata["merged_from"] == ["pet2@1"]
+    assert tier.get("alice", ["pet2"]).missing_ids == ("pet2",)
+    # The merged-away memory stays readable through history, marked with where it went.
+    (archived,) = tier.history("alice", "pet2")
+    assert archived.text.endswith("Miso.") and archived.metadata["merged_into"] == "pet"
+    assert [m.version for m in tier.history("alice", "pet")] == [1, 2]
+    assert tier.merge("alice", "pet", ["pet2"]).version == 2  # idempotent
+    with pytest.raises(NotFound):
+        tier.history("alice", "never-existed")

@@ -92,7 +92,7 @@ def system(tmp_path_factory):
     activation = ActivationService(config, memory, HashRing(["kv-0"], 8),
                                    {"kv-0": LocalKV(host)}, adapters_for=parametric.current)
     make = lambda: Scheduler(config, activation, parametric,  # noqa: E731
-                             config.scheduler_state_path(), clock)
+                             config.scheduler_state_path(), clock, memory=memory)
     yield config, clock, memory, activation, trainer, make
     tier.close()
 
@@ -179,3 +179,23 @@ def test_paused_scheduler_plans_nothing(system):
     touch(scheduler, clock, "team", ["n0"], times=10)
     scheduler.paused = True
     assert run(scheduler.cycle()).is_empty
+
+
+def test_near_duplicates_are_merged_with_lineage(system):
+    _, clock, memory, _, _, make = system
+    run(memory.create_cube(CubeSpec("dups")))
+    run(memory.add("dups", [NewMemory("The spare key is under the blue flower pot", id="k1"),
+                            NewMemory("The spare key is under the blue flower pot.", id="k2"),
+                            NewMemory("Lunch is at noon on Fridays", id="lunch")]))
+    scheduler = make()
+    touch(scheduler, clock, "dups", ["k1"], times=3)
+    touch(scheduler, clock, "dups", ["k2"])
+    clock.now += 1000  # past stable_s, still warm
+    plan = run(scheduler.cycle())
+    assert plan.merge == (("dups", "k1", ("k2",)),)
+    assert run(memory.get("dups", ["k1", "k2", "lunch"])).missing_ids == ("k2",)
+    (archived,) = run(memory.history("dups", "k2"))
+    assert archived.metadata["merged_into"] == "k1"
+    kept = run(memory.get("dups", ["k1"])).items[0]
+    assert kept.metadata["merged_from"] == ["k2@1"]
+    assert run(scheduler.cycle()).merge == ()  # nothing left to merge

@@ -105,3 +105,16 @@ def test_one_training_slot_goes_to_the_hottest_cube():
 def test_stale_adapters_are_retired():
     cubes = {"c": CubeState("c", adapter_version=1, stale_versions=(2, 3))}
     assert plan(snap(cubes=cubes), NOW, CONFIG).retire == (("c", 2), ("c", 3))
+
+
+def test_near_duplicates_merge_into_the_hottest_when_stable():
+    hot, cold = mem("a", 5), mem("b", 1)
+    snapshot = dataclasses.replace(snap(hot, cold), duplicates=(("c", "b", ("a", "z")),))
+    assert plan(snapshot, NOW, CONFIG).merge == (("c", "a", ("b", "z")),)
+    editing = dataclasses.replace(snap(hot, mem("b", 1, stable=10)),
+                                  duplicates=(("c", "a", ("b",)),))
+    assert plan(editing, NOW, CONFIG).merge == ()  # b changed 10 s ago: wait
+    # Each memory is merged at most once a cycle.
+    twice = dataclasses.replace(snap(hot, cold), duplicates=(("c", "a", ("b",)),
+                                                             ("c", "b", ("a",))))
+    assert plan(twice, NOW, CONFIG).merge == (("c", "a", ("b",)),)
