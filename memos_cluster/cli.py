@@ -183,6 +183,25 @@ def cmd_bench(args, config: MemosConfig) -> int:
     if args.which == "kv":
         write_json(_bench_kv(args, config, data), args.out)
         return 0
+    if args.which == "tiers":
+        from memos_cluster.bench_lora import locomo_texts
+        from memos_cluster.bench_tiers import run_tiers_bench
+
+        texts = locomo_texts(data)[:args.memories]
+        # Cycles every 2 s and a 2-minute half-life, so a run of a few minutes shows the
+        # scheduler's whole behaviour.
+        fast = with_overrides(config, {"scheduler.interval_s": 2.0,
+                                       "scheduler.half_life_s": 120.0,
+                                       "scheduler.min_residency_s": 30.0})
+        if args.address:
+            result = run_tiers_bench(_client(args, config), texts, args.requests)
+        else:
+            from actors.cluster import temporary_cluster
+
+            with temporary_cluster(fast, prefix="memos-bench-") as client:
+                result = run_tiers_bench(client, texts, args.requests)
+        write_json(result, args.out)
+        return 0
     if args.which == "lora":
         from memos_cluster.bench_kv import default_device
         from memos_cluster.bench_lora import locomo_texts, run_lora_bench
@@ -267,8 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="shard health and cubes")
     activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
-                                         "kv (activation memory), lora (parametric memory)")
-    bench.add_argument("which", choices=["gateway", "locomo", "kv", "lora"])
+                                         "kv (activation memory), lora (parametric memory), tiers (scheduler)")
+    bench.add_argument("which", choices=["gateway", "locomo", "kv", "lora", "tiers"])
     bench.add_argument("--data", help="LoCoMo file")
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
     bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
@@ -279,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
     bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
     bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
+    bench.add_argument("--requests", type=int, default=400, help="tiers: Generate requests an arm")
+    bench.add_argument("--memories", type=int, default=60, help="tiers: memories a cube")
     for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters,
                     tiers, scheduler):
         command.add_argument(

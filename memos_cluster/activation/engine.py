@@ -79,6 +79,8 @@ class GenerateStats:
     finish_reason: str = "length"  # "length" or "eos"
     generated: tuple[int, ...] = field(default=(), repr=False)
     adapters_used: tuple[str, ...] = ()  # "cube@vN"
+    # Retrieval hits already in the activation block (served from its cache, not re-prefilled).
+    retrieved_from_activation: int = 0
 
 
 class ActivationEngine:

@@ -108,11 +108,13 @@ class ActivationService:
                 ids = (await self.port_of(cube_id).selection([cube_id]))[cube_id]
                 block += await self._current_block(cube_id, ids)
         retrieved: tuple[str, ...] = ()
+        from_activation = 0
         if call.use_retrieved_memories:
             in_block = {(m.cube_id, m.memory_id) for m in block}
             hits = await self._memory.search(SearchQuery(
                 call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k))
             used = [h for h in hits if (h.item.cube_id, h.item.id) not in in_block]
+            from_activation = len(hits) - len(used)
             retrieved = tuple(h.item.text for h in used)
             if self.on_access is not None:
                 self.on_access([(h.item.cube_id, h.item.id, h.item.version) for h in used],
@@ -128,6 +130,8 @@ class ActivationService:
         request = GenerateRequest(tuple(block), call.query, retrieved, call.sampling,
                                   adapters=tuple(r.name for r in records))
         async for event in self.port_of(call.cube_ids[0]).generate(request, records):
+            if isinstance(event, GenerateStats):
+                event = replace(event, retrieved_from_activation=from_activation)
             yield event
 
     def with_defaults(self, call: GenerateCall) -> GenerateCall:

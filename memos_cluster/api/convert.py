@@ -253,7 +253,8 @@ def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateRespon
         ttft_ms=event.ttft_ms, total_ms=event.total_ms, prompt_tokens=event.prompt_tokens,
         prefill_tokens=event.prefill_tokens, prefill_tokens_saved=event.prefill_tokens_saved,
         caches_used=list(event.caches_used), num_generated=event.num_generated,
-        finish_reason=event.finish_reason, adapters_used=list(event.adapters_used)))
+        finish_reason=event.finish_reason, adapters_used=list(event.adapters_used),
+        retrieved_from_activation=event.retrieved_from_activation))
 
 
 def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | GenerateStats:
@@ -264,7 +265,8 @@ def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | Generat
                          prefill_tokens=s.prefill_tokens,
                          prefill_tokens_saved=s.prefill_tokens_saved,
                          caches_used=tuple(s.caches_used), num_generated=s.num_generated,
-                         finish_reason=s.finish_reason, adapters_used=tuple(s.adapters_used))
+                         finish_reason=s.finish_reason, adapters_used=tuple(s.adapters_used),
+                         retrieved_from_activation=s.retrieved_from_activation)
 
 
 def block_stats_to_pb(stats: BlockStats) -> pb.ActivateMemoriesResponse:

@@ -96,11 +96,18 @@ def test_example_runs_as_a_ray_job(config, running):
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     jobs = JobSubmissionClient(f"http://127.0.0.1:{config.ray.dashboard_port}")
-    job_id = jobs.submit_job(
-        entrypoint=f"{sys.executable} {REPO / 'examples' / 'multi_agent.py'} "
-                   f"--app {config.gateway.app_name}",
-        runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}})
     deadline = time.monotonic() + JOB_DEADLINE_S
+    while True:  # the dashboard's job agent may still be starting on a loaded machine
+        try:
+            job_id = jobs.submit_job(
+                entrypoint=f"{sys.executable} {REPO / 'examples' / 'multi_agent.py'} "
+                           f"--app {config.gateway.app_name}",
+                runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}})
+            break
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
     while (status := jobs.get_job_status(job_id)) not in (
             JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
         if time.monotonic() > deadline:

@@ -383,7 +383,7 @@ class GenerateToken(_message.Message):
     def __init__(self, token_id: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
 
 class GenerateStats(_message.Message):
-    __slots__ = ("ttft_ms", "total_ms", "prompt_tokens", "prefill_tokens", "prefill_tokens_saved", "caches_used", "num_generated", "finish_reason", "adapters_used")
+    __slots__ = ("ttft_ms", "total_ms", "prompt_tokens", "prefill_tokens", "prefill_tokens_saved", "caches_used", "num_generated", "finish_reason", "adapters_used", "retrieved_from_activation")
     TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -393,6 +393,7 @@ class GenerateStats(_message.Message):
     NUM_GENERATED_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_USED_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVED_FROM_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     ttft_ms: float
     total_ms: float
     prompt_tokens: int
@@ -402,7 +403,8 @@ class GenerateStats(_message.Message):
     num_generated: int
     finish_reason: str
     adapters_used: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., prefill_tokens_saved: _Optional[int] = ..., caches_used: _Optional[_Iterable[str]] = ..., num_generated: _Optional[int] = ..., finish_reason: _Optional[str] = ..., adapters_used: _Optional[_Iterable[str]] = ...) -> None: ...
+    retrieved_from_activation: int
+    def __init__(self, ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., prefill_tokens_saved: _Optional[int] = ..., caches_used: _Optional[_Iterable[str]] = ..., num_generated: _Optional[int] = ..., finish_reason: _Optional[str] = ..., adapters_used: _Optional[_Iterable[str]] = ..., retrieved_from_activation: _Optional[int] = ...) -> None: ...
 
 class TrainAdapterRequest(_message.Message):
     __slots__ = ("cube_id", "memory_ids", "rank", "steps", "learning_rate")
