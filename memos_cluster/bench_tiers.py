@@ -55,7 +55,7 @@ def _arm(client: MemosClient, cube: str, texts: Sequence[str], ranks: Sequence[i
 
 
 def run_tiers_bench(client: MemosClient, texts: Sequence[str], num_requests: int = 400,
-                    exponent: float = 1.1, top_k: int = 1, warmup_fraction: float = 0.25,
+                    exponent: float = 1.1, top_k: int = 3, warmup_fraction: float = 0.25,
                     promote_after: int = 3, pace_s: float = 0.05, seed: int = 0,
                     say: Callable[[str], None] = print) -> dict[str, Any]:
     stamp = int(time.time())

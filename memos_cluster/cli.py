@@ -192,7 +192,8 @@ def cmd_bench(args, config: MemosConfig) -> int:
         # scheduler's whole behaviour.
         fast = with_overrides(config, {"scheduler.interval_s": 2.0,
                                        "scheduler.half_life_s": 120.0,
-                                       "scheduler.min_residency_s": 30.0})
+                                       "scheduler.min_residency_s": 30.0,
+                                       "scheduler.max_block_memories": 16})
         if args.address:
             result = run_tiers_bench(_client(args, config), texts, args.requests)
         else:
