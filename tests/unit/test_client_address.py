@@ -3,7 +3,7 @@ import pytest
 
 from memos_cluster.client import MemosClient, parse_address
 from memos_cluster.errors import InvalidArgument
-from memos_cluster.grpc_transport import GrpcTransport
+from memos_cluster.client.grpc_transport import GrpcTransport
 
 
 @pytest.mark.parametrize("address, expected", [

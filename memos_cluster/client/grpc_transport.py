@@ -1,4 +1,5 @@
-"""The gRPC transport of `MemosClient`: the one module of the core that speaks gRPC.
+"""The gRPC transport of `MemosClient`: the client's module that speaks gRPC (the core proper,
+outside `memos_cluster.client`, imports neither grpc nor ray).
 
 Each method takes and returns domain types (the `memos_cluster.client.Transport` protocol),
 converting to and from protobuf here; a non-OK status raises the memos exception of that status

@@ -2,7 +2,7 @@
 
 The address picks the transport:
 - `"host:port"` or `"grpc://host:port"`: gRPC to a gateway (remote clients, agents, services);
-  `memos_cluster.grpc_transport`.
+  `memos_cluster.client.grpc_transport`.
 - `"ray://"`: code running on the Ray cluster (a job's driver, a task, an actor) calls the gateway
   application through a Serve deployment handle, with no gRPC hop; `"ray://HOST:PORT"` first
   connects to the Ray cluster at that GCS address. `actors.ray_transport`.
@@ -96,7 +96,7 @@ def make_transport(address: str, timeout_s: float, metadata: Sequence[tuple[str,
                    application: str) -> Transport:
     scheme, target, app = parse_address(address)
     if scheme == "grpc":
-        from memos_cluster.grpc_transport import GrpcTransport
+        from memos_cluster.client.grpc_transport import GrpcTransport
 
         return GrpcTransport(target, timeout_s, metadata, app or application)
     ray_transport = importlib.import_module(RAY_TRANSPORT_MODULE)
