@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import contextmanager
 from typing import Any, Callable, Optional
 
 import ray
@@ -28,10 +29,13 @@ def shard_actor_name(shard_id: str) -> str:
     return f"memos-{shard_id}"
 
 
-async def call_actor(actor, what: str, method: str, *args, timeout_s: float):
-    """Await actor.method.remote(*args) with a deadline, translating failures (see module doc)."""
+@contextmanager
+def ray_errors(what: str, method: str, on_dead: Optional[Callable[[], None]] = None):
+    """Translate Ray's failure modes inside the block (see module doc). Timeouts are the
+    caller's: what a missed deadline means differs between callers. `on_dead` runs when the
+    actor is gone, so a cached handle can be dropped and looked up again."""
     try:
-        return await asyncio.wait_for(getattr(actor, method).remote(*args), timeout=timeout_s)
+        yield
     except RayTaskError as exc:
         cause = exc.cause
         if isinstance(cause, MemosError):
@@ -39,134 +43,127 @@ async def call_actor(actor, what: str, method: str, *args, timeout_s: float):
         logger.error("%s.%s failed: %s", what, method, exc)
         raise InternalError(f"{what} failed in {method}: {type(cause).__name__}") from None
     except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
+        if on_dead is not None:
+            on_dead()
         raise Unavailable(f"{what} is unavailable (restarting?); retry shortly") from exc
-    except (asyncio.TimeoutError, GetTimeoutError) as exc:
-        raise Unavailable(f"{what} did not answer within {timeout_s:.0f} s; retry shortly") \
-            from exc
+
+
+async def call_actor(actor, what: str, method: str, *args, timeout_s: float,
+                     on_dead: Optional[Callable[[], None]] = None):
+    """Await actor.method.remote(*args) with a deadline, translating failures (see module doc)."""
+    with ray_errors(what, method, on_dead):
+        try:
+            return await asyncio.wait_for(getattr(actor, method).remote(*args), timeout=timeout_s)
+        except (asyncio.TimeoutError, GetTimeoutError) as exc:
+            raise Unavailable(f"{what} did not answer within {timeout_s:.0f} s; retry shortly") \
+                from exc
+
+
+class NamedActor:
+    """A named actor's handle, looked up once and kept (a named handle stays valid across the
+    actor's restarts; it is dropped when the actor is found dead). `create()`, when given, makes
+    the actor the first time a call needs it."""
+
+    def __init__(self, name: str, namespace: str, create: Optional[Callable[[], Any]] = None):
+        self.name = name
+        self._namespace = namespace
+        self._create = create
+        self._handle: Any = None
+
+    def existing(self) -> Any:
+        """The handle, or None when no such actor exists (nothing is created)."""
+        if self._handle is None:
+            try:
+                self._handle = ray.get_actor(self.name, namespace=self._namespace)
+            except ValueError:
+                return None
+        return self._handle
+
+    def get(self) -> Any:
+        handle = self.existing()
+        if handle is None:
+            if self._create is None:
+                raise Unavailable(f"{self.name} does not exist yet; retry shortly")
+            handle = self._handle = self._create()
+        return handle
+
+    def forget(self) -> None:
+        self._handle = None
 
 
 class ShardHandle(DispatchingShard):
-    """A ShardPort over a named PlaintextShardActor. The actor is looked up by name, so the
-    handle stays valid across the actor's restarts."""
+    """A ShardPort over a named PlaintextShardActor."""
 
     def __init__(self, shard_id: str, namespace: str, timeout_s: float):
         self.shard_id = shard_id
-        self._namespace = namespace
+        self._actor = NamedActor(shard_actor_name(shard_id), namespace)
         self._timeout_s = timeout_s
-        self._actor = None
-
-    def _get_actor(self):
-        if self._actor is None:
-            try:
-                self._actor = ray.get_actor(shard_actor_name(self.shard_id),
-                                            namespace=self._namespace)
-            except ValueError as exc:
-                raise Unavailable(f"{self.shard_id} does not exist yet; retry shortly") from exc
-        return self._actor
 
     async def _call(self, name: str, *args):
-        return await call_actor(self._get_actor(), self.shard_id, name, *args,
-                                timeout_s=self._timeout_s)
+        return await call_actor(self._actor.get(), self.shard_id, name, *args,
+                                timeout_s=self._timeout_s, on_dead=self._actor.forget)
 
 
 class KVHandle:
-    """A KVPort (memos_cluster.activation.service) over a named KVCacheActor, looked up by
-    name so it survives the actor's restarts; errors translated as for shards."""
+    """A KVPort (memos_cluster.activation.service) over a named KVCacheActor, created on first
+    use (it loads a model); errors translated as for shards."""
 
-    def __init__(self, actor_id: str, namespace: str, timeout_s: float,
-                 create: Optional[Callable[[], Any]] = None):
-        """`create()` makes the actor when a call needs it and it does not exist yet (KV actors
-        load a model, so they are made on first use)."""
-        self.actor_id = actor_id
-        self._namespace = namespace
+    def __init__(self, actor: NamedActor, timeout_s: float):
+        self.actor_id = actor.name
+        self._actor = actor
         self._timeout_s = timeout_s
-        self._create = create
 
-    def _existing(self):
-        try:
-            return ray.get_actor(f"memos-{self.actor_id}", namespace=self._namespace)
-        except ValueError:
-            return None
-
-    def _actor(self):
-        actor = self._existing()
-        if actor is None:
-            if self._create is None:
-                raise Unavailable(f"{self.actor_id} does not exist yet; retry shortly")
-            actor = self._create()
-        return actor
-
-    async def _call(self, method: str, *args):
-        return await call_actor(self._actor(), self.actor_id, method, *args,
-                                timeout_s=self._timeout_s)
+    async def _call(self, handle, method: str, *args):
+        return await call_actor(handle, self.actor_id, method, *args,
+                                timeout_s=self._timeout_s, on_dead=self._actor.forget)
 
     async def set_block(self, cube_id, memories):
-        return await self._call("set_block", cube_id, list(memories))
+        return await self._call(self._actor.get(), "set_block", cube_id, list(memories))
 
     async def selection(self, cube_ids):
         """Empty blocks when the actor was never created (nothing was activated)."""
-        actor = self._existing()
-        if actor is None:
+        handle = self._actor.existing()
+        if handle is None:
             return {c: [] for c in cube_ids}
-        return await call_actor(actor, self.actor_id, "selection", list(cube_ids),
-                                timeout_s=self._timeout_s)
+        return await self._call(handle, "selection", list(cube_ids))
 
     async def invalidate(self, cube_id, memory_ids, deleted):
         """0 when the actor was never created: it holds no caches to invalidate."""
-        actor = self._existing()
-        if actor is None:
+        handle = self._actor.existing()
+        if handle is None:
             return 0
-        return await call_actor(actor, self.actor_id, "invalidate", cube_id, list(memory_ids),
-                                deleted, timeout_s=self._timeout_s)
+        return await self._call(handle, "invalidate", cube_id, list(memory_ids), deleted)
 
     async def generate(self, request, adapters=()):
         """Each event as the actor yields it (a Ray streaming generator)."""
-        stream = self._actor().generate.options(num_returns="streaming").remote(
-            request, list(adapters))
-        while True:
-            try:
-                ref = await asyncio.wait_for(stream.__anext__(), timeout=self._timeout_s)
-            except StopAsyncIteration:
-                return
-            except (asyncio.TimeoutError, GetTimeoutError) as exc:
-                raise Unavailable(f"{self.actor_id} produced nothing for {self._timeout_s:.0f}"
-                                  " s; retry shortly") from exc
-            except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
-                raise Unavailable(f"{self.actor_id} is unavailable (restarting?); retry "
-                                  "shortly") from exc
-            yield await _translated(ref, self.actor_id, "generate")
-
-
-async def _translated(ref, what: str, method: str):
-    try:
-        return await ref
-    except RayTaskError as exc:
-        if isinstance(exc.cause, MemosError):
-            raise exc.cause from None
-        logger.error("%s.%s failed: %s", what, method, exc)
-        raise InternalError(f"{what} failed in {method}: {type(exc.cause).__name__}") from None
-    except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
-        raise Unavailable(f"{what} is unavailable (restarting?); retry shortly") from exc
+        with ray_errors(self.actor_id, "generate", self._actor.forget):
+            stream = self._actor.get().generate.options(num_returns="streaming").remote(
+                request, list(adapters))
+            while True:
+                try:
+                    ref = await asyncio.wait_for(stream.__anext__(), timeout=self._timeout_s)
+                except StopAsyncIteration:
+                    return
+                except (asyncio.TimeoutError, GetTimeoutError) as exc:
+                    raise Unavailable(f"{self.actor_id} produced nothing for "
+                                      f"{self._timeout_s:.0f} s; retry shortly") from exc
+                yield await ref
 
 
 class TrainerHandle:
-    """A TrainerPort (memos_cluster.parametric.service) over the named LoRA trainer actor."""
+    """A TrainerPort (memos_cluster.parametric.service) over the named LoRA trainer actor,
+    created by the first training run."""
 
-    def __init__(self, namespace: str, timeout_s: float,
-                 create: Optional[Callable[[], Any]] = None):
-        self._namespace = namespace
+    def __init__(self, actor: NamedActor, timeout_s: float):
+        self._actor = actor
         self._timeout_s = timeout_s
-        self._create = create  # makes the trainer on the first training run
 
     async def _call(self, method: str, *args):
-        try:
-            actor = ray.get_actor("memos-lora", namespace=self._namespace)
-        except ValueError as exc:
-            if self._create is None or method != "start":
-                raise NotFound("no training job here (the trainer has not run one)",
-                               "job_id") from exc
-            actor = self._create()
-        return await call_actor(actor, "lora-trainer", method, *args, timeout_s=self._timeout_s)
+        handle = self._actor.get() if method == "start" else self._actor.existing()
+        if handle is None:
+            raise NotFound("no training job here (the trainer has not run one)", "job_id")
+        return await call_actor(handle, "lora-trainer", method, *args,
+                                timeout_s=self._timeout_s, on_dead=self._actor.forget)
 
     async def start(self, cube_id, memories, spec):
         return await self._call("start", cube_id, list(memories), spec)

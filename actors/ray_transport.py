@@ -15,10 +15,11 @@ from typing import Any, Optional, Sequence
 
 import ray
 from ray import serve
-from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import RayServeException
 
-from memos_cluster.errors import DeadlineExceeded, InternalError, MemosError, Unavailable
+from memos_cluster.errors import DeadlineExceeded, Unavailable
+
+from actors.handles import ray_errors
 
 
 class RayTransport:
@@ -58,21 +59,13 @@ class RayTransport:
 
     def _call(self, method: str, *args: Any) -> Any:
         response = self._get_handle().call.remote(method, args, self._metadata)
-        try:
-            return response.result(timeout_s=self._timeout_s)
-        except RayTaskError as exc:
-            cause = exc.cause
-            if isinstance(cause, MemosError):
-                raise cause from None
-            raise InternalError(f"{method} failed in the gateway: {type(cause).__name__}") \
-                from None
-        except TimeoutError:
-            response.cancel()
-            raise DeadlineExceeded(f"{method} did not finish within {self._timeout_s:.0f} s") \
-                from None
-        except RayActorError as exc:
-            raise Unavailable(f"the gateway replica is unavailable; retry shortly ({exc})") \
-                from None
+        with ray_errors("the gateway", method):
+            try:
+                return response.result(timeout_s=self._timeout_s)
+            except TimeoutError:  # the client's deadline, as gRPC's DEADLINE_EXCEEDED
+                response.cancel()
+                raise DeadlineExceeded(f"{method} did not finish within "
+                                       f"{self._timeout_s:.0f} s") from None
 
     # The Transport protocol (memos_cluster.client): one forwarder a method.
     def create_cube(self, spec):
@@ -139,13 +132,5 @@ class RayTransport:
         """Events as the gateway streams them (a streaming Serve handle call)."""
         stream = self._get_handle().options(stream=True).call_stream.remote(
             "generate", (call,), self._metadata)
-        try:
+        with ray_errors("the gateway", "generate"):
             yield from stream
-        except RayTaskError as exc:
-            if isinstance(exc.cause, MemosError):
-                raise exc.cause from None
-            raise InternalError(f"generate failed in the gateway: {type(exc.cause).__name__}") \
-                from None
-        except RayActorError as exc:
-            raise Unavailable(f"the gateway replica is unavailable; retry shortly ({exc})") \
-                from None

@@ -14,9 +14,9 @@ from memos_cluster.service import MemoryService
 from memos_cluster.shardmap import HashRing
 
 from actors.directory import get_or_create_directory
-from actors.handles import KVHandle, ShardHandle, TrainerHandle
-from actors.kv_cache import create_kv_actor, kv_actor_ids
-from actors.lora import create_lora_actor
+from actors.handles import KVHandle, NamedActor, ShardHandle, TrainerHandle
+from actors.kv_cache import create_kv_actor, kv_actor_ids, kv_actor_name
+from actors.lora import LORA_ACTOR_NAME, create_lora_actor
 
 
 @dataclass
@@ -36,11 +36,12 @@ def build_services(config: MemosConfig) -> Services:
     memory = MemoryService(config, ring, {s: ShardHandle(s, namespace, timeout_s)
                                           for s in shard_ids})
     kv_ids = kv_actor_ids(config.activation.num_actors)
-    kv_ports = {k: KVHandle(k, namespace, config.gateway.request_timeout_s,
-                            create=lambda k=k: create_kv_actor(config, k)) for k in kv_ids}
-    parametric = ParametricService(
-        config, memory, AdapterStore(config.adapter_store_uri()),
-        TrainerHandle(namespace, timeout_s, create=lambda: create_lora_actor(config)))
+    kv_ports = {k: KVHandle(NamedActor(kv_actor_name(k), namespace,
+                                       create=lambda k=k: create_kv_actor(config, k)),
+                            config.gateway.request_timeout_s) for k in kv_ids}
+    trainer = NamedActor(LORA_ACTOR_NAME, namespace, create=lambda: create_lora_actor(config))
+    parametric = ParametricService(config, memory, AdapterStore(config.adapter_store_uri()),
+                                   TrainerHandle(trainer, timeout_s))
     activation = ActivationService(config, memory, HashRing(kv_ids, config.cluster.virtual_nodes),
                                    kv_ports, adapters_for=parametric.current)
     return Services(memory, activation, parametric)
