@@ -20,7 +20,7 @@ from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import FailedPrecondition, InternalError, InvalidArgument, MemosError
-from memos_cluster.parametric.store import AdapterListing
+from memos_cluster.parametric.store import AdapterListing, current_of
 from memos_cluster.scheduler.frequency import AccessEvent, EventBuffer
 from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
 
@@ -151,8 +151,8 @@ class MemoryGateway:
 
     async def _adapters(self, cube_id) -> AdapterListing:
         records = await self._parametric.list(cube_id)
-        current = await self._parametric.current([cube_id])
-        return AdapterListing(tuple(records), current[0].version if current else 0)
+        current = current_of(records)
+        return AdapterListing(tuple(records), current.version if current else 0)
 
     async def _tier_status(self, cube_id):
         await self._service.get_cube(cube_id)  # NotFound for an unknown cube

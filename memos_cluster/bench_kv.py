@@ -8,7 +8,6 @@ engine's, without RPC overhead. Not a test: it asserts nothing about speed.
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 

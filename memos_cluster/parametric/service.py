@@ -19,7 +19,7 @@ from memos_cluster import validation as v
 from memos_cluster.activation.engine import BlockMemory
 from memos_cluster.activation.service import block_memory
 from memos_cluster.config import MemosConfig, ParametricConfig
-from memos_cluster.errors import InvalidArgument, NotFound
+from memos_cluster.errors import NotFound
 from memos_cluster.parametric.store import AdapterRecord, AdapterStore
 from memos_cluster.parametric.trainer import TrainingJob
 from memos_cluster.parametric.training import LoraSpec
@@ -83,9 +83,6 @@ class ParametricService:
 
     async def train(self, cube_id: str, memory_ids: Sequence[str], spec: LoraSpec) -> TrainingJob:
         """Start a run on these memories' current versions; returns the queued job."""
-        if len(memory_ids) > self._config.max_train_memories:
-            raise InvalidArgument(f"train on at most {self._config.max_train_memories} "
-                                  "memories a run", "memory_ids")
         ids = v.check_ids(memory_ids, "memory_ids", replace(
             self._limits, max_ids_per_request=self._config.max_train_memories))
         found = await self._memory.get(cube_id, list(ids))
@@ -126,10 +123,15 @@ class ParametricService:
 
     async def annotate(self, hits: list[SearchHit]) -> list[SearchHit]:
         """Mark each hit with the current adapter version trained on its exact version."""
+        held: dict[str, tuple[int, set]] = {}
+        for cube_id in {h.item.cube_id for h in hits}:
+            record = await self.index.current(cube_id)
+            if record is not None:
+                held[cube_id] = (record.version, set(record.memories))
         out = []
         for hit in hits:
-            record = await self.index.current(hit.item.cube_id)
-            if record and (hit.item.id, hit.item.version) in set(record.memories):
-                hit = replace(hit, adapter_version=record.version)
+            version, memories = held.get(hit.item.cube_id, (0, set()))
+            if (hit.item.id, hit.item.version) in memories:
+                hit = replace(hit, adapter_version=version)
             out.append(hit)
         return out

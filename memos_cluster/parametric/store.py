@@ -112,9 +112,7 @@ class AdapterStore:
         raise NotFound(f"cube {cube_id!r} has no adapter version {version}", "version")
 
     def current(self, cube_id: str) -> Optional[AdapterRecord]:
-        """The newest version that is not stale: the one Generate applies."""
-        live = [r for r in self.versions(cube_id) if not r.stale]
-        return live[-1] if live else None
+        return current_of(self.versions(cube_id))
 
     def next_version(self, cube_id: str) -> int:
         """One past every version directory, finished or not (never reuses a number)."""
@@ -164,6 +162,12 @@ class AdapterStore:
     def delete(self, cube_id: str, version: int) -> None:
         self.get(cube_id, version)  # NotFound if absent
         self._filesystem().delete_dir(self._dir(cube_id, version))
+
+
+def current_of(records: Sequence[AdapterRecord]) -> Optional[AdapterRecord]:
+    """The newest version that is not stale (records oldest first): the one Generate applies."""
+    live = [r for r in records if not r.stale]
+    return live[-1] if live else None
 
 
 def check_base(record: AdapterRecord, base: dict[str, str]) -> None:

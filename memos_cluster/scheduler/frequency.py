@@ -71,9 +71,11 @@ class FrequencyTable:
     def forget(self, key: MemoryKey) -> None:
         self.stats.pop(key, None)
 
-    def prune(self, now_s: float, floor: float) -> int:
-        """Drop memories whose frequency decayed below `floor` (bounded memory)."""
-        cold = [k for k in self.stats if self.frequency(k, now_s) < floor]
+    def prune(self, now_s: float, floor: float, keep: Iterable[MemoryKey] = ()) -> int:
+        """Drop memories whose frequency decayed below `floor` (bounded memory), except those
+        in `keep` (e.g. memories still in activation memory)."""
+        kept = set(keep)
+        cold = [k for k in self.stats if self.frequency(k, now_s) < floor and k not in kept]
         for key in cold:
             del self.stats[key]
         return len(cold)

@@ -27,6 +27,7 @@ from memos_cluster.activation.service import ActivationService
 from memos_cluster.config import MemosConfig
 from memos_cluster.errors import MemosError, NotFound
 from memos_cluster.parametric.service import ParametricService
+from memos_cluster.parametric.store import current_of
 from memos_cluster.scheduler.frequency import AccessEvent, FrequencyTable
 from memos_cluster.service import MemoryService
 from memos_cluster.scheduler.policy import (
@@ -115,42 +116,40 @@ class Scheduler:
         now = self._clock()
         result = plan(await self._snapshot(now), now, self._config)
         await self._execute(result, now)
-        for key in [k for k in self._table.stats
-                    if self._table.frequency(k, now) < self._config.prune_frequency
-                    and k not in self._activated_at]:
-            self._table.forget(key)
+        self._table.prune(now, self._config.prune_frequency, keep=self._activated_at.keys())
         return result
 
-    async def _cube_state(self, cube_id: str, block: Sequence[str], now: float) -> CubeState:
+    async def _is_training(self, cube_id: str, now: float) -> bool:
+        """Whether the run this scheduler started for the cube is still going; a finished one
+        is logged and forgotten."""
         job_id = self._jobs.get(cube_id)
-        training = False
-        if job_id:
-            try:
-                job = await self._parametric.job(job_id)
-            except NotFound:  # the trainer restarted and forgot it: the run is gone
-                del self._jobs[cube_id]
-                return await self._cube_state(cube_id, block, now)
-            training = job.status in ("queued", "running")
-            if not training:
-                del self._jobs[cube_id]
-                self._log.append(Migration(now, cube_id, "", "consolidated" if job.status ==
-                                           "succeeded" else "failed", f"job {job_id} "
-                                           f"{job.status} v{job.version} {job.error}".strip()))
-        records = await self._parametric.versions(cube_id)
-        live = [r for r in records if not r.stale]
-        return CubeState(cube_id, tuple(block), live[-1].version if live else 0,
-                         tuple(r.version for r in records if r.stale),
-                         self._last_trained.get(cube_id, 0.0), training)
+        if job_id is None:
+            return False
+        try:
+            job = await self._parametric.job(job_id)
+        except NotFound:  # the trainer restarted and forgot it: the run is gone
+            del self._jobs[cube_id]
+            return False
+        if job.status in ("queued", "running"):
+            return True
+        del self._jobs[cube_id]
+        self._log.append(Migration(now, cube_id, "", "consolidated" if job.status ==
+                                   "succeeded" else "failed", f"job {job_id} "
+                                   f"{job.status} v{job.version} {job.error}".strip()))
+        return False
 
     async def _snapshot(self, now: float) -> Snapshot:
         cube_ids = sorted({c for c, _ in self._table.stats})
         blocks = await self._activation.selections(cube_ids)
-        cubes = {c: await self._cube_state(c, blocks.get(c, []), now) for c in cube_ids}
-        held = {}
-        for cube_id, cube in cubes.items():
-            current = [r for r in await self._parametric.versions(cube_id)
-                       if r.version == cube.adapter_version]
-            held[cube_id] = set(current[0].memories) if current else set()
+        cubes, held = {}, {}
+        for cube_id in cube_ids:
+            records = await self._parametric.versions(cube_id)  # one listing a cube
+            current = current_of(records)
+            held[cube_id] = set(current.memories) if current else set()
+            cubes[cube_id] = CubeState(
+                cube_id, tuple(blocks.get(cube_id, [])), current.version if current else 0,
+                tuple(r.version for r in records if r.stale),
+                self._last_trained.get(cube_id, 0.0), await self._is_training(cube_id, now))
         for cube_id, block in blocks.items():  # blocks changed elsewhere: adopt them
             for memory_id in block:
                 self._activated_at.setdefault((cube_id, memory_id), now)
@@ -159,7 +158,7 @@ class Scheduler:
         memories = tuple(
             MemoryState(c, m, s.version, self._table.frequency((c, m), now), s.first_seen_s,
                         s.version_since_s, self._activated_at.get((c, m), 0.0),
-                        (m, s.version) in held.get(c, set()))
+                        (m, s.version) in held[c])
             for (c, m), s in sorted(self._table.stats.items()))
         return Snapshot(memories, cubes, num_trainings=len(self._jobs),
                         duplicates=await self._duplicates(memories))
@@ -229,8 +228,8 @@ class Scheduler:
     async def tier_status(self, cube_id: str) -> TierStatus:
         now = self._clock()
         block = (await self._activation.selections([cube_id])).get(cube_id, [])
-        live = [r for r in await self._parametric.versions(cube_id) if not r.stale]
-        held = set(live[-1].memories) if live else set()
+        current = current_of(await self._parametric.versions(cube_id))
+        held = set(current.memories) if current else set()
         rows = []
         for (c, m), s in sorted(self._table.stats.items()):
             if c != cube_id:
