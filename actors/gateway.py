@@ -9,21 +9,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from typing import Any, Awaitable, Callable, Optional
 
 import grpc
 from ray import serve
-from ray.exceptions import RayError
 
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import FailedPrecondition, InternalError, InvalidArgument, MemosError
 from memos_cluster.parametric.store import AdapterListing, current_of
-from memos_cluster.scheduler.frequency import AccessEvent, EventBuffer
 from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
 
+from actors.events import AccessShipper
 from actors.grpc_servicer import UndecodableRequest
 from actors.handles import call_actor
 from actors.scheduler import create_scheduler_actor
@@ -31,6 +29,23 @@ from actors.services import build_services
 
 logger = logging.getLogger("memos_cluster.gateway")
 
+
+def _check_decoded(request: Any) -> None:
+    if isinstance(request, UndecodableRequest):
+        raise InvalidArgument(f"{request.message_type}: field {request.field or '?'} "
+                              f"{request.reason}", request.field)
+
+
+def _set_status(grpc_context: Any, exc: Exception) -> None:
+    """Call from an except block: memos errors as their code and message, anything else as
+    INTERNAL with a short message (the trace goes to this replica's log, not the client)."""
+    if isinstance(exc, MemosError):
+        code, details = exc.status, exc.message
+    else:
+        logger.exception("unexpected error in the gateway")
+        code, details = "INTERNAL", "internal error in the memos gateway; see its log"
+    grpc_context.set_code(getattr(grpc.StatusCode, code))
+    grpc_context.set_details(details)
 
 
 def rpc(response_cls: type):
@@ -42,18 +57,10 @@ def rpc(response_cls: type):
     def wrap(handler: Callable[[Any, Any], Awaitable[Any]]):
         async def method(self, request: Any, grpc_context=None) -> Any:
             try:
-                if isinstance(request, UndecodableRequest):
-                    raise InvalidArgument(
-                        f"{request.message_type}: field {request.field or '?'} {request.reason}",
-                        request.field)
+                _check_decoded(request)
                 return await handler(self, request)
-            except MemosError as exc:
-                grpc_context.set_code(getattr(grpc.StatusCode, exc.status))
-                grpc_context.set_details(exc.message)
-            except Exception:  # the edge: log it here, send the client a status, not a trace
-                logger.exception("unexpected error in the gateway")
-                grpc_context.set_code(grpc.StatusCode.INTERNAL)
-                grpc_context.set_details("internal error in the memos gateway; see its log")
+            except Exception as exc:  # the edge: every failure leaves as a status
+                _set_status(grpc_context, exc)
             return response_cls()
 
         method.__name__, method.__qualname__ = handler.__name__, handler.__qualname__
@@ -71,39 +78,12 @@ class MemoryGateway:
         self._parametric = services.parametric
         self._background: set[asyncio.Task] = set()
         # Access events for the scheduler: buffered (bounded) and shipped off the request path.
-        self._events = EventBuffer(config.scheduler.event_buffer)
         self._scheduler = create_scheduler_actor(config) if config.scheduler.enabled else None
         if self._scheduler is not None:
             self._scheduler.start.remote()
-        self._shipper: Optional[asyncio.Task] = None
+        self._note = AccessShipper(config, self._scheduler).note
         self._activation.on_access = self._note
-
-    def _note(self, used: list[tuple[str, str, int]], kind: str) -> None:
-        """Record accesses (cube, memory id, version); never waits on the scheduler."""
-        if self._scheduler is None or not used:
-            return
-        now = time.time()
-        self._events.add(AccessEvent(c, m, v, kind, now) for c, m, v in used)
-        if self._shipper is None:
-            self._shipper = asyncio.get_running_loop().create_task(self._ship_events())
-
-    async def _ship_events(self) -> None:
-        """Every `scheduler.flush_interval_s`, send buffered events in batches. A batch the
-        scheduler does not take (restarting, gone) is dropped and counted, not retried."""
-        config, reported = self._config.scheduler, 0
-        while True:
-            await asyncio.sleep(config.flush_interval_s)
-            while len(self._events):
-                batch = self._events.drain(config.event_batch)
-                dropped, reported = self._events.num_dropped - reported, self._events.num_dropped
-                try:
-                    await asyncio.wait_for(self._scheduler.record.remote(batch, dropped),
-                                           timeout=self._config.cluster.call_timeout_s)
-                except (RayError, asyncio.TimeoutError) as exc:
-                    self._events.num_dropped += len(batch)
-                    logger.warning("%d access events dropped: scheduler unavailable (%s)",
-                                   len(batch), type(exc).__name__)
-                    break
+        self._operations = self._operation_table()
 
     def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
         """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
@@ -170,7 +150,8 @@ class MemoryGateway:
             raise FailedPrecondition("the scheduler is disabled (scheduler.enabled: false)")
         return self._scheduler
 
-    def _operations(self) -> dict[str, Callable[..., Awaitable[Any]]]:
+    def _operation_table(self) -> dict[str, Callable[..., Awaitable[Any]]]:
+        """What `call` serves: every operation by its client-side name."""
         service = self._service
         return {"create_cube": service.create_cube, "delete_cube": service.delete_cube,
                 "list_cubes": service.list_cubes, "get_cube": service.get_cube,
@@ -185,7 +166,8 @@ class MemoryGateway:
     def _log_background(self, task: asyncio.Task) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.warning("KV cache invalidation failed (caches stay unusable): %s",
+            logger.warning("invalidating after a write failed (stale KV caches stay unusable; "
+                           "adapters are marked stale on the next delete): %s",
                            task.exception())
 
     @rpc(pb.CreateCubeResponse)
@@ -302,22 +284,13 @@ class MemoryGateway:
         """Server streaming: tokens as they come, then the stats. Errors end the stream with
         their status (before any token for bad input)."""
         try:
-            if isinstance(request, UndecodableRequest):
-                raise InvalidArgument(f"{request.message_type}: field {request.field or '?'} "
-                                      f"{request.reason}", request.field)
-            call = convert.generate_from_pb(request)
-            async for event in self._activation.generate(call):
+            _check_decoded(request)
+            async for event in self._activation.generate(convert.generate_from_pb(request)):
                 yield convert.generate_event_to_pb(event)
-        except MemosError as exc:
+        except Exception as exc:
             # A stream's status reaches the client only if the generator raises after setting
             # it (Serve wraps it as the user's status); a plain return would end it as OK.
-            grpc_context.set_code(getattr(grpc.StatusCode, exc.status))
-            grpc_context.set_details(exc.message)
-            raise
-        except Exception:  # the edge: log it here, send the client a status, not a trace
-            logger.exception("unexpected error in Generate")
-            grpc_context.set_code(grpc.StatusCode.INTERNAL)
-            grpc_context.set_details("internal error in the memos gateway; see its log")
+            _set_status(grpc_context, exc)
             raise
 
     # ---- the Ray transport -----------------------------------------------------------------
@@ -328,7 +301,7 @@ class MemoryGateway:
         (key, value) pairs a gRPC client sends (authorization, once issued)."""
         if method == "ping":
             return None
-        operation = self._operations().get(method)
+        operation = self._operations.get(method)
         if operation is None:
             raise InvalidArgument(f"{method!r} is not a memos operation", "method")
         try:

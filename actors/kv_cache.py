@@ -29,9 +29,6 @@ class KVCacheActor:
     def __init__(self, config: MemosConfig, actor_id: str):
         self._host = KVHost(config, actor_id)
 
-    def ready(self) -> dict[str, Any]:
-        return self._host.ready()
-
     def set_block(self, cube_id, memories):
         return self._host.set_block(cube_id, memories)
 
@@ -43,9 +40,6 @@ class KVCacheActor:
 
     def invalidate(self, cube_id, memory_ids, deleted):
         return self._host.invalidate(cube_id, memory_ids, deleted)
-
-    def stats(self):
-        return self._host.stats()
 
 
 def create_kv_actor(config: MemosConfig, actor_id: str):

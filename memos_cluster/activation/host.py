@@ -25,14 +25,14 @@ class KVHost:
         import torch
 
         activation = config.activation
-        self._device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         path, identity = resolve_model(activation.model, config.model_cache_dir())
-        model, tokenizer = load_causal_lm(path, self._device)
+        model, tokenizer = load_causal_lm(path, device)
         spill_dir = config.kv_spill_dir(actor_id)
         shutil.rmtree(spill_dir, ignore_errors=True)
         budgets = Budgets(activation.device_budget_bytes, activation.host_budget_bytes,
                           activation.disk_budget_bytes)
-        self._store = KVStore(identity, self._device, budgets, spill_dir)
+        self._store = KVStore(identity, device, budgets, spill_dir)
         max_tokens = min(activation.max_prompt_tokens, model.config.max_position_embeddings)
         self._engine = ActivationEngine(model, tokenizer, self._store, max_tokens)
         self._max_block = activation.max_block_memories
@@ -40,9 +40,6 @@ class KVHost:
         self._adapter_store = AdapterStore(config.adapter_store_uri())
         self._adapter_cache = config.adapter_cache_dir() / actor_id
         self._lock = threading.Lock()
-
-    def ready(self) -> dict[str, Any]:
-        return {"device": self._device, **self._store.identity.as_metadata()}
 
     def set_block(self, cube_id: str, memories: Sequence[BlockMemory]) -> BlockStats:
         """Make `memories` (current versions, in order) the cube's activation block and build
@@ -78,6 +75,3 @@ class KVHost:
                 self._selection[cube_id] = [i for i in self._selection.get(cube_id, [])
                                             if i not in gone]
         return self._store.invalidate(cube_id, memory_ids)
-
-    def stats(self) -> dict[str, Any]:
-        return {"device": self._device, **self._store.stats()}

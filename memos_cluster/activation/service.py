@@ -109,6 +109,7 @@ class ActivationService:
                 block += await self._current_block(cube_id, ids)
         retrieved: tuple[str, ...] = ()
         from_activation = 0
+        accessed = [(m.cube_id, m.memory_id, m.version) for m in block]
         if call.use_retrieved_memories:
             in_block = {(m.cube_id, m.memory_id) for m in block}
             hits = await self._memory.search(SearchQuery(
@@ -116,14 +117,12 @@ class ActivationService:
             used = [h for h in hits if (h.item.cube_id, h.item.id) not in in_block]
             from_activation = len(hits) - len(used)
             retrieved = tuple(h.item.text for h in used)
-            if self.on_access is not None:
-                self.on_access([(h.item.cube_id, h.item.id, h.item.version) for h in used],
-                               "generate")
+            accessed += [(h.item.cube_id, h.item.id, h.item.version) for h in used]
         else:  # the cubes must exist even when only the activation block is used
             for cube_id in call.cube_ids:
                 await self._memory.get_cube(cube_id)
         if self.on_access is not None:
-            self.on_access([(m.cube_id, m.memory_id, m.version) for m in block], "generate")
+            self.on_access(accessed, "generate")
         records = []
         if call.use_parametric_memory and self._adapters_for is not None:
             records = await self._adapters_for(call.cube_ids)
