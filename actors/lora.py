@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 import ray
 
 from memos_cluster.activation.engine import BlockMemory
-from memos_cluster.activation.model import load_causal_lm, resolve_model
+from memos_cluster.activation.model import default_device, load_causal_lm, resolve_model
 from memos_cluster.config import MemosConfig
 from memos_cluster.parametric.store import AdapterStore
 from memos_cluster.parametric.trainer import AdapterTrainer, TrainingJob
@@ -33,9 +33,7 @@ class LoRATrainerActor:
     def _load_base(self):
         with self._lock:
             if self._base is None:
-                import torch
-
-                device = "cuda" if torch.cuda.is_available() else "cpu"
+                device = default_device()
                 path, identity = resolve_model(self._config.activation.model,
                                                self._config.model_cache_dir())
                 model, tokenizer = load_causal_lm(path, device)

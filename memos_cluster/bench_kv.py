@@ -96,9 +96,3 @@ def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
             "device": device, "rows": rows,
             "cache_bytes_per_1k_tokens": stats["bytes_per_1k_tokens"],
             "hit_rate": round(stats["hit_rate"], 3)}
-
-
-def default_device(requested: Optional[str]) -> str:
-    import torch
-
-    return requested or ("cuda" if torch.cuda.is_available() else "cpu")

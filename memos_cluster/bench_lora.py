@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 from memos_cluster.activation.engine import BlockMemory
 from memos_cluster.activation.model import load_causal_lm, resolve_model
@@ -60,12 +60,3 @@ def run_lora_bench(model: str, cache_dir: Path, device: str, texts: Sequence[str
         f"{loss['adapter_trained']} ({loss['adapter_trained'] / loss['base_trained']:.2f}x); "
         f"held-out {loss['base_heldout']} -> {loss['adapter_heldout']}")
     return result
-
-
-def locomo_texts(data: Optional[str]) -> list[str]:
-    """The turns of the first LoCoMo conversation, as ingest would store them."""
-    if not data:
-        raise SystemExit("no LoCoMo file: pass --data")
-    from memos_cluster.ingest import load_locomo, locomo_memories
-
-    return [m.text for m in locomo_memories(load_locomo(data)[0])]

@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from memos_cluster.activation.engine import GenerateStats
+from memos_cluster.bench import percentiles_ms
 from memos_cluster.client import MemosClient
 from memos_cluster.types import NewMemory
 
@@ -33,9 +34,7 @@ def zipf_ranks(num_items: int, exponent: float, count: int, seed: int) -> list[i
 
 
 def _ttft(stats: Sequence[GenerateStats]) -> dict[str, float]:
-    values = sorted(s.ttft_ms for s in stats)
-    return {"mean": round(statistics.fmean(values), 2),
-            "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2)}
+    return percentiles_ms([s.ttft_ms / 1000 for s in stats])
 
 
 def _arm(client: MemosClient, cube: str, texts: Sequence[str], ranks: Sequence[int],

@@ -21,14 +21,14 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from memos_cluster.cli_bench import add_bench_command, cmd_bench
 from memos_cluster.cli_tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
 from memos_cluster.config import MemosConfig, load_config, with_overrides
 from memos_cluster.errors import MemosError, NotFound
-from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS
+from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS, SAMPLE_CONVERSATION
 from memos_cluster.types import SearchMode
 
-SAMPLE_CONVERSATION = "conv-26"
 STOP_POLL_S = 0.2  # how often `up` checks for a stop request (seconds)
 
 
@@ -174,93 +174,6 @@ def cmd_status(args, config: MemosConfig) -> int:
     return 0
 
 
-def cmd_bench(args, config: MemosConfig) -> int:
-    from memos_cluster.bench import run_gateway_bench, write_json
-    from memos_cluster.bench_locomo import run_locomo_bench
-    from memos_cluster.client import MemosClient
-
-    data = args.data or default_locomo_path()
-    if args.which == "kv":
-        write_json(_bench_kv(args, config, data), args.out)
-        return 0
-    if args.which == "tiers":
-        from memos_cluster.bench_lora import locomo_texts
-        from memos_cluster.bench_tiers import run_tiers_bench
-
-        texts = locomo_texts(data)[:args.memories]
-        # Cycles every 2 s and a 2-minute half-life, so a run of a few minutes shows the
-        # scheduler's whole behaviour.
-        fast = with_overrides(config, {"scheduler.interval_s": 2.0,
-                                       "scheduler.half_life_s": 120.0,
-                                       "scheduler.min_residency_s": 30.0,
-                                       "scheduler.max_block_memories": 16})
-        if args.address:
-            result = run_tiers_bench(_client(args, config), texts, args.requests)
-        else:
-            from actors.cluster import temporary_cluster
-
-            with temporary_cluster(fast, prefix="memos-bench-") as client:
-                result = run_tiers_bench(client, texts, args.requests)
-        write_json(result, args.out)
-        return 0
-    if args.which == "lora":
-        from memos_cluster.bench_kv import default_device
-        from memos_cluster.bench_lora import locomo_texts, run_lora_bench
-        from memos_cluster.parametric.service import lora_spec
-
-        spec = lora_spec(config.parametric)
-        write_json(run_lora_bench(args.model or config.activation.model,
-                                  config.model_cache_dir(), default_device(args.device),
-                                  locomo_texts(data), spec), args.out)
-        return 0
-    if not data:
-        raise SystemExit("no LoCoMo file: pass --data")
-    if args.which == "gateway":
-        def work(client):
-            clients = {"ray" if client.address.startswith("ray://") else "grpc": client}
-            if not args.address:  # on our own local cluster: time the Ray transport too
-                clients["ray"] = MemosClient(f"ray://?app={config.gateway.app_name}")
-            return run_gateway_bench(clients, data, args.conversation)
-    else:
-        conversations = [c for c in (args.conversations or "").split(",") if c]
-        ks = [int(k) for k in args.k.split(",")]
-
-        def work(client):
-            return run_locomo_bench(client, data, conversations or None, ks)
-    if args.address:
-        result = work(_client(args, config))
-    else:
-        result = _on_local_cluster(config, work)
-    write_json(result, args.out)
-    return 0
-
-
-def _bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
-    """In-process: the activation engine on the configured model (no cluster needed)."""
-    from memos_cluster.bench_kv import default_device, run_kv_bench
-    from memos_cluster.ingest import load_locomo
-
-    texts = [turn["text"] for sample in load_locomo(data) for key, turns in sample[
-        "conversation"].items() if key.startswith("session_") and isinstance(turns, list)
-        for turn in turns] if data else []
-    return run_kv_bench(args.model or config.activation.model, config.model_cache_dir(),
-                        default_device(args.device),
-                        [int(t) for t in args.memory_tokens.split(",")],
-                        [int(t) for t in args.query_tokens.split(",")],
-                        repeats=args.repeats, texts=texts)
-
-
-def _on_local_cluster(config: MemosConfig, work):
-    """Run work(client) against a fresh local cluster on a temporary data dir, then stop it."""
-    from actors.cluster import temporary_cluster
-
-    # The retrieval benches measure the plaintext path: no scheduler promoting memories (and
-    # loading a model) in the middle of the timings.
-    config = with_overrides(config, {"scheduler.enabled": False})
-    with temporary_cluster(config, prefix="memos-bench-") as client:
-        return work(client)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memos-cluster", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML config file")
@@ -286,21 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     sub.add_parser("status", help="shard health and cubes")
     activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
-    bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
-                                         "kv (activation memory), lora (parametric memory), tiers (scheduler)")
-    bench.add_argument("which", choices=["gateway", "locomo", "kv", "lora", "tiers"])
-    bench.add_argument("--data", help="LoCoMo file")
-    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
-    bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
-    bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
-    bench.add_argument("--out", help="write the figures as JSON here")
-    bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
-    bench.add_argument("--device", help="kv, lora: cpu or cuda (default: cuda if available)")
-    bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
-    bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
-    bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
-    bench.add_argument("--requests", type=int, default=400, help="tiers: Generate requests an arm")
-    bench.add_argument("--memories", type=int, default=60, help="tiers: memories a cube")
+    bench = add_bench_command(sub)
     for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters,
                     tiers, scheduler):
         command.add_argument(

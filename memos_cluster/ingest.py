@@ -24,6 +24,7 @@ FORMATS = ("auto", "jsonl", "json", "parquet", "locomo")
 # Preceding turns kept as a turn's context. LoCoMo dev hybrid recall@5/@10: 1 turn 64.4/73.1,
 # 2 turns 66.3/76.0 (with extended stop words); the next turn as well added nothing.
 LOCOMO_CONTEXT_TURNS = 2
+SAMPLE_CONVERSATION = "conv-26"  # the LoCoMo conversation `up` and `bench gateway` load
 LOCOMO_DATE_FORMAT = "%I:%M %p on %d %B, %Y"  # e.g. "1:56 pm on 8 May, 2023"
 _SESSION_KEY = re.compile(r"^session_(\d+)$")
 
@@ -174,3 +175,10 @@ def batches(items: Iterable[NewMemory], size: int) -> Iterator[list[NewMemory]]:
             batch = []
     if batch:
         yield batch
+
+
+def locomo_texts(path: str, first: Optional[int] = None) -> list[str]:
+    """The texts of a LoCoMo file's turns as ingest stores them, conversation after
+    conversation (`first`: only that many conversations). Who calls it: the benchmarks."""
+    samples = load_locomo(path)
+    return [m.text for sample in samples[:first] for m in locomo_memories(sample)]

@@ -11,6 +11,7 @@ Who uses it: the KV-cache actor (`actors/kv_cache.py`) builds one per model and 
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
@@ -19,6 +20,7 @@ from memos_cluster.activation.blocks import Segment, SegmentKey
 from memos_cluster.activation.kvstore import KVStore, cache_layers, cache_view
 from memos_cluster.errors import InvalidArgument
 
+MEMORY_TOKEN_CACHE = 8192  # memory texts whose token ids an engine keeps
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,15 @@ class ActivationEngine:
         self._bos = tokenizer.cls_token_id if tokenizer.bos_token_id is None \
             else tokenizer.bos_token_id
         self._eos = model.config.eos_token_id
+        # Every Generate composes its block again: tokenize each memory text once.
+        self._memory_tokens = functools.lru_cache(maxsize=MEMORY_TOKEN_CACHE)(
+            self._encode_memory)
 
     def _tokens(self, text: str) -> list[int]:
         return self._tokenizer.encode(text, add_special_tokens=False)
+
+    def _encode_memory(self, text: str) -> tuple[int, ...]:
+        return tuple(self._tokens(f"[memory] {text}\n"))
 
     def segments(self, block: Sequence[BlockMemory],
                  adapters: Sequence[str] = ()) -> tuple[list[Segment], list[int]]:
@@ -108,7 +116,7 @@ class ActivationEngine:
         if adapters and block:
             segments.append(Segment(SegmentKey("", "adapters:" + "+".join(adapters), 0), 1))
         for memory in block:
-            ids = self._tokens(f"[memory] {memory.text}\n")
+            ids = self._memory_tokens(memory.text)
             segments.append(Segment(memory.key, len(ids) + (0 if segments else 1)))
             tokens += ids
         return segments, tokens

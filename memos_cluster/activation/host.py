@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 from memos_cluster.activation.blocks import Budgets
 from memos_cluster.activation.engine import ActivationEngine, BlockMemory, BlockStats
 from memos_cluster.activation.kvstore import KVStore
-from memos_cluster.activation.model import load_causal_lm, resolve_model
+from memos_cluster.activation.model import default_device, load_causal_lm, resolve_model
 from memos_cluster.config import MemosConfig
 from memos_cluster.errors import InvalidArgument
 from memos_cluster.parametric.store import AdapterRecord, AdapterStore, check_base
@@ -25,7 +25,7 @@ class KVHost:
         import torch
 
         activation = config.activation
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = default_device(device or None)
         path, identity = resolve_model(activation.model, config.model_cache_dir())
         model, tokenizer = load_causal_lm(path, device)
         spill_dir = config.kv_spill_dir(actor_id)

@@ -15,7 +15,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from memos_cluster.errors import ConfigError, FailedPrecondition
 
@@ -148,6 +148,14 @@ def resolve_model(model: str, cache_dir: Path) -> tuple[str, ModelIdentity]:
         raise ConfigError(f"model {model!r} is neither a directory nor in the local hub cache: "
                           f"{exc}", "activation.model") from exc
     return str(directory), identity_of(model, directory)
+
+
+def default_device(requested: Optional[str] = None) -> str:
+    """`requested`, else "cuda" where torch sees a GPU, else "cpu". Who calls it: KV-cache and
+    LoRA actors when they load the model, and the benches."""
+    import torch
+
+    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_causal_lm(path: str, device: str) -> tuple[Any, Any]:

@@ -1,0 +1,132 @@
+"""`memos-cluster bench ...`: one function a benchmark, each returning the figures it writes
+with `--out`. The parser and the other commands live in `memos_cluster.cli`."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.ingest import SAMPLE_CONVERSATION
+
+
+def _client(args, config: MemosConfig):
+    from memos_cluster.cli import _client as client_for
+
+    return client_for(args, config)
+
+
+def _needs(data: Optional[str]) -> str:
+    if not data:
+        raise SystemExit("no LoCoMo file: pass --data")
+    return data
+
+
+def _on_local_cluster(config: MemosConfig, work):
+    """Run work(client) against a fresh local cluster on a temporary data dir, then stop it."""
+    from actors.cluster import temporary_cluster
+
+    # The retrieval benches measure the plaintext path: no scheduler promoting memories (and
+    # loading a model) in the middle of the timings.
+    config = with_overrides(config, {"scheduler.enabled": False})
+    with temporary_cluster(config, prefix="memos-bench-") as client:
+        return work(client)
+
+
+def _on_client(args, config: MemosConfig, work: Callable[[Any], dict]) -> dict:
+    """work(client) against --address, or against a fresh local cluster."""
+    return work(_client(args, config)) if args.address else _on_local_cluster(config, work)
+
+
+def bench_gateway(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from memos_cluster.bench import run_gateway_bench
+    from memos_cluster.client import MemosClient
+
+    def work(client):
+        clients = {"ray" if client.address.startswith("ray://") else "grpc": client}
+        if not args.address:  # on our own local cluster: time the Ray transport too
+            clients["ray"] = MemosClient(f"ray://?app={config.gateway.app_name}")
+        return run_gateway_bench(clients, _needs(data), args.conversation)
+    return _on_client(args, config, work)
+
+
+def bench_locomo(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from memos_cluster.bench_locomo import run_locomo_bench
+
+    conversations = [c for c in (args.conversations or "").split(",") if c] or None
+    ks = [int(k) for k in args.k.split(",")]
+    return _on_client(args, config, lambda client: run_locomo_bench(
+        client, _needs(data), conversations, ks))
+
+
+def bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: the activation engine on the configured model (no cluster needed)."""
+    from memos_cluster.activation.model import default_device
+    from memos_cluster.bench_kv import run_kv_bench
+    from memos_cluster.ingest import locomo_texts
+
+    return run_kv_bench(args.model or config.activation.model, config.model_cache_dir(),
+                        default_device(args.device),
+                        [int(t) for t in args.memory_tokens.split(",")],
+                        [int(t) for t in args.query_tokens.split(",")],
+                        repeats=args.repeats, texts=locomo_texts(data) if data else [])
+
+
+def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: the trainer on the configured model, through the real adapter store."""
+    from memos_cluster.activation.model import default_device
+    from memos_cluster.bench_lora import run_lora_bench
+    from memos_cluster.ingest import locomo_texts
+    from memos_cluster.parametric.service import lora_spec
+
+    return run_lora_bench(args.model or config.activation.model, config.model_cache_dir(),
+                          default_device(args.device), locomo_texts(_needs(data), first=1),
+                          lora_spec(config.parametric))
+
+
+def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from memos_cluster.bench_tiers import run_tiers_bench
+    from memos_cluster.ingest import locomo_texts
+
+    texts = locomo_texts(_needs(data), first=1)[:args.memories]
+    if args.address:
+        return run_tiers_bench(_client(args, config), texts, args.requests)
+    from actors.cluster import temporary_cluster
+
+    # Cycles every 2 s and a 2-minute half-life, so a run of a few minutes shows the
+    # scheduler's whole behaviour.
+    fast = with_overrides(config, {"scheduler.interval_s": 2.0, "scheduler.half_life_s": 120.0,
+                                   "scheduler.min_residency_s": 30.0,
+                                   "scheduler.max_block_memories": 16})
+    with temporary_cluster(fast, prefix="memos-bench-") as client:
+        return run_tiers_bench(client, texts, args.requests)
+
+
+BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
+           "lora": bench_lora, "tiers": bench_tiers}
+
+
+def cmd_bench(args, config: MemosConfig) -> int:
+    from memos_cluster.bench import write_json
+    from memos_cluster.cli import default_locomo_path
+
+    write_json(BENCHES[args.which](args, config, args.data or default_locomo_path()), args.out)
+    return 0
+
+
+def add_bench_command(sub):
+    """Who calls it: `memos_cluster.cli.build_parser`."""
+    bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
+                                         "kv (activation memory), lora (parametric memory), tiers (scheduler)")
+    bench.add_argument("which", choices=sorted(BENCHES))
+    bench.add_argument("--data", help="LoCoMo file")
+    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
+    bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
+    bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
+    bench.add_argument("--out", help="write the figures as JSON here")
+    bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
+    bench.add_argument("--device", help="kv, lora: cpu or cuda (default: cuda if available)")
+    bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
+    bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
+    bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
+    bench.add_argument("--requests", type=int, default=400, help="tiers: Generate requests an arm")
+    bench.add_argument("--memories", type=int, default=60, help="tiers: memories a cube")
+    return bench
