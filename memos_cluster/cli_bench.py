@@ -83,21 +83,23 @@ def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:
 
 
 def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
-    from memos_cluster.bench_tiers import run_tiers_bench
+    from memos_cluster.bench_tiers import group_turns, run_tiers_bench
     from memos_cluster.ingest import locomo_texts
 
-    texts = locomo_texts(_needs(data), first=1)[:args.memories]
+    turns = locomo_texts(_needs(data), first=1)
+    texts = group_turns(turns, args.turns_per_memory)[:args.memories]
+    run = dict(num_requests=args.requests, top_k=args.top_k)
     if args.address:
-        return run_tiers_bench(_client(args, config), texts, args.requests)
+        return run_tiers_bench(_client(args, config), texts, **run)
     from actors.cluster import temporary_cluster
 
     # Cycles every 2 s and a 2-minute half-life, so a run of a few minutes shows the
     # scheduler's whole behaviour.
     fast = with_overrides(config, {"scheduler.interval_s": 2.0, "scheduler.half_life_s": 120.0,
                                    "scheduler.min_residency_s": 30.0,
-                                   "scheduler.max_block_memories": 16})
+                                   "scheduler.max_block_memories": args.block_memories})
     with temporary_cluster(fast, prefix="memos-bench-") as client:
-        return run_tiers_bench(client, texts, args.requests)
+        return run_tiers_bench(client, texts, **run)
 
 
 BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
@@ -129,4 +131,9 @@ def add_bench_command(sub):
     bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
     bench.add_argument("--requests", type=int, default=400, help="tiers: Generate requests an arm")
     bench.add_argument("--memories", type=int, default=60, help="tiers: memories a cube")
+    bench.add_argument("--turns-per-memory", type=int, default=4,
+                       help="tiers: consecutive LoCoMo turns joined into one memory")
+    bench.add_argument("--top-k", type=int, default=4, help="tiers: memories retrieved a request")
+    bench.add_argument("--block-memories", type=int, default=16,
+                       help="tiers: scheduler.max_block_memories for the local cluster")
     return bench

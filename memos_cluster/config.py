@@ -177,6 +177,7 @@ class SchedulerConfig:
     demote_frequency: float = 1.0  # below this (after min_residency_s) it leaves
     min_residency_s: float = 120.0
     max_block_memories: int = 64  # per cube in activation memory (<= activation's limit)
+    displace_ratio: float = 2.0  # a full block swaps its coldest for one this many times hotter
     max_active_memories: int = 1024  # in activation memory over all cubes
     consolidate_frequency: float = 6.0  # hot enough to train into the cube's adapter
     consolidate_min_age_s: float = 900.0  # ... for at least this long

@@ -109,7 +109,10 @@ class ActivationService:
                 block += await self._current_block(cube_id, ids)
         retrieved: tuple[str, ...] = ()
         from_activation = 0
-        accessed = [(m.cube_id, m.memory_id, m.version) for m in block]
+        # Access events are the memories the request retrieved, wherever they are served from.
+        # The block's other memories ride along in every prompt; counting them would keep
+        # whatever is promoted hot forever, so a cache's use is not a demand signal.
+        accessed = []
         if call.use_retrieved_memories:
             in_block = {(m.cube_id, m.memory_id) for m in block}
             hits = await self._memory.search(SearchQuery(
@@ -117,7 +120,7 @@ class ActivationService:
             used = [h for h in hits if (h.item.cube_id, h.item.id) not in in_block]
             from_activation = len(hits) - len(used)
             retrieved = tuple(h.item.text for h in used)
-            accessed += [(h.item.cube_id, h.item.id, h.item.version) for h in used]
+            accessed = [(h.item.cube_id, h.item.id, h.item.version) for h in hits]
         else:  # the cubes must exist even when only the activation block is used
             for cube_id in call.cube_ids:
                 await self._memory.get_cube(cube_id)

@@ -4,7 +4,9 @@ Rules (thresholds in `SchedulerConfig`, frequencies in decayed accesses, see fre
 - demote from activation memory: frequency below `demote_frequency`, after at least
   `min_residency_s` there (hysteresis: promotion needs the higher `promote_frequency`);
 - promote into activation memory: frequency at least `promote_frequency`, hottest first, within
-  `max_block_memories` per cube and `max_active_memories` overall;
+  `max_block_memories` per cube and `max_active_memories` overall; into a full block only by
+  displacing its coldest memory that has served `min_residency_s`, and only when at least
+  `displace_ratio` times hotter than it (hysteresis, so near-equals do not trade places);
 - consolidate into the cube's adapter: frequency at least `consolidate_frequency`, seen for at
   least `consolidate_min_age_s`, unchanged for `stable_s`, not all already in the current adapter,
   the cube not trained within `min_retrain_interval_s`, at most `max_concurrent_trainings` runs;
@@ -76,7 +78,11 @@ def _demotions(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> set
             and now_s - m.activated_at_s >= config.min_residency_s}
 
 
-def _promotions(snapshot: Snapshot, demoted: set, config: SchedulerConfig) -> list[MemoryState]:
+def _promotions(snapshot: Snapshot, now_s: float, demoted: set[tuple[str, str]],
+                config: SchedulerConfig) -> list[MemoryState]:
+    """Hot memories to promote, hottest first, within the budgets. A candidate for a full block
+    displaces the block's coldest memory that has served `min_residency_s` when it is at least
+    `displace_ratio` times hotter; the displaced memory is added to `demoted`."""
     active = {(m.cube_id, m.memory_id) for m in snapshot.memories if m.in_activation}
     for cube in snapshot.cubes.values():
         active |= {(cube.cube_id, i) for i in cube.active_ids}
@@ -84,19 +90,30 @@ def _promotions(snapshot: Snapshot, demoted: set, config: SchedulerConfig) -> li
     per_cube: dict[str, int] = {}
     for cube_id, _ in active:
         per_cube[cube_id] = per_cube.get(cube_id, 0) + 1
+    # Residents that may be displaced, coldest last (popped first).
+    settled: dict[str, list[MemoryState]] = {}
+    for m in sorted(snapshot.memories, key=lambda m: (-m.frequency, m.memory_id)):
+        if ((m.cube_id, m.memory_id) in active
+                and now_s - m.activated_at_s >= config.min_residency_s):
+            settled.setdefault(m.cube_id, []).append(m)
     total = len(active)
     chosen = []
     hot = sorted((m for m in snapshot.memories if (m.cube_id, m.memory_id) not in active
                   and m.frequency >= config.promote_frequency),
                  key=lambda m: (-m.frequency, m.cube_id, m.memory_id))
     for memory in hot:
-        if total >= config.max_active_memories:
-            break
         if per_cube.get(memory.cube_id, 0) >= config.max_block_memories:
-            continue
+            residents = settled.get(memory.cube_id, [])
+            if not residents or memory.frequency < config.displace_ratio * residents[-1].frequency:
+                continue
+            coldest = residents.pop()
+            demoted.add((coldest.cube_id, coldest.memory_id))
+        elif total >= config.max_active_memories:
+            break
+        else:
+            per_cube[memory.cube_id] = per_cube.get(memory.cube_id, 0) + 1
+            total += 1
         chosen.append(memory)
-        per_cube[memory.cube_id] = per_cube.get(memory.cube_id, 0) + 1
-        total += 1
     return chosen
 
 
@@ -159,7 +176,7 @@ def _merges(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> tuple:
 def plan(snapshot: Snapshot, now_s: float, config: SchedulerConfig) -> MigrationPlan:
     """Who calls it: `Scheduler.cycle`, every `scheduler.interval_s` or when asked."""
     demoted = _demotions(snapshot, now_s, config)
-    promoted = _promotions(snapshot, demoted, config)
+    promoted = _promotions(snapshot, now_s, demoted, config)  # adds displaced memories
     retire = tuple((c.cube_id, v) for c in snapshot.cubes.values() for v in c.stale_versions)
     return MigrationPlan(activation=_blocks(snapshot, demoted, promoted),
                          promoted=tuple((m.cube_id, m.memory_id) for m in promoted),

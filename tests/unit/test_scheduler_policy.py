@@ -80,6 +80,24 @@ def test_demotion_frees_room_for_a_promotion_and_keeps_block_order():
     assert result.promoted == (("c", "hot"),) and result.demoted == (("c", "cold"),)
 
 
+def test_a_full_block_swaps_its_coldest_settled_memory_only_for_a_much_hotter_one():
+    settled = NOW - 500
+    full = (mem("warm", 4, active_since=settled), mem("mild", 3, active_since=settled))
+    # 7 >= 2 x 3: "mild" (the coldest) makes room; the block keeps its order otherwise.
+    swapped = plan(snap(*full, mem("hot", 7)), NOW, CONFIG)
+    assert swapped.promoted == (("c", "hot"),) and swapped.demoted == (("c", "mild"),)
+    assert swapped.activation == {"c": ("warm", "hot")}
+    # 5 < 2 x 3: hysteresis, nothing moves.
+    assert plan(snap(*full, mem("hotter", 5)), NOW, CONFIG).is_empty
+    # The coldest arrived 50 s ago (minimum residency): the next coldest settled one goes.
+    fresh = (mem("warm", 4, active_since=settled), mem("mild", 1.5, active_since=NOW - 50))
+    result = plan(snap(*fresh, mem("hot", 9)), NOW, CONFIG)
+    assert result.demoted == (("c", "warm"),) and result.activation == {"c": ("mild", "hot")}
+    # Nothing settled: the candidate waits.
+    young = (mem("a", 1.5, active_since=NOW - 10), mem("b", 1.5, active_since=NOW - 10))
+    assert plan(snap(*young, mem("hot", 5)), NOW, CONFIG).is_empty
+
+
 def test_consolidation_needs_heat_age_stability_and_respects_training_limits():
     hot = mem("h", 7)
     assert plan(snap(hot), NOW, CONFIG).consolidate == {"c": ("h",)}
