@@ -79,8 +79,13 @@ def start(config: MemosConfig) -> RunningCluster:
 def stop(config: MemosConfig, running: RunningCluster) -> None:
     """Shut Serve and the memos actors down; stop Ray too if start() started it."""
     serve.shutdown()
-    names = [DIRECTORY_NAME] + [shard_actor_name(s)
-                                for s in shard_names(config.cluster.num_shards)]
+    shards = set(shard_names(config.cluster.num_shards))
+    try:  # shards added by a rebalance too
+        directory = ray.get_actor(DIRECTORY_NAME, namespace=config.ray.namespace)
+        shards |= set(ray.get(directory.layout.remote(), timeout=30).live_shards())
+    except (ValueError, ray.exceptions.RayError):  # no directory, or it is gone
+        pass
+    names = [DIRECTORY_NAME] + [shard_actor_name(s) for s in sorted(shards)]
     names += [kv_actor_name(k) for k in kv_actor_ids(config.activation.num_actors)]
     names += [LORA_ACTOR_NAME, SCHEDULER_ACTOR_NAME]
     for name in names:

@@ -24,6 +24,7 @@ from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
 from actors.events import AccessShipper
 from actors.grpc_servicer import UndecodableRequest
 from actors.handles import call_actor
+from actors.directory import get_or_create_directory
 from actors.scheduler import create_scheduler_actor
 from actors.services import build_services
 
@@ -76,6 +77,7 @@ class MemoryGateway:
         self._service = services.memory
         self._activation = services.activation
         self._parametric = services.parametric
+        self._directory = get_or_create_directory(config)
         self._background: set[asyncio.Task] = set()
         # Access events for the scheduler: buffered (bounded) and shipped off the request path.
         self._scheduler = create_scheduler_actor(config) if config.scheduler.enabled else None
@@ -145,6 +147,16 @@ class MemoryGateway:
         return await call_actor(self._require_scheduler(), "scheduler", "control", action,
                                 timeout_s=self._config.gateway.request_timeout_s)
 
+    async def _shards(self):
+        return await call_actor(self._directory, "the cube directory", "status",
+                                timeout_s=self._config.gateway.request_timeout_s)
+
+    async def _reshard(self, shard_ids):
+        status = await call_actor(self._directory, "the cube directory", "reshard",
+                                  tuple(shard_ids), timeout_s=self._config.gateway.request_timeout_s)
+        await self._service.router.refresh()
+        return status
+
     def _require_scheduler(self):
         if self._scheduler is None:
             raise FailedPrecondition("the scheduler is disabled (scheduler.enabled: false)")
@@ -161,7 +173,8 @@ class MemoryGateway:
                 "training_job": self._parametric.job,
                 "cancel_training": self._parametric.cancel, "adapters": self._adapters,
                 "delete_adapter": self._parametric.delete, "tier_status": self._tier_status,
-                "scheduler": self._control_scheduler}
+                "scheduler": self._control_scheduler, "shards": self._shards,
+                "reshard": self._reshard}
 
     def _log_background(self, task: asyncio.Task) -> None:
         self._background.discard(task)
@@ -274,6 +287,14 @@ class MemoryGateway:
     @rpc(pb.ControlSchedulerResponse)
     async def ControlScheduler(self, request: pb.ControlSchedulerRequest):
         return convert.scheduler_status_to_pb(await self._control_scheduler(request.action))
+
+    @rpc(pb.ListShardsResponse)
+    async def ListShards(self, request: pb.ListShardsRequest):
+        return convert.shards_status_to_pb(await self._shards())
+
+    @rpc(pb.ListShardsResponse)
+    async def Reshard(self, request: pb.ReshardRequest):
+        return convert.shards_status_to_pb(await self._reshard(list(request.shard_ids)))
 
     @rpc(pb.DeleteAdapterResponse)
     async def DeleteAdapter(self, request: pb.DeleteAdapterRequest):

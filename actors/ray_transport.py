@@ -128,6 +128,12 @@ class RayTransport:
     def scheduler(self, action):
         return self._call("scheduler", action)
 
+    def shards(self):
+        return self._call("shards")
+
+    def reshard(self, shard_ids):
+        return self._call("reshard", list(shard_ids))
+
     def generate(self, call):
         """Events as the gateway streams them (a streaming Serve handle call)."""
         stream = self._get_handle().options(stream=True).call_stream.remote(

@@ -14,7 +14,7 @@ from memos_cluster.service import MemoryService
 from memos_cluster.shardmap import HashRing
 
 from actors.directory import get_or_create_directory
-from actors.handles import KVHandle, NamedActor, ShardHandle, TrainerHandle
+from actors.handles import KVHandle, NamedActor, ShardHandle, TrainerHandle, call_actor
 from actors.kv_cache import create_kv_actor, kv_actor_ids, kv_actor_name
 from actors.lora import LORA_ACTOR_NAME, create_lora_actor
 
@@ -30,11 +30,15 @@ def build_services(config: MemosConfig) -> Services:
     """Who calls it: MemoryGateway and SchedulerActor constructors (blocks until the shards
     exist). KV actors and the LoRA trainer are created on first use (they load models)."""
     directory = get_or_create_directory(config)
-    shard_ids = ray.get(directory.ensure_shards.remote())
-    ring = ray.get(directory.ring.remote())
+    ray.get(directory.ensure_shards.remote())
+    layout = ray.get(directory.layout.remote())
     namespace, timeout_s = config.ray.namespace, config.cluster.call_timeout_s
-    memory = MemoryService(config, ring, {s: ShardHandle(s, namespace, timeout_s)
-                                          for s in shard_ids})
+
+    async def refresh():
+        return await call_actor(directory, "the cube directory", "layout", timeout_s=timeout_s)
+
+    memory = MemoryService(config, layout, lambda s: ShardHandle(s, namespace, timeout_s),
+                           refresh)
     kv_ids = kv_actor_ids(config.activation.num_actors)
     kv_ports = {k: KVHandle(NamedActor(kv_actor_name(k), namespace,
                                        create=lambda k=k: create_kv_actor(config, k)),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from memos_cluster.cli_bench import add_bench_command, cmd_bench
+from memos_cluster.cli_shards import add_shards_command, cmd_shards
 from memos_cluster.cli_tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
 from memos_cluster.config import MemosConfig, load_config, with_overrides
@@ -200,8 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="shard health and cubes")
     activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
     bench = add_bench_command(sub)
+    shards = add_shards_command(sub)
     for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters,
-                    tiers, scheduler):
+                    tiers, scheduler, shards):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port or ray:// (default: config)")
     return parser
@@ -210,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
             "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
-            "scheduler": cmd_scheduler}
+            "scheduler": cmd_scheduler, "shards": cmd_shards}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -61,6 +61,11 @@ class ClusterConfig:
     shard_max_restarts: int = -1  # -1: restart forever
     shard_max_concurrency: int = 8  # concurrent calls per shard actor (threads)
     call_timeout_s: float = 30.0  # gateway -> shard call budget before UNAVAILABLE
+    move_wait_s: float = 30.0  # how long a write to a cube being moved waits before UNAVAILABLE
+    placement: str = "spread"  # shard actors over nodes: "spread" or "pack" (Ray strategies)
+    # Custom Ray resources each shard actor asks for, e.g. {"memos-shard": 1} to keep shards on
+    # nodes that offer it (see k8s/ and the README's cluster section).
+    shard_resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -231,6 +236,10 @@ class MemosConfig:
         actors."""
         return Path(self.data_dir).expanduser().resolve() / "models"
 
+    def layout_path(self) -> Path:
+        """The cube directory's shard layout (layout.py); shards read it when they start."""
+        return Path(self.data_dir).expanduser().resolve() / "directory" / "layout.json"
+
     def shard_data_dir(self, shard_id: str) -> Path:
         return Path(self.data_dir).expanduser().resolve() / "shards" / shard_id
 
@@ -246,6 +255,14 @@ def _coerce(value: Any, annotation: Any, path: str) -> Any:
         if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
             return None
         return _coerce(value, args[0], path)
+    if origin is dict:  # e.g. dict[str, float]; a string (env, --set) is read as YAML
+        if isinstance(value, str):
+            value = yaml.safe_load(value) or {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}", path)
+        key_type, value_type = typing.get_args(annotation)
+        return {_coerce(k, key_type, path): _coerce(v, value_type, f"{path}.{k}")
+                for k, v in value.items()}
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}", path)

@@ -39,6 +39,15 @@ class Unavailable(MemosError):
     status = "UNAVAILABLE"
 
 
+class WrongShard(Unavailable):
+    """A shard was asked about a cube it does not own under its layout (the caller's copy is
+    older). Gateways refresh their layout and re-route; a caller only sees it if that fails."""
+
+
+class CubeMoving(Unavailable):
+    """The cube is being copied to another shard; writes wait for the move (seconds)."""
+
+
 class DeadlineExceeded(MemosError):
     status = "DEADLINE_EXCEEDED"
 

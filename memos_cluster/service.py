@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Mapping, Protocol, Sequence
+from typing import Awaitable, Callable, Mapping, Optional, Protocol, Sequence, Union
 
 from memos_cluster import validation as v
 from memos_cluster.config import MemosConfig
 from memos_cluster.errors import InvalidArgument, MemosError
+from memos_cluster.layout import Layout
+from memos_cluster.routing import Router
 from memos_cluster.shardmap import HashRing
 from memos_cluster.types import (
     AddResult,
@@ -52,17 +54,18 @@ class ShardPort(Protocol):
 
 
 class MemoryService:
-    def __init__(self, config: MemosConfig, ring: HashRing, shards: Mapping[str, ShardPort]):
-        missing = set(ring.shard_ids) - set(shards)
-        if missing:
-            raise ValueError(f"the ring names shards without a port: {sorted(missing)}")
+    def __init__(self, config: MemosConfig, layout: Union[Layout, HashRing],
+                 shards: Union[Mapping[str, ShardPort], Callable[[str], ShardPort]],
+                 refresh: Optional[Callable[[], Awaitable[Layout]]] = None):
+        """`shards`: a port per shard id, or a factory of them (new shards appear when the
+        layout changes); `refresh` fetches the directory's layout (see routing.py)."""
         self._config = config
         self._limits = config.limits
-        self._ring = ring
-        self._shards = dict(shards)
+        self.router = Router(layout, shards, refresh, config.cluster.move_wait_s)
 
-    def shard_of(self, cube_id: str) -> ShardPort:
-        return self._shards[self._ring.shard_for(cube_id)]
+    async def _on(self, cube_id: str, method: str, *args):
+        """Call `method` on the shard serving cube_id."""
+        return await self.router.call(cube_id, lambda port: getattr(port, method)(*args))
 
     # ---- cubes -----------------------------------------------------------------------------
     async def create_cube(self, spec: CubeSpec) -> CubeSpec:
@@ -70,44 +73,50 @@ class MemoryService:
         if len(spec.description) > 4096:
             raise InvalidArgument("description is longer than 4096 characters", "description")
         v.check_metadata(spec.metadata, "metadata", self._limits)
-        return await self.shard_of(spec.cube_id).create_cube(spec)
+        return await self._on(spec.cube_id, "create_cube", spec)
 
     async def delete_cube(self, cube_id: str) -> int:
         v.check_id(cube_id, "cube_id", self._limits)
-        return await self.shard_of(cube_id).delete_cube(cube_id)
+        return await self._on(cube_id, "delete_cube", cube_id)
 
     async def list_cubes(self) -> list[CubeSpec]:
-        per_shard = await asyncio.gather(*(s.list_cubes() for s in self._shards.values()))
-        return sorted((c for cubes in per_shard for c in cubes), key=lambda c: c.cube_id)
+        """Every cube once: a cube pinned to a shard it is leaving is listed where the layout
+        routes it."""
+        layout = await self.router.refresh()
+        ports = self.router.live_ports()
+        per_shard = await asyncio.gather(*(p.list_cubes() for p in ports.values()))
+        cubes = [c for shard_id, listed in zip(ports, per_shard) for c in listed
+                 if layout.owner(c.cube_id) == shard_id]
+        return sorted(cubes, key=lambda c: c.cube_id)
 
     async def get_cube(self, cube_id: str) -> CubeStats:
         v.check_id(cube_id, "cube_id", self._limits)
-        return await self.shard_of(cube_id).get_cube(cube_id)
+        return await self._on(cube_id, "get_cube", cube_id)
 
     # ---- memories --------------------------------------------------------------------------
     async def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult:
         v.check_id(cube_id, "cube_id", self._limits)
         v.check_new_memories(list(items), self._limits)
-        return await self.shard_of(cube_id).add(cube_id, list(items))
+        return await self._on(cube_id, "add", cube_id, list(items))
 
     async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
         v.check_id(cube_id, "cube_id", self._limits)
         ids = v.check_ids(ids, "ids", self._limits)
-        return await self.shard_of(cube_id).get(cube_id, ids)
+        return await self._on(cube_id, "get", cube_id, ids)
 
     async def update(self, update: MemoryUpdate) -> MemoryItem:
         v.check_update(update, self._limits)
-        return await self.shard_of(update.cube_id).update(update)
+        return await self._on(update.cube_id, "update", update)
 
     async def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
         v.check_id(cube_id, "cube_id", self._limits)
         v.check_id(memory_id, "id", self._limits)
-        return await self.shard_of(cube_id).history(cube_id, memory_id)
+        return await self._on(cube_id, "history", cube_id, memory_id)
 
     async def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
         v.check_id(cube_id, "cube_id", self._limits)
         ids = v.check_ids(ids, "ids", self._limits)
-        return await self.shard_of(cube_id).delete(cube_id, ids)
+        return await self._on(cube_id, "delete", cube_id, ids)
 
     def with_defaults(self, query: SearchQuery) -> SearchQuery:
         """top_k 0 and mode None become the configured defaults (whatever the transport)."""
@@ -118,25 +127,20 @@ class MemoryService:
         """Fan out one sub-query per owning shard, then merge by score, best first."""
         query = self.with_defaults(query)
         v.check_search(query, self._limits)
-        groups = self._ring.group_by_shard(query.cube_ids)
-        results = await asyncio.gather(*(
-            self._shards[shard_id].search(
-                SearchQuery(cube_ids=tuple(cubes), query=query.query, top_k=query.top_k,
-                            mode=query.mode, filter=query.filter))
-            for shard_id, cubes in groups.items()))
-        hits = [hit for shard_hits in results for hit in shard_hits]
+        hits = await self.router.call_many(query.cube_ids, lambda port, cubes: port.search(
+            replace(query, cube_ids=tuple(cubes))))
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits[: query.top_k]
 
     async def near_duplicates(self, cube_id: str, memory_id: str,
                               min_similarity: float) -> list[tuple[str, float]]:
         """Who calls it: the scheduler, looking for memories to merge."""
-        return await self.shard_of(cube_id).near_duplicates(cube_id, memory_id, min_similarity)
+        return await self._on(cube_id, "near_duplicates", cube_id, memory_id, min_similarity)
 
     async def merge(self, cube_id: str, keep_id: str,
                     duplicate_ids: Sequence[str]) -> MemoryItem:
         """Fold near-duplicates into one memory, keeping lineage (tiers/duplicates.py)."""
-        return await self.shard_of(cube_id).merge(cube_id, keep_id, list(duplicate_ids))
+        return await self._on(cube_id, "merge", cube_id, keep_id, list(duplicate_ids))
 
     async def health(self) -> list[ShardHealth]:
         """Every shard's health; a shard that fails to answer is reported, not raised."""
@@ -146,7 +150,8 @@ class MemoryService:
             except MemosError as exc:
                 return ShardHealth(shard_id=shard_id, is_ok=False, detail=exc.message)
 
-        return list(await asyncio.gather(*(one(i, s) for i, s in self._shards.items())))
+        ports = self.router.live_ports()
+        return list(await asyncio.gather(*(one(i, s) for i, s in ports.items())))
 
 
 class DispatchingShard:

@@ -140,3 +140,34 @@ class ShardHealth:
     shard_id: str
     is_ok: bool
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One shard in the `memos-cluster shards` view."""
+    shard_id: str
+    node_id: str  # Ray node it runs on ("" when it did not answer)
+    in_ring: bool  # False: being removed (still holds cubes pinned to it)
+    cube_items: dict[str, int] = field(default_factory=dict)  # cube -> current memories
+    is_ok: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Rebalance:
+    """Progress of the last rebalance (resharding) the directory ran."""
+    state: str = "idle"  # idle, running, done, failed
+    moves_total: int = 0
+    moves_done: int = 0
+    current: str = ""  # cube being copied now
+    error: str = ""
+    started_s: float = 0.0  # wall clock (s since the epoch)
+    finished_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ShardsStatus:
+    epoch: int  # layout epoch
+    shards: tuple[ShardInfo, ...]
+    pending_moves: int  # cubes still pinned away from their ring owner
+    rebalance: Rebalance = field(default_factory=Rebalance)

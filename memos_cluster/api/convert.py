@@ -17,6 +17,9 @@ from memos_cluster.scheduler.scheduler import (
     MemoryTier, Migration, SchedulerStatus, TierStatus)
 from memos_cluster.errors import InvalidArgument
 from memos_cluster.types import (
+    Rebalance,
+    ShardInfo,
+    ShardsStatus,
     CubeSpec,
     CubeStats,
     MemoryItem,
@@ -336,3 +339,27 @@ def scheduler_status_from_pb(message: pb.ControlSchedulerResponse) -> SchedulerS
     return SchedulerStatus(message.paused, message.events, message.dropped, message.tracked,
                            message.promoted, message.demoted, message.consolidations,
                            message.retired)
+
+
+# ---- the shard layout -------------------------------------------------------------------------
+def shards_status_to_pb(status: ShardsStatus) -> pb.ListShardsResponse:
+    return pb.ListShardsResponse(
+        epoch=status.epoch, pending_moves=status.pending_moves,
+        shards=[pb.ShardInfo(shard_id=s.shard_id, node_id=s.node_id, in_ring=s.in_ring,
+                             ok=s.is_ok, detail=s.detail,
+                             cubes=[pb.ShardCube(cube_id=c, num_memories=n)
+                                    for c, n in s.cube_items.items()])
+                for s in status.shards],
+        rebalance=pb.RebalanceProgress(**dataclasses.asdict(status.rebalance)))
+
+
+def shards_status_from_pb(message: pb.ListShardsResponse) -> ShardsStatus:
+    r = message.rebalance
+    return ShardsStatus(
+        message.epoch,
+        tuple(ShardInfo(s.shard_id, s.node_id, s.in_ring,
+                        {c.cube_id: c.num_memories for c in s.cubes}, s.ok, s.detail)
+              for s in message.shards),
+        message.pending_moves,
+        Rebalance(r.state, r.moves_total, r.moves_done, r.current, r.error, r.started_s,
+                  r.finished_s))

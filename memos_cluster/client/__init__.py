@@ -40,6 +40,7 @@ from memos_cluster.types import (
     SearchMode,
     SearchQuery,
     ShardHealth,
+    ShardsStatus,
 )
 
 RAY_TRANSPORT_MODULE = "actors.ray_transport"  # imported only for ray:// addresses
@@ -73,6 +74,8 @@ class Transport(Protocol):
     def delete_adapter(self, cube_id: str, version: int) -> None: ...
     def tier_status(self, cube_id: str) -> TierStatus: ...
     def scheduler(self, action: str) -> SchedulerStatus: ...
+    def shards(self) -> ShardsStatus: ...
+    def reshard(self, shard_ids: Sequence[str]) -> ShardsStatus: ...
 
 
 def parse_address(address: str) -> tuple[str, str, Optional[str]]:
@@ -241,6 +244,16 @@ class MemosClient:
     def scheduler(self, action: str = "status") -> SchedulerStatus:
         """status | pause | resume | run (one cycle now, returning what it did)."""
         return self._transport.scheduler(action)
+
+    # ---- the shard layout ------------------------------------------------------------------
+    def shards(self) -> ShardsStatus:
+        """Each shard's node, cubes and items, and the progress of the last rebalance."""
+        return self._transport.shards()
+
+    def reshard(self, shard_ids: Sequence[str]) -> ShardsStatus:
+        """Make shard_ids the ring's shards; cubes whose owner changes move in the background
+        (watch `shards()`). Reads and writes go on meanwhile."""
+        return self._transport.reshard(list(shard_ids))
 
     def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
         """Block until the gateway answers Health with every shard ok, or raise Unavailable.

@@ -32,6 +32,7 @@ from memos_cluster.types import (
     SearchHit,
     SearchQuery,
     ShardHealth,
+    ShardsStatus,
 )
 
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -158,6 +159,13 @@ class GrpcTransport:
     def scheduler(self, action: str) -> SchedulerStatus:
         return convert.scheduler_status_from_pb(
             self._rpc("ControlScheduler", pb.ControlSchedulerRequest(action=action)))
+
+    def shards(self) -> ShardsStatus:
+        return convert.shards_status_from_pb(self._rpc("ListShards", pb.ListShardsRequest()))
+
+    def reshard(self, shard_ids: Sequence[str]) -> ShardsStatus:
+        return convert.shards_status_from_pb(
+            self._rpc("Reshard", pb.ReshardRequest(shard_ids=list(shard_ids))))
 
     def generate(self, call: GenerateCall) -> Iterator[TokenEvent | GenerateStats]:
         try:

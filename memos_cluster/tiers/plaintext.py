@@ -25,6 +25,7 @@ from memos_cluster.stopwords import stop_words
 from memos_cluster.tiers import milvus_schema as ms
 from memos_cluster.tiers.duplicates import DuplicateOps
 from memos_cluster.tiers.flush import FlushPolicy
+from memos_cluster.tiers.transfer import TransferOps
 from memos_cluster.types import (
     AddResult,
     CubeSpec,
@@ -44,7 +45,7 @@ Clock = Callable[[], float]  # seconds since the epoch
 QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
 
 
-class PlaintextTier(DuplicateOps):
+class PlaintextTier(DuplicateOps, TransferOps):
     def __init__(self, config: MemosConfig, shard_id: str, embedder: Embedder,
                  clock: Clock = time.time):
         self._config = config

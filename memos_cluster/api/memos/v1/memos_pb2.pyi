@@ -585,3 +585,67 @@ class GenerateResponse(_message.Message):
     token: GenerateToken
     stats: GenerateStats
     def __init__(self, token: _Optional[_Union[GenerateToken, _Mapping]] = ..., stats: _Optional[_Union[GenerateStats, _Mapping]] = ...) -> None: ...
+
+class ShardCube(_message.Message):
+    __slots__ = ("cube_id", "num_memories")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    NUM_MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    num_memories: int
+    def __init__(self, cube_id: _Optional[str] = ..., num_memories: _Optional[int] = ...) -> None: ...
+
+class ShardInfo(_message.Message):
+    __slots__ = ("shard_id", "node_id", "in_ring", "cubes", "ok", "detail")
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    IN_RING_FIELD_NUMBER: _ClassVar[int]
+    CUBES_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    shard_id: str
+    node_id: str
+    in_ring: bool
+    cubes: _containers.RepeatedCompositeFieldContainer[ShardCube]
+    ok: bool
+    detail: str
+    def __init__(self, shard_id: _Optional[str] = ..., node_id: _Optional[str] = ..., in_ring: _Optional[bool] = ..., cubes: _Optional[_Iterable[_Union[ShardCube, _Mapping]]] = ..., ok: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RebalanceProgress(_message.Message):
+    __slots__ = ("state", "moves_total", "moves_done", "current", "error", "started_s", "finished_s")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MOVES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MOVES_DONE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    STARTED_S_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_S_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    moves_total: int
+    moves_done: int
+    current: str
+    error: str
+    started_s: float
+    finished_s: float
+    def __init__(self, state: _Optional[str] = ..., moves_total: _Optional[int] = ..., moves_done: _Optional[int] = ..., current: _Optional[str] = ..., error: _Optional[str] = ..., started_s: _Optional[float] = ..., finished_s: _Optional[float] = ...) -> None: ...
+
+class ListShardsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListShardsResponse(_message.Message):
+    __slots__ = ("epoch", "shards", "pending_moves", "rebalance")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_MOVES_FIELD_NUMBER: _ClassVar[int]
+    REBALANCE_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    shards: _containers.RepeatedCompositeFieldContainer[ShardInfo]
+    pending_moves: int
+    rebalance: RebalanceProgress
+    def __init__(self, epoch: _Optional[int] = ..., shards: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ..., pending_moves: _Optional[int] = ..., rebalance: _Optional[_Union[RebalanceProgress, _Mapping]] = ...) -> None: ...
+
+class ReshardRequest(_message.Message):
+    __slots__ = ("shard_ids",)
+    SHARD_IDS_FIELD_NUMBER: _ClassVar[int]
+    shard_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, shard_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -139,6 +139,16 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.FromString,
                 _registered_method=True)
+        self.ListShards = channel.unary_unary(
+                '/memos.v1.MemoryService/ListShards',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.FromString,
+                _registered_method=True)
+        self.Reshard = channel.unary_unary(
+                '/memos.v1.MemoryService/Reshard',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ReshardRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -271,6 +281,18 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListShards(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reshard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -378,6 +400,16 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ControlScheduler,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.SerializeToString,
+            ),
+            'ListShards': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShards,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.SerializeToString,
+            ),
+            'Reshard': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reshard,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ReshardRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -947,6 +979,60 @@ class MemoryService:
             '/memos.v1.MemoryService/ControlScheduler',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/ListShards',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reshard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/Reshard',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ReshardRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.FromString,
             options,
             channel_credentials,
             insecure,
