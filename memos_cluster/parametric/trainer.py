@@ -103,6 +103,15 @@ class AdapterTrainer:
             time.sleep(0.05)
         return self.job(job_id)
 
+    def shutdown(self, timeout_s: float = 60.0) -> None:
+        """Cancel every unfinished job and wait for their threads to stop. Who calls it: whoever
+        owns the trainer, before the process exits (a thread killed inside torch at interpreter
+        exit aborts the process)."""
+        for job in self.jobs():
+            if job.status in UNFINISHED:
+                self.cancel(job.job_id)
+                self.wait(job.job_id, timeout_s)
+
     def _run(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec) -> None:
         """The job's thread: failures end up in the job's status and error, which is how they
         are reported (nothing is written to the store unless the run succeeds)."""

@@ -94,6 +94,7 @@ def system(tmp_path_factory):
     make = lambda: Scheduler(config, activation, parametric,  # noqa: E731
                              config.scheduler_state_path(), clock, memory=memory)
     yield config, clock, memory, activation, trainer, make
+    trainer.shutdown()
     tier.close()
 
 
