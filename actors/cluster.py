@@ -11,7 +11,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import ray
 from ray import serve
@@ -113,3 +113,50 @@ def temporary_cluster(config: MemosConfig, prefix: str = "memos-") -> Iterator[M
                 yield client
         finally:
             stop(config, running)
+
+
+SHARD_RESOURCE = "memos-shard"  # the custom resource simulated worker nodes offer shards
+
+
+@dataclass
+class SimulatedCluster:
+    nodes: Any  # ray.cluster_utils.Cluster
+    config: MemosConfig
+    address: str  # the gateway, as a client address
+
+    def add_worker(self):
+        """One more simulated worker node offering shard slots; returns its node."""
+        node = self.nodes.add_node(num_cpus=1, resources={SHARD_RESOURCE: 8})
+        self.nodes.wait_for_nodes()
+        return node
+
+
+@contextmanager
+def simulated_cluster(config: MemosConfig, workers: int = 2,
+                      prefix: str = "memos-sim-") -> Iterator[SimulatedCluster]:
+    """memos-cluster on several simulated Ray nodes on this machine (ray.cluster_utils): a head
+    without shard resources and `workers` worker nodes offering `memos-shard`, shards asking for
+    one each, so placement and node loss are real. Temporary data dir and loopback ports.
+    Who calls it: the multi-node tests (tests/cluster) and `memos-cluster bench cluster`."""
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as data_dir:
+            sim = SimulatedCluster(nodes, with_overrides(config, {
+                "data_dir": data_dir, "ray.address": nodes.address,
+                "gateway.grpc_port": free_port(), "gateway.http_port": free_port(),
+                "cluster.shard_resources": {SHARD_RESOURCE: 1}}), "")
+            for _ in range(workers):
+                sim.add_worker()
+            running = start(sim.config)
+            sim.address = f"grpc://{running.grpc_address}?app={sim.config.gateway.app_name}"
+            try:
+                with MemosClient(sim.address) as probe:
+                    probe.wait_ready(timeout_s=180)
+                yield sim
+            finally:
+                stop(sim.config, running)
+                ray.shutdown()
+    finally:
+        nodes.shutdown()

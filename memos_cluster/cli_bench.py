@@ -102,8 +102,19 @@ def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
         return run_tiers_bench(client, texts, **run)
 
 
+def bench_cluster(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from actors.cluster import simulated_cluster
+    from memos_cluster.bench_cluster import run_cluster_bench
+    from memos_cluster.ingest import locomo_texts
+
+    texts = locomo_texts(_needs(data), first=1)
+    config = with_overrides(config, {"cluster.num_shards": 1, "scheduler.enabled": False})
+    with simulated_cluster(config, workers=2, prefix="memos-bench-") as sim:
+        return run_cluster_bench(sim, texts)
+
+
 BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
-           "lora": bench_lora, "tiers": bench_tiers}
+           "lora": bench_lora, "tiers": bench_tiers, "cluster": bench_cluster}
 
 
 def cmd_bench(args, config: MemosConfig) -> int:
@@ -117,7 +128,8 @@ def cmd_bench(args, config: MemosConfig) -> int:
 def add_bench_command(sub):
     """Who calls it: `memos_cluster.cli.build_parser`."""
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
-                                         "kv (activation memory), lora (parametric memory), tiers (scheduler)")
+                                         "kv (activation memory), lora (parametric memory), tiers (scheduler), "
+                                         "cluster (shards, rebalance, failures)")
     bench.add_argument("which", choices=sorted(BENCHES))
     bench.add_argument("--data", help="LoCoMo file")
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")

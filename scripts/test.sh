@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Sets up the venv (scripts/install.sh) and runs every test: the scripted end-to-end demo, then
-# unit tests (no Ray) and integration tests (one real Ray + Serve + milvus-lite cluster over gRPC).
-# Extra arguments go to pytest.
+# unit tests (no Ray) and integration tests (one real Ray + Serve + milvus-lite cluster over gRPC),
+# then the multi-node tests (tests/cluster: their own simulated multi-node Ray cluster, so their
+# own pytest session). Extra arguments go to pytest and replace the default test paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "[test] end-to-end demo ..."
 .venv/bin/memos-cluster demo
+if [ "$#" -gt 0 ]; then
+  exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+fi
 echo "[test] unit and integration tests ..."
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -p no:cacheprovider
+echo "[test] multi-node tests (simulated cluster) ..."
+.venv/bin/python -m pytest -p no:cacheprovider tests/cluster

@@ -48,6 +48,12 @@ def client_address(transport: str, running, config) -> str:
     return f"ray://?app={config.gateway.app_name}"
 
 
+@pytest.fixture
+def grpc_address(running, config):
+    """The gateway's gRPC address, for tests that open their own clients (threads)."""
+    return client_address("grpc", running, config)
+
+
 @pytest.fixture(params=["grpc", "ray"])
 def client(running, config, request):
     """The same behavioural suite runs over both transports."""

@@ -1,0 +1,94 @@
+"""Placement and failures on a simulated multi-node cluster, under load: a killed shard actor
+and a removed node. Each drill ends with an audit: every acknowledged write readable exactly
+once. Bounded: load runs seconds, recovery waits at most RECOVERY_DEADLINE_S."""
+import time
+
+import ray
+
+from actors.handles import shard_actor_name
+from memos_cluster.drills import WriteLoad, audit
+from memos_cluster.errors import Unavailable
+from memos_cluster.types import NewMemory
+
+RECOVERY_DEADLINE_S = 120
+NUM_CUBES = 6
+
+
+def make_cubes(client, prefix):
+    cubes = [f"{prefix}-{i}" for i in range(NUM_CUBES)]
+    seeded = {}
+    for cube in cubes:
+        client.create_cube(cube)
+        seeded[cube] = set(client.add(cube, [NewMemory(f"seed {i} of {cube}", id=f"s{i}")
+                                             for i in range(4)]).ids)
+    return cubes, seeded
+
+
+def wait_serving(client, cube, started):
+    """Seconds from `started` (monotonic) until a write to cube is acknowledged again."""
+    while True:
+        try:
+            client.add(cube, [NewMemory("probe", id="probe")])
+            return time.monotonic() - started
+        except Unavailable:  # never a hang: each call returns within call_timeout_s
+            assert time.monotonic() - started < RECOVERY_DEADLINE_S, f"{cube} did not come back"
+            time.sleep(0.2)
+
+
+def check(client, seeded, report, probed):
+    """Seeds, acknowledged load writes and the probe: all there once, nothing else."""
+    expected = {c: seeded[c] | report.acked[c] | ({"probe"} if c == probed else set())
+                for c in seeded}
+    result = audit(client, expected)
+    assert result.ok, result
+    assert not report.failures, report.failures
+    assert report.searches > 0
+
+
+def test_shards_are_spread_over_the_nodes_that_offer_shard_resources(client, sim):
+    head = sim.nodes.head_node.node_id
+    status = client.shards()
+    nodes = [s.node_id for s in status.shards]
+    assert len(nodes) == 2 and len(set(nodes)) == 2, nodes
+    assert head not in nodes
+    assert all(s.is_ok and s.in_ring for s in status.shards)
+
+
+def test_a_shard_actor_killed_under_load_loses_no_acknowledged_write(client, sim):
+    cubes, seeded = make_cubes(client, "killed")
+    victim = client.get_cube(cubes[0]).shard_id
+    with WriteLoad(sim.address, cubes, writers=2, tag="k") as load:
+        time.sleep(1.5)
+        started = time.monotonic()
+        ray.kill(ray.get_actor(shard_actor_name(victim), namespace=sim.config.ray.namespace),
+                 no_restart=False)
+        recovery_s = wait_serving(client, cubes[0], started)
+        time.sleep(1.5)
+    print(f"shard actor kill: writes to {victim} acknowledged again after {recovery_s:.1f} s; "
+          f"{load.report.refused} refused attempts retried; stalls {load.report.stalls}")
+    check(client, seeded, load.report, probed=cubes[0])
+    for cube in cubes:
+        client.delete_cube(cube)
+
+
+def test_a_removed_node_has_its_shard_recreated_elsewhere_with_every_write(client, sim):
+    sim.add_worker()  # somewhere for the lost shard to go
+    cubes, seeded = make_cubes(client, "node-loss")
+    status = client.shards()
+    victim_cube = cubes[0]
+    victim = client.get_cube(victim_cube).shard_id
+    node_id = next(s.node_id for s in status.shards if s.shard_id == victim)
+    node = next(n for n in sim.nodes.worker_nodes if n.node_id == node_id)
+    with WriteLoad(sim.address, cubes, writers=2, tag="n") as load:
+        time.sleep(1.5)
+        started = time.monotonic()
+        sim.nodes.remove_node(node, allow_graceful=False)
+        recovery_s = wait_serving(client, victim_cube, started)
+        time.sleep(1.5)
+    print(f"node loss: {victim} re-created; writes acknowledged again after {recovery_s:.1f} s; "
+          f"{load.report.refused} refused attempts retried; stalls {load.report.stalls}")
+    check(client, seeded, load.report, probed=victim_cube)
+    moved_to = next(s.node_id for s in client.shards().shards if s.shard_id == victim)
+    assert moved_to != node_id
+    for cube in cubes:
+        client.delete_cube(cube)
