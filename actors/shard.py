@@ -15,9 +15,9 @@ import ray
 
 from memos_cluster.config import MemosConfig
 from memos_cluster.embedder import make_embedder
-from memos_cluster.errors import ConfigError, FailedPrecondition
+from memos_cluster.errors import ConfigError
 from memos_cluster.layout import LayoutStore
-from memos_cluster.ownership import CubeGuard
+from memos_cluster.ownership import CubeGuard, GuardedShard
 from memos_cluster.tiers.plaintext import PlaintextTier
 
 from actors.handles import shard_actor_name
@@ -37,7 +37,8 @@ class PlaintextShardActor:
         # The directory's last persisted layout, so a restarted shard refuses cubes it does not
         # own before the directory pushes anything (None on a brand-new cluster: the directory
         # pushes one before any gateway routes here).
-        self._guard = CubeGuard(shard_id, LayoutStore(config.layout_path()).load())
+        guard = CubeGuard(shard_id, LayoutStore(config.layout_path()).load())
+        self._shard = GuardedShard(self._tier, guard, shared=config.storage.milvus_uri is not None)
         self._embedder_warm = False
         # Flushes sealed segments in the background so writes never wait for it.
         self._flusher = threading.Thread(target=self._flush_loop, name="flusher", daemon=True)
@@ -59,69 +60,58 @@ class PlaintextShardActor:
             self._embedder_warm = True
         return self._shard_id
 
-    # ---- requests (forwarded through the ownership guard) ---------------------------------
+    # ---- requests: forwarders to the guarded tier (spelled out so Ray sees actor methods) ----
     def create_cube(self, spec):
-        with self._guard.writing(spec.cube_id, creates=True):
-            return self._tier.create_cube(spec)
+        return self._shard.create_cube(spec)
 
     def delete_cube(self, cube_id):
-        with self._guard.writing(cube_id):
-            return self._tier.delete_cube(cube_id)
+        return self._shard.delete_cube(cube_id)
 
     def list_cubes(self):
-        return self._tier.list_cubes()
+        return self._shard.list_cubes()
 
     def get_cube(self, cube_id):
-        self._guard.check([cube_id])
-        return self._tier.get_cube(cube_id)
+        return self._shard.get_cube(cube_id)
 
     def add(self, cube_id, items):
-        with self._guard.writing(cube_id):
-            return self._tier.add(cube_id, items)
+        return self._shard.add(cube_id, items)
 
     def search(self, query):
-        self._guard.check(query.cube_ids)
-        return self._tier.search(query)
+        return self._shard.search(query)
 
     def get(self, cube_id, ids):
-        self._guard.check([cube_id])
-        return self._tier.get(cube_id, ids)
+        return self._shard.get(cube_id, ids)
 
     def update(self, update):
-        with self._guard.writing(update.cube_id):
-            return self._tier.update(update)
+        return self._shard.update(update)
 
     def history(self, cube_id, memory_id):
-        self._guard.check([cube_id])
-        return self._tier.history(cube_id, memory_id)
+        return self._shard.history(cube_id, memory_id)
 
     def delete(self, cube_id, ids):
-        with self._guard.writing(cube_id):
-            return self._tier.delete(cube_id, ids)
+        return self._shard.delete(cube_id, ids)
 
     def health(self):
         return self._tier.health()
 
     def near_duplicates(self, cube_id, memory_id, min_similarity):
-        self._guard.check([cube_id])
-        return self._tier.near_duplicates(cube_id, memory_id, min_similarity)
+        return self._shard.near_duplicates(cube_id, memory_id, min_similarity)
 
     def merge(self, cube_id, keep_id, duplicate_ids):
-        with self._guard.writing(cube_id):
-            return self._tier.merge(cube_id, keep_id, duplicate_ids)
+        return self._shard.merge(cube_id, keep_id, duplicate_ids)
 
     # ---- the directory's side: layout, moves, the shards view ------------------------------
     def set_layout(self, layout):
-        self._guard.set_layout(layout)
+        self._shard.guard.set_layout(layout)
 
     def freeze_creates(self, frozen):
-        self._guard.freeze_creates(frozen)
+        self._shard.guard.freeze_creates(frozen)
 
     def fence(self, cube_id, timeout_s):
-        self._guard.fence(cube_id, timeout_s)
+        self._shard.guard.fence(cube_id, timeout_s)
 
     def unfence(self, cube_id):
-        self._guard.unfence(cube_id)
+        self._shard.guard.unfence(cube_id)
 
     def export_cube(self, cube_id):
         return self._tier.export_cube(cube_id)
@@ -129,18 +119,16 @@ class PlaintextShardActor:
     def import_cube(self, export):
         return self._tier.import_cube(export)
 
+    def adopt_cube(self, cube_id):
+        return self._tier.adopt_cube(cube_id)
+
     def drop_moved_cube(self, cube_id):
-        """Delete a cube's rows after its move; refused while this shard still serves it."""
-        layout = self._guard.layout
-        if layout is None or layout.owner(cube_id) == self._shard_id:
-            raise FailedPrecondition(f"{self._shard_id} still serves {cube_id!r}; not dropped")
-        self._guard.unfence(cube_id)
-        return self._tier.delete_cube(cube_id)
+        return self._shard.drop_moved_cube(cube_id)
 
     def stats(self):
         """(node id, current memories per cube held here). Who calls it: the directory, for
         `memos-cluster shards` and before a rebalance."""
-        return ray.get_runtime_context().get_node_id(), self._tier.cube_sizes()
+        return ray.get_runtime_context().get_node_id(), self._shard.cube_sizes()
 
 
 def create_shard_actor(config: MemosConfig, shard_id: str):

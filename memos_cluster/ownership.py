@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
-from memos_cluster.errors import CubeMoving, Unavailable, WrongShard
+from memos_cluster.errors import CubeMoving, FailedPrecondition, Unavailable, WrongShard
 from memos_cluster.layout import Layout
 
 RETRY_HINT = "retry in about a second"
@@ -94,3 +94,81 @@ class CubeGuard:
     def fenced(self) -> tuple[str, ...]:
         with self._changed:
             return tuple(sorted(self._fenced))
+
+
+class GuardedShard:
+    """A plaintext tier behind its ownership guard: what a shard actor serves (the actor only
+    forwards to it). `shared`: the tier's Milvus is shared with the other shards, so it sees
+    cubes it does not own and never copies or drops data when cubes move."""
+
+    def __init__(self, tier: Any, guard: CubeGuard, shared: bool = False):
+        self.tier, self.guard, self.shared = tier, guard, shared
+
+    # ---- requests --------------------------------------------------------------------------
+    def create_cube(self, spec):
+        with self.guard.writing(spec.cube_id, creates=True):
+            return self.tier.create_cube(spec)
+
+    def delete_cube(self, cube_id):
+        with self.guard.writing(cube_id):
+            return self.tier.delete_cube(cube_id)
+
+    def list_cubes(self):
+        return self.tier.list_cubes()
+
+    def health(self):
+        return self.tier.health()
+
+    def get_cube(self, cube_id):
+        self.guard.check([cube_id])
+        return self.tier.get_cube(cube_id)
+
+    def add(self, cube_id, items):
+        with self.guard.writing(cube_id):
+            return self.tier.add(cube_id, items)
+
+    def search(self, query):
+        self.guard.check(query.cube_ids)
+        return self.tier.search(query)
+
+    def get(self, cube_id, ids):
+        self.guard.check([cube_id])
+        return self.tier.get(cube_id, ids)
+
+    def update(self, update):
+        with self.guard.writing(update.cube_id):
+            return self.tier.update(update)
+
+    def history(self, cube_id, memory_id):
+        self.guard.check([cube_id])
+        return self.tier.history(cube_id, memory_id)
+
+    def delete(self, cube_id, ids):
+        with self.guard.writing(cube_id):
+            return self.tier.delete(cube_id, ids)
+
+    def near_duplicates(self, cube_id, memory_id, min_similarity):
+        self.guard.check([cube_id])
+        return self.tier.near_duplicates(cube_id, memory_id, min_similarity)
+
+    def merge(self, cube_id, keep_id, duplicate_ids):
+        with self.guard.writing(cube_id):
+            return self.tier.merge(cube_id, keep_id, duplicate_ids)
+
+    # ---- the directory's side --------------------------------------------------------------
+    def drop_moved_cube(self, cube_id: str) -> int:
+        """Delete a cube's rows after its move; refused while this shard still serves it."""
+        layout = self.guard.layout
+        if self.shared or layout is None or layout.owner(cube_id) == self.guard.shard_id:
+            raise FailedPrecondition(f"{self.guard.shard_id} still serves {cube_id!r} (or "
+                                     "shares its storage); not dropped")
+        self.guard.unfence(cube_id)
+        return self.tier.delete_cube(cube_id)
+
+    def cube_sizes(self) -> dict[str, int]:
+        """Current memories per cube held here (with shared storage: per cube owned here)."""
+        sizes = self.tier.cube_sizes()
+        if self.shared and self.guard.layout is not None:
+            sizes = {c: n for c, n in sizes.items()
+                     if self.guard.layout.owner(c) == self.guard.shard_id}
+        return sizes

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memos_cluster.errors import FailedPrecondition
+from memos_cluster.errors import FailedPrecondition, NotFound
 from memos_cluster.filters import scope_expr
 from memos_cluster.tiers import milvus_schema as ms
 
@@ -85,3 +85,13 @@ class TransferOps:
     def cube_sizes(self) -> dict[str, int]:
         """Current memories per cube on this shard (the `memos-cluster shards` view)."""
         return {c: self._count(self._storage.collection, [c]) for c in sorted(self._cube_ids)}
+
+    def adopt_cube(self, cube_id: str) -> None:
+        """Start serving a cube another shard created in the same (shared) Milvus. Who calls it:
+        the directory, moving a cube when every shard is a client of one Milvus server."""
+        rows = self.client.get(self._storage.cube_collection, ids=[cube_id],
+                               output_fields=["cube_id"])
+        if not rows:
+            raise NotFound(f"cube {cube_id!r} does not exist", "cube_id")
+        with self._write_lock:
+            self._cube_ids.add(cube_id)
