@@ -130,6 +130,20 @@ class SimulatedCluster:
         self.nodes.wait_for_nodes()
         return node
 
+    def kill_shard(self, shard_id: str) -> None:
+        """Kill a shard actor's process (Ray restarts it)."""
+        ray.kill(ray.get_actor(shard_actor_name(shard_id), namespace=self.config.ray.namespace),
+                 no_restart=False)
+
+    def remove_node_of(self, shard_id: str) -> str:
+        """Remove (ungracefully) the worker node a shard runs on; returns its node id."""
+        directory = ray.get_actor(DIRECTORY_NAME, namespace=self.config.ray.namespace)
+        status = ray.get(directory.status.remote(), timeout=60)
+        node_id = next(s.node_id for s in status.shards if s.shard_id == shard_id)
+        node = next(n for n in self.nodes.worker_nodes if n.node_id == node_id)
+        self.nodes.remove_node(node, allow_graceful=False)
+        return node_id
+
 
 @contextmanager
 def simulated_cluster(config: MemosConfig, workers: int = 2,

@@ -78,7 +78,7 @@ def _recovery_s(client: MemosClient, cube: str, started: float) -> float:
             time.sleep(0.2)
 
 
-def _drill(sim, client: MemosClient, cubes: Sequence[str], tag: str,
+def _drill(sim: Any, client: MemosClient, cubes: Sequence[str], tag: str,
            fail: Callable[[str], None], written: dict[str, set[str]]) -> dict[str, Any]:
     """fail(shard of cubes[0]) under write load; recovery time and the audit of everything
     written so far (`written`, updated with this drill's writes)."""
@@ -98,13 +98,9 @@ def _drill(sim, client: MemosClient, cubes: Sequence[str], tag: str,
             "unexpected": result.unexpected}
 
 
-def run_cluster_bench(sim, texts: Sequence[str], shard_counts: Sequence[int] = (1, 2, 4),
+def run_cluster_bench(sim: Any, texts: Sequence[str], shard_counts: Sequence[int] = (1, 2, 4),
                       num_cubes: int = 16, clients: int = 4, batches: int = 12, batch: int = 16,
                       searches: int = 40, say: Callable[[str], None] = print) -> dict[str, Any]:
-    import ray
-
-    from actors.handles import shard_actor_name
-
     client = MemosClient(sim.address, timeout_s=60)
     cubes = [f"bench-cluster-{i}" for i in range(num_cubes)]
     for cube in cubes:
@@ -125,20 +121,12 @@ def run_cluster_bench(sim, texts: Sequence[str], shard_counts: Sequence[int] = (
             f"{row['rebalance_s']} s; Add {row['add_items_per_s']} items/s, Search "
             f"{row['search_per_s']}/s (p50 {row['search_ms']['p50']} ms, p95 "
             f"{row['search_ms']['p95']} ms)")
-    namespace = sim.config.ray.namespace
-    kill = _drill(sim, client, cubes, "k", lambda shard: ray.kill(
-        ray.get_actor(shard_actor_name(shard), namespace=namespace), no_restart=False), written)
+    kill = _drill(sim, client, cubes, "k", sim.kill_shard, written)
     say(f"shard actor killed: writes back after {kill['recovery_s']} s; "
         f"{kill['missing']} of {kill['acknowledged']} acknowledged writes missing, "
         f"{kill['unexpected']} unexpected")
-    sim.add_worker()
-
-    def remove_node(shard: str) -> None:
-        node_id = next(s.node_id for s in client.shards().shards if s.shard_id == shard)
-        node = next(n for n in sim.nodes.worker_nodes if n.node_id == node_id)
-        sim.nodes.remove_node(node, allow_graceful=False)
-
-    loss = _drill(sim, client, cubes, "n", remove_node, written)
+    sim.add_worker()  # somewhere for the lost node's shards to go
+    loss = _drill(sim, client, cubes, "n", sim.remove_node_of, written)
     say(f"node removed: writes back after {loss['recovery_s']} s; "
         f"{loss['missing']} of {loss['acknowledged']} acknowledged writes missing, "
         f"{loss['unexpected']} unexpected")

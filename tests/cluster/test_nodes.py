@@ -3,9 +3,6 @@ and a removed node. Each drill ends with an audit: every acknowledged write read
 once. Bounded: load runs seconds, recovery waits at most RECOVERY_DEADLINE_S."""
 import time
 
-import ray
-
-from actors.handles import shard_actor_name
 from memos_cluster.drills import WriteLoad, audit
 from memos_cluster.errors import Unavailable
 from memos_cluster.types import NewMemory
@@ -60,8 +57,7 @@ def test_a_shard_actor_killed_under_load_loses_no_acknowledged_write(client, sim
     with WriteLoad(sim.address, cubes, writers=2, tag="k") as load:
         time.sleep(1.5)
         started = time.monotonic()
-        ray.kill(ray.get_actor(shard_actor_name(victim), namespace=sim.config.ray.namespace),
-                 no_restart=False)
+        sim.kill_shard(victim)
         recovery_s = wait_serving(client, cubes[0], started)
         time.sleep(1.5)
     print(f"shard actor kill: writes to {victim} acknowledged again after {recovery_s:.1f} s; "
@@ -74,15 +70,12 @@ def test_a_shard_actor_killed_under_load_loses_no_acknowledged_write(client, sim
 def test_a_removed_node_has_its_shard_recreated_elsewhere_with_every_write(client, sim):
     sim.add_worker()  # somewhere for the lost shard to go
     cubes, seeded = make_cubes(client, "node-loss")
-    status = client.shards()
     victim_cube = cubes[0]
     victim = client.get_cube(victim_cube).shard_id
-    node_id = next(s.node_id for s in status.shards if s.shard_id == victim)
-    node = next(n for n in sim.nodes.worker_nodes if n.node_id == node_id)
     with WriteLoad(sim.address, cubes, writers=2, tag="n") as load:
         time.sleep(1.5)
         started = time.monotonic()
-        sim.nodes.remove_node(node, allow_graceful=False)
+        node_id = sim.remove_node_of(victim)
         recovery_s = wait_serving(client, victim_cube, started)
         time.sleep(1.5)
     print(f"node loss: {victim} re-created; writes acknowledged again after {recovery_s:.1f} s; "
