@@ -1,29 +1,34 @@
 """Starting and stopping memos-cluster on Ray: the one place the CLI, the tests and the benchmarks
 go through, so they all run the same system.
 
-`start(config)` joins or starts Ray, starts Serve with the gRPC proxy, and deploys the gateway
-application, which in turn creates the cube directory and the shard actors.
+`start(config)` joins or starts Ray and deploys serve_configs/serve-local.yaml (rendered for the
+config) the way `serve run` does: Serve with the gRPC proxy, then the gateway application, which
+in turn creates the cube directory and the shard actors.
 """
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import ray
 from ray import serve
-from ray.serve.config import HTTPOptions, gRPCOptions
+from ray.serve._private import api as serve_api  # what `serve run FILE` uses to start Serve
+from ray.serve.config import gRPCOptions
+from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
 from memos_cluster.client import MemosClient
 from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.errors import Unavailable
 from memos_cluster.netutil import free_port
+from memos_cluster.serve_config import LOCAL_SERVE_CONFIG, load_serve_config, render_for
 from memos_cluster.shardmap import shard_names
 
-from actors.gateway import build_app
-from actors.grpc_servicer import SERVICER_FUNCTION
 from actors.handles import DIRECTORY_NAME, shard_actor_name
 from actors.kv_cache import kv_actor_ids, kv_actor_name
 from actors.lora import LORA_ACTOR_NAME
@@ -58,22 +63,39 @@ def connect_ray(config: MemosConfig) -> bool:
     return started
 
 
-def start(config: MemosConfig) -> RunningCluster:
-    """Start everything and block until the gateway is serving."""
+def start(config: MemosConfig, serve_file: Path | str = LOCAL_SERVE_CONFIG,
+          timeout_s: float = 300.0) -> RunningCluster:
+    """Start everything from a Serve config file (rendered for `config`, see
+    memos_cluster/serve_config.py) through the controller path `serve run FILE` takes, and block
+    until the application is RUNNING."""
     started = connect_ray(config)
+    rendered = render_for(load_serve_config(serve_file), config)
+    schema = ServeDeploySchema.model_validate(rendered)
+    client = serve_api.serve_start(
+        http_options=schema.http_options.model_dump(), proxy_location=schema.proxy_location,
+        grpc_options=gRPCOptions(**schema.grpc_options.model_dump()))
+    client.deploy_apps(schema, _blocking=False)
+    _wait_running(config.gateway.app_name, timeout_s)
     gateway = config.gateway
-    serve.start(
-        http_options=HTTPOptions(host=gateway.host, port=gateway.http_port),
-        grpc_options=gRPCOptions(port=gateway.grpc_port,
-                                 grpc_servicer_functions=[SERVICER_FUNCTION],
-                                 request_timeout_s=gateway.request_timeout_s),
-    )
-    # route_prefix "/" registers the app with the proxies; gRPC callers select it by the
-    # "application" metadata (MemosClient sends it).
-    serve.run(build_app(config), name=gateway.app_name, route_prefix="/", blocking=False)
     return RunningCluster(grpc_address=f"{gateway.host}:{gateway.grpc_port}",
                           http_address=f"{gateway.host}:{gateway.http_port}",
                           started_ray=started)
+
+
+def _wait_running(app_name: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        app = serve.status().applications.get(app_name)
+        status = app.status if app is not None else "NOT_STARTED"
+        if status == ApplicationStatus.RUNNING:
+            return
+        if status == ApplicationStatus.DEPLOY_FAILED:
+            raise Unavailable(f"the Serve application {app_name!r} failed to deploy: "
+                              f"{app.message}")
+        if time.monotonic() > deadline:
+            raise Unavailable(f"the Serve application {app_name!r} is still {status} after "
+                              f"{timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 def stop(config: MemosConfig, running: RunningCluster) -> None:

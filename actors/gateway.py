@@ -16,7 +16,7 @@ from ray import serve
 
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.config import MemosConfig, load_config, with_overrides
+from memos_cluster.config import MemosConfig, config_from_dict, load_config, with_overrides
 from memos_cluster.errors import FailedPrecondition, InternalError, InvalidArgument, MemosError
 from memos_cluster.parametric.store import AdapterListing, current_of
 from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
@@ -358,7 +358,11 @@ def build_app(config: MemosConfig):
 
 def app_builder(args: Optional[dict[str, Any]] = None):
     """Entry point for Serve YAML (`import_path: actors.gateway:app_builder`). args may hold
-    `config` (a memos YAML path) and `overrides` (a mapping of dotted keys, as `--set` takes)."""
+    `config_dict` (a whole resolved memos config, as `memos-cluster up` deploys it), or `config`
+    (a memos YAML path) and `overrides` (dotted keys, as `--set` takes, applied after the
+    environment's MEMOS__* variables)."""
     args = args or {}
+    if "config_dict" in args:
+        return build_app(config_from_dict(args["config_dict"]))
     config = load_config(args.get("config"))
     return build_app(with_overrides(config, dict(args.get("overrides") or {})))

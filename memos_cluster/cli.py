@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from memos_cluster.cli_bench import add_bench_command, cmd_bench
+from memos_cluster.serve_config import LOCAL_SERVE_CONFIG
 from memos_cluster.cli_shards import add_shards_command, cmd_shards
 from memos_cluster.cli_tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
@@ -96,7 +97,7 @@ def wait_for_stop_signal(poll_s: float = STOP_POLL_S) -> int:
 def cmd_up(args, config: MemosConfig) -> int:
     from actors import cluster
 
-    running = cluster.start(config)
+    running = cluster.start(config, args.serve_config)
     try:
         client = _client(args, config)
         client.wait_ready()
@@ -184,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start and serve until interrupted")
     up.add_argument("--sample", help="LoCoMo file to load a sample conversation from")
     up.add_argument("--no-sample", action="store_true", help="do not load the LoCoMo sample")
+    up.add_argument("--serve-config", default=str(LOCAL_SERVE_CONFIG),
+                    help="the Serve config to deploy (rendered with this config's gateway ports "
+                         "and settings)")
     sub.add_parser("demo", help="scripted end-to-end run on a temporary data dir")
     ingest = sub.add_parser("ingest", help="load a file into a cube")
     ingest.add_argument("file")

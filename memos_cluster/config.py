@@ -315,6 +315,12 @@ def with_overrides(base: MemosConfig, overrides: Mapping[str, Any]) -> MemosConf
     return _build(MemosConfig, tree, "")
 
 
+def config_from_dict(tree: Mapping[str, Any]) -> MemosConfig:
+    """A config from its `to_dict()` form (e.g. shipped to a Serve application as arguments),
+    type-checked like a YAML file."""
+    return _build(MemosConfig, tree, "")
+
+
 def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """MEMOS__GATEWAY__GRPC_PORT=9001 -> {"gateway.grpc_port": "9001"}."""
     return {
