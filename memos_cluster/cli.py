@@ -116,6 +116,14 @@ def cmd_up(args, config: MemosConfig) -> int:
     return 0
 
 
+def cmd_k8s(args, config: MemosConfig) -> int:
+    from memos_cluster.k8s import RAYSERVICE, sync
+
+    agreed = sync(args.check)
+    print(f"{RAYSERVICE}: {'up to date' if agreed else 'serveConfigV2 rewritten'}")
+    return 0
+
+
 def _load_sample(client, path: str) -> None:
     from memos_cluster.ingest import load_locomo, locomo_memories
 
@@ -206,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
     bench = add_bench_command(sub)
     shards = add_shards_command(sub)
+    k8s = sub.add_parser("k8s", help="copy serve_configs/serve-prod.yaml into the KubeRay "
+                                     "RayService (k8s/base/rayservice.yaml)")
+    k8s.add_argument("--check", action="store_true", help="only check that they agree")
     for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters,
                     tiers, scheduler, shards):
         command.add_argument(
@@ -216,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
             "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
-            "scheduler": cmd_scheduler, "shards": cmd_shards}
+            "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
