@@ -49,9 +49,11 @@ def connect_ray(config: MemosConfig) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    started = config.ray.address is None
+    # A Ray job's entrypoint finds its cluster in RAY_ADDRESS (set by the job manager).
+    address = config.ray.address or os.environ.get("RAY_ADDRESS")
+    started = address is None
     ray.init(
-        address=config.ray.address,
+        address=address,
         namespace=config.ray.namespace,
         num_cpus=config.ray.num_cpus if started else None,
         include_dashboard=config.ray.include_dashboard if started else None,

@@ -26,9 +26,9 @@ class Services:
     parametric: ParametricService
 
 
-def build_services(config: MemosConfig) -> Services:
-    """Who calls it: MemoryGateway and SchedulerActor constructors (blocks until the shards
-    exist). KV actors and the LoRA trainer are created on first use (they load models)."""
+def memory_service(config: MemosConfig) -> MemoryService:
+    """The plaintext service over the shard actors (the directory makes sure they exist, which
+    blocks until they have opened their storage). Who calls it: build_services, bulk ingest."""
     directory = get_or_create_directory(config)
     ray.get(directory.ensure_shards.remote())
     layout = ray.get(directory.layout.remote())
@@ -37,8 +37,14 @@ def build_services(config: MemosConfig) -> Services:
     async def refresh():
         return await call_actor(directory, "the cube directory", "layout", timeout_s=timeout_s)
 
-    memory = MemoryService(config, layout, lambda s: ShardHandle(s, namespace, timeout_s),
-                           refresh)
+    return MemoryService(config, layout, lambda s: ShardHandle(s, namespace, timeout_s), refresh)
+
+
+def build_services(config: MemosConfig) -> Services:
+    """Who calls it: MemoryGateway and SchedulerActor constructors (blocks until the shards
+    exist). KV actors and the LoRA trainer are created on first use (they load models)."""
+    memory = memory_service(config)
+    namespace, timeout_s = config.ray.namespace, config.cluster.call_timeout_s
     kv_ids = kv_actor_ids(config.activation.num_actors)
     kv_ports = {k: KVHandle(NamedActor(kv_actor_name(k), namespace,
                                        create=lambda k=k: create_kv_actor(config, k)),

@@ -73,8 +73,8 @@ class PlaintextShardActor:
     def get_cube(self, cube_id):
         return self._shard.get_cube(cube_id)
 
-    def add(self, cube_id, items):
-        return self._shard.add(cube_id, items)
+    def add(self, cube_id, items, vectors=None):
+        return self._shard.add(cube_id, items, vectors)
 
     def search(self, query):
         return self._shard.search(query)

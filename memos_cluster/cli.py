@@ -23,6 +23,7 @@ from typing import Optional
 
 from memos_cluster.cli_bench import add_bench_command, cmd_bench
 from memos_cluster.serve_config import LOCAL_SERVE_CONFIG
+from memos_cluster.cli_ingest import add_bulk_arguments, cmd_bulk, cmd_submit
 from memos_cluster.cli_shards import add_shards_command, cmd_shards
 from memos_cluster.cli_tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
@@ -146,8 +147,12 @@ def cmd_demo(args, config: MemosConfig) -> int:
 def cmd_ingest(args, config: MemosConfig) -> int:
     from memos_cluster.ingest import detect_format, load_locomo, locomo_memories, read_memories
 
-    client = _client(args, config)
     fmt = detect_format(args.file, args.format)
+    if args.submit:
+        return cmd_submit(args, config)
+    if args.bulk:
+        return cmd_bulk(args, config, fmt)
+    client = _client(args, config)
     conversations = [c for c in (args.conversations or "").split(",") if c]
     if not args.cube and fmt in ("json", "locomo"):
         for sample in load_locomo(args.file):
@@ -205,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch-size", type=int, default=128)
     ingest.add_argument("--context-turns", type=int, default=LOCOMO_CONTEXT_TURNS,
                         help="LoCoMo: preceding turns indexed as each turn's context")
+    add_bulk_arguments(ingest)
     search = sub.add_parser("search", help="search one or more cubes")
     search.add_argument("query")
     search.add_argument("--cube", action="append", required=True)
@@ -232,6 +238,7 @@ COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `ingest --submit` re-runs it
     try:
         config = load_config(args.config, sets=args.set)
         return COMMANDS[args.command](args, config)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Optional, Protocol, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -95,6 +95,15 @@ class SentenceTransformerEmbedder:
                                normalize_embeddings=True, convert_to_numpy=True,
                                show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+
+def embed_inputs(items: Sequence[Any], include_context: bool) -> list[str]:
+    """What gets embedded for each memory (NewMemory-like: .text, .context): its text, after
+    its context when `embedder.include_context` is on. Who calls it: the plaintext tier's add,
+    update and merge, and bulk ingest, which embeds outside the shards."""
+    if not include_context:
+        return [i.text for i in items]
+    return [f"{i.context}\n{i.text}" if i.context else i.text for i in items]
 
 
 def make_embedder(config: EmbedderConfig, cache_dir: str) -> Embedder:

@@ -123,9 +123,9 @@ class GuardedShard:
         self.guard.check([cube_id])
         return self.tier.get_cube(cube_id)
 
-    def add(self, cube_id, items):
+    def add(self, cube_id, items, vectors=None):
         with self.guard.writing(cube_id):
-            return self.tier.add(cube_id, items)
+            return self.tier.add(cube_id, items, vectors)
 
     def search(self, query):
         self.guard.check(query.cube_ids)

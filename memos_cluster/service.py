@@ -40,7 +40,8 @@ class ShardPort(Protocol):
     async def delete_cube(self, cube_id: str) -> int: ...
     async def list_cubes(self) -> list[CubeSpec]: ...
     async def get_cube(self, cube_id: str) -> CubeStats: ...
-    async def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult: ...
+    async def add(self, cube_id: str, items: Sequence[NewMemory],
+                  vectors: Optional[Sequence[Sequence[float]]] = None) -> AddResult: ...
     async def search(self, query: SearchQuery) -> list[SearchHit]: ...
     async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult: ...
     async def update(self, update: MemoryUpdate) -> MemoryItem: ...
@@ -98,6 +99,14 @@ class MemoryService:
         v.check_id(cube_id, "cube_id", self._limits)
         v.check_new_memories(list(items), self._limits)
         return await self._on(cube_id, "add", cube_id, list(items))
+
+    async def add_embedded(self, cube_id: str, items: Sequence[NewMemory],
+                           vectors: Sequence[Sequence[float]]) -> AddResult:
+        """Add with embeddings computed by the caller (the same model: `embed_inputs`). Who
+        calls it: bulk ingest, which embeds on a pool of actors instead of in the shards."""
+        v.check_id(cube_id, "cube_id", self._limits)
+        v.check_new_memories(list(items), self._limits)
+        return await self._on(cube_id, "add", cube_id, list(items), vectors)
 
     async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
         v.check_id(cube_id, "cube_id", self._limits)
@@ -173,8 +182,9 @@ class DispatchingShard:
     async def get_cube(self, cube_id: str) -> CubeStats:
         return await self._call("get_cube", cube_id)
 
-    async def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult:
-        return await self._call("add", cube_id, list(items))
+    async def add(self, cube_id: str, items: Sequence[NewMemory],
+                  vectors: Optional[Sequence[Sequence[float]]] = None) -> AddResult:
+        return await self._call("add", cube_id, list(items), vectors)
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         return await self._call("search", query)

@@ -17,8 +17,9 @@ from dataclasses import replace
 from typing import Any, Callable, Optional, Sequence
 
 from memos_cluster.config import MemosConfig
-from memos_cluster.embedder import Embedder
-from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
+from memos_cluster.embedder import Embedder, embed_inputs
+from memos_cluster.errors import (
+    AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable)
 from memos_cluster.filters import build_search_expr, scope_expr
 from memos_cluster.fusion import minmax_fuse, rrf_fuse
 from memos_cluster.stopwords import stop_words
@@ -185,12 +186,19 @@ class PlaintextTier(DuplicateOps, TransferOps):
                                output_fields=ms.MEMORY_FIELDS)
         return {row["memory_id"]: row for row in rows}
 
-    def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult:
+    def add(self, cube_id: str, items: Sequence[NewMemory],
+            vectors: Optional[Any] = None) -> AddResult:
         """Insert a batch. Caller-supplied ids make it idempotent: an id already stored with the
-        same content is left alone; with different content it is ALREADY_EXISTS (use update)."""
+        same content is left alone; with different content it is ALREADY_EXISTS (use update).
+        `vectors`: the items' embeddings when the caller computed them (bulk ingest: the same
+        model, `embed_inputs` of the items), one row per item."""
         self._require_cube(cube_id)
         ids = [item.id or uuid.uuid4().hex for item in items]
-        vectors = self._embedder.embed([self._embed_input(i.text, i.context) for i in items])
+        if vectors is None:
+            vectors = self._embedder.embed(embed_inputs(items, self._config.embedder.include_context))
+        elif len(vectors) != len(items) or any(len(v) != self._embedder.dim for v in vectors):
+            raise InvalidArgument(f"vectors must be {len(items)} rows of {self._embedder.dim}",
+                                  "vectors")
         with self._write_lock:
             self._require_cube(cube_id)
             existing = self._current_rows(cube_id, [i.id for i in items if i.id])
@@ -216,10 +224,6 @@ class PlaintextTier(DuplicateOps, TransferOps):
                 self._wrote(len(rows))
         return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged)
 
-    def _embed_input(self, text: str, context: str) -> str:
-        if context and self._config.embedder.include_context:
-            return f"{context}\n{text}"
-        return text
 
     def _memory_row(self, item: MemoryItem, vector: Any) -> dict[str, Any]:
         row = ms.item_to_row(item)
@@ -247,7 +251,9 @@ class PlaintextTier(DuplicateOps, TransferOps):
                                f"{update.cube_id!r}", "id")
             current = ms.row_to_item(rows[update.id])
             # Under the lock, so the context embedded is the one stored (updates are rare).
-            vector = self._embedder.embed([self._embed_input(update.text, current.context)])[0]
+            vector = self._embedder.embed(embed_inputs(
+                [NewMemory(update.text, context=current.context)],
+                self._config.embedder.include_context))[0]
             if update.expected_version is not None and update.expected_version != current.version:
                 raise FailedPrecondition(
                     f"memory {update.id!r} is at version {current.version}, "

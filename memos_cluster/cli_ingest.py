@@ -1,0 +1,94 @@
+"""`memos-cluster ingest --bulk` (a Ray driver: embedder actor pool, writes straight to the
+shards, checkpointed and resumable; see memos_cluster/bulk.py) and `--submit` (the same command
+as a Ray job on a running cluster, through the job SDK, with its log followed)."""
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from memos_cluster.config import MemosConfig
+from memos_cluster.errors import FailedPrecondition, InvalidArgument
+
+JOB_POLL_S = 1.0
+
+
+def add_bulk_arguments(ingest) -> None:
+    """Who calls it: `memos_cluster.cli.build_parser`, on the ingest parser."""
+    ingest.add_argument("--bulk", action="store_true",
+                        help="JSONL/Parquet on Ray: embedder pool, straight to the shards, "
+                             "resumable (rerun the same command)")
+    ingest.add_argument("--workers", type=int, default=2, help="bulk: embedder actors")
+    ingest.add_argument("--checkpoint", help="bulk: progress file, local or object store "
+                                             "(default: data_dir/ingest/CUBE.checkpoint.json)")
+    ingest.add_argument("--id-prefix", default="r",
+                        help="bulk: records without an id get PREFIX + their index in the file")
+    ingest.add_argument("--submit", action="store_true",
+                        help="run the bulk ingest as a Ray job on the cluster (job SDK)")
+    ingest.add_argument("--dashboard", help="submit: the Ray dashboard address "
+                                            "(default http://127.0.0.1:ray.dashboard_port)")
+
+
+def cmd_bulk(args, config: MemosConfig, fmt: str) -> int:
+    from tqdm import tqdm
+
+    from actors.ingest import bulk_ingest
+
+    if fmt not in ("jsonl", "parquet"):
+        raise InvalidArgument(f"--bulk reads jsonl or parquet files, not {fmt}", "format")
+    if not args.cube:
+        raise InvalidArgument("--bulk needs --cube", "cube")
+    if args.workers < 1 or args.batch_size < 1:
+        raise InvalidArgument("--workers and --batch-size must be at least 1", "workers")
+    checkpoint = args.checkpoint or str(
+        Path(config.data_dir).expanduser().resolve() / "ingest" / f"{args.cube}.checkpoint.json")
+    with tqdm(unit="rec", desc=f"ingest {args.cube}", mininterval=1.0) as bar:
+        report = bulk_ingest(config, args.file, fmt, args.cube, args.workers, args.batch_size,
+                             checkpoint, args.id_prefix, progress=bar)
+    print(f"{args.cube}: {report.records} records sent ({report.skipped} done by an earlier "
+          f"run), {report.inserted} inserted, in {report.seconds} s = "
+          f"{report.per_second:.1f} records/s; writer waited {report.wait_embed_seconds} s for "
+          f"embeddings and spent {report.write_seconds} s writing", flush=True)
+    return 0
+
+
+def job_entrypoint(argv: list[str]) -> str:
+    """This command line as a job entrypoint: --submit (and --dashboard) dropped, --bulk on."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--submit" or arg.startswith("--dashboard="):
+            continue
+        if arg == "--dashboard":
+            skip = True
+            continue
+        kept.append(arg)
+    if "--bulk" not in kept:
+        kept.append("--bulk")
+    executable = Path(sys.executable).with_name("memos-cluster")
+    return shlex.join([str(executable) if executable.exists() else "memos-cluster"] + kept)
+
+
+def cmd_submit(args, config: MemosConfig) -> int:
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    address = args.dashboard or f"http://127.0.0.1:{config.ray.dashboard_port}"
+    client = JobSubmissionClient(address)
+    # No runtime_env here: the entrypoint's ray.init sets the project's (Ray refuses both).
+    job_id = client.submit_job(entrypoint=job_entrypoint(args.argv))
+    print(f"submitted Ray job {job_id} to {address}", flush=True)
+    printed = 0
+    while True:
+        status = client.get_job_status(job_id)
+        logs = client.get_job_logs(job_id)
+        print(logs[printed:], end="", flush=True)
+        printed = len(logs)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            break
+        time.sleep(JOB_POLL_S)
+    if status != JobStatus.SUCCEEDED:
+        raise FailedPrecondition(f"job {job_id} {status.value}; rerun the same command to resume")
+    return 0
