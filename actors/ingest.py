@@ -6,7 +6,8 @@ straight to the shard actors, bypassing the gateway. Runs wherever `ray.address`
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable, Iterator, Optional
+import time
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 import ray
@@ -76,3 +77,26 @@ def bulk_ingest(config: MemosConfig, path: str, fmt: str, cube_id: str, workers:
     finally:
         for actor in actors:
             ray.kill(actor)
+
+
+JOB_POLL_S = 1.0
+
+
+def run_as_job(dashboard: str, entrypoint: str, show: Callable[[str], None]) -> tuple[str, str]:
+    """Submit `entrypoint` as a Ray job (job SDK) and follow its log until it ends; (job id,
+    final status). No runtime_env here: the entrypoint's ray.init sets the project's, and Ray
+    refuses a job and its driver both setting one. Who calls it: `ingest --submit`."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    client = JobSubmissionClient(dashboard)
+    job_id = client.submit_job(entrypoint=entrypoint)
+    show(f"submitted Ray job {job_id} to {dashboard}\n")
+    printed = 0
+    while True:
+        status = client.get_job_status(job_id)
+        logs = client.get_job_logs(job_id)
+        show(logs[printed:])
+        printed = len(logs)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            return job_id, status.value
+        time.sleep(JOB_POLL_S)

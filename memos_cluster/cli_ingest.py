@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from pathlib import Path
 
 from memos_cluster.config import MemosConfig
 from memos_cluster.errors import FailedPrecondition, InvalidArgument
-
-JOB_POLL_S = 1.0
-
 
 def add_bulk_arguments(ingest) -> None:
     """Who calls it: `memos_cluster.cli.build_parser`, on the ingest parser."""
@@ -73,22 +69,11 @@ def job_entrypoint(argv: list[str]) -> str:
 
 
 def cmd_submit(args, config: MemosConfig) -> int:
-    from ray.job_submission import JobStatus, JobSubmissionClient
+    from actors.ingest import run_as_job
 
     address = args.dashboard or f"http://127.0.0.1:{config.ray.dashboard_port}"
-    client = JobSubmissionClient(address)
-    # No runtime_env here: the entrypoint's ray.init sets the project's (Ray refuses both).
-    job_id = client.submit_job(entrypoint=job_entrypoint(args.argv))
-    print(f"submitted Ray job {job_id} to {address}", flush=True)
-    printed = 0
-    while True:
-        status = client.get_job_status(job_id)
-        logs = client.get_job_logs(job_id)
-        print(logs[printed:], end="", flush=True)
-        printed = len(logs)
-        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
-            break
-        time.sleep(JOB_POLL_S)
-    if status != JobStatus.SUCCEEDED:
-        raise FailedPrecondition(f"job {job_id} {status.value}; rerun the same command to resume")
+    job_id, status = run_as_job(address, job_entrypoint(args.argv),
+                                lambda text: print(text, end="", flush=True))
+    if status != "SUCCEEDED":
+        raise FailedPrecondition(f"job {job_id} {status}; rerun the same command to resume")
     return 0
