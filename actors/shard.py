@@ -114,7 +114,10 @@ class PlaintextShardActor:
         self._shard.guard.unfence(cube_id)
 
     def export_cube(self, cube_id):
-        return self._tier.export_cube(cube_id)
+        return self._shard.export_cube(cube_id)
+
+    def restore_cube(self, export):
+        return self._shard.restore_cube(export)
 
     def import_cube(self, export):
         return self._tier.import_cube(export)

@@ -23,7 +23,8 @@ from typing import Optional
 
 from memos_cluster.cli_bench import add_bench_command, cmd_bench
 from memos_cluster.serve_config import LOCAL_SERVE_CONFIG
-from memos_cluster.cli_ingest import add_bulk_arguments, cmd_bulk, cmd_submit
+from memos_cluster.cli_ingest import (
+    add_bulk_arguments, add_transfer_commands, cmd_bulk, cmd_export, cmd_import, cmd_submit)
 from memos_cluster.cli_shards import add_shards_command, cmd_shards
 from memos_cluster.cli_tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
     bench = add_bench_command(sub)
     shards = add_shards_command(sub)
+    add_transfer_commands(sub)
     k8s = sub.add_parser("k8s", help="copy serve_configs/serve-prod.yaml into the KubeRay "
                                      "RayService (k8s/base/rayservice.yaml)")
     k8s.add_argument("--check", action="store_true", help="only check that they agree")
@@ -233,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
             "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
-            "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s}
+            "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s, "export": cmd_export, "import": cmd_import}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -155,6 +155,15 @@ class GuardedShard:
         with self.guard.writing(cube_id):
             return self.tier.merge(cube_id, keep_id, duplicate_ids)
 
+    def export_cube(self, cube_id):
+        self.guard.check([cube_id])
+        return self.tier.export_cube(cube_id)
+
+    def restore_cube(self, export):
+        """A cube from an export (memos-cluster import); refused if it exists."""
+        with self.guard.writing(export.cube_id, creates=True):
+            return self.tier.import_cube(export, must_be_new=True)
+
     # ---- the directory's side --------------------------------------------------------------
     def drop_moved_cube(self, cube_id: str) -> int:
         """Delete a cube's rows after its move; refused while this shard still serves it."""

@@ -16,6 +16,7 @@ from memos_cluster.config import MemosConfig
 from memos_cluster.errors import InvalidArgument, MemosError
 from memos_cluster.layout import Layout
 from memos_cluster.routing import Router
+from memos_cluster.tiers.transfer import CubeExport
 from memos_cluster.shardmap import HashRing
 from memos_cluster.types import (
     AddResult,
@@ -52,6 +53,8 @@ class ShardPort(Protocol):
                               min_similarity: float) -> list[tuple[str, float]]: ...
     async def merge(self, cube_id: str, keep_id: str,
                     duplicate_ids: Sequence[str]) -> MemoryItem: ...
+    async def export_cube(self, cube_id: str) -> CubeExport: ...
+    async def restore_cube(self, export: CubeExport) -> int: ...
 
 
 class MemoryService:
@@ -108,6 +111,18 @@ class MemoryService:
         v.check_new_memories(list(items), self._limits)
         return await self._on(cube_id, "add", cube_id, list(items), vectors)
 
+    async def export_cube(self, cube_id: str) -> CubeExport:
+        """Every row of a cube (memories with vectors, history, the cube). Who calls it:
+        `memos-cluster export`."""
+        v.check_id(cube_id, "cube_id", self._limits)
+        return await self._on(cube_id, "export_cube", cube_id)
+
+    async def restore_cube(self, export: CubeExport) -> int:
+        """Create a cube from an export; ALREADY_EXISTS if it exists. Who calls it:
+        `memos-cluster import`."""
+        v.check_id(export.cube_id, "cube_id", self._limits)
+        return await self._on(export.cube_id, "restore_cube", export)
+
     async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
         v.check_id(cube_id, "cube_id", self._limits)
         ids = v.check_ids(ids, "ids", self._limits)
@@ -138,7 +153,8 @@ class MemoryService:
         v.check_search(query, self._limits)
         hits = await self.router.call_many(query.cube_ids, lambda port, cubes: port.search(
             replace(query, cube_ids=tuple(cubes))))
-        hits.sort(key=lambda h: h.score, reverse=True)
+        # Ties broken by id, so equal scores come back in one order wherever they came from.
+        hits.sort(key=lambda h: (-h.score, h.item.cube_id, h.item.id))
         return hits[: query.top_k]
 
     async def near_duplicates(self, cube_id: str, memory_id: str,
@@ -209,6 +225,12 @@ class DispatchingShard:
 
     async def merge(self, cube_id, keep_id, duplicate_ids):
         return await self._call("merge", cube_id, keep_id, list(duplicate_ids))
+
+    async def export_cube(self, cube_id):
+        return await self._call("export_cube", cube_id)
+
+    async def restore_cube(self, export):
+        return await self._call("restore_cube", export)
 
 
 class LocalShard(DispatchingShard):

@@ -43,6 +43,7 @@ from memos_cluster.types import (
 )
 
 Clock = Callable[[], float]  # seconds since the epoch
+TIE_SLACK = 8  # extra rows fetched so a tie at the top_k cut is broken by id, not storage order
 QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
 
 
@@ -310,12 +311,15 @@ class PlaintextTier(DuplicateOps, TransferOps):
         expr = build_search_expr(list(request.cube_ids), request.filter).render()
         query, top_k = request.query, request.top_k
         if request.mode is SearchMode.BM25:
-            results = self._search_one("sparse", query, top_k, expr)
+            results = self._search_one("sparse", query, top_k + TIE_SLACK, expr)
             # milvus-lite reports BM25 as a negated score; the order is already best first.
-            return [SearchHit(ms.row_to_item(h), abs(float(h["distance"]))) for h in results]
+            return _cut([SearchHit(ms.row_to_item(h), abs(float(h["distance"])))
+                         for h in results], top_k)
         if request.mode is SearchMode.DENSE:
-            results = self._search_one("dense", self._embed_query(query), top_k, expr)
-            return [SearchHit(ms.row_to_item(h), float(h["distance"])) for h in results]
+            results = self._search_one("dense", self._embed_query(query), top_k + TIE_SLACK,
+                                       expr)
+            return _cut([SearchHit(ms.row_to_item(h), float(h["distance"])) for h in results],
+                        top_k)
         return self._hybrid(query, top_k, expr)
 
     def _embed_query(self, query: str) -> list[float]:
@@ -366,6 +370,13 @@ class PlaintextTier(DuplicateOps, TransferOps):
         self.client.list_collections()
         return ShardHealth(shard_id=self._shard_id, is_ok=True,
                            detail=f"{len(self._cube_ids)} cubes")
+
+
+def _cut(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
+    """Best top_k, equal scores ordered by id: Milvus returns tied rows in storage order, so
+    without this two copies of a cube (an export and its import) could differ at a tie."""
+    hits.sort(key=lambda h: (-h.score, h.item.id))
+    return hits[:top_k]
 
 
 def _same_content(row: dict[str, Any], item: NewMemory) -> bool:

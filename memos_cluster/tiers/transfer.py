@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memos_cluster.errors import FailedPrecondition, NotFound
+from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound
 from memos_cluster.filters import scope_expr
 from memos_cluster.tiers import milvus_schema as ms
 
@@ -53,11 +53,15 @@ class TransferOps:
         history = self._rows(self._storage.history_collection, cube_id, ms.MEMORY_FIELDS)
         return CubeExport(cube_id, dict(cube_rows[0]), memories, history)
 
-    def import_cube(self, export: CubeExport) -> int:
-        """Store an exported cube here, replacing any partial copy. Returns rows written."""
+    def import_cube(self, export: CubeExport, must_be_new: bool = False) -> int:
+        """Store an exported cube here, replacing any partial copy (a move), or, with
+        must_be_new, only if no such cube exists (a restore: ALREADY_EXISTS otherwise).
+        Returns rows written."""
         placeholder = {"placeholder": ms.PLACEHOLDER_VECTOR}
         scope = scope_expr([export.cube_id]).render()
         with self._write_lock:
+            if must_be_new and export.cube_id in self._cube_ids:
+                raise AlreadyExists(f"cube {export.cube_id!r} already exists", "cube_id")
             self.client.delete(self._storage.collection, filter=scope)
             self.client.delete(self._storage.history_collection, filter=scope)
             for start in range(0, len(export.memory_rows), EXPORT_BATCH):
