@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -119,10 +120,10 @@ def cmd_up(args, config: MemosConfig) -> int:
 
 
 def cmd_k8s(args, config: MemosConfig) -> int:
-    from memos_cluster.k8s import RAYSERVICE, sync
+    from memos_cluster.k8s import RAYCLUSTER, RAYSERVICE, sync
 
     agreed = sync(args.check)
-    print(f"{RAYSERVICE}: {'up to date' if agreed else 'serveConfigV2 rewritten'}")
+    print(f"{RAYSERVICE}, {RAYCLUSTER}: {'up to date' if agreed else 'rewritten'}")
     return 0
 
 
@@ -167,6 +168,9 @@ def cmd_ingest(args, config: MemosConfig) -> int:
     if not args.cube:
         raise SystemExit("--cube is required for this format")
     items = list(read_memories(args.file, fmt, conversations or None, args.context_turns))
+    # Records without an id get the file position as one (as --bulk does), so running the same
+    # ingest again after a failure stores nothing twice.
+    items = [m if m.id else replace(m, id=f"{args.id_prefix}{i:09d}") for i, m in enumerate(items)]
     inserted = ingest_into(client, args.cube, items, args.batch_size)
     print(f"{args.cube}: {inserted} inserted, {len(items) - inserted} already present")
     return 0
@@ -223,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     shards = add_shards_command(sub)
     add_transfer_commands(sub)
     k8s = sub.add_parser("k8s", help="copy serve_configs/serve-prod.yaml into the KubeRay "
-                                     "RayService (k8s/base/rayservice.yaml)")
+                                     "RayService, and its cluster into k8s/standalone/")
     k8s.add_argument("--check", action="store_true", help="only check that they agree")
     for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters,
                     tiers, scheduler, shards):

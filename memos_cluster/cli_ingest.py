@@ -20,7 +20,8 @@ def add_bulk_arguments(ingest) -> None:
     ingest.add_argument("--checkpoint", help="bulk: progress file, local or object store "
                                              "(default: data_dir/ingest/CUBE.checkpoint.json)")
     ingest.add_argument("--id-prefix", default="r",
-                        help="bulk: records without an id get PREFIX + their index in the file")
+                        help="records without an id get PREFIX + their index in the file "
+                             "(so a rerun stores nothing twice)")
     ingest.add_argument("--submit", action="store_true",
                         help="run the bulk ingest as a Ray job on the cluster (job SDK)")
     ingest.add_argument("--dashboard", help="submit: the Ray dashboard address "

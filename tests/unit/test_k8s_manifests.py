@@ -15,6 +15,7 @@ from memos_cluster.serve_config import PROD_SERVE_CONFIG
 
 CRDS = str(Path(__file__).resolve().parents[3] / "shared" / "k8s-crds")
 BASE = sorted(p for p in (K8S_DIR / "base").glob("*.yaml") if p.name != "kustomization.yaml")
+STANDALONE = sorted((K8S_DIR / "standalone").glob("*.yaml"))
 
 
 def base_docs():
@@ -25,7 +26,7 @@ def doc(kind):
     return copy.deepcopy(next(d for d in base_docs() if d["kind"] == kind))
 
 
-@pytest.mark.parametrize("path", BASE, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", BASE + STANDALONE, ids=lambda p: p.name)
 def test_base_manifests_validate(path):
     for document in documents(path.read_text()):
         assert list(errors(document, CRDS)) == []
