@@ -26,6 +26,7 @@ from memos_cluster.stopwords import stop_words
 from memos_cluster.tiers import milvus_schema as ms
 from memos_cluster.tiers.duplicates import DuplicateOps
 from memos_cluster.tiers.flush import FlushPolicy
+from memos_cluster.tiers.milvus_lock import FlushSafeClient
 from memos_cluster.tiers.transfer import TransferOps
 from memos_cluster.types import (
     AddResult,
@@ -74,7 +75,8 @@ class PlaintextTier(DuplicateOps, TransferOps):
             directory = self._config.shard_data_dir(self._shard_id)
             directory.mkdir(parents=True, exist_ok=True)
             uri = str(directory / "milvus.db")
-        self._client = MilvusClient(uri=uri, token=self._storage.milvus_token)
+        # Flushes (background) never overlap searches: see milvus_lock.py.
+        self._client = FlushSafeClient(MilvusClient(uri=uri, token=self._storage.milvus_token))
         ms.create_collections(self._client, self._storage, self._embedder.dim,
                               stop_words(self._storage.bm25_stop_words))
         ms.load_collections(self._client, self._storage)
