@@ -140,6 +140,7 @@ def temporary_cluster(config: MemosConfig, prefix: str = "memos-") -> Iterator[M
 
 
 SHARD_RESOURCE = "memos-shard"  # the custom resource simulated worker nodes offer shards
+GATEWAY_RESOURCE = "memos-gateway"  # offered by the simulated head only
 
 
 @dataclass
@@ -178,13 +179,17 @@ def simulated_cluster(config: MemosConfig, workers: int = 2,
     Who calls it: the multi-node tests (tests/cluster) and `memos-cluster bench cluster`."""
     from ray.cluster_utils import Cluster
 
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    # Gateway replicas stay on the head (it offers GATEWAY_RESOURCE): the drills remove worker
+    # nodes to lose shards, not the front door (losing a replica is a drill of its own).
+    nodes = Cluster(initialize_head=True,
+                    head_node_args={"num_cpus": 2, "resources": {GATEWAY_RESOURCE: 8}})
     try:
         with tempfile.TemporaryDirectory(prefix=prefix) as data_dir:
             sim = SimulatedCluster(nodes, with_overrides(config, {
                 "data_dir": data_dir, "ray.address": nodes.address,
                 "gateway.grpc_port": free_port(), "gateway.http_port": free_port(),
-                "cluster.shard_resources": {SHARD_RESOURCE: 1}}), "")
+                "cluster.shard_resources": {SHARD_RESOURCE: 1},
+                "gateway.resources": {GATEWAY_RESOURCE: 1}}), "")
             for _ in range(workers):
                 sim.add_worker()
             running = start(sim.config)

@@ -92,6 +92,9 @@ class GatewayConfig:
     num_replicas: int = 1
     app_name: str = "memos"
     request_timeout_s: float = 60.0  # Serve ends a gRPC call after this with DEADLINE_EXCEEDED
+    # Custom Ray resources each gateway replica asks for (written into the Serve config's
+    # ray_actor_options), e.g. to keep replicas on ingress nodes.
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

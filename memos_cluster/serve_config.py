@@ -45,7 +45,7 @@ def gateway_app(serve: dict[str, Any]) -> dict[str, Any]:
 def render_for(serve: dict[str, Any], config: MemosConfig) -> dict[str, Any]:
     """The Serve config to deploy for a resolved memos config: the file's structure (proxies,
     servicer functions, deployments, autoscaling, logging, runtime env) with the gateway's ports,
-    host, timeout and application name from `config`, and the whole resolved config as the
+    host, timeout, application name and replica resources from `config`, and the whole resolved config as the
     application's arguments (so the gateway runs exactly the configuration `up` resolved).
     Who calls it: `actors.cluster.start`."""
     out = copy.deepcopy(serve)
@@ -56,4 +56,8 @@ def render_for(serve: dict[str, Any], config: MemosConfig) -> dict[str, Any]:
     app = gateway_app(out)
     app["name"] = gateway.app_name
     app["args"] = {"config_dict": config.to_dict()}
+    if gateway.resources:
+        for deployment in app.get("deployments", []):
+            options = deployment.setdefault("ray_actor_options", {})
+            options["resources"] = {**options.get("resources", {}), **gateway.resources}
     return out

@@ -40,3 +40,10 @@ def test_a_file_without_the_gateway_app_is_refused(tmp_path):
         gateway_app(load_serve_config(path))
     with pytest.raises(ConfigError, match="no Serve config"):
         load_serve_config(tmp_path / "missing.yaml")
+
+
+def test_gateway_resources_go_into_the_replicas_actor_options():
+    config = with_overrides(MemosConfig(), {"gateway.resources": {"ingress": 1}})
+    app = gateway_app(render_for(load_serve_config(LOCAL_SERVE_CONFIG), config))
+    options = app["deployments"][0]["ray_actor_options"]
+    assert options == {"num_cpus": 0, "resources": {"ingress": 1.0}}
