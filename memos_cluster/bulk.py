@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from memos_cluster.embedder import embed_inputs
 from memos_cluster.errors import InvalidArgument
+from memos_cluster.fileutil import write_atomically
 from memos_cluster.ingest import _open, record_to_memory
 from memos_cluster.types import NewMemory
 
@@ -90,22 +91,15 @@ class Checkpoint:
         return replace(self, done=int(data["done"]))
 
     def save(self, done: int) -> None:
-        import os
-
         self.done = done
         body = json.dumps({"path": self.path, "cube_id": self.cube_id, "done": done}).encode()
-        filesystem, inner = _open(self.uri)
-        filesystem.create_dir(inner.rsplit("/", 1)[0], recursive=True)
-        if "://" in self.uri:  # object stores replace an object whole
-            with filesystem.open_output_stream(inner) as out:
-                out.write(body)
+        if "://" not in self.uri:
+            write_atomically(self.uri, body)
             return
-        partial = inner + ".partial"
-        with open(partial, "wb") as out:
+        filesystem, inner = _open(self.uri)  # object stores replace an object whole
+        filesystem.create_dir(inner.rsplit("/", 1)[0], recursive=True)
+        with filesystem.open_output_stream(inner) as out:
             out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, inner)
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ Who uses it: the cube directory (owner; persists it with `LayoutStore`), `routin
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
+from memos_cluster.fileutil import write_atomically
 from memos_cluster.shardmap import HashRing
 
 
@@ -124,13 +124,7 @@ class LayoutStore:
         return Layout.from_json(self._path.read_text())
 
     def save(self, layout: Layout) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._path.with_suffix(".partial")
-        with open(partial, "w") as f:
-            f.write(layout.to_json())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, self._path)
+        write_atomically(self._path, layout.to_json().encode())
 
 
 def placement_of(layout: Layout, holdings: Mapping[str, Iterable[str]]

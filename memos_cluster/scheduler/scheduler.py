@@ -16,7 +16,6 @@ with an injected clock.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from typing import Callable, Optional, Sequence
 from memos_cluster.activation.service import ActivationService
 from memos_cluster.config import MemosConfig
 from memos_cluster.errors import MemosError, NotFound
+from memos_cluster.fileutil import write_atomically
 from memos_cluster.parametric.service import ParametricService
 from memos_cluster.parametric.store import current_of
 from memos_cluster.scheduler.frequency import AccessEvent, FrequencyTable
@@ -246,10 +246,7 @@ class Scheduler:
                  "activated_at": [[c, m, t] for (c, m), t in self._activated_at.items()],
                  "last_trained": self._last_trained, "jobs": self._jobs,
                  "log": [asdict(x) for x in self._log], "paused": self.paused}
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._state_path.with_suffix(".partial")
-        partial.write_text(json.dumps(state))
-        os.replace(partial, self._state_path)
+        write_atomically(self._state_path, json.dumps(state).encode())
 
     def restore(self) -> bool:
         """Load the last checkpoint, if any. Who calls it: the actor when it (re)starts."""
