@@ -14,8 +14,7 @@ from typing import Any, Callable, Sequence
 
 from memos_cluster.bench import percentiles_ms
 from memos_cluster.client import MemosClient
-from memos_cluster.drills import WriteLoad, audit, wait_rebalanced
-from memos_cluster.errors import Unavailable
+from memos_cluster.drills import PROBE_ID, WriteLoad, audit, wait_rebalanced, wait_writable
 from memos_cluster.shardmap import shard_names
 from memos_cluster.types import NewMemory
 
@@ -67,17 +66,6 @@ def _round(address: str, cubes: Sequence[str], texts: Sequence[str], tag: str, c
             "search_ms": percentiles_ms(latencies)}
 
 
-def _recovery_s(client: MemosClient, cube: str, started: float) -> float:
-    while True:
-        try:
-            client.add(cube, [NewMemory("probe after a failure", id="probe")])
-            return round(time.monotonic() - started, 2)
-        except Unavailable:
-            if time.monotonic() - started > RECOVERY_DEADLINE_S:
-                raise
-            time.sleep(0.2)
-
-
 def _drill(sim: Any, client: MemosClient, cubes: Sequence[str], tag: str,
            fail: Callable[[str], None], written: dict[str, set[str]]) -> dict[str, Any]:
     """fail(shard of cubes[0]) under write load; recovery time and the audit of everything
@@ -87,10 +75,10 @@ def _drill(sim: Any, client: MemosClient, cubes: Sequence[str], tag: str,
         time.sleep(1.5)
         started = time.monotonic()
         fail(shard_id)
-        recovery = _recovery_s(client, cubes[0], started)
+        recovery = wait_writable(client, cubes[0], started, RECOVERY_DEADLINE_S)
         time.sleep(1.5)
     for cube in cubes:
-        written[cube] |= load.report.acked[cube] | ({"probe"} if cube == cubes[0] else set())
+        written[cube] |= load.report.acked[cube] | ({PROBE_ID} if cube == cubes[0] else set())
     result = audit(client, written)
     return {"shard": shard_id, "recovery_s": recovery, "refused_writes": load.report.refused,
             "longest_write_stall_s": max((s for _, s in load.report.stalls), default=0.0),

@@ -29,7 +29,7 @@ from memos_cluster.cli_ingest import (
 from memos_cluster.cli_shards import add_shards_command, cmd_shards
 from memos_cluster.cli_tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
-from memos_cluster.config import MemosConfig, load_config, with_overrides
+from memos_cluster.config import MemosConfig, load_config
 from memos_cluster.errors import MemosError, NotFound
 from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS, SAMPLE_CONVERSATION
 from memos_cluster.types import SearchMode

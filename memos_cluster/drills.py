@@ -158,3 +158,34 @@ def wait_rebalanced(client: MemosClient, timeout_s: float = 180.0, poll_s: float
         time.sleep(poll_s)
         status = client.shards()
     return status
+
+
+PROBE_ID = "probe"  # the one memory `wait_writable` adds to a cube
+
+
+def wait_writable(client: MemosClient, cube_id: str, started: float,
+                  deadline_s: float = 120.0) -> float:
+    """Seconds from `started` (time.monotonic) until a write to the cube is acknowledged again,
+    probing with one memory (id PROBE_ID; idempotent, so retries add it once). Raises the last
+    UNAVAILABLE after deadline_s. Who calls it: the failure drills, right after a failure."""
+    while True:
+        try:
+            client.add(cube_id, [NewMemory("probe after a failure", id=PROBE_ID)])
+            return round(time.monotonic() - started, 2)
+        except Unavailable:  # never a hang: each call returns within call_timeout_s
+            if time.monotonic() - started > deadline_s:
+                raise
+            time.sleep(0.2)
+
+
+def seed_cubes(client: MemosClient, prefix: str, count: int,
+               per_cube: int) -> tuple[list[str], dict[str, set[str]]]:
+    """`count` new cubes named prefix-i, each with `per_cube` memories (ids s0..); returns the
+    cubes and the acknowledged ids per cube, as `audit` expects them."""
+    cubes = [f"{prefix}-{i}" for i in range(count)]
+    seeded = {}
+    for cube in cubes:
+        client.create_cube(cube)
+        items = [NewMemory(f"seed fact {i} of {cube}", id=f"s{i}") for i in range(per_cube)]
+        seeded[cube] = set(client.add(cube, items).ids)
+    return cubes, seeded

@@ -22,8 +22,6 @@ from memos_cluster.parametric.store import AdapterRecord, AdapterStore, check_ba
 class KVHost:
     def __init__(self, config: MemosConfig, actor_id: str, device: str = ""):
         """Loads the model (seconds): construct it where it will serve."""
-        import torch
-
         activation = config.activation
         device = default_device(device or None)
         path, identity = resolve_model(activation.model, config.model_cache_dir())

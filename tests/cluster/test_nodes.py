@@ -3,38 +3,15 @@ and a removed node. Each drill ends with an audit: every acknowledged write read
 once. Bounded: load runs seconds, recovery waits at most RECOVERY_DEADLINE_S."""
 import time
 
-from memos_cluster.drills import WriteLoad, audit
-from memos_cluster.errors import Unavailable
-from memos_cluster.types import NewMemory
+from memos_cluster.drills import PROBE_ID, WriteLoad, audit, seed_cubes, wait_writable
 
 RECOVERY_DEADLINE_S = 120
 NUM_CUBES = 6
 
 
-def make_cubes(client, prefix):
-    cubes = [f"{prefix}-{i}" for i in range(NUM_CUBES)]
-    seeded = {}
-    for cube in cubes:
-        client.create_cube(cube)
-        seeded[cube] = set(client.add(cube, [NewMemory(f"seed {i} of {cube}", id=f"s{i}")
-                                             for i in range(4)]).ids)
-    return cubes, seeded
-
-
-def wait_serving(client, cube, started):
-    """Seconds from `started` (monotonic) until a write to cube is acknowledged again."""
-    while True:
-        try:
-            client.add(cube, [NewMemory("probe", id="probe")])
-            return time.monotonic() - started
-        except Unavailable:  # never a hang: each call returns within call_timeout_s
-            assert time.monotonic() - started < RECOVERY_DEADLINE_S, f"{cube} did not come back"
-            time.sleep(0.2)
-
-
 def check(client, seeded, report, probed):
     """Seeds, acknowledged load writes and the probe: all there once, nothing else."""
-    expected = {c: seeded[c] | report.acked[c] | ({"probe"} if c == probed else set())
+    expected = {c: seeded[c] | report.acked[c] | ({PROBE_ID} if c == probed else set())
                 for c in seeded}
     result = audit(client, expected)
     assert result.ok, result
@@ -52,13 +29,13 @@ def test_shards_are_spread_over_the_nodes_that_offer_shard_resources(client, sim
 
 
 def test_a_shard_actor_killed_under_load_loses_no_acknowledged_write(client, sim):
-    cubes, seeded = make_cubes(client, "killed")
+    cubes, seeded = seed_cubes(client, "killed", NUM_CUBES, 4)
     victim = client.get_cube(cubes[0]).shard_id
     with WriteLoad(sim.address, cubes, writers=2, tag="k") as load:
         time.sleep(1.5)
         started = time.monotonic()
         sim.kill_shard(victim)
-        recovery_s = wait_serving(client, cubes[0], started)
+        recovery_s = wait_writable(client, cubes[0], started, RECOVERY_DEADLINE_S)
         time.sleep(1.5)
     print(f"shard actor kill: writes to {victim} acknowledged again after {recovery_s:.1f} s; "
           f"{load.report.refused} refused attempts retried; stalls {load.report.stalls}")
@@ -69,14 +46,14 @@ def test_a_shard_actor_killed_under_load_loses_no_acknowledged_write(client, sim
 
 def test_a_removed_node_has_its_shard_recreated_elsewhere_with_every_write(client, sim):
     sim.add_worker()  # somewhere for the lost shard to go
-    cubes, seeded = make_cubes(client, "node-loss")
+    cubes, seeded = seed_cubes(client, "node-loss", NUM_CUBES, 4)
     victim_cube = cubes[0]
     victim = client.get_cube(victim_cube).shard_id
     with WriteLoad(sim.address, cubes, writers=2, tag="n") as load:
         time.sleep(1.5)
         started = time.monotonic()
         node_id = sim.remove_node_of(victim)
-        recovery_s = wait_serving(client, victim_cube, started)
+        recovery_s = wait_writable(client, victim_cube, started, RECOVERY_DEADLINE_S)
         time.sleep(1.5)
     print(f"node loss: {victim} re-created; writes acknowledged again after {recovery_s:.1f} s; "
           f"{load.report.refused} refused attempts retried; stalls {load.report.stalls}")

@@ -46,12 +46,7 @@ def check(client, cubes, expected):
 
 def test_resharding_under_load_loses_and_duplicates_nothing(grpc_client, grpc_address, config):
     client = grpc_client
-    cubes = [f"rebalance-{i}" for i in range(NUM_CUBES)]
-    seeded = {}
-    for cube in cubes:
-        client.create_cube(cube)
-        seeded[cube] = set(client.add(cube, [NewMemory(f"seed fact {i} of {cube}", id=f"s{i}")
-                                             for i in range(5)]).ids)
+    cubes, seeded = drills.seed_cubes(client, "rebalance", NUM_CUBES, 5)
     before = {c: client.get_cube(c).shard_id for c in cubes}
     address = grpc_address
     try:
