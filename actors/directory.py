@@ -21,25 +21,34 @@ from memos_cluster.shardmap import shard_names
 from memos_cluster.types import ShardInfo, ShardsStatus
 from memos_cluster.validation import check_id
 
-from actors.handles import DIRECTORY_NAME, ray_errors
+from actors.handles import DIRECTORY_NAME, NamedActor, ray_errors, shard_actor_name
 from actors.shard import create_shard_actor
 
 
 class RayShards:
-    """memos_cluster.rebalance.ShardOps over the shard actors (created on demand)."""
+    """memos_cluster.rebalance.ShardOps over the shard actors (created on demand; each handle
+    looked up once and kept until the actor is found dead)."""
 
     def __init__(self, config: MemosConfig):
         self._config = config
+        self._handles: dict[str, NamedActor] = {}
+
+    def _named(self, shard_id: str) -> NamedActor:
+        if shard_id not in self._handles:
+            self._handles[shard_id] = NamedActor(
+                shard_actor_name(shard_id), self._config.ray.namespace,
+                create=lambda: create_shard_actor(self._config, shard_id))
+        return self._handles[shard_id]
 
     def actor(self, shard_id: str):
-        return create_shard_actor(self._config, shard_id)  # get_if_exists
+        return self._named(shard_id).get()
 
     def _all(self, shard_ids: Sequence[str], method: str, *args) -> list:
         with ray_errors("a shard", method):
             return ray.get([getattr(self.actor(s), method).remote(*args) for s in shard_ids])
 
     def _one(self, shard_id: str, method: str, *args):
-        with ray_errors(shard_id, method):
+        with ray_errors(shard_id, method, self._named(shard_id).forget):
             return ray.get(getattr(self.actor(shard_id), method).remote(*args))
 
     def prepare(self, shard_ids):
@@ -52,8 +61,7 @@ class RayShards:
         self._all(shard_ids, "freeze_creates", frozen)
 
     def holdings(self, shard_ids):
-        stats = self._all(shard_ids, "stats")
-        return {s: list(cubes) for s, (_, cubes) in zip(shard_ids, stats)}
+        return dict(zip(shard_ids, self._all(shard_ids, "held_cubes")))
 
     def fence(self, shard_id, cube_id, timeout_s):
         self._one(shard_id, "fence", cube_id, timeout_s)
@@ -75,6 +83,7 @@ class RayShards:
 
     def retire(self, shard_id):
         ray.kill(self.actor(shard_id), no_restart=True)
+        self._named(shard_id).forget()
 
 
 class CubeDirectoryActor:
@@ -94,16 +103,16 @@ class CubeDirectoryActor:
         """Who calls it: gateways, at start and when a shard refuses a cube (WrongShard)."""
         return self._rebalancer.current()
 
-    def ensure_shards(self) -> tuple[str, ...]:
+    def ensure_shards(self) -> Layout:
         """Create missing shard actors, wait until each has opened its storage, give each the
-        layout, and resume an interrupted rebalance. Who calls it: every gateway replica at
-        start-up; idempotent."""
+        layout, and resume an interrupted rebalance; the layout. Who calls it: every gateway
+        replica (and bulk-ingest driver) at start-up; idempotent."""
         layout = self._rebalancer.current()
         self._shards.prepare(layout.live_shards())
         self._shards.push(layout.live_shards(), layout)
         if layout.pins:
             self._run_in_background()
-        return layout.live_shards()
+        return layout
 
     def reshard(self, shard_ids: tuple[str, ...]) -> ShardsStatus:
         """Make `shard_ids` the ring's shards and start moving the cubes whose owner changes
@@ -127,13 +136,21 @@ class CubeDirectoryActor:
     def status(self) -> ShardsStatus:
         """Who calls it: the gateway's ListShards (`memos-cluster shards`)."""
         layout = self._rebalancer.current()
-        infos = []
+        # Asked all at once, so shards that are down cost one timeout, not one each.
+        asked = {}
         for shard_id in layout.live_shards():
+            try:
+                asked[shard_id] = self._shards.actor(shard_id).stats.remote()
+            except MemosError as exc:
+                asked[shard_id] = exc
+        infos = []
+        for shard_id, ref in asked.items():
             in_ring = shard_id in layout.shard_ids
             try:
+                if isinstance(ref, MemosError):
+                    raise ref
                 with ray_errors(shard_id, "stats"):
-                    node_id, sizes = ray.get(self._shards.actor(shard_id).stats.remote(),
-                                             timeout=self._config.cluster.call_timeout_s)
+                    node_id, sizes = ray.get(ref, timeout=self._config.cluster.call_timeout_s)
                 infos.append(ShardInfo(shard_id, node_id, in_ring, sizes))
             except (MemosError, ray.exceptions.GetTimeoutError) as exc:
                 infos.append(ShardInfo(shard_id, "", in_ring, is_ok=False, detail=str(exc)))

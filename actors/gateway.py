@@ -37,16 +37,20 @@ def _check_decoded(request: Any) -> None:
                               f"{request.reason}", request.field)
 
 
-def _set_status(grpc_context: Any, exc: Exception) -> None:
-    """Call from an except block: memos errors as their code and message, anything else as
-    INTERNAL with a short message (the trace goes to this replica's log, not the client)."""
+def _as_memos_error(exc: Exception) -> MemosError:
+    """Call from an except block: memos errors as they are, anything else logged (the trace
+    stays in this replica's log) and replaced by a short INTERNAL error."""
     if isinstance(exc, MemosError):
-        code, details = exc.status, exc.message
-    else:
-        logger.exception("unexpected error in the gateway")
-        code, details = "INTERNAL", "internal error in the memos gateway; see its log"
-    grpc_context.set_code(getattr(grpc.StatusCode, code))
-    grpc_context.set_details(details)
+        return exc
+    logger.exception("unexpected error in the gateway")
+    return InternalError("internal error in the memos gateway; see its log")
+
+
+def _set_status(grpc_context: Any, exc: Exception) -> None:
+    """Call from an except block: the error's gRPC code and message (see _as_memos_error)."""
+    error = _as_memos_error(exc)
+    grpc_context.set_code(getattr(grpc.StatusCode, error.status))
+    grpc_context.set_details(error.message)
 
 
 def rpc(response_cls: type):
@@ -86,6 +90,8 @@ class MemoryGateway:
         self._note = AccessShipper(config, self._scheduler).note
         self._activation.on_access = self._note
         self._operations = self._operation_table()
+        # Checked against each Ray-transport call's arguments; worked out once.
+        self._signatures = {name: inspect.signature(op) for name, op in self._operations.items()}
 
     def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
         """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
@@ -174,7 +180,7 @@ class MemoryGateway:
                 "cancel_training": self._parametric.cancel, "adapters": self._adapters,
                 "delete_adapter": self._parametric.delete, "tier_status": self._tier_status,
                 "scheduler": self._control_scheduler, "shards": self._shards,
-                "reshard": self._reshard}
+                "reshard": self._reshard, "ping": self._ping}
 
     def _log_background(self, task: asyncio.Task) -> None:
         self._background.discard(task)
@@ -250,6 +256,9 @@ class MemoryGateway:
             shards=[pb.ShardHealth(shard_id=s.shard_id, ok=s.is_ok, detail=s.detail)
                     for s in shards])
 
+    async def _ping(self) -> None:
+        """The no-op, the overhead baseline (the Ray transport's Ping)."""
+
     @rpc(pb.PingResponse)
     async def Ping(self, request: pb.PingRequest):
         return pb.PingResponse()
@@ -320,22 +329,17 @@ class MemoryGateway:
         for clients running on the cluster. The same service and validation as the RPCs above,
         on domain types; memos errors travel back as themselves. `metadata` carries the same
         (key, value) pairs a gRPC client sends (authorization, once issued)."""
-        if method == "ping":
-            return None
         operation = self._operations.get(method)
         if operation is None:
             raise InvalidArgument(f"{method!r} is not a memos operation", "method")
         try:
-            inspect.signature(operation).bind(*args)
+            self._signatures[method].bind(*args)
         except TypeError as exc:  # wrong arguments from a hand-rolled caller
             raise InvalidArgument(f"{method}: {exc}", "args") from None
         try:
             return await operation(*args)
-        except MemosError:
-            raise
-        except Exception:  # the edge: the trace stays in the replica's log
-            logger.exception("unexpected error in the gateway")
-            raise InternalError("internal error in the memos gateway; see its log") from None
+        except Exception as exc:  # the edge: memos errors as they are, the rest INTERNAL
+            raise _as_memos_error(exc) from None
 
     async def call_stream(self, method: str, args: tuple, metadata: tuple):
         """The streaming counterpart of `call` (Generate), for the Ray transport."""

@@ -46,9 +46,6 @@ class LoRATrainerActor:
     def job(self, job_id: str) -> TrainingJob:
         return self._trainer.job(job_id)
 
-    def jobs(self, cube_id: Optional[str]) -> list[TrainingJob]:
-        return self._trainer.jobs(cube_id)
-
     def cancel(self, job_id: str) -> TrainingJob:
         return self._trainer.cancel(job_id)
 

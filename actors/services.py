@@ -30,8 +30,7 @@ def memory_service(config: MemosConfig) -> MemoryService:
     """The plaintext service over the shard actors (the directory makes sure they exist, which
     blocks until they have opened their storage). Who calls it: build_services, bulk ingest."""
     directory = get_or_create_directory(config)
-    ray.get(directory.ensure_shards.remote())
-    layout = ray.get(directory.layout.remote())
+    layout = ray.get(directory.ensure_shards.remote())
     namespace, timeout_s = config.ray.namespace, config.cluster.call_timeout_s
 
     async def refresh():

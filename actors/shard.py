@@ -15,7 +15,6 @@ import ray
 
 from memos_cluster.config import MemosConfig
 from memos_cluster.embedder import make_embedder
-from memos_cluster.errors import ConfigError
 from memos_cluster.layout import LayoutStore
 from memos_cluster.ownership import CubeGuard, GuardedShard
 from memos_cluster.tiers.plaintext import PlaintextTier
@@ -128,6 +127,11 @@ class PlaintextShardActor:
     def drop_moved_cube(self, cube_id):
         return self._shard.drop_moved_cube(cube_id)
 
+    def held_cubes(self):
+        """The cubes held here (with shared storage: owned here). Who calls it: the directory,
+        before a rebalance."""
+        return self._shard.held_cubes()
+
     def stats(self):
         """(node id, current memories per cube held here). Who calls it: the directory, for
         `memos-cluster shards` and before a rebalance."""
@@ -137,9 +141,6 @@ class PlaintextShardActor:
 def create_shard_actor(config: MemosConfig, shard_id: str):
     """Get or create the named, detached shard actor. Who calls it: the cube directory."""
     cluster = config.cluster
-    if cluster.placement not in ("spread", "pack"):
-        raise ConfigError(f"cluster.placement {cluster.placement!r} is not spread or pack",
-                          "cluster.placement")
     return ray.remote(PlaintextShardActor).options(
         name=shard_actor_name(shard_id),
         namespace=config.ray.namespace,

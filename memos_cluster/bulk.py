@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from memos_cluster.embedder import embed_inputs
 from memos_cluster.errors import InvalidArgument
 from memos_cluster.fileutil import write_atomically
-from memos_cluster.ingest import _open, record_to_memory
+from memos_cluster.ingest import _open, batches, record_to_memory, with_position_id
 from memos_cluster.types import NewMemory
 
 EmbedMany = Callable[[Iterable[list[str]]], Iterator[Any]]  # batches of texts -> vectors, in order
@@ -36,8 +36,7 @@ def read_records(path: str, fmt: str, id_prefix: str = "r",
         raise InvalidArgument(f"bulk ingest reads jsonl or parquet, not {fmt!r}", "format")
     rows = _parquet_rows(path) if fmt == "parquet" else _jsonl_rows(path)
     for index, record in enumerate(itertools.islice(rows, skip, None), start=skip):
-        item = record_to_memory(record, f"{path}[{index}]")
-        yield item if item.id else replace(item, id=f"{id_prefix}{index:09d}")
+        yield with_position_id(record_to_memory(record, f"{path}[{index}]"), id_prefix, index)
 
 
 def _jsonl_rows(path: str) -> Iterator[dict[str, Any]]:
@@ -123,11 +122,11 @@ def run_ingest(records: Iterable[NewMemory], embed_many: EmbedMany, write: Write
     file order, saving the checkpoint after each. Who calls it: actors/ingest.py."""
     started = time.monotonic()
     skipped = done = checkpoint.done
-    batches: list[list[NewMemory]] = []
+    pending: list[list[NewMemory]] = []
 
     def texts() -> Iterator[list[str]]:
-        for batch in _batched(records, batch_size):
-            batches.append(batch)
+        for batch in batches(records, batch_size):
+            pending.append(batch)
             yield embed_inputs(batch, include_context)
 
     inserted, write_s, wait_s = 0, 0.0, 0.0
@@ -138,7 +137,7 @@ def run_ingest(records: Iterable[NewMemory], embed_many: EmbedMany, write: Write
         wait_s += time.monotonic() - began
         if vectors is None:
             break
-        batch = batches.pop(0)
+        batch = pending.pop(0)
         began = time.monotonic()
         inserted += write(batch, vectors)
         write_s += time.monotonic() - began
@@ -149,12 +148,6 @@ def run_ingest(records: Iterable[NewMemory], embed_many: EmbedMany, write: Write
     seconds = time.monotonic() - started
     return IngestReport(done - skipped, inserted, skipped, round(seconds, 2), round(wait_s, 2),
                         round(write_s, 2))
-
-
-def _batched(items: Iterable[NewMemory], size: int) -> Iterator[list[NewMemory]]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 def count_records(path: str, fmt: str) -> Optional[int]:

@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -147,7 +146,8 @@ def cmd_demo(args, config: MemosConfig) -> int:
 
 
 def cmd_ingest(args, config: MemosConfig) -> int:
-    from memos_cluster.ingest import detect_format, load_locomo, locomo_memories, read_memories
+    from memos_cluster.ingest import (
+        detect_format, load_locomo, locomo_memories, read_memories, with_position_id)
 
     fmt = detect_format(args.file, args.format)
     if args.submit:
@@ -170,7 +170,7 @@ def cmd_ingest(args, config: MemosConfig) -> int:
     items = list(read_memories(args.file, fmt, conversations or None, args.context_turns))
     # Records without an id get the file position as one (as --bulk does), so running the same
     # ingest again after a failure stores nothing twice.
-    items = [m if m.id else replace(m, id=f"{args.id_prefix}{i:09d}") for i, m in enumerate(items)]
+    items = [with_position_id(m, args.id_prefix, i) for i, m in enumerate(items)]
     inserted = ingest_into(client, args.cube, items, args.batch_size)
     print(f"{args.cube}: {inserted} inserted, {len(items) - inserted} already present")
     return 0

@@ -53,6 +53,9 @@ class StorageConfig:
     bm25_stop_words: str = "extended"
 
 
+PLACEMENTS = ("spread", "pack")  # Ray scheduling strategies for shard actors
+
+
 @dataclass
 class ClusterConfig:
     num_shards: int = 2
@@ -66,6 +69,11 @@ class ClusterConfig:
     # Custom Ray resources each shard actor asks for, e.g. {"memos-shard": 1} to keep shards on
     # nodes that offer it (see k8s/ and the README's cluster section).
     shard_resources: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"cluster.placement {self.placement!r} is not one of "
+                              f"{PLACEMENTS}", "cluster.placement")
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Optional
 
@@ -164,6 +165,13 @@ def read_memories(path: str, fmt: str = "auto",
         raise InvalidArgument(f"{path}: a JSON file must hold a list of records", "path")
     for i, record in enumerate(data):
         yield record_to_memory(record, f"{path}[{i}]")
+
+
+def with_position_id(item: NewMemory, prefix: str, index: int) -> NewMemory:
+    """The record, with `prefix` + its index in the file as id when it has none: the same file
+    ingested again gets the same ids, so nothing is stored twice. Who calls it: ingest, in both
+    modes (through the gateway, and --bulk)."""
+    return item if item.id else replace(item, id=f"{prefix}{index:09d}")
 
 
 def batches(items: Iterable[NewMemory], size: int) -> Iterator[list[NewMemory]]:

@@ -174,10 +174,14 @@ class GuardedShard:
         self.guard.unfence(cube_id)
         return self.tier.delete_cube(cube_id)
 
+    def held_cubes(self) -> list[str]:
+        """The cubes held here (with shared storage, where every shard sees every cube: those
+        owned here)."""
+        cubes = self.tier.cube_ids()
+        if self.shared and self.guard.layout is not None:
+            cubes = [c for c in cubes if self.guard.layout.owner(c) == self.guard.shard_id]
+        return cubes
+
     def cube_sizes(self) -> dict[str, int]:
         """Current memories per cube held here (with shared storage: per cube owned here)."""
-        sizes = self.tier.cube_sizes()
-        if self.shared and self.guard.layout is not None:
-            sizes = {c: n for c, n in sizes.items()
-                     if self.guard.layout.owner(c) == self.guard.shard_id}
-        return sizes
+        return self.tier.cube_sizes(self.held_cubes())

@@ -99,14 +99,13 @@ class MemoryService:
 
     # ---- memories --------------------------------------------------------------------------
     async def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult:
-        v.check_id(cube_id, "cube_id", self._limits)
-        v.check_new_memories(list(items), self._limits)
-        return await self._on(cube_id, "add", cube_id, list(items))
+        return await self.add_embedded(cube_id, items, None)
 
     async def add_embedded(self, cube_id: str, items: Sequence[NewMemory],
-                           vectors: Sequence[Sequence[float]]) -> AddResult:
-        """Add with embeddings computed by the caller (the same model: `embed_inputs`). Who
-        calls it: bulk ingest, which embeds on a pool of actors instead of in the shards."""
+                           vectors: Optional[Sequence[Sequence[float]]]) -> AddResult:
+        """Add with embeddings computed by the caller (the same model: `embed_inputs`), or
+        None to have the shard embed. Who calls it: add, and bulk ingest, which embeds on a
+        pool of actors instead of in the shards."""
         v.check_id(cube_id, "cube_id", self._limits)
         v.check_new_memories(list(items), self._limits)
         return await self._on(cube_id, "add", cube_id, list(items), vectors)

@@ -48,7 +48,6 @@ class CacheEntry:
     location: Location = Location.DEVICE
     last_used_s: float = 0.0
     num_pins: int = 0  # requests using it now; pinned entries are never moved or dropped
-    num_hits: int = 0
 
     @property
     def num_tokens(self) -> int:
@@ -129,7 +128,6 @@ class CacheLedger:
         tokens = sum(s.num_tokens for s in best.segments[:best_n])
         self.num_hits += 1
         self.tokens_reused += tokens
-        best.num_hits += 1
         best.last_used_s = self.clock()
         return PrefixMatch(best.cache_id, best_n, tokens)
 

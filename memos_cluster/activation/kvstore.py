@@ -104,10 +104,11 @@ class KVStore:
                     continue
                 keep = next(i for i, s in enumerate(entry.segments)
                             if s.key.cube_id == cube_id and s.key.memory_id in ids)
-                layers = self._on_device(cache_id)
+                # Only a kept prefix needs the tensors (a spilled cache is not reloaded to drop).
+                layers = self._on_device(cache_id) if keep else None
                 self._drop(cache_id)
                 touched += 1
-                if keep:
+                if layers is not None:
                     prefix = entry.segments[:keep]
                     tokens = sum(s.num_tokens for s in prefix)
                     # Copies, so the dropped suffix's memory is freed.

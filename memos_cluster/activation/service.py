@@ -27,13 +27,6 @@ class KVPort(Protocol):
     async def selection(self, cube_ids: Sequence[str]) -> dict[str, list[str]]: ...
     def generate(self, request: GenerateRequest,
                  adapters: Sequence[Any]) -> AsyncIterator[TokenEvent | GenerateStats]: ...
-    async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Each cube's activation block (memory ids, in order). Who calls it: the scheduler."""
-        out: dict[str, list[str]] = {}
-        for cube_id in cube_ids:
-            out.update(await self.port_of(cube_id).selection([cube_id]))
-        return out
-
     async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int: ...
 
 
@@ -104,8 +97,7 @@ class ActivationService:
         self._check(call)
         block: list[BlockMemory] = []
         if call.use_activation_memory:
-            for cube_id in call.cube_ids:
-                ids = (await self.port_of(cube_id).selection([cube_id]))[cube_id]
+            for cube_id, ids in (await self.selections(call.cube_ids)).items():
                 block += await self._current_block(cube_id, ids)
         retrieved: tuple[str, ...] = ()
         from_activation = 0
@@ -159,11 +151,12 @@ class ActivationService:
             raise InvalidArgument("temperature must be >= 0 and top_p in (0, 1]", "temperature")
 
     async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Each cube's activation block (memory ids, in order). Who calls it: the scheduler."""
-        out: dict[str, list[str]] = {}
-        for cube_id in cube_ids:
-            out.update(await self.port_of(cube_id).selection([cube_id]))
-        return out
+        """Each cube's activation block (memory ids, in order), one call per KV actor, in the
+        order of cube_ids. Who calls it: Generate, and the scheduler every cycle."""
+        found: dict[str, list[str]] = {}
+        for port_id, cubes in self._ring.group_by_shard(list(cube_ids)).items():
+            found.update(await self._ports[port_id].selection(cubes))
+        return {cube_id: found[cube_id] for cube_id in cube_ids}
 
     async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int:
         """Who calls it: the gateway after UpdateMemory / DeleteMemories succeeded."""

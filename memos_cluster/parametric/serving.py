@@ -43,12 +43,6 @@ class AdapterHost:
                 self._peft.load_adapter(str(path), adapter_name=name)
             self._loaded.add(name)
 
-    def unload(self, name: str) -> None:
-        with self._lock:
-            if name in self._loaded:
-                self._peft.delete_adapter(name)
-                self._loaded.discard(name)
-
     @contextmanager
     def using(self, names: Sequence[str]) -> Iterator[Any]:
         """The model to call with exactly these adapters active (none: the plain base)."""

@@ -96,14 +96,12 @@ class AdapterStore:
 
         fs = self._filesystem()
         listing = fs.get_file_info(pafs.FileSelector(self._dir(cube_id), allow_not_found=True))
-        records = []
-        for info in sorted(listing, key=lambda i: i.base_name):
-            if info.type != pafs.FileType.Directory or not info.base_name.startswith("v"):
-                continue
-            lineage = f"{info.path}/{LINEAGE}"
-            if fs.get_file_info(lineage).type == pafs.FileType.File:
-                records.append(AdapterRecord.from_json(self._read(lineage).decode()))
-        return records
+        dirs = sorted((i for i in listing if i.type == pafs.FileType.Directory
+                       and i.base_name.startswith("v")), key=lambda i: i.base_name)
+        # One request for every lineage file (a round trip each on an object store).
+        lineages = fs.get_file_info([f"{i.path}/{LINEAGE}" for i in dirs])
+        return [AdapterRecord.from_json(self._read(info.path).decode())
+                for info in lineages if info.type == pafs.FileType.File]
 
     def get(self, cube_id: str, version: int) -> AdapterRecord:
         for record in self.versions(cube_id):
@@ -160,7 +158,12 @@ class AdapterStore:
         return marked
 
     def delete(self, cube_id: str, version: int) -> None:
-        self.get(cube_id, version)  # NotFound if absent
+        from pyarrow import fs as pafs
+
+        # A version exists once its lineage.json does (see save).
+        lineage = f"{self._dir(cube_id, version)}/{LINEAGE}"
+        if self._filesystem().get_file_info(lineage).type != pafs.FileType.File:
+            raise NotFound(f"cube {cube_id!r} has no adapter version {version}", "version")
         self._filesystem().delete_dir(self._dir(cube_id, version))
 
 

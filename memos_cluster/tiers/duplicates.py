@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Sequence
 
-from memos_cluster.embedder import embed_inputs
 from memos_cluster.errors import InvalidArgument, NotFound
 from memos_cluster.filters import scope_expr
 from memos_cluster.tiers import milvus_schema as ms
-from memos_cluster.types import MemoryItem, NewMemory
+from memos_cluster.types import MemoryItem
 
 
 class DuplicateOps:
@@ -64,9 +63,11 @@ class DuplicateOps:
             new = replace(keep, version=keep.version + 1,
                           updated_at_ms=max(self._now_ms(), keep.updated_at_ms),
                           metadata={**keep.metadata, "merged_from": merged_from})
-            vector = self._embedder.embed(embed_inputs(
-                [NewMemory(new.text, context=new.context)],
-                self._config.embedder.include_context))[0]
+            # Text and context are unchanged: the stored vector still fits (no re-embedding
+            # while holding the write lock).
+            vector = self.client.get(self._storage.collection,
+                                     ids=[ms.memory_pk(cube_id, keep_id)],
+                                     output_fields=["dense"])[0]["dense"]
             self.client.upsert(self._storage.collection, [self._memory_row(new, vector)])
             self._wrote(len(dups) + 2)
         return new

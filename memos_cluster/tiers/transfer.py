@@ -8,7 +8,7 @@ interrupted copy left on the target, so a move can be retried from the start.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound
 from memos_cluster.filters import scope_expr
@@ -86,9 +86,13 @@ class TransferOps:
         return (self._count(self._storage.collection, [cube_id]),
                 self._count(self._storage.history_collection, [cube_id]))
 
-    def cube_sizes(self) -> dict[str, int]:
-        """Current memories per cube on this shard (the `memos-cluster shards` view)."""
-        return {c: self._count(self._storage.collection, [c]) for c in sorted(self._cube_ids)}
+    def cube_ids(self) -> list[str]:
+        """The cubes this tier knows, sorted."""
+        return sorted(self._cube_ids)
+
+    def cube_sizes(self, cube_ids: Sequence[str]) -> dict[str, int]:
+        """Current memories of each cube (the `memos-cluster shards` view)."""
+        return {c: self._count(self._storage.collection, [c]) for c in cube_ids}
 
     def adopt_cube(self, cube_id: str) -> None:
         """Start serving a cube another shard created in the same (shared) Milvus. Who calls it:

@@ -49,7 +49,7 @@ class LocalShards:
             self.shards[s].guard.freeze_creates(frozen)
 
     def holdings(self, shard_ids):
-        return {s: list(self.shards[s].cube_sizes()) for s in shard_ids}
+        return {s: self.shards[s].held_cubes() for s in shard_ids}
 
     def fence(self, shard_id, cube_id, timeout_s):
         self.shards[shard_id].guard.fence(cube_id, timeout_s)
