@@ -13,7 +13,10 @@ from typing import Any, Optional
 from ray.exceptions import RayError
 
 from memos_cluster.config import MemosConfig
+from memos_cluster.errors import MemosError
 from memos_cluster.scheduler.frequency import AccessEvent, EventBuffer
+
+from actors.handles import call_actor
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +49,9 @@ class AccessShipper:
                 batch = self._events.drain(self._config.event_batch)
                 dropped, reported = self._events.num_dropped - reported, self._events.num_dropped
                 try:
-                    await asyncio.wait_for(self._scheduler.record.remote(batch, dropped),
-                                           timeout=self._timeout_s)
-                except (RayError, asyncio.TimeoutError) as exc:
+                    await call_actor(self._scheduler, "scheduler", "record", batch, dropped,
+                                     timeout_s=self._timeout_s)
+                except (MemosError, RayError) as exc:
                     self._events.num_dropped += len(batch)
                     logger.warning("%d access events dropped: scheduler unavailable (%s)",
                                    len(batch), type(exc).__name__)

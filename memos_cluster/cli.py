@@ -14,15 +14,14 @@ Every command takes `--config FILE` and `--set key=value` (e.g. `--set gateway.g
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Optional
 
 from memos_cluster.cli_bench import add_bench_command, cmd_bench
 from memos_cluster.serve_config import LOCAL_SERVE_CONFIG
+from memos_cluster.cli_common import client_for, default_locomo_path
 from memos_cluster.cli_ingest import (
     add_bulk_arguments, add_transfer_commands, cmd_bulk, cmd_export, cmd_import, cmd_submit)
 from memos_cluster.cli_shards import add_shards_command, cmd_shards
@@ -34,25 +33,6 @@ from memos_cluster.ingest import LOCOMO_CONTEXT_TURNS, SAMPLE_CONVERSATION
 from memos_cluster.types import SearchMode
 
 STOP_POLL_S = 0.2  # how often `up` checks for a stop request (seconds)
-
-
-def default_locomo_path() -> Optional[str]:
-    """$MEMOS_LOCOMO, else ../shared/data/locomo/locomo-dev5.json beside the cwd or the repo."""
-    candidates = [os.environ.get("MEMOS_LOCOMO", "")]
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        candidates.append(str(base.parent / "shared" / "data" / "locomo" / "locomo-dev5.json"))
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
-def _address(args, config: MemosConfig) -> str:
-    """--address where the command has it, else the configured gateway."""
-    return getattr(args, "address", None) or f"{config.gateway.host}:{config.gateway.grpc_port}"
-
-
-def _client(args, config: MemosConfig):
-    from memos_cluster.client import MemosClient
-
-    return MemosClient(_address(args, config), application=config.gateway.app_name)
 
 
 def _print_hits(hits, width: int = 100) -> None:
@@ -101,7 +81,7 @@ def cmd_up(args, config: MemosConfig) -> int:
 
     running = cluster.start(config, args.serve_config)
     try:
-        client = _client(args, config)
+        client = client_for(args, config)
         client.wait_ready()
         print(f"memos-cluster gateway ready: gRPC {running.grpc_address}, "
               f"health http://{running.http_address}/-/healthz, data in {config.data_dir}")
@@ -154,7 +134,7 @@ def cmd_ingest(args, config: MemosConfig) -> int:
         return cmd_submit(args, config)
     if args.bulk:
         return cmd_bulk(args, config, fmt)
-    client = _client(args, config)
+    client = client_for(args, config)
     conversations = [c for c in (args.conversations or "").split(",") if c]
     if not args.cube and fmt in ("json", "locomo"):
         for sample in load_locomo(args.file):
@@ -177,14 +157,14 @@ def cmd_ingest(args, config: MemosConfig) -> int:
 
 
 def cmd_search(args, config: MemosConfig) -> int:
-    hits = _client(args, config).search(args.cube, args.query, top_k=args.top_k,
+    hits = client_for(args, config).search(args.cube, args.query, top_k=args.top_k,
                                         mode=SearchMode(args.mode) if args.mode else None)
     _print_hits(hits)
     return 0
 
 
 def cmd_status(args, config: MemosConfig) -> int:
-    client = _client(args, config)
+    client = client_for(args, config)
     for shard in client.health():
         print(f"{shard.shard_id}: {'ok' if shard.is_ok else 'DOWN'} {shard.detail}")
     for cube in client.list_cubes():

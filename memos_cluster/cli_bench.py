@@ -6,12 +6,7 @@ from typing import Any, Callable, Optional
 
 from memos_cluster.config import MemosConfig, with_overrides
 from memos_cluster.ingest import SAMPLE_CONVERSATION
-
-
-def _client(args, config: MemosConfig):
-    from memos_cluster.cli import _client as client_for
-
-    return client_for(args, config)
+from memos_cluster.cli_common import client_for, default_locomo_path
 
 
 def _needs(data: Optional[str]) -> str:
@@ -33,7 +28,7 @@ def _on_local_cluster(config: MemosConfig, work):
 
 def _on_client(args, config: MemosConfig, work: Callable[[Any], dict]) -> dict:
     """work(client) against --address, or against a fresh local cluster."""
-    return work(_client(args, config)) if args.address else _on_local_cluster(config, work)
+    return work(client_for(args, config)) if args.address else _on_local_cluster(config, work)
 
 
 def bench_gateway(args, config: MemosConfig, data: Optional[str]) -> dict:
@@ -90,7 +85,7 @@ def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
     texts = group_turns(turns, args.turns_per_memory)[:args.memories]
     run = dict(num_requests=args.requests, top_k=args.top_k)
     if args.address:
-        return run_tiers_bench(_client(args, config), texts, **run)
+        return run_tiers_bench(client_for(args, config), texts, **run)
     from actors.cluster import temporary_cluster
 
     # Cycles every 2 s and a 2-minute half-life, so a run of a few minutes shows the
@@ -119,7 +114,6 @@ BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
 
 def cmd_bench(args, config: MemosConfig) -> int:
     from memos_cluster.bench import write_json
-    from memos_cluster.cli import default_locomo_path
 
     write_json(BENCHES[args.which](args, config, args.data or default_locomo_path()), args.out)
     return 0

@@ -39,8 +39,7 @@ def cmd_bulk(args, config: MemosConfig, fmt: str) -> int:
         raise InvalidArgument("--bulk needs --cube", "cube")
     if args.workers < 1 or args.batch_size < 1:
         raise InvalidArgument("--workers and --batch-size must be at least 1", "workers")
-    checkpoint = args.checkpoint or str(
-        Path(config.data_dir).expanduser().resolve() / "ingest" / f"{args.cube}.checkpoint.json")
+    checkpoint = args.checkpoint or str(config.ingest_checkpoint_path(args.cube))
     with tqdm(unit="rec", desc=f"ingest {args.cube}", mininterval=1.0) as bar:
         report = bulk_ingest(config, args.file, fmt, args.cube, args.workers, args.batch_size,
                              checkpoint, args.id_prefix, progress=bar)

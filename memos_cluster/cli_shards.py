@@ -9,14 +9,9 @@ import time
 from memos_cluster.config import MemosConfig
 from memos_cluster.errors import FailedPrecondition, InvalidArgument
 from memos_cluster.types import ShardsStatus
+from memos_cluster.cli_common import client_for
 
 POLL_S = 0.5
-
-
-def _client(args, config: MemosConfig):
-    from memos_cluster.cli import _client as client_for
-
-    return client_for(args, config)
 
 
 def print_shards(status: ShardsStatus) -> None:
@@ -50,7 +45,7 @@ def next_shard_ids(current: tuple[str, ...], add: int, remove: list[str]) -> tup
 def cmd_shards(args, config: MemosConfig) -> int:
     from tqdm import tqdm
 
-    client = _client(args, config)
+    client = client_for(args, config)
     status = client.shards()
     if not args.add and not args.remove:
         print_shards(status)

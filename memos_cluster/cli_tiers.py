@@ -5,16 +5,11 @@ from __future__ import annotations
 import time
 
 from memos_cluster.config import MemosConfig
-
-
-def _client(args, config: MemosConfig):
-    from memos_cluster.cli import _client as client_for
-
-    return client_for(args, config)
+from memos_cluster.cli_common import client_for
 
 
 def cmd_activate(args, config: MemosConfig) -> int:
-    stats = _client(args, config).activate(args.cube, args.ids, replace=args.replace)
+    stats = client_for(args, config).activate(args.cube, args.ids, replace=args.replace)
     print(f"{args.cube}: block of {stats.num_tokens} tokens, {stats.prefill_tokens} prefilled, "
           f"{stats.reused_tokens} reused (cache {stats.cache_id})")
     return 0
@@ -23,7 +18,7 @@ def cmd_activate(args, config: MemosConfig) -> int:
 def cmd_generate(args, config: MemosConfig) -> int:
     from memos_cluster.activation.engine import TokenEvent
 
-    events = _client(args, config).generate(
+    events = client_for(args, config).generate(
         args.cube, args.query, max_new_tokens=args.max_new_tokens,
         temperature=args.temperature, use_activation_memory=not args.no_activation,
         use_retrieved_memories=args.retrieve, use_parametric_memory=args.adapters)
@@ -41,7 +36,7 @@ def cmd_generate(args, config: MemosConfig) -> int:
 
 def cmd_adapters(args, config: MemosConfig) -> int:
     """train | list | show | delete | job | cancel (see build_parser)."""
-    client = _client(args, config)
+    client = client_for(args, config)
     if args.action == "train":
         job = client.train_adapter(args.cube, args.ids, rank=args.rank, steps=args.steps,
                                    learning_rate=args.learning_rate)
@@ -89,7 +84,7 @@ def _follow_job(client, job_id: str):
 
 
 def cmd_tiers(args, config: MemosConfig) -> int:
-    status = _client(args, config).tier_status(args.cube)
+    status = client_for(args, config).tier_status(args.cube)
     for row in sorted(status.memories, key=lambda r: -r.frequency):
         print(f"{row.memory_id:<24} v{row.version:<3} {row.frequency:8.3f}  {'+'.join(row.tiers)}")
     for move in status.migrations[-args.last:]:
@@ -99,7 +94,7 @@ def cmd_tiers(args, config: MemosConfig) -> int:
 
 
 def cmd_scheduler(args, config: MemosConfig) -> int:
-    s = _client(args, config).scheduler(args.action)
+    s = client_for(args, config).scheduler(args.action)
     print(f"scheduler {'paused' if s.paused else 'running'}: {s.events} events "
           f"({s.dropped} dropped), {s.tracked} memories tracked; last cycle: {s.promoted} "
           f"promoted, {s.demoted} demoted, {s.consolidations} consolidations, "

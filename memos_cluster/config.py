@@ -226,33 +226,41 @@ class MemosConfig:
     parametric: ParametricConfig = field(default_factory=ParametricConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
+    def data_root(self) -> Path:
+        """data_dir, absolute: every derived path below starts here."""
+        return Path(self.data_dir).expanduser().resolve()
+
+    def ingest_checkpoint_path(self, cube_id: str) -> Path:
+        """Bulk ingest's default progress file for a cube."""
+        return self.data_root() / "ingest" / f"{cube_id}.checkpoint.json"
+
     def scheduler_state_path(self) -> Path:
         """The scheduler's checkpoint (frequencies, activation times, migration log)."""
-        return Path(self.data_dir).expanduser().resolve() / "scheduler" / "state.json"
+        return self.data_root() / "scheduler" / "state.json"
 
     def adapter_store_uri(self) -> str:
         return self.parametric.store_uri or str(
-            Path(self.data_dir).expanduser().resolve() / "adapters")
+            self.data_root() / "adapters")
 
     def adapter_cache_dir(self) -> Path:
         """Local copies of adapters fetched from the store for loading."""
-        return Path(self.data_dir).expanduser().resolve() / "adapter-cache"
+        return self.data_root() / "adapter-cache"
 
     def kv_spill_dir(self, actor_id: str) -> Path:
         """Where a KV actor spills caches it cannot hold in memory (derived data)."""
-        return Path(self.data_dir).expanduser().resolve() / "kv" / actor_id
+        return self.data_root() / "kv" / actor_id
 
     def model_cache_dir(self) -> Path:
         """Derived model files (the embedder's ONNX export, built-in LMs), shared by a node's
         actors."""
-        return Path(self.data_dir).expanduser().resolve() / "models"
+        return self.data_root() / "models"
 
     def layout_path(self) -> Path:
         """The cube directory's shard layout (layout.py); shards read it when they start."""
-        return Path(self.data_dir).expanduser().resolve() / "directory" / "layout.json"
+        return self.data_root() / "directory" / "layout.json"
 
     def shard_data_dir(self, shard_id: str) -> Path:
-        return Path(self.data_dir).expanduser().resolve() / "shards" / shard_id
+        return self.data_root() / "shards" / shard_id
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
