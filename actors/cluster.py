@@ -22,13 +22,15 @@ from ray.serve._private import api as serve_api  # what `serve run FILE` uses to
 from ray.serve.config import gRPCOptions
 from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
-from memos_cluster.client import MemosClient
-from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.auth.bootstrap import ensure_local_admin_key, read_bootstrap_key
+from memos_cluster.client import API_KEY_ENV, MemosClient
+from memos_cluster.config import ENV_PREFIX, MemosConfig, with_overrides
 from memos_cluster.errors import Unavailable
 from memos_cluster.netutil import free_port
 from memos_cluster.serve_config import LOCAL_SERVE_CONFIG, load_serve_config, render_for
 from memos_cluster.shardmap import shard_names
 
+from actors.auth import AUTH_ACTOR_NAME
 from actors.handles import DIRECTORY_NAME, shard_actor_name
 from actors.kv_cache import kv_actor_ids, kv_actor_name
 from actors.lora import LORA_ACTOR_NAME
@@ -52,6 +54,8 @@ def connect_ray(config: MemosConfig) -> bool:
     # A Ray job's entrypoint finds its cluster in RAY_ADDRESS (set by the job manager).
     address = config.ray.address or os.environ.get("RAY_ADDRESS")
     started = address is None
+    if started:
+        export_tls_env(config)
     ray.init(
         address=address,
         namespace=config.ray.namespace,
@@ -65,12 +69,43 @@ def connect_ray(config: MemosConfig) -> bool:
     return started
 
 
+TLS_KEYS = ("tls_port", "tls_cert_file", "tls_key_file", "tls_client_ca_file")
+
+
+def export_tls_env(config: MemosConfig) -> None:
+    """Put the gateway's TLS settings in this process's environment, which a Ray started from
+    here hands to Serve's proxy (the servicer hook reads them there; it gets no config)."""
+    for key in TLS_KEYS:
+        name = f"{ENV_PREFIX}GATEWAY__{key.upper()}"
+        value = getattr(config.gateway, key)
+        if value:
+            os.environ[name] = str(value)
+        else:
+            os.environ.pop(name, None)
+
+
+def admin_key_for(config: MemosConfig, local: bool) -> str | None:
+    """The bootstrap admin key. A cluster made by this process (`local`) gets a fresh key file
+    when none is set, and its key becomes this process's default client key (MEMOS_API_KEY),
+    so the process that starts a cluster can use it. A cluster joined keeps what its nodes have
+    (None if this process cannot see it) and MEMOS_API_KEY is only filled in if unset."""
+    if not config.auth.enabled:
+        return None
+    key = ensure_local_admin_key(config) if local else read_bootstrap_key(config)
+    if key is not None and local:
+        os.environ[API_KEY_ENV] = key
+    elif key is not None:
+        os.environ.setdefault(API_KEY_ENV, key)
+    return key
+
+
 def start(config: MemosConfig, serve_file: Path | str = LOCAL_SERVE_CONFIG,
           timeout_s: float = 300.0) -> RunningCluster:
     """Start everything from a Serve config file (rendered for `config`, see
     memos_cluster/serve_config.py) through the controller path `serve run FILE` takes, and block
     until the application is RUNNING."""
     started = connect_ray(config)
+    admin_key_for(config, local=started)
     rendered = render_for(load_serve_config(serve_file), config)
     schema = ServeDeploySchema.model_validate(rendered)
     client = serve_api.serve_start(
@@ -109,7 +144,7 @@ def stop(config: MemosConfig, running: RunningCluster) -> None:
         shards |= set(ray.get(directory.layout.remote(), timeout=30).live_shards())
     except (ValueError, ray.exceptions.RayError):  # no directory, or it is gone
         pass
-    names = [DIRECTORY_NAME] + [shard_actor_name(s) for s in sorted(shards)]
+    names = [DIRECTORY_NAME, AUTH_ACTOR_NAME] + [shard_actor_name(s) for s in sorted(shards)]
     names += [kv_actor_name(k) for k in kv_actor_ids(config.activation.num_actors)]
     names += [LORA_ACTOR_NAME, SCHEDULER_ACTOR_NAME]
     for name in names:
@@ -192,6 +227,7 @@ def simulated_cluster(config: MemosConfig, workers: int = 2,
                 "gateway.resources": {GATEWAY_RESOURCE: 1}}), "")
             for _ in range(workers):
                 sim.add_worker()
+            admin_key_for(sim.config, local=True)
             running = start(sim.config)
             sim.address = f"grpc://{running.grpc_address}?app={sim.config.gateway.app_name}"
             try:

@@ -5,16 +5,27 @@ request that fails to parse (a string with invalid UTF-8, truncated bytes) does 
 UNKNOWN status with a parser trace. Its deserializer returns an `UndecodableRequest` naming the
 offending field instead, which travels to the gateway replica like any request and is answered
 INVALID_ARGUMENT there.
+
+It also opens the gateway's TLS port (`gateway.tls_port`) on the same server, since Serve's
+proxy only opens a plaintext one. The proxy gets no memos config, so the hook reads the TLS
+settings from its node's environment (`MEMOS__GATEWAY__TLS_*`, the config's environment form):
+`cluster.start` sets them before it starts a local Ray; on Kubernetes the pod spec does.
 """
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf.message import DecodeError
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from memos_cluster.config import GatewayConfig, load_config
+
+logger = logging.getLogger("memos_cluster.gateway")
 
 SERVICE_NAME = "memos.v1.MemoryService"
 SERVICER_FUNCTION = "actors.grpc_servicer.add_memory_service_to_server"
@@ -106,3 +117,22 @@ def add_memory_service_to_server(servicer, server) -> None:
         (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     if hasattr(server, "add_registered_method_handlers"):
         server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    add_tls_port(server, load_config(environ=os.environ).gateway)
+
+
+def server_credentials(gateway: GatewayConfig) -> grpc.ServerCredentials:
+    """The TLS server credentials of `gateway` (certificate files read now)."""
+    chain = Path(gateway.tls_cert_file).read_bytes()
+    key = Path(gateway.tls_key_file).read_bytes()
+    roots = Path(gateway.tls_client_ca_file).read_bytes() if gateway.tls_client_ca_file else None
+    return grpc.ssl_server_credentials([(key, chain)], root_certificates=roots,
+                                       require_client_auth=roots is not None)
+
+
+def add_tls_port(server, gateway: GatewayConfig) -> None:
+    """Listen for TLS on gateway.tls_port as well (no-op when it is 0)."""
+    if not gateway.tls_port:
+        return
+    server.add_secure_port(f"[::]:{gateway.tls_port}", server_credentials(gateway))
+    logger.info("gRPC TLS on port %d (client certificates %s)", gateway.tls_port,
+                "required" if gateway.tls_client_ca_file else "not asked")

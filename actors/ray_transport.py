@@ -2,7 +2,7 @@
 actor) calls the gateway application through a Serve deployment handle, with no gRPC hop.
 
 It reaches the same `MemoryGateway` replicas as gRPC clients, through `MemoryGateway.call`, so
-validation, routing, defaults and (later) authentication are one implementation; requests and
+authentication, validation, routing and defaults are one implementation; requests and
 replies are the domain types themselves, pickled by Ray. Errors come back as the same memos
 exception types a gRPC client raises for the same status.
 
@@ -133,6 +133,36 @@ class RayTransport:
 
     def reshard(self, shard_ids):
         return self._call("reshard", list(shard_ids))
+
+    def whoami(self):
+        return self._call("whoami")
+
+    def create_user(self, user_id, role):
+        return self._call("create_user", user_id, role)
+
+    def list_users(self):
+        return self._call("list_users")
+
+    def delete_user(self, user_id):
+        return self._call("delete_user", user_id)
+
+    def create_key(self, user_id, name, expires_in_s, rate_limit_rps):
+        return self._call("create_key", user_id, name, expires_in_s, rate_limit_rps)
+
+    def list_keys(self, user_id):
+        return self._call("list_keys", user_id)
+
+    def revoke_key(self, key_id):
+        return self._call("revoke_key", key_id)
+
+    def share_cube(self, cube_id, user_id, permission):
+        return self._call("share_cube", cube_id, user_id, permission)
+
+    def revoke_cube(self, cube_id, user_id):
+        return self._call("revoke_cube", cube_id, user_id)
+
+    def cube_access(self, cube_id):
+        return self._call("cube_access", cube_id)
 
     def generate(self, call):
         """Events as the gateway streams them (a streaming Serve handle call)."""

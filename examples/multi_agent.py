@@ -2,13 +2,19 @@
 cube and keep private cubes; each writes observations, then searches the team's shared memory for
 what the others saw, and the driver prints a short summary.
 
+Each agent is a user of its own with its own API key: the driver (an admin: MEMOS_API_KEY) creates
+them, owns the team cube and shares it with each agent for writing; an agent's private cube is
+its own, and the run checks that another agent is refused (PERMISSION_DENIED).
+
 Run it against the embedded local cluster (starts one on a temporary data dir, then stops it):
 
     .venv/bin/python examples/multi_agent.py --local
 
 or as a Ray job on a running cluster (`memos-cluster --set ray.include_dashboard=true up`):
 
-    ray job submit --address http://127.0.0.1:8265 -- .venv/bin/python examples/multi_agent.py
+    ray job submit --address http://127.0.0.1:8265 \
+        --runtime-env-json '{"env_vars": {"MEMOS_API_KEY": "<an admin key>"}}' \
+        -- .venv/bin/python examples/multi_agent.py
 
 The agents hold no memos-cluster actor by hand: each makes `MemosClient("ray://")`, which finds the
 gateway application on the cluster it runs on. Exit status 0 only if every agent found what its
@@ -24,6 +30,7 @@ import uuid
 import ray
 
 from memos_cluster.client import MemosClient
+from memos_cluster.errors import PermissionDenied
 from memos_cluster.types import NewMemory
 
 # What each agent observes: (shared with the team, kept private).
@@ -50,11 +57,11 @@ QUESTIONS = {
 class Agent:
     """One agent: its own private cube plus the team cube, both reached through `ray://`."""
 
-    def __init__(self, name: str, team_cube: str, app: str, run_id: str):
+    def __init__(self, name: str, team_cube: str, app: str, run_id: str, api_key: str):
         self.name = name
         self.team_cube = team_cube
         self.private_cube = f"agent-{name}-{run_id}"
-        self.client = MemosClient(f"ray://?app={app}")
+        self.client = MemosClient(f"ray://?app={app}", api_key=api_key)
 
     def observe(self) -> int:
         shared, private = OBSERVATIONS[self.name]
@@ -74,8 +81,28 @@ class Agent:
                 "author": top.metadata.get("author") if top else None,
                 "expected_author": expected_author}
 
+    def pry(self, other_private_cube: str) -> bool:
+        """Try to read another agent's private cube; True if refused, as it must be."""
+        try:
+            self.client.search(other_private_cube, "what do you keep to yourself?")
+        except PermissionDenied:
+            return True
+        return False
+
     def cleanup(self) -> None:
         self.client.delete_cube(self.private_cube)
+
+
+def make_agents(client: MemosClient, team_cube: str, app: str, run_id: str) -> list:
+    """A user and key per agent, with write access to the team cube."""
+    agents = []
+    for name in OBSERVATIONS:
+        user_id = f"agent-{name}-{run_id}"
+        client.create_user(user_id)
+        _, api_key = client.create_key(user_id, name=f"{name} agent")
+        client.share_cube(team_cube, user_id, "write")
+        agents.append(Agent.remote(name, team_cube, app, run_id, api_key))
+    return agents
 
 
 def run(app: str) -> int:
@@ -84,15 +111,20 @@ def run(app: str) -> int:
     team_cube = f"team-{run_id}"
     client = MemosClient(f"ray://?app={app}")
     client.create_cube(team_cube, description="the team's shared memory")
-    agents = [Agent.remote(name, team_cube, app, run_id) for name in OBSERVATIONS]
+    agents = make_agents(client, team_cube, app, run_id)
     start = time.perf_counter()
     try:
         written = sum(ray.get([a.observe.remote() for a in agents]))
         answers = ray.get([a.ask_team.remote() for a in agents])
         team_size = client.get_cube(team_cube).num_memories
+        names = list(OBSERVATIONS)
+        refused = sum(ray.get([agent.pry.remote(f"agent-{names[(i + 1) % len(names)]}-{run_id}")
+                               for i, agent in enumerate(agents)]))
     finally:
         ray.get([a.cleanup.remote() for a in agents])
         client.delete_cube(team_cube)
+        for name in OBSERVATIONS:
+            client.delete_user(f"agent-{name}-{run_id}")
     elapsed_s = time.perf_counter() - start
     correct = sum(a["author"] == a["expected_author"] for a in answers)
     print(f"{len(agents)} agents wrote {written} memories ({team_size} shared) in {elapsed_s:.2f} s")
@@ -103,7 +135,9 @@ def run(app: str) -> int:
     print(f"summary: {correct}/{len(answers)} agents found their teammate's observation; "
           f"team cube holds {team_size} memories (expected {len(agents)}: private notes stay "
           "private)")
-    return 0 if correct == len(answers) and team_size == len(agents) else 1
+    print(f"isolation: {refused}/{len(agents)} agents were refused another agent's private cube")
+    return 0 if (correct == len(answers) and team_size == len(agents)
+                 and refused == len(agents)) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@
   ingest   load JSON/JSONL/Parquet/LoCoMo into a cube through a running gateway
   search   query one or more cubes
   status   shard health and cubes
+  whoami, user, key, share, unshare, access, audit
+           users, API keys and cube grants (see the README's security section)
   bench    benchmarks: `bench gateway` (ingest rate, Search vs no-op latency) and
            `bench locomo` (evidence recall@k on LoCoMo, with BM25 and dense baselines)
 
@@ -19,6 +21,7 @@ import sys
 import time
 from typing import Optional
 
+from memos_cluster.cli_auth import AUTH_COMMANDS, add_auth_commands
 from memos_cluster.cli_bench import add_bench_command, cmd_bench
 from memos_cluster.serve_config import LOCAL_SERVE_CONFIG
 from memos_cluster.cli_common import client_for, default_locomo_path
@@ -85,6 +88,10 @@ def cmd_up(args, config: MemosConfig) -> int:
         client.wait_ready()
         print(f"memos-cluster gateway ready: gRPC {running.grpc_address}, "
               f"health http://{running.http_address}/-/healthz, data in {config.data_dir}")
+        if config.auth.enabled:
+            print(f"auth on: the admin key is ${config.auth.admin_key_env} or "
+                  f"{config.admin_key_path()}; this machine's commands use it, other clients "
+                  "send their own key (MEMOS_API_KEY)")
         sample = args.sample or default_locomo_path()
         if sample and not args.no_sample:
             _load_sample(client, sample)
@@ -209,17 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     k8s = sub.add_parser("k8s", help="copy serve_configs/serve-prod.yaml into the KubeRay "
                                      "RayService, and its cluster into k8s/standalone/")
     k8s.add_argument("--check", action="store_true", help="only check that they agree")
-    for command in (ingest, search, sub.choices["status"], bench, activate, generate, adapters,
-                    tiers, scheduler, shards):
+    for command in [ingest, search, sub.choices["status"], bench, activate, generate, adapters,
+                    tiers, scheduler, shards] + add_auth_commands(sub):
         command.add_argument(
-            "--address", help="gateway host:port, grpc://host:port or ray:// (default: config)")
+            "--address", help="gateway host:port, grpc://host:port, grpcs://host:port (TLS) "
+                              "or ray:// (default: config)")
+        command.add_argument("--tls-ca", help="grpcs://: PEM roots for the gateway's certificate")
+        command.add_argument("--tls-cert", help="grpcs://: this client's PEM certificate (mTLS)")
+        command.add_argument("--tls-key", help="grpcs://: its PEM private key")
     return parser
 
 
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
             "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
-            "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s, "export": cmd_export, "import": cmd_import}
+            "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s,
+            "export": cmd_export, "import": cmd_import, **AUTH_COMMANDS}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -103,10 +103,43 @@ class GatewayConfig:
     # Custom Ray resources each gateway replica asks for (written into the Serve config's
     # ray_actor_options), e.g. to keep replicas on ingress nodes.
     resources: dict[str, float] = field(default_factory=dict)
+    # TLS: a second, encrypted gRPC port on Serve's proxy (actors/grpc_servicer.py). Serve's own
+    # port stays plaintext: expose only tls_port outside the cluster. 0 = no TLS port.
+    tls_port: int = 0
+    tls_cert_file: str = ""  # PEM server certificate (chain)
+    tls_key_file: str = ""  # PEM private key of tls_cert_file
+    # Mutual TLS: a PEM CA bundle; clients must present a certificate it signed. "" = none
+    # asked (gRPC would otherwise take an unverified one, so there is no "optional" mode).
+    tls_client_ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tls_port and not (self.tls_cert_file and self.tls_key_file):
+            raise ConfigError("gateway.tls_port needs gateway.tls_cert_file and "
+                              "gateway.tls_key_file", "gateway.tls_port")
+
+
+@dataclass
+class AuthConfig:
+    """Users, API keys and cube grants (memos_cluster/auth/). Every call carries
+    `authorization: Bearer <key>`; see the README's security section."""
+
+    enabled: bool = True
+    # The bootstrap admin key: this environment variable wins, else admin_key_file. Neither set:
+    # `memos-cluster up` writes a fresh random key to admin_key_file (mode 0600). No default
+    # key exists in the code.
+    admin_key_env: str = "MEMOS_ADMIN_KEY"
+    admin_key_file: str = ""  # "" = data_dir/auth/admin.key
+    refresh_s: float = 1.0  # gateways reload users, keys and grants this often (s): the
+    # longest a revoked key or grant keeps working on another gateway replica
+    rate_limit_rps: float = 200.0  # requests per second per API key per gateway replica; 0: off
+    rate_limit_burst: int = 400  # requests a key may send at once before the rate applies
 
 
 @dataclass
 class LimitsConfig:
+    # One gRPC request's encoded size (bytes); past it: RESOURCE_EXHAUSTED. Serve's proxy
+    # itself refuses messages past RAY_SERVE_GRPC_MAX_MESSAGE_SIZE before they reach us.
+    max_request_bytes: int = 8 * 1024 * 1024
     max_text_chars: int = 8000
     max_context_chars: int = 8000
     max_batch_items: int = 1000
@@ -220,6 +253,7 @@ class MemosConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     activation: ActivationConfig = field(default_factory=ActivationConfig)
@@ -258,6 +292,14 @@ class MemosConfig:
     def layout_path(self) -> Path:
         """The cube directory's shard layout (layout.py); shards read it when they start."""
         return self.data_root() / "directory" / "layout.json"
+
+    def auth_dir(self) -> Path:
+        """Users, keys and grants (state.json) and the audit log (audit.jsonl)."""
+        return self.data_root() / "auth"
+
+    def admin_key_path(self) -> Path:
+        return Path(self.auth.admin_key_file).expanduser() if self.auth.admin_key_file \
+            else self.auth_dir() / "admin.key"
 
     def shard_data_dir(self, shard_id: str) -> Path:
         return self.data_root() / "shards" / shard_id

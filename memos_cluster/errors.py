@@ -48,6 +48,24 @@ class CubeMoving(Unavailable):
     """The cube is being copied to another shard; writes wait for the move (seconds)."""
 
 
+class Unauthenticated(MemosError):
+    """No API key, or one that is unknown, revoked or expired (one message for all: no oracle)."""
+
+    status = "UNAUTHENTICATED"
+
+
+class PermissionDenied(MemosError):
+    """The caller's key is valid but its user may not do this to this cube or resource."""
+
+    status = "PERMISSION_DENIED"
+
+
+class ResourceExhausted(MemosError):
+    """A per-key rate limit or the request size limit; retry later or send less."""
+
+    status = "RESOURCE_EXHAUSTED"
+
+
 class DeadlineExceeded(MemosError):
     status = "DEADLINE_EXCEEDED"
 
@@ -65,5 +83,6 @@ class ConfigError(MemosError):
 ERRORS_BY_STATUS: dict[str, type[MemosError]] = {
     cls.status: cls
     for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unavailable,
-                DeadlineExceeded, InternalError)
+                DeadlineExceeded, InternalError, Unauthenticated, PermissionDenied,
+                ResourceExhausted)
 }

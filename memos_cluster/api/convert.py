@@ -52,8 +52,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
-    return _plain(json_format.MessageToDict(message))
+def struct_to_dict(message: struct_pb2.Struct, field: str = "metadata") -> dict[str, Any]:
+    """Plain JSON of a Struct; InvalidArgument for what JSON cannot hold (NaN, infinities),
+    which protobuf numbers can (found by the fuzz test: it was INTERNAL)."""
+    try:
+        return _plain(json_format.MessageToDict(message))
+    except (json_format.SerializeToJsonError, ValueError) as exc:
+        raise InvalidArgument(f"{field} is not plain JSON: {exc}", field) from None
 
 
 def dict_to_struct(value: Optional[dict[str, Any]], target: struct_pb2.Struct) -> None:

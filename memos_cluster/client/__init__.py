@@ -2,11 +2,15 @@
 
 The address picks the transport:
 - `"host:port"` or `"grpc://host:port"`: gRPC to a gateway (remote clients, agents, services);
-  `memos_cluster.client.grpc_transport`.
+  `memos_cluster.client.grpc_transport`. `"grpcs://host:port"`: the same over TLS (the
+  gateway's `gateway.tls_port`; see `TLSOptions` for a private CA and client certificates).
 - `"ray://"`: code running on the Ray cluster (a job's driver, a task, an actor) calls the gateway
   application through a Serve deployment handle, with no gRPC hop; `"ray://HOST:PORT"` first
   connects to the Ray cluster at that GCS address. `actors.ray_transport`.
 Either form takes `?app=NAME` for the Serve application (default `memos`).
+
+Every call carries an API key (`authorization: Bearer <key>`): `api_key=`, else the environment
+variable MEMOS_API_KEY.
 
 Every method returns domain types (`memos_cluster.types`) and raises the memos exception of the
 status (`memos_cluster.errors`) with the server's message, whichever transport carries it; an
@@ -15,13 +19,19 @@ unreachable gateway raises Unavailable.
 from __future__ import annotations
 
 import importlib
+import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Protocol, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from memos_cluster.activation.engine import (
     BlockStats, GenerateStats, SamplingParams, TokenEvent)
 from memos_cluster.activation.service import GenerateCall
+from memos_cluster.auth.access import Principal
+from memos_cluster.auth.keys import AUTH_HEADER
+from memos_cluster.auth.state import CubeAccess, KeyInfo, User
 from memos_cluster.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
 from memos_cluster.parametric.store import AdapterListing
 from memos_cluster.parametric.trainer import TrainingJob
@@ -44,6 +54,24 @@ from memos_cluster.types import (
 )
 
 RAY_TRANSPORT_MODULE = "actors.ray_transport"  # imported only for ray:// addresses
+API_KEY_ENV = "MEMOS_API_KEY"  # the key a client sends when none is given
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    """For grpcs:// addresses. All PEM files; empty fields take gRPC's defaults (the system's
+    root certificates, no client certificate)."""
+
+    ca_file: str = ""  # roots that sign the gateway's certificate (a private CA)
+    cert_file: str = ""  # this client's certificate, for gateways that require one (mTLS)
+    key_file: str = ""
+    server_name: str = ""  # the name to verify the certificate against, if not the host
+
+    def read(self) -> tuple[Optional[bytes], Optional[bytes], Optional[bytes]]:
+        """(root certificates, private key, certificate chain) as grpc wants them."""
+        def load(path: str) -> Optional[bytes]:
+            return Path(path).expanduser().read_bytes() if path else None
+        return load(self.ca_file), load(self.key_file), load(self.cert_file)
 
 
 class Transport(Protocol):
@@ -76,6 +104,17 @@ class Transport(Protocol):
     def scheduler(self, action: str) -> SchedulerStatus: ...
     def shards(self) -> ShardsStatus: ...
     def reshard(self, shard_ids: Sequence[str]) -> ShardsStatus: ...
+    def whoami(self) -> Principal: ...
+    def create_user(self, user_id: str, role: str) -> User: ...
+    def list_users(self) -> list[User]: ...
+    def delete_user(self, user_id: str) -> None: ...
+    def create_key(self, user_id: str, name: str, expires_in_s: Optional[float],
+                   rate_limit_rps: float) -> tuple[KeyInfo, str]: ...
+    def list_keys(self, user_id: str) -> list[KeyInfo]: ...
+    def revoke_key(self, key_id: str) -> KeyInfo: ...
+    def share_cube(self, cube_id: str, user_id: str, permission: str) -> CubeAccess: ...
+    def revoke_cube(self, cube_id: str, user_id: str) -> CubeAccess: ...
+    def cube_access(self, cube_id: str) -> CubeAccess: ...
 
 
 def parse_address(address: str) -> tuple[str, str, Optional[str]]:
@@ -85,37 +124,48 @@ def parse_address(address: str) -> tuple[str, str, Optional[str]]:
     parts = urlsplit(address)
     apps = parse_qs(parts.query).get("app")
     app = apps[-1] if apps else None
-    if parts.scheme == "grpc":
+    if parts.scheme in ("grpc", "grpcs"):
         if not parts.hostname or not parts.port:
             raise InvalidArgument(f"gRPC address {address!r} needs host:port", "address")
-        return "grpc", parts.netloc, app
+        return parts.scheme, parts.netloc, app
     if parts.scheme == "ray":
         return "ray", parts.netloc, app
-    raise InvalidArgument(f"address scheme {parts.scheme!r} is unknown (grpc://, ray://)",
+    raise InvalidArgument(f"address scheme {parts.scheme!r} is unknown (grpc://, grpcs://, "
+                          "ray://)",
                           "address")
 
 
 def make_transport(address: str, timeout_s: float, metadata: Sequence[tuple[str, str]],
-                   application: str) -> Transport:
+                   application: str, tls: Optional[TLSOptions] = None) -> Transport:
     scheme, target, app = parse_address(address)
-    if scheme == "grpc":
+    if scheme in ("grpc", "grpcs"):
         from memos_cluster.client.grpc_transport import GrpcTransport
 
-        return GrpcTransport(target, timeout_s, metadata, app or application)
+        if scheme == "grpc" and tls is not None:
+            raise InvalidArgument("TLS options need a grpcs:// address", "address")
+        tls = tls or (TLSOptions() if scheme == "grpcs" else None)
+        return GrpcTransport(target, timeout_s, metadata, app or application,
+                             tls.read() if tls else None, tls.server_name if tls else "")
     ray_transport = importlib.import_module(RAY_TRANSPORT_MODULE)
     return ray_transport.RayTransport(target or None, app or application, timeout_s, metadata)
 
 
 class MemosClient:
     """A connection to memos-cluster, e.g. `MemosClient("127.0.0.1:9000")` or
-    `MemosClient.connect("ray://")`. `metadata` is sent with every call (later: authorization);
-    `timeout_s` bounds each call; `application` is the Serve application name
-    (`gateway.app_name`). Constructing one does no I/O: transports connect on the first call."""
+    `MemosClient.connect("ray://")`. `api_key` (default: $MEMOS_API_KEY) authenticates every
+    call; `metadata` is sent with every call too; `timeout_s` bounds each call; `application` is
+    the Serve application name (`gateway.app_name`); `tls` is for grpcs:// addresses.
+    Constructing one does no network I/O: transports connect on the first call."""
 
     def __init__(self, address: str, timeout_s: float = 60.0,
                  metadata: Optional[Sequence[tuple[str, str]]] = None,
-                 application: str = "memos"):
-        self._transport = make_transport(address, timeout_s, tuple(metadata or ()), application)
+                 application: str = "memos", api_key: Optional[str] = None,
+                 tls: Optional[TLSOptions] = None):
+        api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+        headers = tuple(metadata or ())
+        if api_key:
+            headers += ((AUTH_HEADER, f"Bearer {api_key}"),)
+        self._transport = make_transport(address, timeout_s, headers, application, tls)
         self.address = self._transport.address
 
     @classmethod
@@ -254,6 +304,47 @@ class MemosClient:
         """Make shard_ids the ring's shards; cubes whose owner changes move in the background
         (watch `shards()`). Reads and writes go on meanwhile."""
         return self._transport.reshard(list(shard_ids))
+
+    # ---- tenancy: users, keys, grants --------------------------------------------------------
+    def whoami(self) -> Principal:
+        """The user and key this client calls as."""
+        return self._transport.whoami()
+
+    def create_user(self, user_id: str, role: str = "user") -> User:
+        """Admins only. role: "admin" or "user"; an agent is a user with its own keys."""
+        return self._transport.create_user(user_id, role)
+
+    def list_users(self) -> list[User]:
+        return self._transport.list_users()
+
+    def delete_user(self, user_id: str) -> None:
+        """Revokes the user's keys and grants; cubes they owned become admin-only."""
+        self._transport.delete_user(user_id)
+
+    def create_key(self, user_id: str = "", name: str = "",
+                   expires_in_s: Optional[float] = None,
+                   rate_limit_rps: float = 0.0) -> tuple[KeyInfo, str]:
+        """A new API key for `user_id` ("" = yourself; others' keys need the admin role):
+        (its record, the key string). The string is shown this once and never stored.
+        rate_limit_rps (admins only): this key's limit; 0 takes auth.rate_limit_rps."""
+        return self._transport.create_key(user_id, name, expires_in_s, rate_limit_rps)
+
+    def list_keys(self, user_id: str = "") -> list[KeyInfo]:
+        return self._transport.list_keys(user_id)
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        return self._transport.revoke_key(key_id)
+
+    def share_cube(self, cube_id: str, user_id: str, permission: str = "read") -> CubeAccess:
+        """Grant read, write or admin on a cube (needs admin on it)."""
+        return self._transport.share_cube(cube_id, user_id, permission)
+
+    def revoke_cube(self, cube_id: str, user_id: str) -> CubeAccess:
+        return self._transport.revoke_cube(cube_id, user_id)
+
+    def cube_access(self, cube_id: str) -> CubeAccess:
+        """The cube's owner and grants (needs admin on it)."""
+        return self._transport.cube_access(cube_id)
 
     def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
         """Block until the gateway answers Health with every shard ok, or raise Unavailable.

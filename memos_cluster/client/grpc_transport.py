@@ -7,13 +7,15 @@ with the server's message.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import grpc
 
 from memos_cluster.activation.engine import BlockStats, GenerateStats, TokenEvent
 from memos_cluster.activation.service import GenerateCall
-from memos_cluster.api import convert
+from memos_cluster.api import convert, convert_auth
+from memos_cluster.auth.access import Principal
+from memos_cluster.auth.state import CubeAccess, KeyInfo, User
 from memos_cluster.parametric.store import AdapterListing
 from memos_cluster.parametric.trainer import TrainingJob
 from memos_cluster.scheduler.scheduler import SchedulerStatus, TierStatus
@@ -46,18 +48,25 @@ def error_from_rpc(exc: grpc.RpcError) -> MemosError:
 
 class GrpcTransport:
     """Calls a gateway at `address` (host:port). The channel connects on the first call, so
-    constructing one does no I/O."""
+    constructing one does no I/O. `tls`: (root certificates, private key, certificate chain)
+    for a TLS channel, each None for gRPC's default; None: plaintext."""
 
     def __init__(self, address: str, timeout_s: float,
-                 metadata: Sequence[tuple[str, str]], application: str):
+                 metadata: Sequence[tuple[str, str]], application: str,
+                 tls: Optional[tuple[Optional[bytes], ...]] = None, server_name: str = ""):
         self.address = address
         self._timeout_s = timeout_s
         # Serve routes a gRPC call to an application by the "application" metadata.
         self._metadata = (("application", application),) + tuple(metadata)
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-        ])
+        options = [("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+                   ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES)]
+        if tls is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            if server_name:
+                options.append(("grpc.ssl_target_name_override", server_name))
+            self._channel = grpc.secure_channel(
+                address, grpc.ssl_channel_credentials(*tls), options=options)
         self._stub = pb_grpc.MemoryServiceStub(self._channel)
 
     def close(self) -> None:
@@ -176,3 +185,44 @@ class GrpcTransport:
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
 
+    # ---- tenancy -------------------------------------------------------------------------------
+    def whoami(self) -> Principal:
+        return convert_auth.principal_from_pb(self._rpc("WhoAmI", pb.WhoAmIRequest()))
+
+    def create_user(self, user_id: str, role: str) -> User:
+        return convert_auth.user_from_pb(self._rpc(
+            "CreateUser", pb.CreateUserRequest(user_id=user_id, role=role)))
+
+    def list_users(self) -> list[User]:
+        reply = self._rpc("ListUsers", pb.ListUsersRequest())
+        return [convert_auth.user_from_pb(u) for u in reply.users]
+
+    def delete_user(self, user_id: str) -> None:
+        self._rpc("DeleteUser", pb.DeleteUserRequest(user_id=user_id))
+
+    def create_key(self, user_id: str, name: str, expires_in_s: Optional[float],
+                   rate_limit_rps: float) -> tuple[KeyInfo, str]:
+        reply = self._rpc("CreateApiKey", pb.CreateApiKeyRequest(
+            user_id=user_id, name=name, expires_in_s=int(expires_in_s or 0),
+            rate_limit_rps=rate_limit_rps))
+        return convert_auth.key_from_pb(reply.key), reply.api_key
+
+    def list_keys(self, user_id: str) -> list[KeyInfo]:
+        reply = self._rpc("ListApiKeys", pb.ListApiKeysRequest(user_id=user_id))
+        return [convert_auth.key_from_pb(k) for k in reply.keys]
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        return convert_auth.key_from_pb(self._rpc("RevokeApiKey",
+                                                  pb.RevokeApiKeyRequest(key_id=key_id)))
+
+    def share_cube(self, cube_id: str, user_id: str, permission: str) -> CubeAccess:
+        return convert_auth.access_from_pb(self._rpc("ShareCube", pb.ShareCubeRequest(
+            cube_id=cube_id, user_id=user_id, permission=permission)))
+
+    def revoke_cube(self, cube_id: str, user_id: str) -> CubeAccess:
+        return convert_auth.access_from_pb(self._rpc("RevokeCube", pb.RevokeCubeRequest(
+            cube_id=cube_id, user_id=user_id)))
+
+    def cube_access(self, cube_id: str) -> CubeAccess:
+        return convert_auth.access_from_pb(self._rpc("GetCubeAccess",
+                                                     pb.GetCubeAccessRequest(cube_id=cube_id)))

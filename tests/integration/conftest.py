@@ -1,6 +1,8 @@
 """One real Ray + Serve + milvus-lite cluster for the whole integration session, driven through
 the real API: gRPC over loopback, and the Ray transport (Serve deployment handles) from the test
-process, which is a driver of that cluster. Tests that take `client` run once per transport."""
+process, which is a driver of that cluster. Tests that take `client` run once per transport.
+Auth is on: `cluster.start` makes the cluster's bootstrap admin key this process's MEMOS_API_KEY,
+so clients here call as the admin unless a test hands them another key (test_tenancy)."""
 import re
 
 import pytest
@@ -11,7 +13,14 @@ from memos_cluster.netutil import free_port
 
 
 @pytest.fixture(scope="session")
-def config(tmp_path_factory):
+def tls_dir(tmp_path_factory):
+    from certs import make_certs
+
+    return make_certs(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def config(tmp_path_factory, tls_dir):
     data_dir = tmp_path_factory.mktemp("memos-data")
     return with_overrides(MemosConfig(), {
         "data_dir": str(data_dir),
@@ -28,6 +37,13 @@ def config(tmp_path_factory):
         # The job API, for the Ray-job test.
         "ray.include_dashboard": True,
         "ray.dashboard_port": free_port(),
+        # Mutual TLS beside the plaintext port (test_tls; server-only TLS: test_grpc_servicer).
+        "gateway.tls_port": free_port(),
+        "gateway.tls_cert_file": str(tls_dir / "server.pem"),
+        "gateway.tls_key_file": str(tls_dir / "server.key"),
+        "gateway.tls_client_ca_file": str(tls_dir / "ca.pem"),
+        # Small enough for the oversize-request test to be cheap.
+        "limits.max_request_bytes": 512 * 1024,
     })
 
 

@@ -1,6 +1,7 @@
 """The Ray transport from where cluster code runs: tasks and actors concurrently, a Ray job
 submitted through the job SDK, and the errors it raises. (The behavioural suite in test_crud,
 test_errors and test_recovery runs over this transport too, via the `client` fixture.)"""
+import os
 import sys
 import time
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from memos_cluster.client import MemosClient
+from memos_cluster.client import API_KEY_ENV, MemosClient
 from memos_cluster.errors import InvalidArgument, NotFound, Unavailable
 from memos_cluster.types import NewMemory
 
@@ -23,12 +24,14 @@ def test_tasks_and_actors_write_and_search_concurrently(config, running):
     app = config.gateway.app_name
     team = "ray-team"
     MemosClient(f"ray://?app={app}").create_cube(team)
+    # Code on the cluster authenticates like any client: it is handed a key (here the admin's).
+    key = os.environ[API_KEY_ENV]
 
     # Defined inside the test so Ray ships them by value (the test module is not importable
     # on workers); they reach memos-cluster only through MemosClient("ray://").
     @ray.remote(num_cpus=0)
     def writer(worker: int) -> tuple:
-        client = MemosClient(f"ray://?app={app}")
+        client = MemosClient(f"ray://?app={app}", api_key=key)
         items = [NewMemory(f"A {animal} was spotted at the {PLACES[worker]}",
                            id=f"w{worker}-{i}") for i, animal in enumerate(ANIMALS)]
         first = client.add(team, items)
@@ -43,7 +46,7 @@ def test_tasks_and_actors_write_and_search_concurrently(config, running):
     @ray.remote(num_cpus=0)
     class Reader:
         def __init__(self):
-            self.client = MemosClient(f"ray://?app={app}")
+            self.client = MemosClient(f"ray://?app={app}", api_key=key)
 
         def find(self, animal: str, place: str) -> str:
             hits = self.client.search(team, f"did anyone see a {animal} at the {place}?",
@@ -102,7 +105,8 @@ def test_example_runs_as_a_ray_job(config, running):
             job_id = jobs.submit_job(
                 entrypoint=f"{sys.executable} {REPO / 'examples' / 'multi_agent.py'} "
                            f"--app {config.gateway.app_name}",
-                runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}})
+                runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1",
+                                          API_KEY_ENV: os.environ[API_KEY_ENV]}})
             break
         except RuntimeError as exc:
             if "No available agent" not in str(exc) or time.monotonic() > deadline:
@@ -117,3 +121,4 @@ def test_example_runs_as_a_ray_job(config, running):
     logs = jobs.get_job_logs(job_id)
     assert status == JobStatus.SUCCEEDED, logs[-3000:]
     assert "summary: 4/4 agents found their teammate's observation" in logs
+    assert "isolation: 4/4 agents were refused another agent's private cube" in logs

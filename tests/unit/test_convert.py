@@ -1,7 +1,10 @@
+import math
+
 import pytest
 
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from memos_cluster.errors import InvalidArgument
 from memos_cluster.types import (
     MemoryItem, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
 
@@ -85,3 +88,12 @@ def test_generate_request_and_events_round_trip():
     assert convert.generate_event_from_pb(convert.generate_event_to_pb(stats)) == stats
     block = BlockStats(10, 4, 6, "c1")
     assert convert.block_stats_from_pb(convert.block_stats_to_pb(block)) == block
+
+
+def test_non_finite_metadata_numbers_are_invalid_arguments():
+    """Found by the fuzz test: NaN or infinity in a Struct made the gateway answer INTERNAL."""
+    for value in (math.nan, math.inf, -math.inf):
+        request = pb.CreateCubeRequest(cube_id="c")
+        request.metadata.update({"x": value})
+        with pytest.raises(InvalidArgument, match="metadata is not plain JSON"):
+            convert.cube_from_pb(request)

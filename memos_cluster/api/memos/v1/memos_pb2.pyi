@@ -649,3 +649,153 @@ class ReshardRequest(_message.Message):
     SHARD_IDS_FIELD_NUMBER: _ClassVar[int]
     shard_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, shard_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WhoAmIResponse(_message.Message):
+    __slots__ = ("user_id", "role", "key_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    role: str
+    key_id: str
+    def __init__(self, user_id: _Optional[str] = ..., role: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class User(_message.Message):
+    __slots__ = ("user_id", "role", "created_at_ms")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    role: str
+    created_at_ms: int
+    def __init__(self, user_id: _Optional[str] = ..., role: _Optional[str] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+
+class CreateUserRequest(_message.Message):
+    __slots__ = ("user_id", "role")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    role: str
+    def __init__(self, user_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class ListUsersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListUsersResponse(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class DeleteUserRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class DeleteUserResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ApiKeyInfo(_message.Message):
+    __slots__ = ("key_id", "user_id", "name", "created_at_ms", "expires_at_ms", "revoked_at_ms", "rate_limit_rps")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RPS_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    user_id: str
+    name: str
+    created_at_ms: int
+    expires_at_ms: int
+    revoked_at_ms: int
+    rate_limit_rps: float
+    def __init__(self, key_id: _Optional[str] = ..., user_id: _Optional[str] = ..., name: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ..., rate_limit_rps: _Optional[float] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("user_id", "name", "expires_in_s", "rate_limit_rps")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_S_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RPS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    name: str
+    expires_in_s: int
+    rate_limit_rps: float
+    def __init__(self, user_id: _Optional[str] = ..., name: _Optional[str] = ..., expires_in_s: _Optional[int] = ..., rate_limit_rps: _Optional[float] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ("key", "api_key")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKeyInfo
+    api_key: str
+    def __init__(self, key: _Optional[_Union[ApiKeyInfo, _Mapping]] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ApiKeyInfo]
+    def __init__(self, keys: _Optional[_Iterable[_Union[ApiKeyInfo, _Mapping]]] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
+class CubeGrant(_message.Message):
+    __slots__ = ("user_id", "permission")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    permission: str
+    def __init__(self, user_id: _Optional[str] = ..., permission: _Optional[str] = ...) -> None: ...
+
+class CubeAccess(_message.Message):
+    __slots__ = ("cube_id", "owner", "grants")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    owner: str
+    grants: _containers.RepeatedCompositeFieldContainer[CubeGrant]
+    def __init__(self, cube_id: _Optional[str] = ..., owner: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[CubeGrant, _Mapping]]] = ...) -> None: ...
+
+class ShareCubeRequest(_message.Message):
+    __slots__ = ("cube_id", "user_id", "permission")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    user_id: str
+    permission: str
+    def __init__(self, cube_id: _Optional[str] = ..., user_id: _Optional[str] = ..., permission: _Optional[str] = ...) -> None: ...
+
+class RevokeCubeRequest(_message.Message):
+    __slots__ = ("cube_id", "user_id")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    user_id: str
+    def __init__(self, cube_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class GetCubeAccessRequest(_message.Message):
+    __slots__ = ("cube_id",)
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    def __init__(self, cube_id: _Optional[str] = ...) -> None: ...

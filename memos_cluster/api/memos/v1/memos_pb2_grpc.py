@@ -149,6 +149,56 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ReshardRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.FromString,
                 _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/memos.v1.MemoryService/WhoAmI',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
+        self.CreateUser = channel.unary_unary(
+                '/memos.v1.MemoryService/CreateUser',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateUserRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.User.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/memos.v1.MemoryService/ListUsers',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/memos.v1.MemoryService/DeleteUser',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteUserResponse.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/memos.v1.MemoryService/CreateApiKey',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/memos.v1.MemoryService/ListApiKeys',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/memos.v1.MemoryService/RevokeApiKey',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ApiKeyInfo.FromString,
+                _registered_method=True)
+        self.ShareCube = channel.unary_unary(
+                '/memos.v1.MemoryService/ShareCube',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ShareCubeRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.FromString,
+                _registered_method=True)
+        self.RevokeCube = channel.unary_unary(
+                '/memos.v1.MemoryService/RevokeCube',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.RevokeCubeRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.FromString,
+                _registered_method=True)
+        self.GetCubeAccess = channel.unary_unary(
+                '/memos.v1.MemoryService/GetCubeAccess',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetCubeAccessRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -293,6 +343,66 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WhoAmI(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShareCube(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeCube(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCubeAccess(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -410,6 +520,56 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.Reshard,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ReshardRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.WhoAmIRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'CreateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUser,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateUserRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.User.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListUsersRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteUserRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ApiKeyInfo.SerializeToString,
+            ),
+            'ShareCube': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareCube,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ShareCubeRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.SerializeToString,
+            ),
+            'RevokeCube': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeCube,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.RevokeCubeRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.SerializeToString,
+            ),
+            'GetCubeAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCubeAccess,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetCubeAccessRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1033,6 +1193,276 @@ class MemoryService:
             '/memos.v1.MemoryService/Reshard',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ReshardRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/WhoAmI',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.WhoAmIRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/CreateUser',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateUserRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/ListUsers',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListUsersRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/DeleteUser',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteUserRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/CreateApiKey',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateApiKeyRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/ListApiKeys',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListApiKeysRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/RevokeApiKey',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.RevokeApiKeyRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ApiKeyInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShareCube(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/ShareCube',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ShareCubeRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeCube(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/RevokeCube',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.RevokeCubeRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCubeAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/GetCubeAccess',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetCubeAccessRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.CubeAccess.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,254 @@
+"""The gateway's operations on domain types, one per client-side method name, shared by the gRPC
+RPCs and the Ray transport. Each takes the authenticated caller first: by the time one runs,
+`AuthGate.check` has applied its rule from `memos_cluster.auth.access.RULES`; the few whose check
+needs more than the arguments (training jobs, listings, key owners) finish it here.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Optional
+
+from memos_cluster.auth.access import Principal, require, visible_cubes
+from memos_cluster.auth.state import ROLES, CubeAccess, KeyInfo
+from memos_cluster.config import MemosConfig
+from memos_cluster.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from memos_cluster.parametric.store import AdapterListing, current_of
+from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
+
+from actors.auth import AuthGate
+from actors.handles import call_actor
+
+logger = logging.getLogger("memos_cluster.gateway")
+
+
+class Operations:
+    def __init__(self, config: MemosConfig, services, directory, scheduler, gate: AuthGate,
+                 note: Callable[[list, str], None]):
+        self._config = config
+        self._service = services.memory
+        self.activation = services.activation
+        self._parametric = services.parametric
+        self._directory = directory
+        self._scheduler = scheduler
+        self._gate = gate
+        self._note = note
+        self._background: set[asyncio.Task] = set()
+
+    def table(self) -> dict[str, Callable[..., Awaitable[Any]]]:
+        """Every operation by its client-side name (the keys of access.RULES)."""
+        names = ["create_cube", "delete_cube", "list_cubes", "get_cube", "add", "search", "get",
+                 "update", "history", "delete", "health", "ping", "activate", "train",
+                 "training_job", "cancel_training", "adapters", "delete_adapter",
+                 "tier_status", "scheduler", "shards", "reshard", "whoami", "create_user",
+                 "list_users", "delete_user", "create_key", "list_keys", "revoke_key",
+                 "share_cube", "revoke_cube", "cube_access"]
+        return {name: getattr(self, name) for name in names}
+
+    # ---- cubes and memories -----------------------------------------------------------------
+    async def create_cube(self, who: Principal, spec):
+        """Claims the id for the caller first (pending, so it grants nothing yet), then creates
+        the cube, then confirms; a pending claim is released when the create fails (an id
+        that existed without an owner stays admin-only)."""
+        if not self._gate.enabled:
+            return await self._service.create_cube(spec)
+        await self._gate.change("claim_cube", who.user_id, spec.cube_id)
+        try:
+            created = await self._service.create_cube(spec)
+        except Exception:  # not ours after all (it existed), or not made: free a pending claim
+            await self._gate.change("release_cube", who.user_id, spec.cube_id, True)
+            raise
+        await self._gate.change("confirm_cube", who.user_id, spec.cube_id)
+        return created
+
+    async def delete_cube(self, who: Principal, cube_id):
+        num = await self._service.delete_cube(cube_id)
+        await self._gate.audit(who, "delete_cube", cube_id, f"memories={num}")
+        if self._gate.enabled:
+            await self._gate.change("release_cube", who.user_id, cube_id, False)
+        return num
+
+    async def list_cubes(self, who: Principal):
+        cubes = await self._service.list_cubes()
+        return visible_cubes(self._gate.state, who, cubes) if self._gate.enabled else cubes
+
+    async def get_cube(self, who: Principal, cube_id):
+        return await self._service.get_cube(cube_id)
+
+    async def add(self, who: Principal, cube_id, items):
+        return await self._service.add(cube_id, items)
+
+    async def search(self, who: Principal, query):
+        hits = await self._parametric.annotate(await self._service.search(query))
+        self._note([(h.item.cube_id, h.item.id, h.item.version) for h in hits], "search")
+        return hits
+
+    async def get(self, who: Principal, cube_id, ids):
+        result = await self._service.get(cube_id, ids)
+        self._note([(m.cube_id, m.id, m.version) for m in result.items], "get")
+        return result
+
+    async def update(self, who: Principal, update):
+        item = await self._service.update(update)
+        self._invalidate_later(item.cube_id, [item.id], deleted=False)
+        return item
+
+    async def history(self, who: Principal, cube_id, memory_id):
+        return await self._service.history(cube_id, memory_id)
+
+    async def delete(self, who: Principal, cube_id, ids):
+        result = await self._service.delete(cube_id, ids)
+        if result.num_deleted:
+            self._invalidate_later(cube_id, list(ids), deleted=True)
+        return result
+
+    async def health(self, who: Principal):
+        return await self._service.health()
+
+    async def ping(self, who: Principal) -> None:
+        """The no-op, the overhead baseline (authentication included, like every call)."""
+
+    def generate(self, who: Principal, call):
+        return self.activation.generate(call)
+
+    def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
+        """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
+        trained on the memories), off the request path: a stale cache can never be used anyway
+        (blocks are composed from current versions), so the write does not wait for, or fail
+        with, the KV actor."""
+        loop = asyncio.get_running_loop()
+        work = [self.activation.invalidate(cube_id, ids, deleted)]
+        if deleted:
+            work.append(self._parametric.mark_stale(cube_id, ids))
+        for coroutine in work:
+            task = loop.create_task(coroutine)
+            self._background.add(task)
+            task.add_done_callback(self._log_background)
+
+    def _log_background(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("invalidating after a write failed (stale KV caches stay unusable; "
+                           "adapters are marked stale on the next delete): %s",
+                           task.exception())
+
+    # ---- activation and parametric memory, the scheduler, the shards --------------------------
+    async def activate(self, who: Principal, cube_id, memory_ids, replace=False):
+        return await self.activation.activate(cube_id, memory_ids, replace)
+
+    async def train(self, who: Principal, cube_id, memory_ids, rank=0, steps=0,
+                    learning_rate=0.0):
+        parametric = self._parametric
+        return await parametric.train(cube_id, memory_ids,
+                                      parametric.spec(rank, steps, learning_rate))
+
+    async def _job_for(self, who: Principal, job_id, needed: str):
+        """The job, if the caller may see it; another tenant's job reads as no job at all."""
+        job = await self._parametric.job(job_id)
+        if self._gate.enabled:
+            try:
+                require(self._gate.state, who, [job.cube_id], needed)
+            except PermissionDenied:
+                raise NotFound(f"no training job {job_id!r}", "job_id") from None
+        return job
+
+    async def training_job(self, who: Principal, job_id):
+        return await self._job_for(who, job_id, "read")
+
+    async def cancel_training(self, who: Principal, job_id):
+        await self._job_for(who, job_id, "write")
+        return await self._parametric.cancel(job_id)
+
+    async def adapters(self, who: Principal, cube_id) -> AdapterListing:
+        records = await self._parametric.list(cube_id)
+        current = current_of(records)
+        return AdapterListing(tuple(records), current.version if current else 0)
+
+    async def delete_adapter(self, who: Principal, cube_id, version):
+        await self._parametric.delete(cube_id, version)
+        await self._gate.audit(who, "delete_adapter", cube_id, f"version={version}")
+
+    async def tier_status(self, who: Principal, cube_id):
+        await self._service.get_cube(cube_id)  # NotFound for an unknown cube
+        return await call_actor(self._require_scheduler(), "scheduler", "tier_status", cube_id,
+                                timeout_s=self._config.cluster.call_timeout_s)
+
+    async def scheduler(self, who: Principal, action):
+        if action not in CONTROL_ACTIONS:
+            raise InvalidArgument(f"action must be one of {CONTROL_ACTIONS}", "action")
+        status = await call_actor(self._require_scheduler(), "scheduler", "control", action,
+                                  timeout_s=self._config.gateway.request_timeout_s)
+        if action != "status":
+            await self._gate.audit(who, "scheduler", "cluster", f"action={action}")
+        return status
+
+    async def shards(self, who: Principal):
+        return await call_actor(self._directory, "the cube directory", "status",
+                                timeout_s=self._config.gateway.request_timeout_s)
+
+    async def reshard(self, who: Principal, shard_ids):
+        status = await call_actor(self._directory, "the cube directory", "reshard",
+                                  tuple(shard_ids), timeout_s=self._config.gateway.request_timeout_s)
+        await self._gate.audit(who, "reshard", "cluster", f"shards={','.join(shard_ids)}")
+        await self._service.router.refresh()
+        return status
+
+    def _require_scheduler(self):
+        if self._scheduler is None:
+            raise FailedPrecondition("the scheduler is disabled (scheduler.enabled: false)")
+        return self._scheduler
+
+    # ---- users, keys, grants -----------------------------------------------------------------
+    def _require_auth(self) -> None:
+        if not self._gate.enabled:
+            raise FailedPrecondition("auth is disabled (auth.enabled: false)")
+
+    async def whoami(self, who: Principal) -> Principal:
+        return who
+
+    async def create_user(self, who: Principal, user_id, role=""):
+        self._require_auth()
+        return await self._gate.change("create_user", who.user_id, user_id, role or ROLES[1])
+
+    async def list_users(self, who: Principal):
+        self._require_auth()
+        return sorted(self._gate.state.users.values(), key=lambda u: u.user_id)
+
+    async def delete_user(self, who: Principal, user_id):
+        self._require_auth()
+        await self._gate.change("delete_user", who.user_id, user_id)
+
+    async def create_key(self, who: Principal, user_id="", name="",
+                         expires_in_s: Optional[float] = None,
+                         rate_limit_rps: float = 0.0) -> tuple[KeyInfo, str]:
+        self._require_auth()
+        if rate_limit_rps and not who.is_admin:
+            raise PermissionDenied("only admins set a key's rate limit")
+        key, secret = await self._gate.change("issue_key", who.user_id, user_id or who.user_id,
+                                              name, expires_in_s or None, rate_limit_rps)
+        return key.info(), secret
+
+    async def list_keys(self, who: Principal, user_id=""):
+        self._require_auth()
+        user_id = user_id or who.user_id
+        return sorted((k.info() for k in self._gate.state.keys.values()
+                       if k.user_id == user_id), key=lambda k: k.created_at_s)
+
+    async def revoke_key(self, who: Principal, key_id):
+        self._require_auth()
+        if key_id not in self._gate.state.keys:  # reached only by admins (see _key_owner)
+            raise NotFound(f"API key {key_id!r} not found", "key_id")
+        return (await self._gate.change("revoke_key", who.user_id, key_id)).info()
+
+    async def share_cube(self, who: Principal, cube_id, user_id, permission):
+        self._require_auth()
+        await self._service.get_cube(cube_id)  # NotFound (only an admin gets this far for it)
+        return await self._gate.change("share", who.user_id, cube_id, user_id, permission)
+
+    async def revoke_cube(self, who: Principal, cube_id, user_id):
+        self._require_auth()
+        return await self._gate.change("revoke", who.user_id, cube_id, user_id)
+
+    async def cube_access(self, who: Principal, cube_id) -> CubeAccess:
+        self._require_auth()
+        return self._gate.state.cubes.get(cube_id) or CubeAccess(cube_id, "", {})
