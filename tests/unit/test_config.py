@@ -56,5 +56,9 @@ def test_bad_yaml_is_a_config_error(tmp_path):
 def test_the_shipped_config_file_spells_out_the_defaults():
     from pathlib import Path
 
+    import yaml
+
     path = Path(__file__).resolve().parents[2] / "serve_configs" / "memos.yaml"
     assert load_config(str(path), environ={}) == MemosConfig()
+    # Every key written out, not only the ones that differ (a new section must be added there).
+    assert yaml.safe_load(path.read_text()) == MemosConfig().to_dict()

@@ -81,7 +81,7 @@ def test_the_rayservice_carries_the_production_serve_config():
 def test_the_deployment_has_what_the_cluster_needs():
     spec = doc("RayService")["spec"]
     ports = {p["name"]: p["port"] for p in spec["serveService"]["spec"]["ports"]}
-    assert ports == {"grpc": 9000, "http": 8000}
+    assert ports == {"grpc": 9000, "grpc-tls": 9443, "http": 8000}
     cluster = spec["rayClusterConfig"]
     assert cluster["authOptions"]["mode"] == "token"
     head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
@@ -90,6 +90,17 @@ def test_the_deployment_has_what_the_cluster_needs():
     env = {e["name"]: e for e in head["env"]}
     assert env["MEMOS__STORAGE__MILVUS_URI"]["valueFrom"]["secretKeyRef"]["name"] == "memos-milvus"
     shards, gpu = cluster["workerGroupSpecs"]
+    # Every pod runs a Serve proxy: each needs the admin key and the TLS port's certificate.
+    for pod in [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]:
+        container = pod["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["MEMOS_ADMIN_KEY"]["valueFrom"]["secretKeyRef"] == \
+            {"name": "memos-auth", "key": "admin-key"}
+        assert env["MEMOS__GATEWAY__TLS_PORT"]["value"] == "9443"
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert env["MEMOS__GATEWAY__TLS_CERT_FILE"]["value"].startswith(mounts["memos-tls"])
+        volumes = {v["name"]: v for v in pod["template"]["spec"]["volumes"]}
+        assert volumes["memos-tls"]["secret"]["secretName"] == "memos-gateway-tls"
     assert "memos-shard" in shards["rayStartParams"]["resources"]
     gpu_pod = gpu["template"]["spec"]
     assert gpu_pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
