@@ -6,6 +6,7 @@ changes who may do what.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Optional, Sequence
 
@@ -19,10 +20,18 @@ from memos_cluster.auth.ratelimit import RateLimiter
 from memos_cluster.auth.registry import AuthRegistry
 from memos_cluster.auth.state import AuthState
 from memos_cluster.config import MemosConfig
+from memos_cluster.errors import Unavailable
 
 from actors.handles import call_actor
 
+logger = logging.getLogger("memos_cluster.auth")
+
 AUTH_ACTOR_NAME = "memos-auth"
+# While the auth actor restarts, a gateway keeps deciding on its last copy for up to this long
+# (seconds), then answers UNAVAILABLE: a revocation made meanwhile waits for the actor anyway,
+# and a restart takes a few seconds.
+MAX_STALE_S = 30.0
+SNAPSHOT_TIMEOUT_S = 5.0  # a reload that takes longer counts as the store not answering
 # What the gateway may ask the registry to do (its methods, by name).
 REGISTRY_CALLS = frozenset({"create_user", "delete_user", "issue_key", "revoke_key",
                             "claim_cube", "confirm_cube",
@@ -43,11 +52,11 @@ class AuthActor:
             self._loaded = True
         return self._registry
 
-    def snapshot(self, since_epoch: int) -> Optional[AuthState]:
-        """The state if it changed since `since_epoch` (None otherwise). Who calls it: every
-        gateway replica, every auth.refresh_s."""
+    def snapshot(self, since: tuple[str, int]) -> Optional[AuthState]:
+        """The state unless its (incarnation, epoch) is `since` (then None). Who calls it:
+        every gateway replica, every auth.refresh_s."""
         state = self._ready().state
-        return None if state.epoch == since_epoch else state
+        return None if state.version == tuple(since) else state
 
     def call(self, method: str, *args: Any) -> tuple[Any, AuthState]:
         """Run one registry change; returns its result and the new state, so the calling gateway
@@ -76,22 +85,44 @@ class AuthGate:
         self._limiter = RateLimiter(config.auth.rate_limit_rps, config.auth.rate_limit_burst)
         self._timeout_s = config.cluster.call_timeout_s
         self.state: Optional[AuthState] = None
-        self._refreshed_at = float("-inf")
+        self._refreshed_at = time.monotonic()  # last successful reload (monotonic seconds)
+        self._tried_at = float("-inf")  # last attempt
         self._lock = asyncio.Lock()
 
     async def _current(self) -> AuthState:
-        if time.monotonic() - self._refreshed_at >= self._config.auth.refresh_s:
+        """The copy to decide on: reloaded every auth.refresh_s (requests meanwhile wait for a
+        first load); UNAVAILABLE once the store has not answered for MAX_STALE_S."""
+        if self._reload_due():
             async with self._lock:
-                if time.monotonic() - self._refreshed_at >= self._config.auth.refresh_s:
-                    epoch = self.state.epoch if self.state is not None else -1
-                    newer = await call_actor(self._actor, "the auth store", "snapshot", epoch,
-                                             timeout_s=self._timeout_s)
-                    self._apply(newer)
-                    self._refreshed_at = time.monotonic()
+                if self._reload_due():  # not done meanwhile by the request holding the lock
+                    await self._reload()
+        stale_s = time.monotonic() - self._refreshed_at
+        if stale_s > MAX_STALE_S:
+            raise Unavailable(f"the auth store has not answered for {stale_s:.0f} s; "
+                              "retry shortly")
         return self.state
 
+    def _reload_due(self) -> bool:
+        return self.state is None or \
+            time.monotonic() - self._tried_at >= self._config.auth.refresh_s
+
+    async def _reload(self) -> None:
+        self._tried_at = time.monotonic()
+        since = self.state.version if self.state is not None else ("", -1)
+        try:
+            newer = await call_actor(self._actor, "the auth store", "snapshot", since,
+                                     timeout_s=SNAPSHOT_TIMEOUT_S)
+        except Unavailable:
+            if self.state is None:
+                raise
+            logger.warning("the auth store did not answer; deciding on a copy %.1f s old",
+                           time.monotonic() - self._refreshed_at)
+            return
+        self._apply(newer)
+        self._refreshed_at = time.monotonic()
+
     def _apply(self, state: Optional[AuthState]) -> None:
-        if state is not None and (self.state is None or state.epoch > self.state.epoch):
+        if state is not None and state.is_newer_than(self.state):
             self.state = state
 
     async def check(self, metadata: Sequence[tuple[str, str]], operation: str,
@@ -102,7 +133,10 @@ class AuthGate:
             return UNAUTHENTICATED_ADMIN
         state = await self._current()
         principal = authenticate(state, metadata, time.time())
-        self._limiter.admit(principal.key_id, principal.rate_limit_rps)
+        # A key with its own rate has its own bucket; a user's other keys share one, so
+        # minting keys does not multiply the default rate.
+        bucket = principal.key_id if principal.rate_limit_rps else f"user:{principal.user_id}"
+        self._limiter.admit(bucket, principal.rate_limit_rps)
         authorize(state, principal, operation, args)
         return principal
 

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Optional
 
-from memos_cluster.auth.access import Principal, require, visible_cubes
+from memos_cluster.auth.access import RULES, Principal, require, visible_cubes
 from memos_cluster.auth.state import ROLES, CubeAccess, KeyInfo
 from memos_cluster.config import MemosConfig
-from memos_cluster.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from memos_cluster.errors import (
+    AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied)
 from memos_cluster.parametric.store import AdapterListing, current_of
 from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
+from memos_cluster.validation import check_id
 
 from actors.auth import AuthGate
 from actors.handles import call_actor
@@ -36,37 +39,41 @@ class Operations:
         self._background: set[asyncio.Task] = set()
 
     def table(self) -> dict[str, Callable[..., Awaitable[Any]]]:
-        """Every operation by its client-side name (the keys of access.RULES)."""
-        names = ["create_cube", "delete_cube", "list_cubes", "get_cube", "add", "search", "get",
-                 "update", "history", "delete", "health", "ping", "activate", "train",
-                 "training_job", "cancel_training", "adapters", "delete_adapter",
-                 "tier_status", "scheduler", "shards", "reshard", "whoami", "create_user",
-                 "list_users", "delete_user", "create_key", "list_keys", "revoke_key",
-                 "share_cube", "revoke_cube", "cube_access"]
-        return {name: getattr(self, name) for name in names}
+        """Every unary operation by its client-side name: the keys of access.RULES (generate
+        streams, and is served by `MemoryGateway.call_stream`)."""
+        return {name: getattr(self, name) for name in RULES if name != "generate"}
 
     # ---- cubes and memories -----------------------------------------------------------------
     async def create_cube(self, who: Principal, spec):
         """Claims the id for the caller first (pending, so it grants nothing yet), then creates
-        the cube, then confirms; a pending claim is released when the create fails (an id
-        that existed without an owner stays admin-only)."""
+        the cube, then confirms. A claim this call made is released when the create fails (an
+        id that existed without an owner stays admin-only); a retry that finds the cube its
+        earlier attempt made confirms it."""
         if not self._gate.enabled:
             return await self._service.create_cube(spec)
-        await self._gate.change("claim_cube", who.user_id, spec.cube_id)
+        check_id(spec.cube_id, "cube_id", self._config.limits)  # before it costs a claim
+        is_new = await self._gate.change("claim_cube", who.user_id, spec.cube_id)
         try:
             created = await self._service.create_cube(spec)
-        except Exception:  # not ours after all (it existed), or not made: free a pending claim
-            await self._gate.change("release_cube", who.user_id, spec.cube_id, True)
+        except AlreadyExists:
+            if is_new:
+                await self._gate.change("release_cube", who.user_id, spec.cube_id)
+            else:
+                await self._gate.change("confirm_cube", who.user_id, spec.cube_id)
+            raise
+        except Exception:  # not made: free a claim this call made, then the error goes on
+            if is_new:
+                await self._gate.change("release_cube", who.user_id, spec.cube_id)
             raise
         await self._gate.change("confirm_cube", who.user_id, spec.cube_id)
         return created
 
     async def delete_cube(self, who: Principal, cube_id):
-        num = await self._service.delete_cube(cube_id)
-        await self._gate.audit(who, "delete_cube", cube_id, f"memories={num}")
-        if self._gate.enabled:
-            await self._gate.change("release_cube", who.user_id, cube_id, False)
-        return num
+        """The id stays with its owner (who may create it again; nobody else can): what the
+        deleted cube leaves behind (adapters, jobs, scheduler history) never reaches another
+        tenant through a reused id."""
+        await self._gate.audit(who, "delete_cube", cube_id)
+        return await self._service.delete_cube(cube_id)
 
     async def list_cubes(self, who: Principal):
         cubes = await self._service.list_cubes()
@@ -103,7 +110,9 @@ class Operations:
         return result
 
     async def health(self, who: Principal):
-        return await self._service.health()
+        """Shard details (cube counts, errors) are for admins; others see ok or not."""
+        shards = await self._service.health()
+        return shards if who.is_admin else [replace(s, detail="") for s in shards]
 
     async def ping(self, who: Principal) -> None:
         """The no-op, the overhead baseline (authentication included, like every call)."""
@@ -165,8 +174,8 @@ class Operations:
         return AdapterListing(tuple(records), current.version if current else 0)
 
     async def delete_adapter(self, who: Principal, cube_id, version):
-        await self._parametric.delete(cube_id, version)
         await self._gate.audit(who, "delete_adapter", cube_id, f"version={version}")
+        await self._parametric.delete(cube_id, version)
 
     async def tier_status(self, who: Principal, cube_id):
         await self._service.get_cube(cube_id)  # NotFound for an unknown cube
@@ -176,20 +185,19 @@ class Operations:
     async def scheduler(self, who: Principal, action):
         if action not in CONTROL_ACTIONS:
             raise InvalidArgument(f"action must be one of {CONTROL_ACTIONS}", "action")
-        status = await call_actor(self._require_scheduler(), "scheduler", "control", action,
-                                  timeout_s=self._config.gateway.request_timeout_s)
         if action != "status":
             await self._gate.audit(who, "scheduler", "cluster", f"action={action}")
-        return status
+        return await call_actor(self._require_scheduler(), "scheduler", "control", action,
+                                timeout_s=self._config.gateway.request_timeout_s)
 
     async def shards(self, who: Principal):
         return await call_actor(self._directory, "the cube directory", "status",
                                 timeout_s=self._config.gateway.request_timeout_s)
 
     async def reshard(self, who: Principal, shard_ids):
+        await self._gate.audit(who, "reshard", "cluster", f"shards={','.join(shard_ids)}")
         status = await call_actor(self._directory, "the cube directory", "reshard",
                                   tuple(shard_ids), timeout_s=self._config.gateway.request_timeout_s)
-        await self._gate.audit(who, "reshard", "cluster", f"shards={','.join(shard_ids)}")
         await self._service.router.refresh()
         return status
 
@@ -236,8 +244,6 @@ class Operations:
 
     async def revoke_key(self, who: Principal, key_id):
         self._require_auth()
-        if key_id not in self._gate.state.keys:  # reached only by admins (see _key_owner)
-            raise NotFound(f"API key {key_id!r} not found", "key_id")
         return (await self._gate.change("revoke_key", who.user_id, key_id)).info()
 
     async def share_cube(self, who: Principal, cube_id, user_id, permission):

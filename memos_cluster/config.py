@@ -131,8 +131,10 @@ class AuthConfig:
     admin_key_file: str = ""  # "" = data_dir/auth/admin.key
     refresh_s: float = 1.0  # gateways reload users, keys and grants this often (s): the
     # longest a revoked key or grant keeps working on another gateway replica
-    rate_limit_rps: float = 200.0  # requests per second per API key per gateway replica; 0: off
-    rate_limit_burst: int = 400  # requests a key may send at once before the rate applies
+    # Requests per second per user per gateway replica (a key an admin gave its own rate has its
+    # own bucket); 0: off. burst: requests sent at once before the rate applies.
+    rate_limit_rps: float = 200.0
+    rate_limit_burst: int = 400
 
 
 @dataclass

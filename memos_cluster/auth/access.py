@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from memos_cluster.auth.keys import bearer_token, split_key
-from memos_cluster.auth.state import AuthState, permission_rank
+from memos_cluster.auth.state import ApiKey, AuthState, permission_rank
 from memos_cluster.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 INVALID_KEY = "invalid, revoked or expired API key"
@@ -34,11 +34,16 @@ class Principal:
 UNAUTHENTICATED_ADMIN = Principal("", "admin", "")
 
 
+_DECOY = ApiKey("", "", "", "00" * 16, "", 0.0)  # hashed against for unknown key ids
+
+
 def authenticate(state: AuthState, metadata: Sequence[tuple[str, str]],
                  now_s: float) -> Principal:
     key_id, secret = split_key(bearer_token(metadata))
     key = state.keys.get(key_id)
-    if key is None or not key.is_active(now_s) or not key.matches(secret):
+    # Hash whether or not the id is known, so timing does not tell which ids exist.
+    matches = (key or _DECOY).matches(secret)
+    if key is None or not matches or not key.is_active(now_s):
         raise Unauthenticated(INVALID_KEY)
     user = state.users.get(key.user_id)
     if user is None:
@@ -60,10 +65,6 @@ def require(state: AuthState, principal: Principal, cube_ids: Iterable[str],
         if have is None or permission_rank(have) < permission_rank(needed):
             raise PermissionDenied(f"no {needed} permission on cube {str(cube_id)[:128]!r}",
                                    "cube_id")
-
-
-def readable(state: AuthState, principal: Principal, cube_ids: Iterable[str]) -> list[str]:
-    return [c for c in cube_ids if permission_on(state, principal, c) is not None]
 
 
 # ---- one rule per operation ------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Per-key request rate limits: a token bucket per API key (rate tokens a second, up to burst).
+"""Request rate limits: a token bucket per bucket name (rate tokens a second, up to burst).
 
-Who calls it: the gateway, once per request after authentication. Each gateway replica keeps its
-own buckets, so with N replicas a key may reach N times the rate; the limit protects a replica
-from one noisy key, not a global quota. Clock injectable (seconds, monotonic).
+Who calls it: the gateway, once per request after authentication, with the user as the bucket
+(or the key, for a key with its own rate). Each gateway replica keeps its own buckets, so with N
+replicas a user may reach N times the rate; the limit protects a replica from one noisy caller,
+not a global quota. Clock injectable (seconds, monotonic).
 """
 from __future__ import annotations
 

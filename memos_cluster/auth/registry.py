@@ -1,5 +1,5 @@
 """The one writer of users, keys and grants: every change makes a new `AuthState` (epoch + 1),
-writes it atomically to `state.json`, appends an audit record, and only then returns.
+appends an audit record, writes the state atomically to `state.json`, and only then returns.
 
 Who calls it: `actors.auth.AuthActor` (one per cluster, so there is one writer). Who may do what
 is checked before, in the gateway (`access.py`); this class keeps the store consistent (no grant
@@ -8,7 +8,9 @@ to an unknown user, no second owner, no key for a deleted user). Clock injectabl
 from __future__ import annotations
 
 import json
+import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -22,8 +24,9 @@ from memos_cluster.fileutil import write_atomically
 from memos_cluster.validation import ID_PATTERN
 
 MAX_KEY_NAME_CHARS = 128
-MAX_KEY_LIFETIME_S = 10 * 365 * 86400  # longer: no expiry (the fuzz test's huge ones broke
-# the listing of every key of that user, as their times left int64 milliseconds)
+# Longer lifetimes are refused (use no expiry): the fuzz test's huge ones broke the listing of
+# every key of that user, as their times left int64 milliseconds.
+MAX_KEY_LIFETIME_S = 10 * 365 * 86400
 MAX_RATE_LIMIT_RPS = 1e6
 
 
@@ -42,12 +45,17 @@ class AuthRegistry:
                 self.state = AuthState.from_json(json.loads(self._path.read_text()))
             except ValueError as exc:
                 raise ConfigError(f"{self._path} is not valid JSON: {exc}") from exc
+        # Gateways take a state from a new incarnation whatever its epoch: a file restored from
+        # a backup (a lower epoch) is still the truth after a restart.
+        self.state = replace(self.state, incarnation=secrets.token_hex(8))
         return self.state
 
     def _commit(self, state: AuthState, actor: str, action: str, target: str,
                 detail: str = "") -> None:
-        write_atomically(self._path, json.dumps(state.to_json(), sort_keys=True).encode())
+        """Audit first, then the state: a crash in between leaves a logged change that did not
+        happen (retried by the caller), never a change that is not in the log."""
         self._audit.append(AuditRecord(self._clock(), actor, action, target, detail))
+        write_atomically(self._path, json.dumps(state.to_json(), sort_keys=True).encode())
         self.state = state
 
     def record(self, actor: str, action: str, target: str, detail: str = "") -> None:
@@ -103,10 +111,10 @@ class AuthRegistry:
         now = self._clock()
         users = {k: v for k, v in state.users.items() if k != user_id}
         keys = {k: (v if v.user_id != user_id or v.revoked_at_s is not None
-                    else ApiKey(**{**vars(v), "revoked_at_s": now}))
+                    else replace(v, revoked_at_s=now))
                 for k, v in state.keys.items()}
-        cubes = {c: CubeAccess(c, "" if a.owner == user_id else a.owner,
-                               {u: p for u, p in a.grants.items() if u != user_id})
+        cubes = {c: replace(a, owner="" if a.owner == user_id else a.owner,
+                            grants={u: p for u, p in a.grants.items() if u != user_id})
                  for c, a in state.cubes.items()}
         self._commit(state.changed(users=users, keys=keys, cubes=cubes), actor, "delete_user",
                      user_id)
@@ -141,7 +149,7 @@ class AuthRegistry:
         if key is None:
             raise NotFound(f"API key {key_id!r} not found", "key_id")
         if key.revoked_at_s is None:
-            key = ApiKey(**{**vars(key), "revoked_at_s": self._clock()})
+            key = replace(key, revoked_at_s=self._clock())
             self._commit(self.state.changed(keys={**self.state.keys, key_id: key}), actor,
                          "revoke_key", key_id, f"user={key.user_id}")
         return key
@@ -171,18 +179,18 @@ class AuthRegistry:
         if access is None or access.owner != actor:
             raise FailedPrecondition(f"cube {cube_id!r} is not claimed by {actor!r}")
         if access.pending:
-            access = CubeAccess(cube_id, actor, access.grants)
+            access = replace(access, pending=False)
             self._put(access, actor, "create_cube")
         return access
 
-    def release_cube(self, actor: str, cube_id: str, only_pending: bool) -> None:
-        """Forget a cube's owner and grants: after it was deleted (its id becomes free), or
-        (only_pending) after a create that failed."""
+    def release_cube(self, actor: str, cube_id: str) -> None:
+        """Forget a pending claim after a create that failed. A confirmed cube keeps its
+        record even when deleted: the id stays its owner's."""
         access = self.state.cubes.get(cube_id)
-        if access is not None and (access.pending or not only_pending):
+        if access is not None and access.pending:
             cubes = {k: v for k, v in self.state.cubes.items() if k != cube_id}
             self._commit(self.state.changed(cubes=cubes), actor, "release_cube", cube_id,
-                         "unfinished create" if only_pending else "deleted")
+                         "unfinished create")
 
     def _put(self, access: CubeAccess, actor: str, action: str, detail: str = "") -> None:
         self._commit(self.state.changed(cubes={**self.state.cubes, access.cube_id: access}),
@@ -195,7 +203,7 @@ class AuthRegistry:
         access = self.state.cubes.get(cube_id) or CubeAccess(cube_id, "", {})
         if user_id == access.owner:
             raise FailedPrecondition(f"{user_id!r} owns cube {cube_id!r}", "user_id")
-        access = CubeAccess(cube_id, access.owner, {**access.grants, user_id: permission})
+        access = replace(access, grants={**access.grants, user_id: permission})
         self._put(access, actor, "share_cube", f"user={user_id} permission={permission}")
         return access
 
@@ -205,7 +213,7 @@ class AuthRegistry:
             raise FailedPrecondition(f"{user_id!r} owns cube {cube_id!r}; the owner's access "
                                      "cannot be revoked", "user_id")
         if user_id in access.grants:
-            access = CubeAccess(cube_id, access.owner,
-                                {u: p for u, p in access.grants.items() if u != user_id})
+            access = replace(access, grants={u: p for u, p in access.grants.items()
+                                             if u != user_id})
             self._put(access, actor, "revoke_cube", f"user={user_id}")
         return access

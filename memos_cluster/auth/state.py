@@ -96,7 +96,8 @@ class CubeAccess:
 
 @dataclass(frozen=True)
 class AuthState:
-    epoch: int = 0
+    epoch: int = 0  # +1 per change
+    incarnation: str = ""  # new each time the store is loaded (not persisted); see is_newer_than
     users: Mapping[str, User] = field(default_factory=dict)
     keys: Mapping[str, ApiKey] = field(default_factory=dict)
     cubes: Mapping[str, CubeAccess] = field(default_factory=dict)
@@ -107,6 +108,16 @@ class AuthState:
 
     def changed(self, **parts: Mapping[str, Any]) -> "AuthState":
         return replace(self, epoch=self.epoch + 1, **parts)
+
+    @property
+    def version(self) -> tuple[str, int]:
+        return self.incarnation, self.epoch
+
+    def is_newer_than(self, other: Optional["AuthState"]) -> bool:
+        """Whether a gateway holding `other` should take this state: a later epoch of the same
+        incarnation, or any epoch of another (the store was restarted, maybe from a backup)."""
+        return other is None or self.incarnation != other.incarnation or \
+            self.epoch > other.epoch
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "epoch": self.epoch,
@@ -126,6 +137,7 @@ class AuthState:
             cubes = {c["cube_id"]: CubeAccess(c["cube_id"], c["owner"], dict(c["grants"]),
                                               bool(c.get("pending", False)))
                      for c in data["cubes"]}
-        except (KeyError, TypeError) as exc:
+            epoch = int(data["epoch"])
+        except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"auth state is malformed: {exc!r}") from exc
-        return cls(int(data["epoch"]), users, keys, cubes)
+        return cls(epoch, "", users, keys, cubes)

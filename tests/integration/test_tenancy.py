@@ -173,7 +173,18 @@ def test_admin_only_operations_and_other_users_keys(tenants):
             bob.client.revoke_key(key_id)
     with pytest.raises(AlreadyExists):  # cube ids are one namespace
         bob.client.create_cube(alice.cubes[0])
+    # A deleted cube's id stays its owner's: nobody inherits its adapters, jobs or history.
+    gone = f"cube-{uuid.uuid4().hex[:8]}"
+    alice.client.create_cube(gone)
+    alice.client.delete_cube(gone)
+    with pytest.raises(AlreadyExists):
+        bob.client.create_cube(gone)
+    alice.client.create_cube(gone)
+    alice.client.delete_cube(gone)
     assert {c.cube_id for c in bob.client.list_cubes()} == set(bob.cubes)
+    # Shard details (cube counts) are for admins.
+    assert all(s.detail == "" for s in bob.client.health())
+    assert any(s.detail for s in admin.health())
     me = bob.client.whoami()
     assert (me.user_id, me.role) == (bob.user_id, "user")
 

@@ -8,7 +8,7 @@ import pytest
 
 from memos_cluster.auth import keys as keyfmt
 from memos_cluster.auth.access import (
-    RULES, UNKNOWN_OWNER, Principal, authenticate, authorize, readable, visible_cubes)
+    RULES, UNKNOWN_OWNER, Principal, authenticate, authorize, visible_cubes)
 from memos_cluster.auth.audit import AuditLog
 from memos_cluster.auth.bootstrap import ensure_local_admin_key, read_bootstrap_key
 from memos_cluster.auth.ratelimit import RateLimiter
@@ -96,6 +96,22 @@ def test_no_admin_key_at_all_is_a_clear_error(tmp_path):
         reg.ensure_bootstrap(None)
 
 
+def test_a_reloaded_store_is_a_new_incarnation(registry, tmp_path, clock):
+    """Gateways take a restarted store's state even when its epoch went back (a restored
+    backup); within one incarnation only later epochs."""
+    old = registry.state
+    registry.create_user("admin", "alice", "user")
+    assert registry.state.is_newer_than(old) and not old.is_newer_than(registry.state)
+    (tmp_path / "backup.json").write_text((tmp_path / "state.json").read_text())
+    registry.create_user("admin", "bob", "user")
+    newest = registry.state
+    (tmp_path / "state.json").write_text((tmp_path / "backup.json").read_text())
+    restored = AuthRegistry(tmp_path / "state.json", AuditLog(tmp_path / "audit.jsonl"),
+                            clock).load()
+    assert restored.epoch < newest.epoch and restored.is_newer_than(newest)
+    assert "bob" not in restored.users
+
+
 def test_state_survives_a_restart_and_changes_are_audited(registry, tmp_path, clock):
     registry.create_user("admin", "alice", "user")
     registry.claim_cube("alice", "c1")
@@ -104,7 +120,9 @@ def test_state_survives_a_restart_and_changes_are_audited(registry, tmp_path, cl
     registry.share("alice", "c1", "bob", "write")
     again = AuthRegistry(tmp_path / "state.json", AuditLog(tmp_path / "audit.jsonl"), clock)
     state = again.load()
-    assert state == registry.state
+    assert state.version != registry.state.version  # a new incarnation, the same contents
+    assert (state.users, state.keys, state.cubes) == \
+        (registry.state.users, registry.state.keys, registry.state.cubes)
     assert state.cubes["c1"].permission_of("bob") == "write"
     actions = [(r.actor, r.action, r.target) for r in AuditLog(tmp_path / "audit.jsonl").read()]
     assert actions[-3:] == [("alice", "create_cube", "c1"), ("admin", "create_user", "bob"),
@@ -141,12 +159,17 @@ def test_cube_claims(registry):
         registry.claim_cube("bob", "c1")
     registry.confirm_cube("alice", "c1")
     assert registry.state.cubes["c1"].permission_of("alice") == "admin"
-    registry.release_cube("alice", "c1", only_pending=True)  # confirmed: kept
+    registry.release_cube("alice", "c1")  # confirmed: kept, even after the cube is deleted
     assert "c1" in registry.state.cubes
+    with pytest.raises(AlreadyExists):  # the id stays alice's: nobody inherits what it left
+        registry.claim_cube("bob", "c1")
     with pytest.raises(FailedPrecondition):
         registry.revoke("alice", "c1", "alice")
-    registry.release_cube("alice", "c1", only_pending=False)
-    assert registry.claim_cube("bob", "c1") is True
+    assert registry.claim_cube("bob", "c2") is True
+    registry.share("admin", "c2", "alice", "read")  # keeps it pending: grants nothing yet
+    assert registry.state.cubes["c2"].pending
+    registry.release_cube("bob", "c2")
+    assert "c2" not in registry.state.cubes
 
 
 def test_deleting_a_user_revokes_keys_and_grants(registry, clock):
@@ -232,9 +255,9 @@ def test_listings_show_only_permitted_cubes(registry):
 
     cubes = [Cube(c) for c in ("a1", "a2", "b1", "legacy")]
     assert [c.cube_id for c in visible_cubes(registry.state, bob, cubes)] == ["a2", "b1"]
-    assert readable(registry.state, admin, ["a1", "legacy"]) == ["a1", "legacy"]
+    assert len(visible_cubes(registry.state, admin, cubes)) == 4
     registry.claim_cube("alice", "pending-one")
-    assert readable(registry.state, alice, ["pending-one"]) == []
+    assert visible_cubes(registry.state, alice, [Cube("pending-one")]) == []
 
 
 def test_rate_limit_token_bucket(clock):
