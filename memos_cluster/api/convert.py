@@ -52,9 +52,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def struct_to_dict(message: struct_pb2.Struct, field: str = "metadata") -> dict[str, Any]:
-    """Plain JSON of a Struct; InvalidArgument for what JSON cannot hold (NaN, infinities),
-    which protobuf numbers can (found by the fuzz test: it was INTERNAL)."""
+def struct_to_dict(message: struct_pb2.Struct | struct_pb2.Value,
+                   field: str = "metadata") -> Any:
+    """Plain JSON of a Struct (or a Value); InvalidArgument for what JSON cannot hold (NaN,
+    infinities), which protobuf numbers can (found by the fuzz test: it was INTERNAL)."""
     try:
         return _plain(json_format.MessageToDict(message))
     except (json_format.SerializeToJsonError, ValueError) as exc:
@@ -91,7 +92,7 @@ def _range_from_pb(message: pb.TimeRange) -> TimeRange:
 def filter_from_pb(message: pb.SearchFilter) -> SearchFilter:
     equals = []
     for key in sorted(message.metadata_equals):
-        value = _plain(json_format.MessageToDict(message.metadata_equals[key]))
+        value = struct_to_dict(message.metadata_equals[key], "filter.metadata_equals")
         equals.append((key, value))
     return SearchFilter(
         memory_types=tuple(message.memory_types), sources=tuple(message.sources),

@@ -97,3 +97,7 @@ def test_non_finite_metadata_numbers_are_invalid_arguments():
         request.metadata.update({"x": value})
         with pytest.raises(InvalidArgument, match="metadata is not plain JSON"):
             convert.cube_from_pb(request)
+        search = pb.SearchRequest(cube_ids=["c"], query="q")
+        search.filter.metadata_equals["x"].number_value = value
+        with pytest.raises(InvalidArgument, match="filter.metadata_equals is not plain JSON"):
+            convert.search_from_pb(search)
