@@ -20,6 +20,7 @@ from memos_cluster.auth.ratelimit import RateLimiter
 from memos_cluster.auth.registry import AuthRegistry
 from memos_cluster.auth.state import AuthState
 from memos_cluster.config import MemosConfig
+from memos_cluster.logs import configure_json_logging
 from memos_cluster.errors import Unavailable
 
 from actors.handles import call_actor
@@ -40,6 +41,7 @@ REGISTRY_CALLS = frozenset({"create_user", "delete_user", "issue_key", "revoke_k
 
 class AuthActor:
     def __init__(self, config: MemosConfig):
+        configure_json_logging("auth")
         auth_dir = config.auth_dir()
         self._config = config
         self._registry = AuthRegistry(auth_dir / "state.json", AuditLog(auth_dir / "audit.jsonl"))

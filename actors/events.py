@@ -16,6 +16,7 @@ from memos_cluster.config import MemosConfig
 from memos_cluster.errors import MemosError
 from memos_cluster.scheduler.frequency import AccessEvent, EventBuffer
 
+from actors import metrics
 from actors.handles import call_actor
 
 logger = logging.getLogger(__name__)
@@ -42,9 +43,12 @@ class AccessShipper:
     async def _ship(self) -> None:
         """Every `scheduler.flush_interval_s`, send buffered events in batches. A batch the
         scheduler does not take (restarting, gone) is dropped and counted, not retried."""
-        reported = 0
+        reported = counted = 0
         while True:
             await asyncio.sleep(self._config.flush_interval_s)
+            metrics.set_gauge("memos_access_events_queued", len(self._events))
+            metrics.inc("memos_access_events_dropped_total", self._events.num_dropped - counted)
+            counted = self._events.num_dropped
             while len(self._events):
                 batch = self._events.drain(self._config.event_batch)
                 dropped, reported = self._events.num_dropped - reported, self._events.num_dropped

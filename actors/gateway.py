@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
+import uuid
 from typing import Any, Awaitable, Callable, Optional
 
 import grpc
 from ray import serve
+from ray.serve import context as serve_context
 
+from memos_cluster import logs
 from memos_cluster.api import convert, convert_auth
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.config import MemosConfig, config_from_dict, load_config, with_overrides
 from memos_cluster.errors import InternalError, InvalidArgument, MemosError, ResourceExhausted
 
+from actors import metrics
 from actors.auth import AuthGate
 from actors.events import AccessShipper
 from actors.grpc_servicer import UndecodableRequest
@@ -44,11 +49,20 @@ def _as_memos_error(exc: Exception) -> MemosError:
     return InternalError("internal error in the memos gateway; see its log")
 
 
-def _set_status(grpc_context: Any, exc: Exception) -> None:
-    """Call from an except block: the error's gRPC code and message (see _as_memos_error)."""
+def _set_status(grpc_context: Any, exc: Exception) -> str:
+    """Call from an except block: the error's gRPC code and message (see _as_memos_error);
+    returns the status name."""
     error = _as_memos_error(exc)
-    grpc_context.set_code(getattr(grpc.StatusCode, error.status))
-    grpc_context.set_details(error.message)
+    if grpc_context is not None:
+        grpc_context.set_code(getattr(grpc.StatusCode, error.status))
+        grpc_context.set_details(error.message)
+    return error.status
+
+
+def _count(rpc: str, status: str, began: float) -> None:
+    """Request metrics of one call (memos_requests_total, memos_request_latency_ms)."""
+    metrics.inc("memos_requests_total", rpc=rpc, status=status)
+    metrics.observe("memos_request_latency_ms", 1000 * (time.perf_counter() - began), rpc=rpc)
 
 
 def rpc(response_cls: type):
@@ -59,18 +73,29 @@ def rpc(response_cls: type):
     errors as their code and message, anything else as INTERNAL with the trace in the replica's
     log; the client gets an empty `response_cls` with it."""
     def wrap(handler: Callable[[Any, Any, tuple], Awaitable[Any]]):
+        name = handler.__name__
+
         async def method(self, request: Any, grpc_context=None) -> Any:
+            began, status = time.perf_counter(), "OK"
             try:
                 self._check_request(request)
                 return await handler(self, request, _metadata(grpc_context))
             except Exception as exc:  # the edge: every failure leaves as a status
-                _set_status(grpc_context, exc)
+                status = _set_status(grpc_context, exc)
+            finally:
+                _count(name, status, began)
             return response_cls()
 
         method.__name__, method.__qualname__ = handler.__name__, handler.__qualname__
         method.__doc__ = handler.__doc__
         return method
     return wrap
+
+
+def _serve_request_id() -> str:
+    """Serve's id of the request being handled (a client may set it with `request_id`
+    metadata); the same id is in Serve's own log lines for the call."""
+    return serve_context._get_serve_request_context().request_id or uuid.uuid4().hex
 
 
 def _metadata(grpc_context: Any) -> tuple:
@@ -80,6 +105,7 @@ def _metadata(grpc_context: Any) -> tuple:
 class MemoryGateway:
     def __init__(self, config: MemosConfig):
         self._config = config
+        logs.configure_json_logging("gateway")
         services = build_services(config)
         self._service = services.memory
         self._gate = AuthGate(config)
@@ -108,7 +134,8 @@ class MemoryGateway:
 
     async def _run(self, metadata: tuple, operation: str, *args: Any) -> Any:
         """Authenticate, authorize, then run one operation: what every RPC and every
-        Ray-transport call does."""
+        Ray-transport call does, under the request's id (see memos_cluster/logs.py)."""
+        logs.request_id.set(_serve_request_id())
         who = await self._gate.check(metadata, operation, args)
         return await self._operations[operation](who, *args)
 
@@ -290,6 +317,7 @@ class MemoryGateway:
     async def Generate(self, request: pb.GenerateRequest, grpc_context=None):
         """Server streaming: tokens as they come, then the stats. Errors end the stream with
         their status (before any token for bad input or a refused caller)."""
+        began, status = time.perf_counter(), "OK"
         try:
             self._check_request(request)
             call = convert.generate_from_pb(request)
@@ -298,10 +326,13 @@ class MemoryGateway:
         except Exception as exc:
             # A stream's status reaches the client only if the generator raises after setting
             # it (Serve wraps it as the user's status); a plain return would end it as OK.
-            _set_status(grpc_context, exc)
+            status = _set_status(grpc_context, exc)
             raise
+        finally:
+            _count("Generate", status, began)
 
     async def _stream(self, metadata: tuple, call):
+        logs.request_id.set(_serve_request_id())
         who = await self._gate.check(metadata, "generate", (call,))
         async for event in self._ops.generate(who, call):
             yield event
@@ -317,10 +348,15 @@ class MemoryGateway:
             self._signatures[method].bind(*args)
         except TypeError as exc:  # wrong arguments from a hand-rolled caller
             raise InvalidArgument(f"{method}: {exc}", "args") from None
+        began, status = time.perf_counter(), "OK"
         try:
             return await self._run(tuple(metadata), method, *args)
         except Exception as exc:  # the edge: memos errors as they are, the rest INTERNAL
-            raise _as_memos_error(exc) from None
+            error = _as_memos_error(exc)
+            status = error.status
+            raise error from None
+        finally:
+            _count(f"ray:{method}", status, began)
 
     async def call_stream(self, method: str, args: tuple, metadata: tuple):
         """The streaming counterpart of `call` (Generate), for the Ray transport."""

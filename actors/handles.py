@@ -17,6 +17,7 @@ from ray.exceptions import (
     RayTaskError,
 )
 
+from memos_cluster import logs
 from memos_cluster.errors import InternalError, MemosError, NotFound, Unavailable
 from memos_cluster.service import DispatchingShard
 
@@ -100,7 +101,9 @@ class ShardHandle(DispatchingShard):
         self._timeout_s = timeout_s
 
     async def _call(self, name: str, *args):
-        return await call_actor(self._actor.get(), self.shard_id, name, *args,
+        """Through the actor's `serve`, which carries the request id into its logs."""
+        return await call_actor(self._actor.get(), self.shard_id, "serve", name,
+                                logs.request_id.get(), *args,
                                 timeout_s=self._timeout_s, on_dead=self._actor.forget)
 
 

@@ -14,6 +14,10 @@ import ray
 
 from memos_cluster.activation.host import KVHost
 from memos_cluster.config import MemosConfig
+from memos_cluster.logs import configure_json_logging
+
+from actors import metrics
+
 
 def kv_actor_name(actor_id: str) -> str:
     return f"memos-{actor_id}"
@@ -27,16 +31,36 @@ class KVCacheActor:
     """Forwards to a KVHost; the streaming method is a generator (num_returns="streaming")."""
 
     def __init__(self, config: MemosConfig, actor_id: str):
+        configure_json_logging(f"kv:{actor_id}")
         self._host = KVHost(config, actor_id)
+        self._counted = {"lookups": 0, "hits": 0}
 
     def set_block(self, cube_id, memories):
-        return self._host.set_block(cube_id, memories)
+        try:
+            return self._host.set_block(cube_id, memories)
+        finally:
+            self._publish()
 
     def selection(self, cube_ids):
         return self._host.selection(cube_ids)
 
     def generate(self, request, adapters=()) -> Iterator[Any]:
-        yield from self._host.generate(request, adapters)
+        try:
+            yield from self._host.generate(request, adapters)
+        finally:
+            self._publish()
+
+    def _publish(self) -> None:
+        """Lookups since the last call and bytes per tier, as metrics."""
+        stats = self._host.stats()
+        lookups = int(stats["lookups"])
+        hits = int(round(stats["hit_rate"] * lookups))
+        metrics.inc("memos_kv_lookups_total", hits - self._counted["hits"], result="hit")
+        metrics.inc("memos_kv_lookups_total", (lookups - hits)
+                    - (self._counted["lookups"] - self._counted["hits"]), result="miss")
+        self._counted = {"lookups": lookups, "hits": hits}
+        for tier in ("device", "host", "disk"):
+            metrics.set_gauge("memos_kv_bytes", stats.get(f"{tier}_bytes", 0), tier=tier)
 
     def invalidate(self, cube_id, memory_ids, deleted):
         return self._host.invalidate(cube_id, memory_ids, deleted)

@@ -16,19 +16,26 @@ import ray
 from memos_cluster.activation.engine import BlockMemory
 from memos_cluster.activation.model import default_device, load_causal_lm, resolve_model
 from memos_cluster.config import MemosConfig
+from memos_cluster.logs import configure_json_logging
 from memos_cluster.parametric.store import AdapterStore
 from memos_cluster.parametric.trainer import AdapterTrainer, TrainingJob
 from memos_cluster.parametric.training import LoraSpec
+
+from actors import metrics
 
 LORA_ACTOR_NAME = "memos-lora"
 
 
 class LoRATrainerActor:
     def __init__(self, config: MemosConfig):
+        configure_json_logging("lora-trainer")
         self._config = config
         self._base: Optional[tuple[Any, Any, Any]] = None
         self._lock = threading.Lock()
-        self._trainer = AdapterTrainer(self._load_base, AdapterStore(config.adapter_store_uri()))
+        self._trainer = AdapterTrainer(
+            self._load_base, AdapterStore(config.adapter_store_uri()),
+            on_finished=lambda job: metrics.inc("memos_training_runs_total",
+                                                outcome=job.status))
 
     def _load_base(self):
         with self._lock:

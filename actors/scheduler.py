@@ -15,10 +15,12 @@ from typing import Optional, Sequence
 import ray
 
 from memos_cluster.config import MemosConfig
+from memos_cluster.logs import configure_json_logging
 from memos_cluster.scheduler.frequency import AccessEvent
 from memos_cluster.scheduler.policy import MigrationPlan
 from memos_cluster.scheduler.scheduler import Scheduler, SchedulerStatus
 
+from actors import metrics
 from actors.services import build_services
 
 logger = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ SCHEDULER_ACTOR_NAME = "memos-scheduler"
 
 class SchedulerActor:
     def __init__(self, config: MemosConfig):
+        configure_json_logging("scheduler")
         self._config = config.scheduler
         services = build_services(config)
         self._scheduler = Scheduler(config, services.activation, services.parametric,
@@ -47,11 +50,23 @@ class SchedulerActor:
         while True:
             await asyncio.sleep(self._config.interval_s)
             try:
-                self._last_plan = await self._scheduler.cycle()
+                self._last_plan = await self._cycle()
             except Exception:  # the edge: keep scheduling; the trace goes to the actor log
+                metrics.inc("memos_migrations_total", action="failed")
                 logger.exception("scheduler cycle failed")
             if time.monotonic() - self._last_checkpoint_s >= self._config.checkpoint_interval_s:
                 await self._checkpoint()
+
+    async def _cycle(self) -> MigrationPlan:
+        """One cycle, counted in the migration and tier metrics."""
+        plan = await self._scheduler.cycle()
+        for action, count in (("promote", len(plan.promoted)), ("demote", len(plan.demoted)),
+                              ("consolidate", len(plan.consolidate)),
+                              ("retire", len(plan.retire)), ("merge", len(plan.merge))):
+            metrics.inc("memos_migrations_total", count, action=action)
+        metrics.set_gauge("memos_tier_memories", self._scheduler.num_tracked, tier="tracked")
+        metrics.set_gauge("memos_tier_memories", self._scheduler.num_active, tier="activation")
+        return plan
 
     async def _checkpoint(self) -> None:
         await asyncio.to_thread(self._scheduler.checkpoint)
@@ -74,7 +89,7 @@ class SchedulerActor:
         elif action == "resume":
             self._scheduler.paused = False
         elif action == "run":
-            self._last_plan = await self._scheduler.cycle()
+            self._last_plan = await self._cycle()
         if action in ("pause", "resume", "run"):
             await self._checkpoint()
         return await self.status()

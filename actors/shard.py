@@ -13,23 +13,33 @@ import time
 
 import ray
 
+from memos_cluster import logs
 from memos_cluster.config import MemosConfig
 from memos_cluster.embedder import make_embedder
+from memos_cluster.errors import InternalError
 from memos_cluster.layout import LayoutStore
+from memos_cluster.logs import configure_json_logging
 from memos_cluster.ownership import CubeGuard, GuardedShard
+from memos_cluster.service import DispatchingShard
 from memos_cluster.tiers.plaintext import PlaintextTier
 
+from actors import metrics
 from actors.handles import shard_actor_name
 
 
 logger = logging.getLogger(__name__)
 
 FLUSH_POLL_S = 0.5  # how often the flusher asks the tier whether a flush is due (seconds)
+METRICS_INTERVAL_S = 15.0  # how often the items-per-cube gauges are refreshed (seconds)
+# What a gateway may call through `serve`: the ShardPort, as DispatchingShard forwards it.
+SHARD_PORT_METHODS = frozenset(n for n in vars(DispatchingShard) if not n.startswith("_"))
+LOGGED_WRITES = frozenset({"create_cube", "delete_cube", "add", "update", "delete", "merge"})
 
 
 class PlaintextShardActor:
     def __init__(self, config: MemosConfig, shard_id: str):
         self._shard_id = shard_id
+        configure_json_logging(f"shard:{shard_id}")
         embedder = make_embedder(config.embedder, str(config.model_cache_dir()))
         self._tier = PlaintextTier(config, shard_id, embedder)
         self._tier.open()
@@ -39,17 +49,50 @@ class PlaintextShardActor:
         guard = CubeGuard(shard_id, LayoutStore(config.layout_path()).load())
         self._shard = GuardedShard(self._tier, guard, shared=config.storage.milvus_uri is not None)
         self._embedder_warm = False
+        self._published: set[str] = set()  # cubes whose item gauge was last set non-zero
         # Flushes sealed segments in the background so writes never wait for it.
         self._flusher = threading.Thread(target=self._flush_loop, name="flusher", daemon=True)
         self._flusher.start()
 
     def _flush_loop(self) -> None:
+        """Flushes when due; refreshes the item gauges every METRICS_INTERVAL_S."""
+        measured = 0.0
         while True:
             time.sleep(FLUSH_POLL_S)
             try:
                 self._tier.flush_if_due()
+                if time.monotonic() - measured >= METRICS_INTERVAL_S:
+                    self._publish_sizes()
+                    measured = time.monotonic()
             except Exception:  # a failed flush costs search speed, not data: retry next round
                 logger.exception("%s: background flush failed", self._shard_id)
+
+    def _publish_sizes(self) -> None:
+        """Items per cube held here; cubes gone since the last time (deleted, moved) go to 0."""
+        sizes = self._shard.cube_sizes()
+        for gone in self._published - sizes.keys():
+            sizes[gone] = 0
+        self._published = {c for c, n in sizes.items() if n}
+        metrics.set_gauges("memos_cube_items", {(c, self._shard_id): n for c, n in sizes.items()},
+                           ("cube", "shard"))
+        metrics.set_gauge("memos_shard_items", sum(sizes.values()), shard=self._shard_id)
+
+    def serve(self, method: str, request: str, *args):
+        """A ShardPort call from a gateway (`ShardHandle`), run under the gateway's request id
+        (`request`), which every log line of the call carries; writes are logged."""
+        if method not in SHARD_PORT_METHODS:
+            raise InternalError(f"{method!r} is not a shard operation")
+        token = logs.request_id.set(request)
+        try:
+            started = time.perf_counter()
+            result = getattr(self, method)(*args)
+            if method in LOGGED_WRITES:
+                logger.info("%s %s %s in %.1f ms", self._shard_id, method,
+                            args[0] if args and isinstance(args[0], str) else "",
+                            1000 * (time.perf_counter() - started))
+            return result
+        finally:
+            logs.request_id.reset(token)
 
     def ready(self) -> str:
         """Who calls it: the directory, after creating the actor; loads the embedding model so

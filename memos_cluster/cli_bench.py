@@ -2,11 +2,12 @@
 with `--out`. The parser and the other commands live in `memos_cluster.cli`."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from memos_cluster.config import MemosConfig, with_overrides
 from memos_cluster.ingest import SAMPLE_CONVERSATION
-from memos_cluster.cli_common import client_for, default_locomo_path
+from memos_cluster.cli_common import client_for, default_locomo_path, gateway_address
 
 
 def _needs(data: Optional[str]) -> str:
@@ -108,8 +109,47 @@ def bench_cluster(args, config: MemosConfig, data: Optional[str]) -> dict:
         return run_cluster_bench(sim, texts)
 
 
+def bench_load(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """A scenario file's load (load_tests/scenarios/), against --address or a fresh local
+    cluster (which synthetic-vector scenarios need: they seed as a Ray driver)."""
+    from memos_cluster.load import load_scenario
+    from memos_cluster.load_run import run_load
+
+    if not args.scenario:
+        raise SystemExit("bench load needs --scenario FILE (see load_tests/scenarios/)")
+    scenario = load_scenario(args.scenario)
+    plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    if args.address:
+        return run_load(gateway_address(args, config), scenario, config.gateway.app_name,
+                        plot_path=plot)
+    from actors.cluster import temporary_cluster
+    from actors.load_seed import synthetic_writer
+
+    config = with_overrides(config, {"scheduler.enabled": False})
+    with temporary_cluster(config, prefix="memos-load-") as client:
+        # The running cluster's directory and shards (they exist: the config's paths are not
+        # used to find them, its namespace and limits are).
+        writer = synthetic_writer(config) if scenario.vectors == "synthetic" else None
+        return run_load(client.address, scenario, config.gateway.app_name, writer, plot)
+
+
+def bench_drills(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """The failure drills on a fresh local cluster: two gateway replicas (a lost one is the
+    drill), small KV budgets (so activation memory overflows them), the scheduler on."""
+    from actors.cluster import temporary_cluster
+    from actors.drill_ops import drill_ops
+    from memos_cluster.bench_drills import run_drills
+
+    config = with_overrides(config, {
+        "gateway.num_replicas": 2, "activation.device_budget_bytes": 2 * 1024 * 1024,
+        "activation.host_budget_bytes": 4 * 1024 * 1024, "scheduler.interval_s": 5})
+    with temporary_cluster(config, prefix="memos-drills-") as client:
+        return run_drills(client.address, drill_ops(config))
+
+
 BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
-           "lora": bench_lora, "tiers": bench_tiers, "cluster": bench_cluster}
+           "lora": bench_lora, "tiers": bench_tiers, "cluster": bench_cluster,
+           "load": bench_load, "drills": bench_drills}
 
 
 def cmd_bench(args, config: MemosConfig) -> int:
@@ -142,4 +182,6 @@ def add_bench_command(sub):
     bench.add_argument("--top-k", type=int, default=4, help="tiers: memories retrieved a request")
     bench.add_argument("--block-memories", type=int, default=16,
                        help="tiers: scheduler.max_block_memories for the local cluster")
+    bench.add_argument("--scenario", help="load: a scenario file (load_tests/scenarios/*.yaml)")
+    bench.add_argument("--plot", help="load: latency-over-time PNG (default: --out with .png)")
     return bench

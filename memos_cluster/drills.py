@@ -13,18 +13,24 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from memos_cluster.client import MemosClient
-from memos_cluster.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from memos_cluster.errors import (
+    DeadlineExceeded, FailedPrecondition, InternalError, MemosError, Unavailable)
 from memos_cluster.types import NewMemory
 
 WRITE_RETRIES = 60  # attempts per batch before a writer gives up (each after RETRY_PAUSE_S)
 RETRY_PAUSE_S = 0.5
+# What a client retries: a shard or replica restarting (UNAVAILABLE), a call in flight to a
+# replica that died (Serve's proxy answers INTERNAL), a call that ran out of time. Writes carry
+# their ids, so a retry never stores twice.
+RETRYABLE = (Unavailable, InternalError, DeadlineExceeded)
 
 
 @dataclass
 class LoadReport:
     acked: dict[str, set[str]]  # cube -> acknowledged memory ids
-    refused: int = 0  # write attempts answered UNAVAILABLE (then retried with the same ids)
+    refused: int = 0  # write attempts that failed retryably (then retried with the same ids)
     searches: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # status -> calls clients saw fail
     failures: list[str] = field(default_factory=list)  # writers that gave up
     # (seconds since start, seconds without an acknowledged write) for each gap over 1 s
     stalls: list[tuple[float, float]] = field(default_factory=list)
@@ -74,9 +80,10 @@ class WriteLoad:
         for _ in range(WRITE_RETRIES):
             try:
                 ids = client.add(cube, items).ids
-            except Unavailable:
+            except RETRYABLE as exc:
                 with self._lock:
                     self.report.refused += 1
+                    self._count(exc)
                 time.sleep(RETRY_PAUSE_S)
                 continue
             now = time.monotonic()
@@ -96,11 +103,17 @@ class WriteLoad:
             while not self._stop.is_set():
                 try:
                     client.search(self._cubes, "note for", top_k=5)
-                except Unavailable:
+                except RETRYABLE as exc:
+                    with self._lock:
+                        self._count(exc)
                     time.sleep(RETRY_PAUSE_S)
                     continue
                 with self._lock:
                     self.report.searches += 1
+
+    def _count(self, exc: MemosError) -> None:
+        """Call with the lock held."""
+        self.report.errors[exc.status] = self.report.errors.get(exc.status, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -135,11 +148,11 @@ def audit(client: MemosClient, expected: dict[str, set[str]],
 
 def _retry(call, deadline_s: float):
     deadline = time.monotonic() + deadline_s
-    last: Optional[Unavailable] = None
+    last: Optional[MemosError] = None
     while time.monotonic() < deadline:
         try:
             return call()
-        except Unavailable as exc:
+        except RETRYABLE as exc:
             last = exc
             time.sleep(RETRY_PAUSE_S)
     raise last or Unavailable("no answer")
@@ -172,7 +185,7 @@ def wait_writable(client: MemosClient, cube_id: str, started: float,
         try:
             client.add(cube_id, [NewMemory("probe after a failure", id=PROBE_ID)])
             return round(time.monotonic() - started, 2)
-        except Unavailable:  # never a hang: each call returns within call_timeout_s
+        except RETRYABLE:  # never a hang: each call returns within call_timeout_s
             if time.monotonic() - started > deadline_s:
                 raise
             time.sleep(0.2)

@@ -64,6 +64,10 @@ class KVHost:
                 self._engine.adapters.load(record.name, local)
         yield from self._engine.generate(request)
 
+    def stats(self) -> dict[str, Any]:
+        """The KV store's counters (lookups, hit rate, bytes per tier); the actor's metrics."""
+        return self._store.stats()
+
     def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int:
         """After an update or delete in plaintext: drop caches holding the old versions; a
         deleted memory also leaves the cube's selection."""

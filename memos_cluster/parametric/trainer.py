@@ -46,10 +46,14 @@ BaseLoader = Callable[[], tuple[Any, Any, ModelIdentity]]  # -> (model, tokenize
 
 class AdapterTrainer:
     def __init__(self, load_base: BaseLoader, store: AdapterStore,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 on_finished: Optional[Callable[[TrainingJob], None]] = None):
+        """on_finished: called with each job once it has ended (succeeded, failed or
+        cancelled), from the job's thread; the actor counts runs with it."""
         self._load_base = load_base
         self._store = store
         self._clock = clock
+        self._on_finished = on_finished
         self._jobs: dict[str, TrainingJob] = {}
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()  # guards _jobs
@@ -115,6 +119,13 @@ class AdapterTrainer:
     def _run(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec) -> None:
         """The job's thread: failures end up in the job's status and error, which is how they
         are reported (nothing is written to the store unless the run succeeds)."""
+        try:
+            self._train_job(job_id, memories, spec)
+        finally:
+            if self._on_finished is not None:
+                self._on_finished(self.job(job_id))
+
+    def _train_job(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec) -> None:
         stop = self._cancel[job_id]
         with self._train_lock:
             if stop.is_set():

@@ -104,6 +104,11 @@ class Scheduler:
     def num_tracked(self) -> int:
         return len(self._table.stats)
 
+    @property
+    def num_active(self) -> int:
+        """Memories in activation memory as of the last cycle."""
+        return len(self._activated_at)
+
     def frequency(self, cube_id: str, memory_id: str) -> float:
         return self._table.frequency((cube_id, memory_id), self._clock())
 

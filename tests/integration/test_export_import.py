@@ -54,7 +54,9 @@ def test_export_then_import_reproduces_search_results(grpc_address, config, tmp_
                 a = client.search(source, query, top_k=10, **kwargs)
                 b = client.search(copy, query, top_k=10, **kwargs)
                 assert [h.item.id for h in a] == [h.item.id for h in b], (query, mode)
-                assert [round(h.score, 4) for h in a] == [round(h.score, 4) for h in b]
+                # BM25 statistics are per segment in milvus-lite, and the copy's segments are
+                # its own: the scores agree to 1e-3, not to the bit (seen: 0.2792 vs 0.2794).
+                assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-3)
     finally:
         client.delete_cube(source)
         if copy in {c.cube_id for c in client.list_cubes()}:
