@@ -68,15 +68,17 @@ def _drill(address: str, client: MemosClient, cubes: Sequence[str], tag: str,
            written: dict[str, set[str]]) -> dict[str, Any]:
     with WriteLoad(address, cubes, writers=2, tag=tag) as load:
         time.sleep(WARM_S)
-        started = time.monotonic()
+        began = time.monotonic()
         broke = fail()
+        started = time.monotonic()  # recovery counts from the end of the failure
         recovery = _wait_answering(answering, started)
         writable = wait_writable(client, cubes[0], started, RECOVERY_DEADLINE_S)
         time.sleep(AFTER_S)
     for cube in cubes:
         written[cube] |= load.report.acked[cube] | ({PROBE_ID} if cube == cubes[0] else set())
     result = audit(client, written)
-    return {"broke": broke if isinstance(broke, str) else "", "recovery_s": recovery,
+    return {"broke": broke if isinstance(broke, str) else "",
+            "failure_s": round(started - began, 2), "recovery_s": recovery,
             "writes_back_s": writable, "client_errors": dict(load.report.errors),
             "failed_writers": len(load.report.failures), "searches": load.report.searches,
             "longest_write_stall_s": max((s for _, s in load.report.stalls), default=0.0),

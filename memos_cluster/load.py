@@ -41,6 +41,7 @@ SCHEMA = {
         "items_per_cube": {"type": "integer", "minimum": 1, "maximum": 2000000},
         "vectors": {"enum": ["real", "synthetic"]},
         "agents": {"type": "integer", "minimum": 0, "maximum": 64},
+        "settle_s": {"type": "number", "minimum": 0, "maximum": 600},
         "top_k": {"type": "integer", "minimum": 1, "maximum": 200},
         "add_batch": {"type": "integer", "minimum": 1, "maximum": 1000},
         "get_batch": {"type": "integer", "minimum": 1, "maximum": 1000},
@@ -64,6 +65,7 @@ class Scenario:
     items_per_cube: int = 1000  # seeded before the phases
     vectors: str = "real"  # "synthetic": random unit vectors written by a Ray driver (scale)
     agents: int = 0  # > 0: that many users with their own keys share the cubes (write grant)
+    settle_s: float = 0.0  # wait after seeding (s): milvus-lite indexes sealed segments late
     top_k: int = 10
     add_batch: int = 8
     get_batch: int = 5
@@ -107,7 +109,7 @@ class Sample:
 @dataclass
 class Seeded:
     cubes: list[str]
-    users: list[str]  # the agents' user ids (none: every client calls as the caller)
+    users: list[str]  # the users the clients call as (the agents, or one "load" user)
     keys: list[str]  # their API keys, in the same order
     items: dict[str, int]  # cube -> seeded items
     acked: dict[str, set[str]] = field(default_factory=dict)  # cube -> ids Add acknowledged

@@ -44,7 +44,11 @@ def seed(admin: MemosClient, scenario: Scenario, write_embedded: Optional[WriteE
                 else:
                     admin.add(cube, items)
                 bar.update(len(items))
-    users, keys = [f"agent-{agent}-{run}" for agent in range(scenario.agents)], []
+    # The clients call as users of their own (agents, or one "load" user), with write grants
+    # and keys whose rate limit is out of the way: the run measures the service, not the
+    # limiter, and never calls as the admin.
+    names = [f"agent-{a}-{run}" for a in range(scenario.agents)] or [f"load-{run}"]
+    users, keys = names, []
     for user_id in users:
         admin.create_user(user_id)
         keys.append(admin.create_key(user_id, name=f"load {scenario.name}",
@@ -103,16 +107,18 @@ def plot_latency(phases: dict[str, list[Sample]], path: str, title: str) -> None
 def run_load(address: str, scenario: Scenario, application: str = "memos",
              write_embedded: Optional[WriteEmbedded] = None, plot_path: Optional[str] = None,
              say: Callable[[str], None] = print, quiet: bool = False) -> dict[str, Any]:
-    """The whole run against the gateway at `address`, as the process's key (an admin's when
-    the scenario has agents). Returns the figures `bench load --out` writes."""
+    """The whole run against the gateway at `address`. The process's key must be an admin's
+    (it creates the users the clients call as). Returns the figures `bench load --out`
+    writes."""
     admin = MemosClient(address, application=application, timeout_s=120)
     started = time.perf_counter()
     seeded = seed(admin, scenario, write_embedded, quiet)
     say(f"seeded {scenario.cubes} cube(s) x {scenario.items_per_cube} items in "
         f"{time.perf_counter() - started:.1f} s")
-    keys = seeded.keys or [None]
+    time.sleep(scenario.settle_s)
     clients = [MemosClient(address, application=application, timeout_s=60,
-                           api_key=keys[i % len(keys)]) for i in range(scenario.clients)]
+                           api_key=seeded.keys[i % len(seeded.keys)])
+               for i in range(scenario.clients)]
     lock = threading.Lock()
     workloads = [Workload(c, scenario, seeded, i, lock) for i, c in enumerate(clients)]
     try:
