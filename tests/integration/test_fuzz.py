@@ -29,8 +29,8 @@ SCALE = float(os.environ.get("MEMOS_FUZZ_SCALE", "1"))
 # CI runs the same cases every time (a red CI is then a regression, not a new find); a hunt
 # (MEMOS_FUZZ_SCALE set) draws new ones each run.
 DERANDOMIZE = "MEMOS_FUZZ_SCALE" not in os.environ
-CASES_PER_RPC = int(25 * SCALE)
-RAW_CASES = int(200 * SCALE)
+CASES_PER_RPC = int(15 * SCALE)
+RAW_CASES = int(120 * SCALE)
 TALLY = collections.Counter()
 
 INT_RANGES = {F.TYPE_INT32: (-2**31, 2**31 - 1), F.TYPE_INT64: (-2**63, 2**63 - 1)}

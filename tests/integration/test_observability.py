@@ -39,6 +39,16 @@ def value(samples, name, **labels):
                if n == name and set(labels.items()) <= set(ls))
 
 
+@pytest.fixture
+def cube(running, config):
+    """One cube over gRPC (not once per transport, like the shared fixture: CI time)."""
+    cube_id = f"obs-{uuid.uuid4().hex[:8]}"
+    with MemosClient(running.grpc_address, application=config.gateway.app_name) as client:
+        client.create_cube(cube_id)
+        yield cube_id
+        client.delete_cube(cube_id)
+
+
 def test_request_metrics_reach_prometheus(running, config, cube):
     with MemosClient(running.grpc_address, application=config.gateway.app_name) as client:
         client.add(cube, ["a memory to count"])
