@@ -18,7 +18,11 @@ _lock = threading.Lock()
 
 
 def metric(name: str) -> Any:
-    """The Ray metric of a catalog name (KeyError for a name not in the catalog)."""
+    """The Ray metric of a catalog name (KeyError for a name not in the catalog). Made once
+    under the lock; every later call (each request) is a plain dict read."""
+    made = _made.get(name)
+    if made is not None:
+        return made
     with _lock:
         if name not in _made:
             spec = BY_NAME[name]

@@ -16,11 +16,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 import jsonschema
 import yaml
 
+from memos_cluster.bench import percentiles_ms
 from memos_cluster.client import MemosClient
 from memos_cluster.errors import ConfigError, MemosError
 from memos_cluster.types import NewMemory
@@ -184,24 +185,19 @@ def run_phase(workloads: Sequence[Workload], weights: Mapping[str, float], durat
     return samples, time.perf_counter() - start
 
 
-def _pick(ordered: list[float], q: float) -> float:
-    return 1000.0 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def summarize(samples: Sequence[Sample], elapsed_s: float) -> dict[str, dict[str, Any]]:
     """Per RPC: qps (successful calls a second), p50/p95/p99 (ms, successful calls) and errors
     by status."""
     out: dict[str, dict[str, Any]] = {}
     for rpc in sorted({s.rpc for s in samples}):
         mine = [s for s in samples if s.rpc == rpc]
-        ok = sorted(s.latency_s for s in mine if s.status == "OK")
+        ok = [s.latency_s for s in mine if s.status == "OK"]
         errors: dict[str, int] = {}
         for s in mine:
             if s.status != "OK":
                 errors[s.status] = errors.get(s.status, 0) + 1
+        ms = percentiles_ms(ok) if ok else {}
         out[rpc] = {"calls": len(mine), "qps": round(len(ok) / elapsed_s, 1),
-                    "p50_ms": round(_pick(ok, 0.50), 2) if ok else None,
-                    "p95_ms": round(_pick(ok, 0.95), 2) if ok else None,
-                    "p99_ms": round(_pick(ok, 0.99), 2) if ok else None,
+                    **{f"{q}_ms": ms.get(q) for q in ("p50", "p95", "p99")},
                     "errors": errors}
     return out

@@ -6,7 +6,6 @@ INTERNAL or a hang), the service must stay up, and the other tenant's memories m
 The case counts are printed (`-s`) for the closing note."""
 import collections
 import os
-import uuid
 
 import grpc
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from users import new_users
 from memos_cluster.client import MemosClient
 from memos_cluster.types import NewMemory
 
@@ -133,28 +133,25 @@ def fill(message, values):
 
 @pytest.fixture(scope="module")
 def fuzz_env(running, config):
-    run = uuid.uuid4().hex[:6]
     admin = MemosClient(running.grpc_address, application=config.gateway.app_name)
-    keys = {}
-    for name in ("victim", "fuzzer"):
-        admin.create_user(f"{name}-{run}")
-        keys[name] = admin.create_key(f"{name}-{run}", rate_limit_rps=100000)[1]
+    users = new_users(admin, ("victim", "fuzzer"), rate_limit_rps=100000)
+    (victim_id, victim_key), (fuzzer_id, fuzzer_key) = users["victim"], users["fuzzer"]
     victim = MemosClient(running.grpc_address, application=config.gateway.app_name,
-                         api_key=keys["victim"])
+                         api_key=victim_key)
     fuzzer = MemosClient(running.grpc_address, application=config.gateway.app_name,
-                         api_key=keys["fuzzer"])
-    victim_cube, own_cube = f"victim-{run}", f"fuzzer-{run}"
+                         api_key=fuzzer_key)
+    victim_cube, own_cube = victim_id, fuzzer_id
     victim.create_cube(victim_cube)
     victim.add(victim_cube, [NewMemory(f"victim secret {i}", id=f"v{i}") for i in range(5)])
     fuzzer.create_cube(own_cube)
     fuzzer.add(own_cube, [NewMemory(f"fuzzer note {i}", id=f"f{i}") for i in range(5)])
-    Targets.strings = [victim_cube, own_cube, "v0", "f1", f"victim-{run}", f"fuzzer-{run}",
+    Targets.strings = [victim_cube, own_cube, "v0", "f1", victim_id, fuzzer_id,
                        "shard-0", "read", "write", "admin", "status", "hybrid"]
     Targets.cubes = [own_cube] * 4 + [victim_cube]
     Targets.memories = [f"f{i}" for i in range(5)] + ["v0"]
     channel = grpc.insecure_channel(running.grpc_address)
     metadata = (("application", config.gateway.app_name),
-                ("authorization", f"Bearer {keys['fuzzer']}"))
+                ("authorization", f"Bearer {fuzzer_key}"))
     snapshot = lambda: ([(m.id, m.version, m.text) for m in  # noqa: E731
                          victim.get(victim_cube, [f"v{i}" for i in range(5)]).items],
                         victim.get_cube(victim_cube).num_memories,
@@ -162,13 +159,13 @@ def fuzz_env(running, config):
     before = snapshot()
     yield channel, metadata
     channel.close()
-    assert victim.whoami().user_id == f"victim-{run}"  # still up and answering
+    assert victim.whoami().user_id == victim_id  # still up and answering
     assert snapshot() == before
     for cube in fuzzer.list_cubes():
         admin.delete_cube(cube.cube_id)
     admin.delete_cube(victim_cube)
     for name in ("victim", "fuzzer"):
-        admin.delete_user(f"{name}-{run}")
+        admin.delete_user(users[name][0])
     print(f"\nfuzz cases by status: {dict(TALLY)}; total {sum(TALLY.values())}")
 
 

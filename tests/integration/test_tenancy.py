@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from users import new_users
 from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
 from memos_cluster.auth.audit import AuditLog
 from memos_cluster.client import MemosClient
@@ -30,14 +31,10 @@ class Tenant:
 
 @pytest.fixture(scope="module")
 def tenants(running, config):
-    run = uuid.uuid4().hex[:6]
     admin = MemosClient(running.grpc_address, application=config.gateway.app_name)
-    made = {}
-    for name in ("alice", "bob"):
-        user_id = f"{name}-{run}"
-        admin.create_user(user_id)
-        _, key = admin.create_key(user_id, name=f"{name}'s laptop")
-        made[name] = Tenant(user_id, key, running.grpc_address, config.gateway.app_name)
+    made = {name: Tenant(user_id, key, running.grpc_address, config.gateway.app_name)
+            for name, (user_id, key) in new_users(admin, ("alice", "bob"),
+                                                   name="laptop").items()}
     alice, bob = made["alice"], made["bob"]
     for tenant, count, words in ((alice, 3, SECRET_WORDS), (bob, 2, ("bicycle", "harbour"))):
         for c in range(count):
