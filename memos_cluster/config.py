@@ -56,7 +56,9 @@ class StorageConfig:
     bm25_stop_words: str = "extended"
 
 
-PLACEMENTS = ("spread", "pack")  # Ray scheduling strategies for shard actors
+PLACEMENTS = ("spread", "pack")
+# How a prompt uses activation memory (see memos_cluster/activation/engine.py).
+COMPOSITIONS = ("segments", "prefix")  # Ray scheduling strategies for shard actors
 
 
 @dataclass
@@ -202,6 +204,15 @@ class ActivationConfig:
     retrieval_top_k: int = 5  # plaintext memories added to the prompt when asked for
     max_block_memories: int = 512  # memories one cube may hold in activation memory
     max_concurrency: int = 4  # requests one KV actor serves at once
+    # "segments": a KV cache per memory, composed into any prompt with positions fixed; the
+    # prompt holds the memories a request uses (its retrieved ones, else the cube's block).
+    # "prefix": the cube's whole block is every prompt's prefix, cached exactly.
+    compose: str = "segments"
+
+    def __post_init__(self) -> None:
+        if self.compose not in COMPOSITIONS:
+            raise ConfigError(f"activation.compose {self.compose!r} is not one of "
+                              f"{COMPOSITIONS}", "activation.compose")
 
 
 @dataclass

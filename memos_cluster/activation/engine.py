@@ -1,10 +1,14 @@
-"""Activation memory at work: compose a block of memories into tokens, prefill it once (reusing the
-longest cached prefix), and generate on top of it.
+"""Activation memory at work: compose a prompt's memories into tokens and keys/values, reusing
+cached ones, and generate on top of them.
 
-The prompt is one token sequence: [BOS] + each block memory's tokens + the retrieved memories'
-tokens + the query's tokens. A cache holds the keys/values of a prefix of exactly that sequence,
-computed by the same model, so generating over a reused cache is the same computation as a full
-prefill of the whole prompt (the test suite checks greedy output token for token).
+Two compositions (`activation.compose`):
+- "prefix": the prompt is [BOS] + each block memory + the retrieved memories + the query. A cache
+  holds the keys/values of a prefix of exactly that sequence, computed by the same model, so
+  generating over a reused cache is the same computation as a full prefill of the whole prompt
+  (the test suite checks greedy output token for token).
+- "segments": the prompt is [BOS] + its memories (the request's block memories, then its other
+  retrieved ones) + the query. Each memory's cache is computed on its own and composed at its
+  place with RoPE positions fixed (`compose.py`); memories with no cache are prefilled in place.
 
 Who uses it: the KV-cache actor (`actors/kv_cache.py`) builds one per model and forwards
 `build` / `generate` to it. Torch is imported lazily.
@@ -17,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
 from memos_cluster.activation.blocks import Segment, SegmentKey
-from memos_cluster.activation.kvstore import KVStore, cache_layers, cache_view
+from memos_cluster.activation.compose import RopeShift, append_segment
+from memos_cluster.activation.kvstore import KVStore, Layers, cache_layers, cache_view
 from memos_cluster.errors import InvalidArgument
 
 MEMORY_TOKEN_CACHE = 8192  # memory texts whose token ids an engine keeps
@@ -49,7 +54,7 @@ class SamplingParams:
 class GenerateRequest:
     block: tuple[BlockMemory, ...]  # the activation block, in order (several cubes: concatenated)
     query: str
-    retrieved: tuple[str, ...] = ()  # texts of retrieved plaintext memories, after the block
+    retrieved: tuple[BlockMemory, ...] = ()  # retrieved plaintext memories, after the block
     sampling: SamplingParams = SamplingParams()
     use_cache: bool = True  # False: full prefill of the same prompt (the exactness baseline)
     adapters: tuple[str, ...] = ()  # loaded adapter names active for this request (LoRA)
@@ -81,13 +86,34 @@ class GenerateStats:
     finish_reason: str = "length"  # "length" or "eos"
     generated: tuple[int, ...] = field(default=(), repr=False)
     adapters_used: tuple[str, ...] = ()  # "cube@vN"
-    # Retrieval hits already in the activation block (served from its cache, not re-prefilled).
+    # Retrieval hits served from activation memory (their keys and values reused, not
+    # prefilled). In segments composition the engine counts every memory so served; the
+    # gateway keeps that count for requests with retrieval.
     retrieved_from_activation: int = 0
 
 
+@dataclass
+class _Prepared:
+    """A request's prompt before decoding: the cache so far and the tokens still to prefill."""
+
+    cache: Any
+    pending: list[int]
+    prompt_tokens: int
+    saved: int = 0  # prompt tokens whose keys/values came from activation memory
+    caches_used: list[str] = field(default_factory=list)
+    pins: list[str] = field(default_factory=list)  # cache ids to release after the request
+    from_cache: int = 0  # memories served from activation memory
+
+
 class ActivationEngine:
-    def __init__(self, model: Any, tokenizer: Any, store: KVStore, max_prompt_tokens: int):
+    def __init__(self, model: Any, tokenizer: Any, store: KVStore, max_prompt_tokens: int,
+                 compose: str = "prefix"):
         from memos_cluster.parametric.serving import AdapterHost
+
+        # Segments composition shifts cached keys: refused (ConfigError) for a model whose
+        # positions it cannot shift.
+        self.compose = compose
+        self._rope = RopeShift(model) if compose == "segments" else None
 
         self._model = model
         self.adapters = AdapterHost(model)  # every forward pass goes through it
@@ -159,18 +185,112 @@ class ActivationEngine:
         return cache, stats, match.cache_id
 
     def build(self, block: Sequence[BlockMemory]) -> BlockStats:
-        """Make sure the block is cached. Who calls it: the KV actor, when memories are promoted
-        to activation memory (ActivateMemories)."""
+        """Make sure the block is cached (in segments composition: each memory's own cache).
+        Who calls it: the KV actor, when memories are promoted to activation memory
+        (ActivateMemories)."""
         with self.adapters.using(()) as model:
+            if self.compose == "segments":
+                return self._build_segments(model, block)
             _, stats, pinned = self._block_cache(model, block, ())
         self._store.release(pinned)
         return stats
 
+    def _build_segments(self, model: Any, block: Sequence[BlockMemory]) -> BlockStats:
+        """Counts as a prefix block would: the first memory's tokens include BOS."""
+        total = prefilled = 0
+        for i, memory in enumerate(block):
+            num_tokens = len(self._memory_tokens(memory.text)) + (1 if i == 0 else 0)
+            _, pinned, built = self._segment(model, memory, (), build=True)
+            self._store.release(pinned)
+            total += num_tokens
+            prefilled += num_tokens if built else 0
+        return BlockStats(total, prefilled, total - prefilled, "")
+
+    def _segment(self, model: Any, memory: BlockMemory, adapters: Sequence[str],
+                 build: bool) -> tuple[Optional[Layers], Optional[str], bool]:
+        """The memory's canonical cache ([BOS] + memory, positions 0..n): (layers, pinned cache
+        id to release, built now). Looked up first; prefilled and recorded when missing and
+        `build`; (None, None, False) when missing and not `build`."""
+        from transformers import DynamicCache
+
+        segments, tokens = self.segments((memory,), adapters)
+        match, layers = self._store.acquire([s.key for s in segments])
+        if layers is not None and match.num_segments == len(segments):
+            # A longer prefix-mode block starting with this memory holds it too: crop.
+            return [(k[..., :len(tokens), :], v[..., :len(tokens), :]) for k, v in layers], \
+                match.cache_id, False
+        self._store.release(match.cache_id)
+        if not build:
+            return None, None, False
+        cache = DynamicCache(config=self._model.config)
+        self._prefill(model, tokens, cache)
+        layers = cache_layers(cache)
+        self._store.put(segments, layers)
+        return layers, None, True
+
+    def _memory_prompt(self, request: GenerateRequest) -> list[tuple[BlockMemory, bool]]:
+        """Segments composition: the prompt's memories in order, each with whether it belongs
+        in activation memory (block memories are cached when missing; others only reused)."""
+        return [(m, True) for m in request.block] + [(m, False) for m in request.retrieved]
+
+    def _compose(self, model: Any, request: GenerateRequest, tail: list[int]) -> _Prepared:
+        """Segments composition: cached memories appended with their keys shifted to their
+        place, the others left pending (prefilled in place, attending to what precedes)."""
+        from transformers import DynamicCache
+
+        memories = self._memory_prompt(request)
+        prepared = _Prepared(DynamicCache(config=self._model.config), [self._bos],
+                             1 + sum(len(self._memory_tokens(m.text)) for m, _ in memories)
+                             + len(tail))
+        self._check_length(prepared.prompt_tokens, request.sampling)
+        try:
+            for memory, in_block in memories:
+                ids = self._memory_tokens(memory.text)
+                layers, pinned, built = (None, None, False)
+                if request.use_cache:
+                    layers, pinned, built = self._segment(model, memory, request.adapters,
+                                                          in_block)
+                if pinned:
+                    prepared.pins.append(pinned)
+                    prepared.caches_used.append(pinned)
+                if layers is None:
+                    prepared.pending += ids
+                    continue
+                self._append(model, prepared, layers)
+                prepared.saved += 0 if built else len(ids)
+                prepared.from_cache += 0 if built else 1
+        except BaseException:
+            for pinned in prepared.pins:
+                self._store.release(pinned)
+            raise
+        prepared.pending += tail
+        return prepared
+
+    def _append(self, model: Any, prepared: _Prepared, layers: Layers) -> None:
+        cache = prepared.cache
+        if prepared.pending == [self._bos] and cache.get_seq_length() == 0:
+            # The segment's own BOS is the prompt's: take it too.
+            append_segment(cache, layers, 0, 0, self._rope)
+            prepared.pending = []
+            prepared.saved += 1
+            return
+        if prepared.pending:  # what precedes this memory must be in the cache first
+            self._prefill(model, prepared.pending, cache)
+            prepared.pending = []
+        append_segment(cache, layers, 1, cache.get_seq_length() - 1, self._rope)
+
     def _prompt_tail(self, request: GenerateRequest) -> list[int]:
         tail = []
-        for text in request.retrieved:
-            tail += self._tokens(f"[retrieved] {text}\n")
+        if self.compose == "prefix":
+            for memory in request.retrieved:
+                tail += self._tokens(f"[retrieved] {memory.text}\n")
         return tail + self._tokens(f"[query] {request.query}\n[answer]")
+
+    def _check_length(self, prompt_tokens: int, sampling: SamplingParams) -> None:
+        if prompt_tokens + sampling.max_new_tokens > self._max_prompt_tokens:
+            raise InvalidArgument(f"prompt of {prompt_tokens} tokens plus max_new_tokens "
+                                  f"exceeds the model's {self._max_prompt_tokens}",
+                                  "max_new_tokens")
 
     def generate(self, request: GenerateRequest) -> Iterator[TokenEvent | GenerateStats]:
         """Stream the generated tokens, then the stats. Who calls it: the KV actor's streaming
@@ -179,40 +299,42 @@ class ActivationEngine:
         with self.adapters.using(request.adapters) as model:
             yield from self._generate(model, request, start)
 
-    def _generate(self, model: Any, request: GenerateRequest,
-                  start: float) -> Iterator[TokenEvent | GenerateStats]:
+    def _prefix(self, model: Any, request: GenerateRequest, tail: list[int]) -> _Prepared:
+        """Prefix composition: the block's longest cached prefix, the rest pending."""
         from transformers import DynamicCache
 
-        tail = self._prompt_tail(request)
-        pinned: Optional[str] = None
-        if request.use_cache:
-            cache, block, pinned = self._block_cache(model, request.block, request.adapters)
-            caches_used = (block.cache_id,) if block.reused_tokens else ()
-            pending = tail if block.num_tokens else [self._bos] + tail
-            prompt_tokens, saved = max(block.num_tokens, 1) + len(tail), block.reused_tokens
-        else:
-            _, block_tokens = self.segments(request.block)
-            cache, caches_used = DynamicCache(config=self._model.config), ()
-            pending = block_tokens + tail
-            prompt_tokens, saved = len(pending), 0
-        try:
-            if prompt_tokens + request.sampling.max_new_tokens > self._max_prompt_tokens:
-                raise InvalidArgument(f"prompt of {prompt_tokens} tokens plus max_new_tokens "
-                                      f"exceeds the model's {self._max_prompt_tokens}",
-                                      "max_new_tokens")
-            yield from self._decode(model, request.sampling, cache, pending,
-                                    (start, prompt_tokens, saved, caches_used, request.adapters))
-        finally:
-            self._store.release(pinned)
+        _, block_tokens = self.segments(request.block)
+        self._check_length(max(len(block_tokens), 1) + len(tail), request.sampling)
+        if not request.use_cache:
+            return _Prepared(DynamicCache(config=self._model.config), block_tokens + tail,
+                             len(block_tokens) + len(tail))
+        cache, block, pinned = self._block_cache(model, request.block, request.adapters)
+        prepared = _Prepared(cache, tail if block.num_tokens else [self._bos] + tail,
+                             max(block.num_tokens, 1) + len(tail), block.reused_tokens,
+                             [block.cache_id] if block.reused_tokens else [],
+                             [pinned] if pinned else [])
+        return prepared
 
-    def _decode(self, model: Any, sampling: SamplingParams, cache: Any, pending: list[int],
-                accounting: tuple[float, int, int, tuple[str, ...], tuple[str, ...]]
-                ) -> Iterator[TokenEvent | GenerateStats]:
+    def _generate(self, model: Any, request: GenerateRequest,
+                  start: float) -> Iterator[TokenEvent | GenerateStats]:
+        tail = self._prompt_tail(request)
+        if self.compose == "segments":
+            prepared = self._compose(model, request, tail)
+        else:
+            prepared = self._prefix(model, request, tail)
+        try:
+            yield from self._decode(model, request, prepared, start)
+        finally:
+            for pinned in prepared.pins:
+                self._store.release(pinned)
+
+    def _decode(self, model: Any, request: GenerateRequest, prepared: _Prepared,
+                start: float) -> Iterator[TokenEvent | GenerateStats]:
         import torch
 
-        start, prompt_tokens, saved, caches_used, adapters = accounting
+        sampling, cache = request.sampling, prepared.cache
         generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
-        logits = self._prefill(model, pending, cache)
+        logits = self._prefill(model, prepared.pending, cache)
         ttft_ms, generated, reason = 0.0, [], "length"
         for step in range(sampling.max_new_tokens):
             token = pick_token(logits, sampling, generator)
@@ -226,11 +348,13 @@ class ActivationEngine:
             if step + 1 < sampling.max_new_tokens:
                 logits = self._prefill(model, [token], cache)
         yield GenerateStats(ttft_ms=ttft_ms, total_ms=1000 * (time.perf_counter() - start),
-                            prompt_tokens=prompt_tokens,
-                            prefill_tokens=prompt_tokens - saved, prefill_tokens_saved=saved,
-                            caches_used=caches_used, num_generated=len(generated),
-                            finish_reason=reason, generated=tuple(generated),
-                            adapters_used=adapters)
+                            prompt_tokens=prepared.prompt_tokens,
+                            prefill_tokens=prepared.prompt_tokens - prepared.saved,
+                            prefill_tokens_saved=prepared.saved,
+                            caches_used=tuple(dict.fromkeys(prepared.caches_used)),
+                            num_generated=len(generated), finish_reason=reason,
+                            generated=tuple(generated), adapters_used=request.adapters,
+                            retrieved_from_activation=prepared.from_cache)
 
 
 def pick_token(logits: Any, sampling: SamplingParams, generator: Any) -> int:

@@ -32,7 +32,8 @@ class KVHost:
                           activation.disk_budget_bytes)
         self._store = KVStore(identity, device, budgets, spill_dir)
         max_tokens = min(activation.max_prompt_tokens, model.config.max_position_embeddings)
-        self._engine = ActivationEngine(model, tokenizer, self._store, max_tokens)
+        self._engine = ActivationEngine(model, tokenizer, self._store, max_tokens,
+                                       activation.compose)
         self._max_block = activation.max_block_memories
         self._selection: dict[str, list[str]] = {}  # cube -> memory ids, in activation order
         self._adapter_store = AdapterStore(config.adapter_store_uri())
@@ -41,7 +42,8 @@ class KVHost:
 
     def set_block(self, cube_id: str, memories: Sequence[BlockMemory]) -> BlockStats:
         """Make `memories` (current versions, in order) the cube's activation block and build
-        its cache; a block that extends the cached one is prefilled only for the new memories.
+        its caches: in prefix composition a block that extends the cached one is prefilled only
+        for the new memories; in segments composition only memories with no cache are.
         Who calls it: the gateway's ActivationService, for ActivateMemories."""
         if len(memories) > self._max_block:
             raise InvalidArgument(f"a cube's activation block holds at most {self._max_block} "

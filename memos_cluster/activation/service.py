@@ -91,28 +91,32 @@ class ActivationService:
         return await port.set_block(cube_id, block)
 
     async def generate(self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
-        """Compose the prompt (activation blocks of the cubes in order, retrieved memories, the
-        query) and stream from the first cube's KV actor."""
+        """Compose the prompt and stream from the first cube's KV actor. Prefix composition:
+        the activation blocks of the cubes in order, then the retrieved memories not in them,
+        then the query. Segments composition: the retrieved memories when retrieval is asked
+        for (those in a block first, served from their caches), else the blocks."""
         call = self.with_defaults(call)
         self._check(call)
         block: list[BlockMemory] = []
         if call.use_activation_memory:
             for cube_id, ids in (await self.selections(call.cube_ids)).items():
                 block += await self._current_block(cube_id, ids)
-        retrieved: tuple[str, ...] = ()
+        retrieved: list[BlockMemory] = []
         from_activation = 0
         # Access events are the memories the request retrieved, wherever they are served from.
         # The block's other memories ride along in every prompt; counting them would keep
         # whatever is promoted hot forever, so a cache's use is not a demand signal.
         accessed = []
         if call.use_retrieved_memories:
+            hits = [block_memory(h.item) for h in await self._memory.search(SearchQuery(
+                call.cube_ids, call.query,
+                call.retrieval_top_k or self._config.retrieval_top_k))]
             in_block = {(m.cube_id, m.memory_id) for m in block}
-            hits = await self._memory.search(SearchQuery(
-                call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k))
-            used = [h for h in hits if (h.item.cube_id, h.item.id) not in in_block]
-            from_activation = len(hits) - len(used)
-            retrieved = tuple(h.item.text for h in used)
-            accessed = [(h.item.cube_id, h.item.id, h.item.version) for h in hits]
+            retrieved = [m for m in hits if (m.cube_id, m.memory_id) not in in_block]
+            from_activation = len(hits) - len(retrieved)
+            if self._config.compose == "segments":
+                block = [m for m in hits if (m.cube_id, m.memory_id) in in_block]
+            accessed = [(m.cube_id, m.memory_id, m.version) for m in hits]
         else:  # the cubes must exist even when only the activation block is used
             for cube_id in call.cube_ids:
                 await self._memory.get_cube(cube_id)
@@ -121,12 +125,23 @@ class ActivationService:
         records = []
         if call.use_parametric_memory and self._adapters_for is not None:
             records = await self._adapters_for(call.cube_ids)
-        request = GenerateRequest(tuple(block), call.query, retrieved, call.sampling,
+        request = GenerateRequest(tuple(block), call.query, tuple(retrieved), call.sampling,
+                                  use_cache=call.use_activation_memory,
                                   adapters=tuple(r.name for r in records))
         async for event in self.port_of(call.cube_ids[0]).generate(request, records):
             if isinstance(event, GenerateStats):
-                event = replace(event, retrieved_from_activation=from_activation)
+                event = self._count_from_activation(event, call, from_activation)
             yield event
+
+    def _count_from_activation(self, stats: GenerateStats, call: GenerateCall,
+                               in_block: int) -> GenerateStats:
+        """Retrieval hits served from activation memory: in prefix composition those in the
+        block; in segments composition the engine's count of memories whose caches it used."""
+        if not call.use_retrieved_memories:
+            return replace(stats, retrieved_from_activation=0)
+        if self._config.compose == "prefix":
+            return replace(stats, retrieved_from_activation=in_block)
+        return stats
 
     def with_defaults(self, call: GenerateCall) -> GenerateCall:
         """max_new_tokens 0 and top_p 0 become the configured defaults (whatever the

@@ -1,0 +1,113 @@
+"""Segments composition on the real built-in model: each memory cached on its own, composed into
+any prompt with RoPE positions fixed, reused across prompts, never mutated."""
+import dataclasses
+
+import pytest
+import torch
+from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+
+from memos_cluster.activation.blocks import Budgets
+from memos_cluster.activation.compose import RopeShift, append_segment
+from memos_cluster.activation.engine import ActivationEngine, BlockMemory, GenerateRequest
+from memos_cluster.activation.kvstore import KVStore, cache_layers
+from memos_cluster.errors import ConfigError
+
+from test_activation_engine import BIG, GREEDY, MEMORIES, loaded, run  # noqa: F401 (fixture)
+
+
+def make_engine(loaded, tmp_path):
+    model, tokenizer, identity = loaded
+    store = KVStore(identity, "cpu", Budgets(BIG, BIG, BIG), tmp_path / "spill")
+    return ActivationEngine(model, tokenizer, store, 4096, compose="segments"), store
+
+
+def prefill(model, tokens, cache):
+    with torch.inference_mode():
+        model(input_ids=torch.tensor([tokens]), past_key_values=cache, use_cache=True)
+    return cache
+
+
+def test_shifted_keys_are_exactly_where_a_full_prefill_puts_them(loaded):
+    """Layer 0 sees no other token's state, so its keys and values depend on token and position
+    only: composed segments must match a full prefill there, and do so only when shifted."""
+    model, tokenizer, _ = loaded
+    bos = tokenizer.cls_token_id
+    texts = [tokenizer.encode(m.text, add_special_tokens=False) for m in MEMORIES[:4]]
+    full = prefill(model, [bos] + sum(texts, []), DynamicCache(config=model.config))
+    rope = RopeShift(model)
+    for shift in (True, False):
+        composed = DynamicCache(config=model.config)
+        for i, ids in enumerate(texts):
+            layers = cache_layers(prefill(model, [bos] + ids, DynamicCache(config=model.config)))
+            start = 0 if i == 0 else 1
+            delta = composed.get_seq_length() - 1 if i and shift else 0
+            append_segment(composed, layers, start, delta, rope)
+        keys, values = composed.layers[0].keys, composed.layers[0].values
+        assert keys.shape == full.layers[0].keys.shape
+        assert torch.equal(values, full.layers[0].values)
+        close = torch.allclose(keys, full.layers[0].keys, atol=1e-4)
+        assert close is shift, "unshifted concatenation gives the wrong positions"
+
+
+def test_one_memory_composed_generates_what_a_full_prefill_does(loaded, tmp_path):
+    engine, _ = make_engine(loaded, tmp_path)
+    engine.build(MEMORIES[:1])
+    request = GenerateRequest(MEMORIES[:1], "which door was open?", sampling=GREEDY)
+    cached, full = run(engine, request), run(engine, dataclasses.replace(request,
+                                                                          use_cache=False))
+    assert cached.generated == full.generated and len(set(full.generated)) > 3
+    assert cached.prefill_tokens_saved > 10 and full.prefill_tokens_saved == 0
+
+
+def test_segments_are_built_once_and_composed_into_any_prompt(loaded, tmp_path):
+    engine, store = make_engine(loaded, tmp_path)
+    first = engine.build(MEMORIES[:3])
+    assert first.prefill_tokens == first.num_tokens > 30 and first.reused_tokens == 0
+    grown = engine.build(MEMORIES[:4])  # only the new memory is prefilled
+    assert grown.reused_tokens == first.num_tokens
+    assert grown.prefill_tokens == grown.num_tokens - first.num_tokens
+    assert store.stats()["entries"] == 4
+    # Any subset, in any order, is composed from the same caches: the prompt is the
+    # memories' tokens plus the query, and only the query is prefilled.
+    query = "which door was open?"
+    request = GenerateRequest((MEMORIES[3], MEMORIES[0]), query, sampling=GREEDY)
+    stats = run(engine, request)
+    assert stats.retrieved_from_activation == 2 and len(stats.caches_used) == 2
+    assert stats.prefill_tokens == len(engine._prompt_tail(request))
+    assert stats.prompt_tokens == stats.prefill_tokens + stats.prefill_tokens_saved
+    assert stats.prompt_tokens == run(engine, dataclasses.replace(
+        request, use_cache=False)).prompt_tokens
+
+
+def test_uncached_memories_are_prefilled_in_place_and_not_kept(loaded, tmp_path):
+    engine, store = make_engine(loaded, tmp_path)
+    engine.build(MEMORIES[:2])
+    changed = dataclasses.replace(MEMORIES[1], version=2, text="Alice painted the mill door")
+    other = BlockMemory("alice", "x9", 1, "Alice keeps a spare key under the mat")
+    # A retrieved memory with no cache is prefilled between the cached ones, not kept.
+    stats = run(engine, GenerateRequest((MEMORIES[0],), "where is the key?", (other, changed),
+                                        sampling=GREEDY))
+    assert stats.retrieved_from_activation == 1 and store.stats()["entries"] == 2
+    # A block memory with no cache (a new version) is built and kept for later requests.
+    built = run(engine, GenerateRequest((MEMORIES[0], changed), "who painted?", sampling=GREEDY))
+    assert built.retrieved_from_activation == 1 and store.stats()["entries"] == 3
+    again = run(engine, GenerateRequest((MEMORIES[0], changed), "who painted?", sampling=GREEDY))
+    assert again.retrieved_from_activation == 2 and again.generated == built.generated
+    assert store.invalidate("alice", ["m1"]) == 2 and store.stats()["entries"] == 1
+
+
+def test_requests_never_mutate_stored_segments(loaded, tmp_path):
+    engine, store = make_engine(loaded, tmp_path)
+    engine.build(MEMORIES[:3])
+    before = {cid: [(k.clone(), v.clone()) for k, v in layers]
+              for cid, layers in store._tensors.items()}
+    run(engine, GenerateRequest(MEMORIES[2::-1], "a long question " * 20, sampling=GREEDY))
+    for cid, layers in store._tensors.items():
+        assert all(torch.equal(k, k0) and torch.equal(v, v0)
+                   for (k, v), (k0, v0) in zip(layers, before[cid]))
+
+
+def test_a_model_whose_positions_cannot_be_shifted_is_refused():
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64))
+    with pytest.raises(ConfigError, match="activation.compose"):
+        RopeShift(gpt2)
