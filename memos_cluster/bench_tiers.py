@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections import Counter
 from typing import Any, Callable, Sequence
 
 from memos_cluster.activation.engine import GenerateStats
@@ -84,7 +85,7 @@ def run_tiers_bench(client: MemosClient, texts: Sequence[str], num_requests: int
         started = time.monotonic()
         on, times, served = _arm(client, cubes["on"], texts, ranks, top_k, pace_s)
         minutes = (time.monotonic() - started) / 60
-        migrations = len(client.tier_status(cubes["on"]).migrations)
+        migrations = Counter(m.action for m in client.tier_status(cubes["on"]).migrations)
     finally:
         for cube in cubes.values():
             client.delete_cube(cube)
@@ -102,7 +103,9 @@ def run_tiers_bench(client: MemosClient, texts: Sequence[str], num_requests: int
                                                  / (top_k * len(after)), 3),
               "ttft_ms": {"on": _ttft(on[warmup:]), "off": _ttft(off[warmup:])},
               "promotion_lag_s": round(statistics.median(lags), 2) if lags else None,
-              "migrations_per_min": round(migrations / minutes, 1) if minutes else 0.0,
+              "migrations_per_min": round(sum(migrations.values()) / minutes, 1)
+              if minutes else 0.0,
+              "migrations": dict(migrations),
               "requests": num_requests, "warmup": warmup, "zipf_s": exponent,
               "memories": len(texts), "retrieval_top_k": top_k}
     ttft = result["ttft_ms"]
@@ -112,5 +115,5 @@ def run_tiers_bench(client: MemosClient, texts: Sequence[str], num_requests: int
         f"{ttft['off']['mean']} / {ttft['off']['p95']} ms "
         f"(on/off mean {ttft['on']['mean'] / ttft['off']['mean']:.2f})")
     say(f"promotion lag (median) {result['promotion_lag_s']} s; "
-        f"{result['migrations_per_min']} migrations/min")
+        f"{result['migrations_per_min']} migrations/min {result['migrations']}")
     return result

@@ -93,9 +93,12 @@ def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
     # scheduler's whole behaviour.
     fast = with_overrides(config, {"scheduler.interval_s": 2.0, "scheduler.half_life_s": 120.0,
                                    "scheduler.min_residency_s": 30.0,
-                                   "scheduler.max_block_memories": args.block_memories})
+                                   "scheduler.max_block_memories": args.block_memories
+                                   or config.scheduler.max_block_memories})
     with temporary_cluster(fast, prefix="memos-bench-") as client:
-        return run_tiers_bench(client, texts, **run)
+        result = run_tiers_bench(client, texts, **run)
+    return {**result, "compose": fast.activation.compose,
+            "block_memories": fast.scheduler.max_block_memories}
 
 
 def bench_cluster(args, config: MemosConfig, data: Optional[str]) -> dict:
@@ -180,8 +183,9 @@ def add_bench_command(sub):
     bench.add_argument("--turns-per-memory", type=int, default=4,
                        help="tiers: consecutive LoCoMo turns joined into one memory")
     bench.add_argument("--top-k", type=int, default=4, help="tiers: memories retrieved a request")
-    bench.add_argument("--block-memories", type=int, default=16,
-                       help="tiers: scheduler.max_block_memories for the local cluster")
+    bench.add_argument("--block-memories", type=int, default=0,
+                       help="tiers: scheduler.max_block_memories for the local cluster "
+                            "(0: the configured one)")
     bench.add_argument("--scenario", help="load: a scenario file (load_tests/scenarios/*.yaml)")
     bench.add_argument("--plot", help="load: latency-over-time PNG (default: --out with .png)")
     return bench

@@ -11,7 +11,8 @@ from memos_cluster.cli_common import client_for
 def cmd_activate(args, config: MemosConfig) -> int:
     stats = client_for(args, config).activate(args.cube, args.ids, replace=args.replace)
     print(f"{args.cube}: block of {stats.num_tokens} tokens, {stats.prefill_tokens} prefilled, "
-          f"{stats.reused_tokens} reused (cache {stats.cache_id})")
+          f"{stats.reused_tokens} reused" + (f" (cache {stats.cache_id})" if stats.cache_id
+                                              else " (a cache per memory)"))
     return 0
 
 

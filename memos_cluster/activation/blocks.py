@@ -4,7 +4,8 @@ memories each holds, where its bytes are, and what must move to respect the byte
 A cache holds the keys and values of one prefill of a *block*: an ordered sequence of memory
 segments (cube, memory id, version, token count). Caches are found by longest common prefix, as
 radix-tree prefix caches do: a block that extends a cached one reuses it whole and prefills only
-the new segments; a block whose k-th segment changed reuses the first k-1 segments.
+the new segments; a block whose k-th segment changed reuses the first k-1 segments. In segments
+composition every cache is a block of one memory, looked up by its single key.
 
 Who uses it: `memos_cluster.activation.kvstore.KVStore`, which owns the tensors and asks this
 ledger what to reuse and what to spill or evict.
@@ -100,25 +101,44 @@ class CacheLedger:
     num_lookups: int = 0
     num_hits: int = 0  # lookups that reused at least one segment
     tokens_reused: int = 0
+    # Entries by their first segment: only those can share a prefix with a lookup, so a lookup
+    # costs the entries starting alike, not all of them (segments composition keeps one per
+    # memory and looks up several per request).
+    _by_first: dict[SegmentKey, set[str]] = field(default_factory=dict, repr=False)
 
     def add(self, entry: CacheEntry) -> None:
         if entry.cache_id in self.entries:
             raise FailedPrecondition(f"cache {entry.cache_id} is already recorded")
+        if not entry.segments:
+            raise FailedPrecondition(f"cache {entry.cache_id} holds no segments")
         entry.last_used_s = self.clock()
         self.entries[entry.cache_id] = entry
+        self._by_first.setdefault(entry.keys[0], set()).add(entry.cache_id)
 
     def remove(self, cache_id: str) -> CacheEntry:
-        entry = self.entries.pop(cache_id)
+        entry = self.entries[cache_id]
         if entry.num_pins:
-            self.entries[cache_id] = entry
             raise FailedPrecondition(f"cache {cache_id} is in use and cannot be removed")
+        del self.entries[cache_id]
+        same_start = self._by_first[entry.keys[0]]
+        same_start.discard(cache_id)
+        if not same_start:
+            del self._by_first[entry.keys[0]]
         return entry
+
+    def exact(self, keys: Sequence[SegmentKey]) -> Optional[str]:
+        """The entry holding exactly these segments, if any (no lookup is counted)."""
+        for cache_id in self._by_first.get(keys[0], ()) if keys else ():
+            if self.entries[cache_id].keys == tuple(keys):
+                return cache_id
+        return None
 
     def find(self, wanted: Sequence[SegmentKey]) -> PrefixMatch:
         """The entry sharing the longest prefix with `wanted` (ties: the most recently used)."""
         best: Optional[CacheEntry] = None
         best_n = 0
-        for entry in self.entries.values():
+        candidates = self._by_first.get(wanted[0], ()) if wanted else ()
+        for entry in (self.entries[cache_id] for cache_id in candidates):
             n = common_prefix(entry.keys, wanted)
             if n > best_n or (n == best_n and n and best and entry.last_used_s > best.last_used_s):
                 best, best_n = entry, n

@@ -65,7 +65,7 @@ class BlockStats:
     num_tokens: int  # tokens in the block, BOS included
     prefill_tokens: int  # tokens computed now
     reused_tokens: int  # tokens taken from a cached prefix
-    cache_id: str
+    cache_id: str  # the block's cache (prefix composition); "" in segments composition
 
 
 @dataclass(frozen=True)

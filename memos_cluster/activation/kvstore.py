@@ -80,9 +80,9 @@ class KVStore:
         """Record a new cache of exactly `segments` (unless one already holds them)."""
         keys = tuple(s.key for s in segments)
         with self._lock:
-            for entry in self._ledger.entries.values():
-                if entry.keys == keys:
-                    return entry.cache_id
+            existing = self._ledger.exact(keys)
+            if existing is not None:
+                return existing
             cache_id = uuid.uuid4().hex[:12]
             self._ledger.add(CacheEntry(cache_id, tuple(segments), layers_nbytes(layers)))
             self._tensors[cache_id] = layers

@@ -95,3 +95,23 @@ def test_containing_finds_every_version_of_a_memory():
     book.add(CacheEntry("other-cube", (seg("a", cube="d"),), 1))
     assert sorted(book.containing("c", ["a"])) == ["one", "two"]
     assert book.containing("c", ["zzz"]) == []
+
+
+def test_lookups_see_only_entries_that_start_alike_and_forget_removed_ones():
+    book = ledger()
+    book.add(CacheEntry("a", (seg("a"),), 10))
+    book.add(CacheEntry("ab", (seg("a"), seg("b")), 10))
+    book.add(CacheEntry("b", (seg("b"),), 10))
+    assert book.exact(keys(seg("a"), seg("b"))) == "ab" and book.exact(keys(seg("c"))) is None
+    assert book.find(keys(seg("b"), seg("a"))).cache_id == "b"
+    book.remove("ab")
+    assert book.find(keys(seg("a"), seg("b"))).cache_id == "a"
+    book.pin("a")
+    with pytest.raises(FailedPrecondition, match="in use"):
+        book.remove("a")
+    assert book.find(keys(seg("a"))).cache_id == "a"  # a refused removal keeps it findable
+    book.unpin("a")
+    book.remove("a")
+    assert book.find(keys(seg("a"))).cache_id is None and book.exact(keys(seg("a"))) is None
+    with pytest.raises(FailedPrecondition, match="no segments"):
+        book.add(CacheEntry("empty", (), 0))
