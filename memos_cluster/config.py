@@ -56,9 +56,9 @@ class StorageConfig:
     bm25_stop_words: str = "extended"
 
 
-PLACEMENTS = ("spread", "pack")
+PLACEMENTS = ("spread", "pack")  # Ray scheduling strategies for shard actors
 # How a prompt uses activation memory (see memos_cluster/activation/engine.py).
-COMPOSITIONS = ("segments", "prefix")  # Ray scheduling strategies for shard actors
+COMPOSITIONS = ("segments", "prefix")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memos_cluster.errors import ConfigError
+from memos_cluster.errors import ConfigError, FailedPrecondition
 
 # Model families whose attention applies RoPE with rotate_half to the whole head dimension,
 # and rotary types whose frequencies do not depend on the sequence length (so a rotation by d
@@ -55,6 +55,9 @@ class RopeShift:
 
         if delta == 0:
             return keys
+        if keys.shape[-1] != 2 * self._inv_freq.numel():
+            raise FailedPrecondition(f"keys of head size {keys.shape[-1]} do not match the "
+                                     f"model's {2 * self._inv_freq.numel()} rotary dimensions")
         angles = delta * self._inv_freq
         angles = torch.cat((angles, angles))  # rotate_half pairs dimension i with i + half
         cos = angles.cos().to(keys.dtype).to(keys.device)

@@ -8,7 +8,8 @@ Two compositions (`activation.compose`):
   (the test suite checks greedy output token for token).
 - "segments": the prompt is [BOS] + its memories (the request's block memories, then its other
   retrieved ones) + the query. Each memory's cache is computed on its own and composed at its
-  place with RoPE positions fixed (`compose.py`); memories with no cache are prefilled in place.
+  place with RoPE positions fixed (`compose.py`). A block memory with no cache gets one built
+  (and kept) first; a retrieved memory outside the block with none is prefilled in place.
 
 Who uses it: the KV-cache actor (`actors/kv_cache.py`) builds one per model and forwards
 `build` / `generate` to it. Torch is imported lazily.
@@ -23,7 +24,7 @@ from typing import Any, Iterator, Optional, Sequence
 from memos_cluster.activation.blocks import Segment, SegmentKey
 from memos_cluster.activation.compose import RopeShift, append_segment
 from memos_cluster.activation.kvstore import KVStore, Layers, cache_layers, cache_view
-from memos_cluster.errors import InvalidArgument
+from memos_cluster.errors import ConfigError, InvalidArgument
 
 MEMORY_TOKEN_CACHE = 8192  # memory texts whose token ids an engine keeps
 
@@ -114,6 +115,10 @@ class ActivationEngine:
         # positions it cannot shift.
         self.compose = compose
         self._rope = RopeShift(model) if compose == "segments" else None
+        if compose == "prefix" and getattr(model.config, "sliding_window", None):
+            # A sliding-window cache keeps only the window: a stored block would be cut.
+            raise ConfigError("activation.compose 'prefix' does not support sliding-window "
+                              "attention; use 'segments'", "activation.compose")
 
         self._model = model
         self.adapters = AdapterHost(model)  # every forward pass goes through it
@@ -243,36 +248,33 @@ class ActivationEngine:
                              1 + sum(len(self._memory_tokens(m.text)) for m, _ in memories)
                              + len(tail))
         self._check_length(prepared.prompt_tokens, request.sampling)
-        try:
-            for memory, in_block in memories:
-                ids = self._memory_tokens(memory.text)
-                layers, pinned, built = (None, None, False)
-                if request.use_cache:
-                    layers, pinned, built = self._segment(model, memory, request.adapters,
-                                                          in_block)
-                if pinned:
-                    prepared.pins.append(pinned)
-                    prepared.caches_used.append(pinned)
-                if layers is None:
-                    prepared.pending += ids
-                    continue
-                self._append(model, prepared, layers)
-                prepared.saved += 0 if built else len(ids)
-                prepared.from_cache += 0 if built else 1
-        except BaseException:
-            for pinned in prepared.pins:
+        for memory, in_block in memories:
+            ids = self._memory_tokens(memory.text)
+            if not request.use_cache:
+                prepared.pending += ids
+                continue
+            layers, pinned, built = self._segment(model, memory, request.adapters, in_block)
+            if layers is None:
+                prepared.pending += ids
+                continue
+            try:  # appending copies (torch.cat): the stored cache is free to move after it
+                self._append(model, prepared, layers, reused=not built)
+            finally:
                 self._store.release(pinned)
-            raise
+            if not built:
+                prepared.caches_used.append(pinned or "")
+                prepared.saved += len(ids)
+                prepared.from_cache += 1
         prepared.pending += tail
         return prepared
 
-    def _append(self, model: Any, prepared: _Prepared, layers: Layers) -> None:
+    def _append(self, model: Any, prepared: _Prepared, layers: Layers, reused: bool) -> None:
         cache = prepared.cache
         if prepared.pending == [self._bos] and cache.get_seq_length() == 0:
             # The segment's own BOS is the prompt's: take it too.
             append_segment(cache, layers, 0, 0, self._rope)
             prepared.pending = []
-            prepared.saved += 1
+            prepared.saved += 1 if reused else 0
             return
         if prepared.pending:  # what precedes this memory must be in the cache first
             self._prefill(model, prepared.pending, cache)

@@ -97,9 +97,13 @@ class ActivationService:
         for (those in a block first, served from their caches), else the blocks."""
         call = self.with_defaults(call)
         self._check(call)
+        selections = await self.selections(call.cube_ids) if call.use_activation_memory else {}
+        in_block = {(c, i) for c, ids in selections.items() for i in ids}
         block: list[BlockMemory] = []
-        if call.use_activation_memory:
-            for cube_id, ids in (await self.selections(call.cube_ids)).items():
+        # With segments and retrieval, the prompt holds only retrieved memories (read with
+        # their current versions by the search): the block's texts are not needed.
+        if not (call.use_retrieved_memories and self._config.compose == "segments"):
+            for cube_id, ids in selections.items():
                 block += await self._current_block(cube_id, ids)
         retrieved: list[BlockMemory] = []
         from_activation = 0
@@ -111,7 +115,6 @@ class ActivationService:
             hits = [block_memory(h.item) for h in await self._memory.search(SearchQuery(
                 call.cube_ids, call.query,
                 call.retrieval_top_k or self._config.retrieval_top_k))]
-            in_block = {(m.cube_id, m.memory_id) for m in block}
             retrieved = [m for m in hits if (m.cube_id, m.memory_id) not in in_block]
             from_activation = len(hits) - len(retrieved)
             if self._config.compose == "segments":

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 import torch
-from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+from transformers import (
+    DynamicCache, GPT2Config, GPT2LMHeadModel, MistralConfig, MistralForCausalLM)
 
 from memos_cluster.activation.blocks import Budgets
 from memos_cluster.activation.compose import RopeShift, append_segment
@@ -93,7 +94,13 @@ def test_uncached_memories_are_prefilled_in_place_and_not_kept(loaded, tmp_path)
     assert built.retrieved_from_activation == 1 and store.stats()["entries"] == 3
     again = run(engine, GenerateRequest((MEMORIES[0], changed), "who painted?", sampling=GREEDY))
     assert again.retrieved_from_activation == 2 and again.generated == built.generated
-    assert store.invalidate("alice", ["m1"]) == 2 and store.stats()["entries"] == 1
+    # A memory built now is not counted as saved, its BOS included.
+    fresh = dataclasses.replace(MEMORIES[1], version=3, text="Alice sold the mill")
+    first_built = run(engine, GenerateRequest((fresh, MEMORIES[0]), "who sold?",
+                                              sampling=GREEDY))
+    assert first_built.prefill_tokens_saved == len(engine._memory_tokens(MEMORIES[0].text))
+    assert store.stats()["entries"] == 4
+    assert store.invalidate("alice", ["m1"]) == 3 and store.stats()["entries"] == 1
 
 
 def test_requests_never_mutate_stored_segments(loaded, tmp_path):
@@ -107,7 +114,34 @@ def test_requests_never_mutate_stored_segments(loaded, tmp_path):
                    for (k, v), (k0, v0) in zip(layers, before[cid]))
 
 
-def test_a_model_whose_positions_cannot_be_shifted_is_refused():
+def test_compositions_refuse_models_they_cannot_serve(loaded, tmp_path):
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64))
     with pytest.raises(ConfigError, match="activation.compose"):
         RopeShift(gpt2)
+    # Sliding-window attention keeps only the window in its cache: no stored prefix blocks.
+    mistral = MistralForCausalLM(MistralConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, sliding_window=16))
+    _, tokenizer, identity = loaded
+    store = KVStore(identity, "cpu", Budgets(BIG, BIG, BIG), tmp_path / "spill")
+    with pytest.raises(ConfigError, match="sliding-window"):
+        ActivationEngine(mistral, tokenizer, store, 4096, compose="prefix")
+    assert ActivationEngine(mistral, tokenizer, store, 4096, compose="segments")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none)")
+def test_segments_on_the_gpu(loaded, tmp_path):
+    model, tokenizer, identity = loaded
+    gpu_model = model.to("cuda")
+    try:
+        store = KVStore(identity, "cuda", Budgets(BIG, BIG, BIG), tmp_path / "spill")
+        engine = ActivationEngine(gpu_model, tokenizer, store, 4096, compose="segments")
+        engine.build(MEMORIES[:3])
+        request = GenerateRequest(MEMORIES[:1], "which door was open?", sampling=GREEDY)
+        assert run(engine, request).generated == run(
+            engine, dataclasses.replace(request, use_cache=False)).generated
+        composed = run(engine, GenerateRequest(MEMORIES[2::-1], "which door?", sampling=GREEDY))
+        assert composed.retrieved_from_activation == 3
+        assert all(k.is_cuda for layers in store._tensors.values() for k, _ in layers)
+    finally:
+        model.to("cpu")
