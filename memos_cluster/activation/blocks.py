@@ -75,20 +75,53 @@ class Move:
     target: Optional[Location]  # None: drop (a disk entry past the disk budget)
 
 
-def common_prefix(a: Sequence[SegmentKey], b: Sequence[SegmentKey]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 @dataclass
 class Budgets:
     device_bytes: int  # bytes of caches allowed on the model's device
     host_bytes: int  # bytes allowed in host RAM (spilled from the device)
     disk_bytes: int  # bytes allowed on disk; beyond it the least recently used are dropped
+
+
+@dataclass
+class _Node:
+    children: dict[SegmentKey, "_Node"] = field(default_factory=dict)
+    through: set[str] = field(default_factory=set)  # caches whose segments pass this node
+
+
+class PrefixTree:
+    """A radix tree of the caches' segment sequences: a lookup walks the wanted segments as far
+    as any cache goes and costs that depth plus the caches sharing it, not every cache. A node
+    exists only while some cache passes through it."""
+
+    def __init__(self) -> None:
+        self._root = _Node()
+
+    def add(self, cache_id: str, keys: Sequence[SegmentKey]) -> None:
+        node = self._root
+        for key in keys:
+            node = node.children.setdefault(key, _Node())
+            node.through.add(cache_id)
+
+    def remove(self, cache_id: str, keys: Sequence[SegmentKey]) -> None:
+        node, path = self._root, []
+        for key in keys:
+            child = node.children[key]
+            child.through.discard(cache_id)
+            path.append((node, key, child))
+            node = child
+        for parent, key, child in reversed(path):
+            if not child.through:
+                del parent.children[key]
+
+    def deepest(self, wanted: Sequence[SegmentKey]) -> tuple[int, set[str]]:
+        """(n, the caches sharing the first n wanted segments) for the largest such n."""
+        node, depth = self._root, 0
+        for key in wanted:
+            child = node.children.get(key)
+            if child is None:
+                break
+            node, depth = child, depth + 1
+        return depth, (node.through if depth else set())
 
 
 @dataclass
@@ -101,10 +134,8 @@ class CacheLedger:
     num_lookups: int = 0
     num_hits: int = 0  # lookups that reused at least one segment
     tokens_reused: int = 0
-    # Entries by their first segment: only those can share a prefix with a lookup, so a lookup
-    # costs the entries starting alike, not all of them (segments composition keeps one per
-    # memory and looks up several per request).
-    _by_first: dict[SegmentKey, set[str]] = field(default_factory=dict, repr=False)
+    # Segments composition keeps a cache per memory and looks up several per request.
+    _tree: PrefixTree = field(default_factory=PrefixTree, repr=False)
 
     def add(self, entry: CacheEntry) -> None:
         if entry.cache_id in self.entries:
@@ -113,35 +144,28 @@ class CacheLedger:
             raise FailedPrecondition(f"cache {entry.cache_id} holds no segments")
         entry.last_used_s = self.clock()
         self.entries[entry.cache_id] = entry
-        self._by_first.setdefault(entry.keys[0], set()).add(entry.cache_id)
+        self._tree.add(entry.cache_id, entry.keys)
 
     def remove(self, cache_id: str) -> CacheEntry:
         entry = self.entries[cache_id]
         if entry.num_pins:
             raise FailedPrecondition(f"cache {cache_id} is in use and cannot be removed")
         del self.entries[cache_id]
-        same_start = self._by_first[entry.keys[0]]
-        same_start.discard(cache_id)
-        if not same_start:
-            del self._by_first[entry.keys[0]]
+        self._tree.remove(cache_id, entry.keys)
         return entry
 
     def exact(self, keys: Sequence[SegmentKey]) -> Optional[str]:
         """The entry holding exactly these segments, if any (no lookup is counted)."""
-        for cache_id in self._by_first.get(keys[0], ()) if keys else ():
-            if self.entries[cache_id].keys == tuple(keys):
-                return cache_id
-        return None
+        depth, candidates = self._tree.deepest(keys)
+        if depth < len(keys) or not keys:
+            return None
+        return next((c for c in candidates if len(self.entries[c].segments) == depth), None)
 
     def find(self, wanted: Sequence[SegmentKey]) -> PrefixMatch:
         """The entry sharing the longest prefix with `wanted` (ties: the most recently used)."""
-        best: Optional[CacheEntry] = None
-        best_n = 0
-        candidates = self._by_first.get(wanted[0], ()) if wanted else ()
-        for entry in (self.entries[cache_id] for cache_id in candidates):
-            n = common_prefix(entry.keys, wanted)
-            if n > best_n or (n == best_n and n and best and entry.last_used_s > best.last_used_s):
-                best, best_n = entry, n
+        best_n, candidates = self._tree.deepest(wanted)
+        best = max((self.entries[c] for c in candidates), key=lambda e: e.last_used_s,
+                   default=None)
         self.num_lookups += 1
         if best is None:
             return PrefixMatch(None, 0, 0)

@@ -2,7 +2,7 @@
 import pytest
 
 from memos_cluster.activation.blocks import (
-    Budgets, CacheEntry, CacheLedger, Location, Move, Segment, SegmentKey, common_prefix)
+    Budgets, CacheEntry, CacheLedger, Location, Move, Segment, SegmentKey)
 from memos_cluster.errors import FailedPrecondition
 
 
@@ -25,13 +25,6 @@ def keys(*segments):
 
 def ledger(device=100, host=100, disk=100):
     return CacheLedger(Budgets(device, host, disk), clock=Clock())
-
-
-def test_common_prefix():
-    a = keys(seg("a"), seg("b"), seg("c"))
-    assert common_prefix(a, a) == 3
-    assert common_prefix(a, keys(seg("a"), seg("b", version=2))) == 1
-    assert common_prefix(a, []) == 0
 
 
 def test_find_prefers_the_longest_prefix_and_counts_tokens():
@@ -115,3 +108,13 @@ def test_lookups_see_only_entries_that_start_alike_and_forget_removed_ones():
     assert book.find(keys(seg("a"))).cache_id is None and book.exact(keys(seg("a"))) is None
     with pytest.raises(FailedPrecondition, match="no segments"):
         book.add(CacheEntry("empty", (), 0))
+
+
+def test_caches_sharing_a_first_segment_are_told_apart_by_the_next():
+    book = ledger()  # adapter requests: every cache starts with the same adapter segment
+    book.add(CacheEntry("b", (seg("adapters:x"), seg("b")), 10))
+    book.add(CacheEntry("a", (seg("adapters:x"), seg("a")), 10))  # the more recent
+    match = book.find(keys(seg("adapters:x"), seg("b")))
+    assert (match.cache_id, match.num_segments) == ("b", 2)
+    match = book.find(keys(seg("adapters:x"), seg("c")))
+    assert (match.cache_id, match.num_segments) == ("b", 1)  # b was used last, just now
