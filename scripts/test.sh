@@ -13,6 +13,6 @@ if [ "$#" -gt 0 ]; then
   exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
 fi
 echo "[test] unit and integration tests ..."
-.venv/bin/python -m pytest -p no:cacheprovider
+.venv/bin/python -m pytest -p no:cacheprovider --durations=10  # the slowest, to watch the 15-minute budget
 echo "[test] multi-node tests (simulated cluster) ..."
 .venv/bin/python -m pytest -p no:cacheprovider tests/cluster

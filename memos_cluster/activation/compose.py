@@ -14,6 +14,7 @@ Who uses it: `ActivationEngine` in segments mode. Torch is imported lazily.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from memos_cluster.errors import ConfigError, FailedPrecondition
@@ -49,25 +50,53 @@ class RopeShift:
         # float64: a shift of thousands of positions keeps the angles accurate.
         self._inv_freq = rotary.inv_freq.detach().double().cpu()
 
-    def shift(self, keys: Any, delta: int) -> Any:
-        """`keys` ([batch, kv_heads, tokens, head_dim]) moved `delta` positions later."""
+    def rotation(self, deltas: Any) -> tuple[Any, Any]:
+        """(cos, sin), [tokens, head_dim] float64, for moving each token by its delta."""
         import torch
 
-        if delta == 0:
-            return keys
+        angles = deltas[:, None] * self._inv_freq[None, :]
+        angles = torch.cat((angles, angles), dim=-1)  # rotate_half pairs dim i with i + half
+        return angles.cos(), angles.sin()
+
+    def rotate(self, keys: Any, cos: Any, sin: Any) -> Any:
+        """`keys` ([batch, kv_heads, tokens, head_dim]) rotated by `rotation`'s angles."""
         if keys.shape[-1] != 2 * self._inv_freq.numel():
             raise FailedPrecondition(f"keys of head size {keys.shape[-1]} do not match the "
                                      f"model's {2 * self._inv_freq.numel()} rotary dimensions")
-        angles = delta * self._inv_freq
-        angles = torch.cat((angles, angles))  # rotate_half pairs dimension i with i + half
-        cos = angles.cos().to(keys.dtype).to(keys.device)
-        sin = angles.sin().to(keys.dtype).to(keys.device)
+        cos = cos.to(dtype=keys.dtype, device=keys.device)
+        sin = sin.to(dtype=keys.dtype, device=keys.device)
         return keys * cos + _rotate_half(keys) * sin
 
 
-def append_segment(cache: Any, layers: Any, start: int, delta: int, rope: RopeShift) -> None:
-    """Append positions `start:` of a stored segment's per-layer (keys, values) to `cache` (a
-    transformers DynamicCache), keys shifted by `delta`. The stored tensors are not modified:
-    the shift makes new tensors and the cache appends with torch.cat."""
-    for index, (keys, values) in enumerate(layers):
-        cache.update(rope.shift(keys[..., start:, :], delta), values[..., start:, :], index)
+@dataclass(frozen=True)
+class Piece:
+    """Positions `start:` of a stored segment, to be moved `delta` positions later. Holds views
+    of the stored tensors: the caller keeps the segment pinned until `append_pieces`."""
+
+    layers: list[tuple[Any, Any]]  # per layer (keys, values), [batch, kv_heads, tokens, dim]
+    delta: int
+
+    @property
+    def num_tokens(self) -> int:
+        return self.layers[0][0].shape[-2]
+
+
+def segment_piece(layers: Any, start: int, delta: int) -> Piece:
+    return Piece([(keys[..., start:, :], values[..., start:, :]) for keys, values in layers],
+                 delta)
+
+
+def append_pieces(cache: Any, pieces: list[Piece], rope: RopeShift) -> None:
+    """Append pieces to `cache` (a transformers DynamicCache), each one's keys moved by its
+    delta: one concatenation and one rotation per layer for all of them (piece by piece, the
+    growing cache would be copied once a memory, and the rotation run once a memory a layer).
+    The stored tensors are not modified: rotation and concatenation make new ones."""
+    import torch
+
+    deltas = torch.cat([torch.full((p.num_tokens,), p.delta, dtype=torch.float64)
+                        for p in pieces])
+    cos, sin = rope.rotation(deltas) if bool(deltas.any()) else (None, None)
+    for index in range(len(pieces[0].layers)):
+        keys = torch.cat([p.layers[index][0] for p in pieces], dim=-2)
+        values = torch.cat([p.layers[index][1] for p in pieces], dim=-2)
+        cache.update(keys if cos is None else rope.rotate(keys, cos, sin), values, index)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
 from memos_cluster.activation.blocks import Segment, SegmentKey
-from memos_cluster.activation.compose import RopeShift, append_segment
+from memos_cluster.activation.compose import Piece, RopeShift, append_pieces, segment_piece
 from memos_cluster.activation.kvstore import KVStore, Layers, cache_layers, cache_view
 from memos_cluster.errors import ConfigError, InvalidArgument
 
@@ -104,6 +104,10 @@ class _Prepared:
     caches_used: list[str] = field(default_factory=list)
     pins: list[str] = field(default_factory=list)  # cache ids to release after the request
     from_cache: int = 0  # memories served from activation memory
+    # Segments composition: shifted pieces not yet in the cache, and the tokens in the cache
+    # plus in those pieces (where the next memory goes).
+    pieces: list[Piece] = field(default_factory=list)
+    length: int = 0
 
 
 class ActivationEngine:
@@ -248,38 +252,49 @@ class ActivationEngine:
                              1 + sum(len(self._memory_tokens(m.text)) for m, _ in memories)
                              + len(tail))
         self._check_length(prepared.prompt_tokens, request.sampling)
-        for memory, in_block in memories:
-            ids = self._memory_tokens(memory.text)
-            if not request.use_cache:
-                prepared.pending += ids
-                continue
-            layers, pinned, built = self._segment(model, memory, request.adapters, in_block)
-            if layers is None:
-                prepared.pending += ids
-                continue
-            try:  # appending copies (torch.cat): the stored cache is free to move after it
+        try:
+            for memory, in_block in memories:
+                ids = self._memory_tokens(memory.text)
+                layers, pinned, built = self._segment(model, memory, request.adapters,
+                                                      in_block) if request.use_cache \
+                    else (None, None, False)
+                if pinned:
+                    prepared.pins.append(pinned)
+                if layers is None:
+                    prepared.pending += ids
+                    continue
                 self._append(model, prepared, layers, reused=not built)
-            finally:
-                self._store.release(pinned)
-            if not built:
-                prepared.caches_used.append(pinned or "")
-                prepared.saved += len(ids)
-                prepared.from_cache += 1
+                if not built:
+                    prepared.caches_used.append(pinned or "")
+                    prepared.saved += len(ids)
+                    prepared.from_cache += 1
+            self._flush(prepared)
+        finally:  # the pieces are in the cache (copied): the stored caches may move again
+            self._store.release_all(prepared.pins)
+            prepared.pins = []
         prepared.pending += tail
         return prepared
 
     def _append(self, model: Any, prepared: _Prepared, layers: Layers, reused: bool) -> None:
-        cache = prepared.cache
-        if prepared.pending == [self._bos] and cache.get_seq_length() == 0:
+        if prepared.pending == [self._bos] and prepared.length == 0:
             # The segment's own BOS is the prompt's: take it too.
-            append_segment(cache, layers, 0, 0, self._rope)
+            prepared.pieces.append(segment_piece(layers, 0, 0))
+            prepared.length = layers[0][0].shape[-2]
             prepared.pending = []
             prepared.saved += 1 if reused else 0
             return
         if prepared.pending:  # what precedes this memory must be in the cache first
-            self._prefill(model, prepared.pending, cache)
+            self._flush(prepared)
+            self._prefill(model, prepared.pending, prepared.cache)
+            prepared.length += len(prepared.pending)
             prepared.pending = []
-        append_segment(cache, layers, 1, cache.get_seq_length() - 1, self._rope)
+        prepared.pieces.append(segment_piece(layers, 1, prepared.length - 1))
+        prepared.length += layers[0][0].shape[-2] - 1
+
+    def _flush(self, prepared: _Prepared) -> None:
+        if prepared.pieces:
+            append_pieces(prepared.cache, prepared.pieces, self._rope)
+            prepared.pieces = []
 
     def _prompt_tail(self, request: GenerateRequest) -> list[int]:
         tail = []
@@ -327,8 +342,7 @@ class ActivationEngine:
         try:
             yield from self._decode(model, request, prepared, start)
         finally:
-            for pinned in prepared.pins:
-                self._store.release(pinned)
+            self._store.release_all(prepared.pins)
 
     def _decode(self, model: Any, request: GenerateRequest, prepared: _Prepared,
                 start: float) -> Iterator[TokenEvent | GenerateStats]:

@@ -70,10 +70,16 @@ class KVStore:
                 raise
 
     def release(self, cache_id: Optional[str]) -> None:
-        if cache_id is None:
+        if cache_id is not None:
+            self.release_all([cache_id])
+
+    def release_all(self, cache_ids: Sequence[str]) -> None:
+        """Unpin caches, then move what the budgets ask for once (not once a cache)."""
+        if not cache_ids:
             return
         with self._lock:
-            self._ledger.unpin(cache_id)
+            for cache_id in cache_ids:
+                self._ledger.unpin(cache_id)
             self._enforce()
 
     def put(self, segments: Sequence[Segment], layers: Layers) -> str:

@@ -8,7 +8,7 @@ from transformers import (
     DynamicCache, GPT2Config, GPT2LMHeadModel, MistralConfig, MistralForCausalLM)
 
 from memos_cluster.activation.blocks import Budgets
-from memos_cluster.activation.compose import RopeShift, append_segment
+from memos_cluster.activation.compose import RopeShift, append_pieces, segment_piece
 from memos_cluster.activation.engine import ActivationEngine, BlockMemory, GenerateRequest
 from memos_cluster.activation.kvstore import KVStore, cache_layers
 from memos_cluster.errors import ConfigError
@@ -37,12 +37,14 @@ def test_shifted_keys_are_exactly_where_a_full_prefill_puts_them(loaded):
     full = prefill(model, [bos] + sum(texts, []), DynamicCache(config=model.config))
     rope = RopeShift(model)
     for shift in (True, False):
-        composed = DynamicCache(config=model.config)
+        composed, pieces, length = DynamicCache(config=model.config), [], 0
         for i, ids in enumerate(texts):
             layers = cache_layers(prefill(model, [bos] + ids, DynamicCache(config=model.config)))
             start = 0 if i == 0 else 1
-            delta = composed.get_seq_length() - 1 if i and shift else 0
-            append_segment(composed, layers, start, delta, rope)
+            delta = length - 1 if i and shift else 0
+            pieces.append(segment_piece(layers, start, delta))
+            length += len(ids) + (1 if i == 0 else 0)
+        append_pieces(composed, pieces, rope)  # one concatenation per layer, as the engine does
         keys, values = composed.layers[0].keys, composed.layers[0].values
         assert keys.shape == full.layers[0].keys.shape
         assert torch.equal(values, full.layers[0].values)
