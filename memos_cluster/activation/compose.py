@@ -3,11 +3,12 @@
 In "segments" composition each memory's keys and values are computed once on their own, as
 `[BOS] + memory` at positions 0..n (its *canonical* cache). A prompt that places the memory at
 position p needs its keys at positions p..p+n-1. Values carry no position, and a RoPE key at
-position i is R(i)·k, so moving it by d is one more rotation: R(i + d)·k = R(d)·R(i)·k. Shifting
-the stored keys by d = p - 1 therefore gives exactly the keys a full prefill would put there
-for the memory's own tokens; what composition leaves out is attention *between* memories
-(each memory's deeper layers saw only BOS and itself), the approximation that parallel-encoding
-schemes (TurboRAG, Block-Attention) make. Concatenating without the shift, as some systems do,
+position i is R(i)·k, so moving it by d is one more rotation: R(i + d)·k = R(d)·R(i)·k. Rotating
+the stored keys by d = p - 1 puts them at their positions in the prompt: at layer 0, where a
+key depends only on its token and position, they are exactly a full prefill's. What
+composition leaves out is attention *between* memories (each memory's deeper layers saw only
+BOS and itself), the approximation that parallel-encoding schemes (TurboRAG, Block-Attention)
+make. Concatenating without the shift, as some systems do,
 gives every memory the positions 1..n: wrong for all but the first.
 
 Who uses it: `ActivationEngine` in segments mode. Torch is imported lazily.
@@ -34,7 +35,7 @@ def _rotate_half(x: Any) -> Any:
 
 
 class RopeShift:
-    """Moves cached keys along the sequence. Who calls it: the engine, per composed memory."""
+    """Moves cached keys along the sequence. Who calls it: `append_pieces`, once a prompt."""
 
     def __init__(self, model: Any):
         config = model.config
