@@ -56,6 +56,12 @@ class StorageConfig:
     bm25_stop_words: str = "extended"
 
 
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    """ConfigError naming `key` unless `value` is one of `choices` (the config's enums)."""
+    if value not in choices:
+        raise ConfigError(f"{key} {value!r} is not one of {choices}", key)
+
+
 PLACEMENTS = ("spread", "pack")  # Ray scheduling strategies for shard actors
 # How a prompt uses activation memory (see memos_cluster/activation/engine.py).
 COMPOSITIONS = ("segments", "prefix")
@@ -76,9 +82,7 @@ class ClusterConfig:
     shard_resources: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.placement not in PLACEMENTS:
-            raise ConfigError(f"cluster.placement {self.placement!r} is not one of "
-                              f"{PLACEMENTS}", "cluster.placement")
+        check_choice("cluster.placement", self.placement, PLACEMENTS)
 
 
 @dataclass
@@ -174,12 +178,8 @@ class SearchConfig:
     bm25_weight: float = 0.7
 
     def __post_init__(self) -> None:
-        if self.fusion not in FUSIONS:
-            raise ConfigError(f"search.fusion {self.fusion!r} is not one of {FUSIONS}",
-                              "search.fusion")
-        if self.default_mode not in SEARCH_MODES:
-            raise ConfigError(f"search.default_mode {self.default_mode!r} is not one of "
-                              f"{SEARCH_MODES}", "search.default_mode")
+        check_choice("search.fusion", self.fusion, FUSIONS)
+        check_choice("search.default_mode", self.default_mode, SEARCH_MODES)
     # Candidates each retriever contributes to fusion in hybrid mode (at least top_k). Fixed
     # rather than a multiple of top_k, so for top_k up to this a smaller top_k returns a
     # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite.
@@ -210,9 +210,7 @@ class ActivationConfig:
     compose: str = "segments"
 
     def __post_init__(self) -> None:
-        if self.compose not in COMPOSITIONS:
-            raise ConfigError(f"activation.compose {self.compose!r} is not one of "
-                              f"{COMPOSITIONS}", "activation.compose")
+        check_choice("activation.compose", self.compose, COMPOSITIONS)
 
 
 @dataclass

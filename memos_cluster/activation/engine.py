@@ -237,17 +237,14 @@ class ActivationEngine:
         self._store.put(segments, layers)
         return layers, None, True
 
-    def _memory_prompt(self, request: GenerateRequest) -> list[tuple[BlockMemory, bool]]:
-        """Segments composition: the prompt's memories in order, each with whether it belongs
-        in activation memory (block memories are cached when missing; others only reused)."""
-        return [(m, True) for m in request.block] + [(m, False) for m in request.retrieved]
-
     def _compose(self, model: Any, request: GenerateRequest, tail: list[int]) -> _Prepared:
         """Segments composition: cached memories appended with their keys shifted to their
         place, the others left pending (prefilled in place, attending to what precedes)."""
         from transformers import DynamicCache
 
-        memories = self._memory_prompt(request)
+        # The prompt's memories in order, each with whether it belongs in activation memory
+        # (block memories are cached when missing; retrieved ones only reused).
+        memories = [(m, True) for m in request.block] + [(m, False) for m in request.retrieved]
         prepared = _Prepared(DynamicCache(config=self._model.config), [self._bos],
                              1 + sum(len(self._memory_tokens(m.text)) for m, _ in memories)
                              + len(tail))
@@ -255,17 +252,18 @@ class ActivationEngine:
         try:
             for memory, in_block in memories:
                 ids = self._memory_tokens(memory.text)
-                layers, pinned, built = self._segment(model, memory, request.adapters,
-                                                      in_block) if request.use_cache \
-                    else (None, None, False)
-                if pinned:
-                    prepared.pins.append(pinned)
+                layers, pinned, built = (None, None, False)
+                if request.use_cache:
+                    layers, pinned, built = self._segment(model, memory, request.adapters,
+                                                          in_block)
                 if layers is None:
                     prepared.pending += ids
                     continue
+                if pinned:  # released once the pieces are in the cache
+                    prepared.pins.append(pinned)
                 self._append(model, prepared, layers, reused=not built)
-                if not built:
-                    prepared.caches_used.append(pinned or "")
+                if pinned:  # reused, not built now
+                    prepared.caches_used.append(pinned)
                     prepared.saved += len(ids)
                     prepared.from_cache += 1
             self._flush(prepared)
@@ -278,18 +276,18 @@ class ActivationEngine:
     def _append(self, model: Any, prepared: _Prepared, layers: Layers, reused: bool) -> None:
         if prepared.pending == [self._bos] and prepared.length == 0:
             # The segment's own BOS is the prompt's: take it too.
-            prepared.pieces.append(segment_piece(layers, 0, 0))
-            prepared.length = layers[0][0].shape[-2]
+            piece = segment_piece(layers, 0, 0)
             prepared.pending = []
             prepared.saved += 1 if reused else 0
-            return
-        if prepared.pending:  # what precedes this memory must be in the cache first
-            self._flush(prepared)
-            self._prefill(model, prepared.pending, prepared.cache)
-            prepared.length += len(prepared.pending)
-            prepared.pending = []
-        prepared.pieces.append(segment_piece(layers, 1, prepared.length - 1))
-        prepared.length += layers[0][0].shape[-2] - 1
+        else:
+            if prepared.pending:  # what precedes this memory must be in the cache first
+                self._flush(prepared)
+                self._prefill(model, prepared.pending, prepared.cache)
+                prepared.length += len(prepared.pending)
+                prepared.pending = []
+            piece = segment_piece(layers, 1, prepared.length - 1)
+        prepared.pieces.append(piece)
+        prepared.length += piece.num_tokens
 
     def _flush(self, prepared: _Prepared) -> None:
         if prepared.pieces:
@@ -320,17 +318,16 @@ class ActivationEngine:
         """Prefix composition: the block's longest cached prefix, the rest pending."""
         from transformers import DynamicCache
 
-        _, block_tokens = self.segments(request.block)
-        self._check_length(max(len(block_tokens), 1) + len(tail), request.sampling)
+        _, block_tokens = self.segments(request.block)  # BOS first, even for an empty block
+        self._check_length(len(block_tokens) + len(tail), request.sampling)
         if not request.use_cache:
             return _Prepared(DynamicCache(config=self._model.config), block_tokens + tail,
                              len(block_tokens) + len(tail))
         cache, block, pinned = self._block_cache(model, request.block, request.adapters)
-        prepared = _Prepared(cache, tail if block.num_tokens else [self._bos] + tail,
-                             max(block.num_tokens, 1) + len(tail), block.reused_tokens,
-                             [block.cache_id] if block.reused_tokens else [],
-                             [pinned] if pinned else [])
-        return prepared
+        return _Prepared(cache, tail if block.num_tokens else [self._bos] + tail,
+                         max(block.num_tokens, 1) + len(tail), block.reused_tokens,
+                         [block.cache_id] if block.reused_tokens else [],
+                         [pinned] if pinned else [])
 
     def _generate(self, model: Any, request: GenerateRequest,
                   start: float) -> Iterator[TokenEvent | GenerateStats]:
