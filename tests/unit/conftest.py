@@ -11,3 +11,13 @@ def no_ray(monkeypatch):
     import ray
 
     monkeypatch.setattr(ray, "init", _forbidden)
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """The built-in tiny-llama on the CPU: (model, tokenizer, identity), once per module."""
+    from memos_cluster.activation.model import load_causal_lm, resolve_model
+
+    path, identity = resolve_model("builtin:tiny-llama", tmp_path_factory.mktemp("models"))
+    model, tokenizer = load_causal_lm(path, "cpu")
+    return model, tokenizer, identity

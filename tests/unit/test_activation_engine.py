@@ -1,5 +1,6 @@
 """Activation memory on the real built-in model (random weights, real transformers): reuse is
 exact, incremental, never mutates a stored cache, and spills and reloads with its identity."""
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from memos_cluster.activation.blocks import Budgets
 from memos_cluster.activation.engine import (
     ActivationEngine, BlockMemory, GenerateRequest, GenerateStats, SamplingParams, TokenEvent)
 from memos_cluster.activation.kvstore import KVStore, load_spilled
-from memos_cluster.activation.model import load_causal_lm, resolve_model
+from memos_cluster.activation.model import resolve_model
 from memos_cluster.errors import FailedPrecondition, InvalidArgument
 
 BIG = 1 << 32
@@ -23,17 +24,22 @@ MEMORIES = tuple(BlockMemory("alice", f"m{i}", 1, f"Alice noted on day {i} that 
 GREEDY = SamplingParams(max_new_tokens=12)
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    path, identity = resolve_model("builtin:tiny-llama", tmp_path_factory.mktemp("models"))
-    model, tokenizer = load_causal_lm(path, "cpu")
-    return model, tokenizer, identity
-
-
-def make_engine(loaded, tmp_path, budgets=Budgets(BIG, BIG, BIG)):
+def make_engine(loaded, tmp_path, budgets=Budgets(BIG, BIG, BIG), compose="prefix",
+                device="cpu"):
     model, tokenizer, identity = loaded
-    store = KVStore(identity, "cpu", budgets, tmp_path / "spill")
-    return ActivationEngine(model, tokenizer, store, max_prompt_tokens=4096), store
+    store = KVStore(identity, device, budgets, tmp_path / "spill")
+    return ActivationEngine(model, tokenizer, store, 4096, compose=compose), store
+
+
+@contextlib.contextmanager
+def on_gpu(loaded, tmp_path, compose="prefix"):
+    """An engine and its store on the GPU; the shared model goes back to the CPU after."""
+    model = loaded[0]
+    model.to("cuda")
+    try:
+        yield make_engine(loaded, tmp_path, compose=compose, device="cuda")
+    finally:
+        model.to("cpu")
 
 
 def run(engine, request):
@@ -145,11 +151,7 @@ def test_builtin_model_is_created_once_and_identical_everywhere(tmp_path, loaded
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none)")
 def test_exact_reuse_on_the_gpu(loaded, tmp_path):
-    model, tokenizer, identity = loaded
-    gpu_model = model.to("cuda")
-    try:
-        store = KVStore(identity, "cuda", Budgets(BIG, BIG, BIG), tmp_path / "spill")
-        engine = ActivationEngine(gpu_model, tokenizer, store, max_prompt_tokens=4096)
+    with on_gpu(loaded, tmp_path) as (engine, store):
         request = GenerateRequest(MEMORIES[:12], "which door was open?", sampling=GREEDY)
         full = run(engine, dataclasses.replace(request, use_cache=False))
         run(engine, request)
@@ -157,5 +159,3 @@ def test_exact_reuse_on_the_gpu(loaded, tmp_path):
         assert reused.generated == full.generated and reused.prefill_tokens_saved > 100
         (layers,) = store._tensors.values()
         assert layers[0][0].is_cuda
-    finally:
-        model.to("cpu")

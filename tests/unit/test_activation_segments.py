@@ -13,13 +13,7 @@ from memos_cluster.activation.engine import ActivationEngine, BlockMemory, Gener
 from memos_cluster.activation.kvstore import KVStore, cache_layers
 from memos_cluster.errors import ConfigError
 
-from test_activation_engine import BIG, GREEDY, MEMORIES, loaded, run  # noqa: F401 (fixture)
-
-
-def make_engine(loaded, tmp_path):
-    model, tokenizer, identity = loaded
-    store = KVStore(identity, "cpu", Budgets(BIG, BIG, BIG), tmp_path / "spill")
-    return ActivationEngine(model, tokenizer, store, 4096, compose="segments"), store
+from test_activation_engine import BIG, GREEDY, MEMORIES, make_engine, on_gpu, run
 
 
 def prefill(model, tokens, cache):
@@ -53,7 +47,7 @@ def test_shifted_keys_are_exactly_where_a_full_prefill_puts_them(loaded):
 
 
 def test_one_memory_composed_generates_what_a_full_prefill_does(loaded, tmp_path):
-    engine, _ = make_engine(loaded, tmp_path)
+    engine, _ = make_engine(loaded, tmp_path, compose="segments")
     engine.build(MEMORIES[:1])
     request = GenerateRequest(MEMORIES[:1], "which door was open?", sampling=GREEDY)
     cached, full = run(engine, request), run(engine, dataclasses.replace(request,
@@ -63,7 +57,7 @@ def test_one_memory_composed_generates_what_a_full_prefill_does(loaded, tmp_path
 
 
 def test_segments_are_built_once_and_composed_into_any_prompt(loaded, tmp_path):
-    engine, store = make_engine(loaded, tmp_path)
+    engine, store = make_engine(loaded, tmp_path, compose="segments")
     first = engine.build(MEMORIES[:3])
     assert first.prefill_tokens == first.num_tokens > 30 and first.reused_tokens == 0
     grown = engine.build(MEMORIES[:4])  # only the new memory is prefilled
@@ -83,7 +77,7 @@ def test_segments_are_built_once_and_composed_into_any_prompt(loaded, tmp_path):
 
 
 def test_uncached_memories_are_prefilled_in_place_and_not_kept(loaded, tmp_path):
-    engine, store = make_engine(loaded, tmp_path)
+    engine, store = make_engine(loaded, tmp_path, compose="segments")
     engine.build(MEMORIES[:2])
     changed = dataclasses.replace(MEMORIES[1], version=2, text="Alice painted the mill door")
     other = BlockMemory("alice", "x9", 1, "Alice keeps a spare key under the mat")
@@ -106,7 +100,7 @@ def test_uncached_memories_are_prefilled_in_place_and_not_kept(loaded, tmp_path)
 
 
 def test_requests_never_mutate_stored_segments(loaded, tmp_path):
-    engine, store = make_engine(loaded, tmp_path)
+    engine, store = make_engine(loaded, tmp_path, compose="segments")
     engine.build(MEMORIES[:3])
     before = {cid: [(k.clone(), v.clone()) for k, v in layers]
               for cid, layers in store._tensors.items()}
@@ -133,11 +127,7 @@ def test_compositions_refuse_models_they_cannot_serve(loaded, tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none)")
 def test_segments_on_the_gpu(loaded, tmp_path):
-    model, tokenizer, identity = loaded
-    gpu_model = model.to("cuda")
-    try:
-        store = KVStore(identity, "cuda", Budgets(BIG, BIG, BIG), tmp_path / "spill")
-        engine = ActivationEngine(gpu_model, tokenizer, store, 4096, compose="segments")
+    with on_gpu(loaded, tmp_path, compose="segments") as (engine, store):
         engine.build(MEMORIES[:3])
         request = GenerateRequest(MEMORIES[:1], "which door was open?", sampling=GREEDY)
         assert run(engine, request).generated == run(
@@ -145,5 +135,3 @@ def test_segments_on_the_gpu(loaded, tmp_path):
         composed = run(engine, GenerateRequest(MEMORIES[2::-1], "which door?", sampling=GREEDY))
         assert composed.retrieved_from_activation == 3
         assert all(k.is_cuda for layers in store._tensors.values() for k, _ in layers)
-    finally:
-        model.to("cpu")
