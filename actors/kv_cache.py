@@ -8,6 +8,7 @@ promotes memories (the ActivateMemories RPC and the scheduler).
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import ray
@@ -18,6 +19,7 @@ from memos_cluster.logs import configure_json_logging
 
 from actors import metrics
 
+KV_BYTES_INTERVAL_S = 5.0  # the bytes-per-tier gauges are refreshed at most this often (s)
 
 def kv_actor_name(actor_id: str) -> str:
     return f"memos-{actor_id}"
@@ -34,6 +36,7 @@ class KVCacheActor:
         configure_json_logging(f"kv:{actor_id}")
         self._host = KVHost(config, actor_id)
         self._counted = {"lookups": 0, "hits": 0}
+        self._bytes_at = float("-inf")  # when the bytes gauges were last set (monotonic s)
 
     def set_block(self, cube_id, memories):
         try:
@@ -51,16 +54,18 @@ class KVCacheActor:
             self._publish()
 
     def _publish(self) -> None:
-        """Lookups since the last call and bytes per tier, as metrics."""
-        stats = self._host.stats()
-        lookups = int(stats["lookups"])
-        hits = int(round(stats["hit_rate"] * lookups))
+        """Lookups since the last call, as metrics, after every request; bytes per tier at most
+        every KV_BYTES_INTERVAL_S (summing them walks every cache under the store's lock)."""
+        lookups, hits = self._host.lookups()
         metrics.inc("memos_kv_lookups_total", hits - self._counted["hits"], result="hit")
         metrics.inc("memos_kv_lookups_total", (lookups - hits)
                     - (self._counted["lookups"] - self._counted["hits"]), result="miss")
         self._counted = {"lookups": lookups, "hits": hits}
-        for tier in ("device", "host", "disk"):
-            metrics.set_gauge("memos_kv_bytes", stats.get(f"{tier}_bytes", 0), tier=tier)
+        if time.monotonic() - self._bytes_at >= KV_BYTES_INTERVAL_S:
+            self._bytes_at = time.monotonic()
+            stats = self._host.stats()
+            for tier in ("device", "host", "disk"):
+                metrics.set_gauge("memos_kv_bytes", stats[f"{tier}_bytes"], tier=tier)
 
     def invalidate(self, cube_id, memory_ids, deleted):
         return self._host.invalidate(cube_id, memory_ids, deleted)

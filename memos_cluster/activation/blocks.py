@@ -226,6 +226,7 @@ class CacheLedger:
 
     def stats(self) -> dict[str, float]:
         return {"entries": len(self.entries), "lookups": self.num_lookups,
+                "hits": self.num_hits,
                 "hit_rate": self.num_hits / self.num_lookups if self.num_lookups else 0.0,
                 "tokens_reused": self.tokens_reused,
                 **{f"{loc.value}_bytes": self.used_bytes(loc) for loc in Location}}

@@ -70,6 +70,10 @@ class KVHost:
         """The KV store's counters (lookups, hit rate, bytes per tier); the actor's metrics."""
         return self._store.stats()
 
+    def lookups(self) -> tuple[int, int]:
+        """(lookups, hits) so far; cheap enough for every request."""
+        return self._store.lookups()
+
     def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int:
         """After an update or delete in plaintext: drop caches holding the old versions; a
         deleted memory also leaves the cube's selection."""

@@ -122,6 +122,11 @@ class KVStore:
                                       for k, v in layers])
             return touched
 
+    def lookups(self) -> tuple[int, int]:
+        """(lookups, hits) so far, without walking the caches as `stats` does."""
+        with self._lock:
+            return self._ledger.num_lookups, self._ledger.num_hits
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             entries = list(self._ledger.entries.values())
