@@ -62,7 +62,7 @@ def _set_status(grpc_context: Any, exc: Exception) -> str:
 def _count(rpc: str, status: str, began: float) -> None:
     """Request metrics of one call (memos_requests_total, memos_request_latency_ms)."""
     metrics.inc("memos_requests_total", rpc=rpc, status=status)
-    metrics.observe("memos_request_latency_ms", 1000 * (time.perf_counter() - began), rpc=rpc)
+    metrics.observe("memos_request_latency_ms", logs.elapsed_ms(began), rpc=rpc)
 
 
 def rpc(response_cls: type):

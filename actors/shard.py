@@ -89,7 +89,7 @@ class PlaintextShardActor:
             if method in LOGGED_WRITES:
                 logger.info("%s %s %s in %.1f ms", self._shard_id, method,
                             args[0] if args and isinstance(args[0], str) else "",
-                            1000 * (time.perf_counter() - started))
+                            logs.elapsed_ms(started))
             return result
         finally:
             logs.request_id.reset(token)

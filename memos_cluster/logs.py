@@ -51,4 +51,5 @@ def configure_json_logging(component: str, level: int = logging.INFO) -> None:
 
 
 def elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (a time.perf_counter() reading), for logs and metrics."""
     return round(1000 * (time.perf_counter() - started), 2)
