@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from memos_cluster.client import MemosClient
 from memos_cluster.drills import (
-    PROBE_ID, RETRYABLE, WriteLoad, audit, seed_cubes, wait_writable)
+    PROBE_ID, WriteLoad, audit, seed_cubes, wait_answering, wait_writable)
 from memos_cluster.errors import MemosError
 
 WARM_S = 1.5  # load before the failure (seconds)
@@ -31,18 +31,6 @@ class DrillOps:
     kill_shard: Callable[[str], str]  # shard id -> shard id
     kill_scheduler: Callable[[], str]
     kill_gateway_replica: Callable[[], str]
-
-
-def _wait_answering(call: Callable[[], Any], started: float) -> float:
-    """Seconds from `started` until `call` succeeds (retrying what a client retries)."""
-    while True:
-        try:
-            call()
-            return round(time.monotonic() - started, 2)
-        except RETRYABLE:
-            if time.monotonic() - started > RECOVERY_DEADLINE_S:
-                raise
-            time.sleep(0.2)
 
 
 def _fill_kv(client: MemosClient, cubes: Sequence[str], ids: Mapping[str, set[str]],
@@ -71,7 +59,7 @@ def _drill(address: str, client: MemosClient, cubes: Sequence[str], tag: str,
         began = time.monotonic()
         broke = fail()
         started = time.monotonic()  # recovery counts from the end of the failure
-        recovery = _wait_answering(answering, started)
+        recovery = wait_answering(answering, started, RECOVERY_DEADLINE_S)
         writable = wait_writable(client, cubes[0], started, RECOVERY_DEADLINE_S)
         time.sleep(AFTER_S)
     for cube in cubes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from memos_cluster.client import MemosClient
 from memos_cluster.errors import (
@@ -176,19 +176,27 @@ def wait_rebalanced(client: MemosClient, timeout_s: float = 180.0, poll_s: float
 PROBE_ID = "probe"  # the one memory `wait_writable` adds to a cube
 
 
-def wait_writable(client: MemosClient, cube_id: str, started: float,
-                  deadline_s: float = 120.0) -> float:
-    """Seconds from `started` (time.monotonic) until a write to the cube is acknowledged again,
-    probing with one memory (id PROBE_ID; idempotent, so retries add it once). Raises the last
-    UNAVAILABLE after deadline_s. Who calls it: the failure drills, right after a failure."""
+def wait_answering(call: Callable[[], Any], started: float, deadline_s: float = 120.0) -> float:
+    """Seconds from `started` (time.monotonic) until `call` succeeds, retrying what a client
+    retries (RETRYABLE); raises the last such error after deadline_s. Who calls it: the
+    failure drills, right after a failure."""
     while True:
         try:
-            client.add(cube_id, [NewMemory("probe after a failure", id=PROBE_ID)])
+            call()
             return round(time.monotonic() - started, 2)
         except RETRYABLE:  # never a hang: each call returns within call_timeout_s
             if time.monotonic() - started > deadline_s:
                 raise
             time.sleep(0.2)
+
+
+def wait_writable(client: MemosClient, cube_id: str, started: float,
+                  deadline_s: float = 120.0) -> float:
+    """`wait_answering` for a write to the cube, probing with one memory (id PROBE_ID;
+    idempotent, so retries add it once)."""
+    return wait_answering(
+        lambda: client.add(cube_id, [NewMemory("probe after a failure", id=PROBE_ID)]),
+        started, deadline_s)
 
 
 def seed_cubes(client: MemosClient, prefix: str, count: int,
