@@ -112,7 +112,7 @@ class Seeded:
     cubes: list[str]
     users: list[str]  # the users the clients call as (the agents, or one "load" user)
     keys: list[str]  # their API keys, in the same order
-    items: dict[str, int]  # cube -> seeded items
+    items_per_cube: int  # seeded items in each cube
     acked: dict[str, set[str]] = field(default_factory=dict)  # cube -> ids Add acknowledged
 
 
@@ -133,10 +133,10 @@ class Workload:
         elif rpc == "Search":
             self._client.search(cube, " ".join(rng.sample(_WORDS, 3)), top_k=s.top_k)
         elif rpc == "GetMemories":
-            count = self._seeded.items[cube]
+            count = self._seeded.items_per_cube
             self._client.get(cube, [f"s{rng.randrange(count)}" for _ in range(s.get_batch)])
         elif rpc == "UpdateMemory":
-            memory_id = f"s{rng.randrange(self._seeded.items[cube])}"
+            memory_id = f"s{rng.randrange(self._seeded.items_per_cube)}"
             self._client.update(cube, memory_id, synthetic_text(rng, rng.randrange(10**6)))
         elif rpc == "AddMemories":
             ids = [f"c{self._slot}-{self._serial + i}" for i in range(s.add_batch)]

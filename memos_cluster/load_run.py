@@ -27,6 +27,9 @@ def seed(admin: MemosClient, scenario: Scenario, write_embedded: Optional[WriteE
     """Create the scenario's cubes (and agents: users with keys and write grants) and fill
     them. Who calls it: run_load, with the process's admin client."""
     run = uuid.uuid4().hex[:6]
+    if scenario.vectors == "synthetic" and write_embedded is None:  # before any cube is made
+        raise SystemExit("synthetic vectors are written by a Ray driver: run the scenario on a "
+                         "local cluster (no --address)")
     cubes = [f"load-{scenario.name.replace('_', '-')}-{run}-{i}" for i in range(scenario.cubes)]
     rng = random.Random(7)
     for cube in cubes:
@@ -37,9 +40,6 @@ def seed(admin: MemosClient, scenario: Scenario, write_embedded: Optional[WriteE
                 items = [NewMemory(synthetic_text(rng, i), id=f"s{i}")
                          for i in range(start, min(start + SEED_BATCH, scenario.items_per_cube))]
                 if scenario.vectors == "synthetic":
-                    if write_embedded is None:
-                        raise SystemExit("synthetic vectors are written by a Ray driver: run "
-                                         "the scenario on a local cluster (no --address)")
                     write_embedded(cube, items)
                 else:
                     admin.add(cube, items)
@@ -55,7 +55,7 @@ def seed(admin: MemosClient, scenario: Scenario, write_embedded: Optional[WriteE
                                      rate_limit_rps=1e6)[1])
         for cube in cubes:
             admin.share_cube(cube, user_id, "write")
-    return Seeded(cubes, users, keys, {c: scenario.items_per_cube for c in cubes})
+    return Seeded(cubes, users, keys, scenario.items_per_cube)
 
 
 def audit_writes(admin: MemosClient, seeded: Seeded) -> dict[str, int]:
@@ -67,7 +67,7 @@ def audit_writes(admin: MemosClient, seeded: Seeded) -> dict[str, int]:
         acked += len(ids)
         gone = sum(len(admin.get(cube, ids[i:i + 1000]).missing_ids)
                    for i in range(0, len(ids), 1000))
-        expected = seeded.items[cube] + len(ids)
+        expected = seeded.items_per_cube + len(ids)
         stored = admin.get_cube(cube).num_memories
         unexpected += max(0, stored - expected)
         missing += gone + max(0, expected - stored - gone)  # lost acked or seeded items
