@@ -12,18 +12,18 @@ from typing import Any, Optional, Sequence
 
 import ray
 
-from memos_cluster.auth.access import (
-    UNAUTHENTICATED_ADMIN, Principal, authenticate, authorize)
+from memos_cluster.auth.access import authenticate, authorize
 from memos_cluster.auth.audit import AuditLog
 from memos_cluster.auth.bootstrap import read_bootstrap_key
 from memos_cluster.auth.ratelimit import RateLimiter
 from memos_cluster.auth.registry import AuthRegistry
 from memos_cluster.auth.state import AuthState
-from memos_cluster.config import MemosConfig
-from memos_cluster.logs import configure_json_logging
-from memos_cluster.errors import Unavailable
+from memos_cluster.core.auth_types import UNAUTHENTICATED_ADMIN, Principal
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import Unavailable
+from memos_cluster.core.logs import configure_json_logging
 
-from actors.handles import call_actor
+from actors.handles import AuthStoreHandle
 
 logger = logging.getLogger("memos_cluster.auth")
 
@@ -83,9 +83,9 @@ class AuthGate:
     def __init__(self, config: MemosConfig):
         self._config = config
         self.enabled = config.auth.enabled
-        self._actor = get_or_create_auth_actor(config) if self.enabled else None
+        self._store = (AuthStoreHandle(get_or_create_auth_actor(config),
+                                       config.cluster.call_timeout_s) if self.enabled else None)
         self._limiter = RateLimiter(config.auth.rate_limit_rps, config.auth.rate_limit_burst)
-        self._timeout_s = config.cluster.call_timeout_s
         self.state: Optional[AuthState] = None
         self._refreshed_at = time.monotonic()  # last successful reload (monotonic seconds)
         self._tried_at = float("-inf")  # last attempt
@@ -112,8 +112,7 @@ class AuthGate:
         self._tried_at = time.monotonic()
         since = self.state.version if self.state is not None else ("", -1)
         try:
-            newer = await call_actor(self._actor, "the auth store", "snapshot", since,
-                                     timeout_s=SNAPSHOT_TIMEOUT_S)
+            newer = await self._store.snapshot(since, timeout_s=SNAPSHOT_TIMEOUT_S)
         except Unavailable:
             if self.state is None:
                 raise
@@ -144,8 +143,7 @@ class AuthGate:
 
     async def change(self, method: str, *args: Any) -> Any:
         """A registry change (see REGISTRY_CALLS); its result."""
-        result, state = await call_actor(self._actor, "the auth store", "call", method, *args,
-                                         timeout_s=self._timeout_s)
+        result, state = await self._store.change(method, *args)
         self._apply(state)
         return result
 

@@ -24,11 +24,11 @@ from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
 from memos_cluster.auth.bootstrap import ensure_local_admin_key, read_bootstrap_key
 from memos_cluster.client import API_KEY_ENV, MemosClient
-from memos_cluster.config import ENV_PREFIX, MemosConfig, with_overrides
-from memos_cluster.errors import Unavailable
-from memos_cluster.netutil import free_port
-from memos_cluster.serve_config import LOCAL_SERVE_CONFIG, load_serve_config, render_for
-from memos_cluster.shardmap import shard_names
+from memos_cluster.core.config import ENV_PREFIX, MemosConfig, with_overrides
+from memos_cluster.core.errors import Unavailable
+from memos_cluster.core.netutil import free_port
+from memos_cluster.deploy.serve_config import LOCAL_SERVE_CONFIG, load_serve_config, render_for
+from memos_cluster.placement.shardmap import shard_names
 
 from actors.auth import AUTH_ACTOR_NAME
 from actors.handles import DIRECTORY_NAME, shard_actor_name

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from memos_cluster.config import MemosConfig
-from memos_cluster.cube_io import CubeArchive, read_archive, renamed, write_archive
-from memos_cluster.parametric.store import AdapterStore
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.data.archive import CubeArchive, read_archive, renamed, write_archive
+from memos_cluster.tiers.parametric.store import AdapterStore
 
 from actors.cluster import connect_ray
 from actors.services import memory_service

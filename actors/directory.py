@@ -13,21 +13,22 @@ from typing import Optional, Sequence
 
 import ray
 
-from memos_cluster.config import MemosConfig
-from memos_cluster.errors import FailedPrecondition, MemosError
-from memos_cluster.layout import Layout, LayoutStore
-from memos_cluster.rebalance import Rebalancer
-from memos_cluster.shardmap import shard_names
-from memos_cluster.types import ShardInfo, ShardsStatus
-from memos_cluster.validation import check_id
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import FailedPrecondition, MemosError
+from memos_cluster.core.types import ShardInfo, ShardsStatus
+from memos_cluster.core.validation import check_id
+from memos_cluster.placement.layout import Layout, LayoutStore
+from memos_cluster.placement.rebalance import Rebalancer
+from memos_cluster.placement.shardmap import shard_names
 
 from actors.handles import DIRECTORY_NAME, NamedActor, ray_errors, shard_actor_name
 from actors.shard import create_shard_actor
 
 
 class RayShards:
-    """memos_cluster.rebalance.ShardOps over the shard actors (created on demand; each handle
-    looked up once and kept until the actor is found dead)."""
+    """memos_cluster.placement.rebalance.ShardOps over the shard actors (created on demand;
+    each handle looked up once and kept until the actor is found dead). Shard-side steps go
+    through each actor's `serve`, as gateway calls do."""
 
     def __init__(self, config: MemosConfig):
         self._config = config
@@ -44,15 +45,18 @@ class RayShards:
         return self._named(shard_id).get()
 
     def _all(self, shard_ids: Sequence[str], method: str, *args) -> list:
+        """A GuardedShard method (through each actor's `serve`) on several shards at once."""
         with ray_errors("a shard", method):
-            return ray.get([getattr(self.actor(s), method).remote(*args) for s in shard_ids])
+            return ray.get([self.actor(s).serve.remote(method, "", *args) for s in shard_ids])
 
     def _one(self, shard_id: str, method: str, *args):
         with ray_errors(shard_id, method, self._named(shard_id).forget):
-            return ray.get(getattr(self.actor(shard_id), method).remote(*args))
+            return ray.get(self.actor(shard_id).serve.remote(method, "", *args))
 
     def prepare(self, shard_ids):
-        self._all(shard_ids, "ready")
+        """Wait until every shard has opened its storage and loaded its embedder."""
+        with ray_errors("a shard", "ready"):
+            ray.get([self.actor(s).ready.remote() for s in shard_ids])
 
     def push(self, shard_ids, layout):
         self._all(shard_ids, "set_layout", layout)

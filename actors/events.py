@@ -8,25 +8,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from ray.exceptions import RayError
 
-from memos_cluster.config import MemosConfig
-from memos_cluster.errors import MemosError
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import MemosError
 from memos_cluster.scheduler.frequency import AccessEvent, EventBuffer
 
 from actors import metrics
-from actors.handles import call_actor
+from actors.handles import SchedulerHandle
 
 logger = logging.getLogger(__name__)
 
 
 class AccessShipper:
-    def __init__(self, config: MemosConfig, scheduler: Any):
+    def __init__(self, config: MemosConfig, scheduler: Optional[SchedulerHandle]):
         """`scheduler`: the scheduler actor's handle, or None when it is disabled."""
         self._config = config.scheduler
-        self._timeout_s = config.cluster.call_timeout_s
         self._scheduler = scheduler
         self._events = EventBuffer(config.scheduler.event_buffer)
         self._task: Optional[asyncio.Task] = None
@@ -53,8 +52,7 @@ class AccessShipper:
                 batch = self._events.drain(self._config.event_batch)
                 dropped, reported = self._events.num_dropped - reported, self._events.num_dropped
                 try:
-                    await call_actor(self._scheduler, "scheduler", "record", batch, dropped,
-                                     timeout_s=self._timeout_s)
+                    await self._scheduler.record(batch, dropped)
                 except (MemosError, RayError) as exc:
                     self._events.num_dropped += len(batch)
                     logger.warning("%d access events dropped: scheduler unavailable (%s)",

@@ -23,7 +23,7 @@ from google.protobuf import descriptor as pb_descriptor
 from google.protobuf.message import DecodeError
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.config import GatewayConfig, load_config
+from memos_cluster.core.config import GatewayConfig, load_config
 
 logger = logging.getLogger("memos_cluster.gateway")
 

@@ -1,52 +1,28 @@
 """Every `.remote()` call to a memos-cluster actor goes through these handle classes, which turn
-Ray's failure modes into memos errors: an exception raised by the core inside an actor comes back
-as itself; a dead, restarting or slow actor becomes Unavailable (retryable)."""
+Ray's failure modes into memos errors (`ray_errors`): an exception raised by the core inside an
+actor comes back as itself; a dead, restarting or slow actor becomes Unavailable (retryable).
+Each actor has a typed handle here, so no caller spells an actor's method names."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from contextlib import contextmanager
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import ray
-from ray.exceptions import (
-    ActorDiedError,
-    ActorUnavailableError,
-    GetTimeoutError,
-    RayActorError,
-    RayTaskError,
-)
+from ray.exceptions import GetTimeoutError
 
-from memos_cluster import logs
-from memos_cluster.errors import InternalError, MemosError, NotFound, Unavailable
-from memos_cluster.service import DispatchingShard
+from memos_cluster.client.ray_transport import ray_errors
+from memos_cluster.core import logs
+from memos_cluster.core.errors import NotFound, Unavailable
 
-logger = logging.getLogger(__name__)
+__all__ = ["DIRECTORY_NAME", "AuthStoreHandle", "DirectoryHandle", "KVHandle", "NamedActor",
+           "SchedulerHandle", "ShardHandle", "TrainerHandle", "call_actor", "ray_errors",
+           "shard_actor_name"]
 
 DIRECTORY_NAME = "memos-directory"
 
 
 def shard_actor_name(shard_id: str) -> str:
     return f"memos-{shard_id}"
-
-
-@contextmanager
-def ray_errors(what: str, method: str, on_dead: Optional[Callable[[], None]] = None):
-    """Translate Ray's failure modes inside the block (see module doc). Timeouts are the
-    caller's: what a missed deadline means differs between callers. `on_dead` runs when the
-    actor is gone, so a cached handle can be dropped and looked up again."""
-    try:
-        yield
-    except RayTaskError as exc:
-        cause = exc.cause
-        if isinstance(cause, MemosError):
-            raise cause from None
-        logger.error("%s.%s failed: %s", what, method, exc)
-        raise InternalError(f"{what} failed in {method}: {type(cause).__name__}") from None
-    except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
-        if on_dead is not None:
-            on_dead()
-        raise Unavailable(f"{what} is unavailable (restarting?); retry shortly") from exc
 
 
 async def call_actor(actor, what: str, method: str, *args, timeout_s: float,
@@ -92,23 +68,23 @@ class NamedActor:
         self._handle = None
 
 
-class ShardHandle(DispatchingShard):
-    """A ShardPort over a named PlaintextShardActor."""
+class ShardHandle:
+    """A ShardPort (tiers/plaintext/service.py) over a named PlaintextShardActor: every call goes
+    through the actor's `serve`, which carries the request id into its logs."""
 
     def __init__(self, shard_id: str, namespace: str, timeout_s: float):
         self.shard_id = shard_id
         self._actor = NamedActor(shard_actor_name(shard_id), namespace)
         self._timeout_s = timeout_s
 
-    async def _call(self, name: str, *args):
-        """Through the actor's `serve`, which carries the request id into its logs."""
-        return await call_actor(self._actor.get(), self.shard_id, "serve", name,
+    async def call(self, method: str, *args: Any) -> Any:
+        return await call_actor(self._actor.get(), self.shard_id, "serve", method,
                                 logs.request_id.get(), *args,
                                 timeout_s=self._timeout_s, on_dead=self._actor.forget)
 
 
 class KVHandle:
-    """A KVPort (memos_cluster.activation.service) over a named KVCacheActor, created on first
+    """A KVPort (memos_cluster.tiers.activation.service) over a named KVCacheActor, created on first
     use (it loads a model); errors translated as for shards."""
 
     def __init__(self, actor: NamedActor, timeout_s: float):
@@ -154,7 +130,7 @@ class KVHandle:
 
 
 class TrainerHandle:
-    """A TrainerPort (memos_cluster.parametric.service) over the named LoRA trainer actor,
+    """A TrainerPort (memos_cluster.tiers.parametric.service) over the named LoRA trainer actor,
     created by the first training run."""
 
     def __init__(self, actor: NamedActor, timeout_s: float):
@@ -176,3 +152,70 @@ class TrainerHandle:
 
     async def cancel(self, job_id):
         return await self._call("cancel", job_id)
+
+
+class SchedulerHandle:
+    """The scheduler actor (`actors/scheduler.py`), for gateways."""
+
+    def __init__(self, actor: Any, timeout_s: float):
+        self._actor = actor
+        self._timeout_s = timeout_s
+
+    async def _call(self, method: str, *args: Any, timeout_s: Optional[float] = None) -> Any:
+        return await call_actor(self._actor, "scheduler", method, *args,
+                                timeout_s=timeout_s or self._timeout_s)
+
+    def start(self) -> None:
+        """Fire and forget: the actor starts its cycle loop."""
+        self._actor.start.remote()
+
+    async def record(self, events: Sequence[Any], num_dropped: int) -> None:
+        await self._call("record", list(events), num_dropped)
+
+    async def control(self, action: str, timeout_s: float):
+        return await self._call("control", action, timeout_s=timeout_s)
+
+    async def tier_status(self, cube_id: str):
+        return await self._call("tier_status", cube_id)
+
+
+class DirectoryHandle:
+    """The cube directory actor (`actors/directory.py`), for gateways and drivers."""
+
+    def __init__(self, actor: Any, timeout_s: float):
+        self.actor = actor
+        self._timeout_s = timeout_s
+
+    async def _call(self, method: str, *args: Any, timeout_s: Optional[float] = None) -> Any:
+        return await call_actor(self.actor, "the cube directory", method, *args,
+                                timeout_s=timeout_s or self._timeout_s)
+
+    def ensure_shards(self):
+        """Blocking: the directory makes every shard exist and opens their storage."""
+        return ray.get(self.actor.ensure_shards.remote())
+
+    async def layout(self):
+        return await self._call("layout")
+
+    async def status(self, timeout_s: Optional[float] = None):
+        return await self._call("status", timeout_s=timeout_s)
+
+    async def reshard(self, shard_ids: Sequence[str], timeout_s: Optional[float] = None):
+        return await self._call("reshard", tuple(shard_ids), timeout_s=timeout_s)
+
+
+class AuthStoreHandle:
+    """The auth actor (`actors/auth.py`), for gateway replicas."""
+
+    def __init__(self, actor: Any, timeout_s: float):
+        self._actor = actor
+        self._timeout_s = timeout_s
+
+    async def snapshot(self, since: tuple[str, int], timeout_s: float):
+        return await call_actor(self._actor, "the auth store", "snapshot", since,
+                                timeout_s=timeout_s)
+
+    async def change(self, method: str, *args: Any):
+        """(result, new state) of one registry change (see `AuthActor.call`)."""
+        return await call_actor(self._actor, "the auth store", "call", method, *args,
+                                timeout_s=self._timeout_s)

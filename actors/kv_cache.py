@@ -13,9 +13,10 @@ from typing import Any, Iterator
 
 import ray
 
-from memos_cluster.activation.host import KVHost
-from memos_cluster.config import MemosConfig
-from memos_cluster.logs import configure_json_logging
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.logs import configure_json_logging
+from memos_cluster.tiers.activation.host import KVHost
+from memos_cluster.tiers.parametric.store import AdapterStore
 
 from actors import metrics
 
@@ -34,7 +35,7 @@ class KVCacheActor:
 
     def __init__(self, config: MemosConfig, actor_id: str):
         configure_json_logging(f"kv:{actor_id}")
-        self._host = KVHost(config, actor_id)
+        self._host = KVHost(config, actor_id, AdapterStore(config.adapter_store_uri()))
         self._counted = {"lookups": 0, "hits": 0}
         self._bytes_at = float("-inf")  # when the bytes gauges were last set (monotonic s)
 

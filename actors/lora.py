@@ -13,13 +13,13 @@ from typing import Any, Optional, Sequence
 
 import ray
 
-from memos_cluster.activation.engine import BlockMemory
-from memos_cluster.activation.model import default_device, load_causal_lm, resolve_model
-from memos_cluster.config import MemosConfig
-from memos_cluster.logs import configure_json_logging
-from memos_cluster.parametric.store import AdapterStore
-from memos_cluster.parametric.trainer import AdapterTrainer, TrainingJob
-from memos_cluster.parametric.training import LoraSpec
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.logs import configure_json_logging
+from memos_cluster.core.tier_types import BlockMemory, TrainingJob
+from memos_cluster.tiers.llm.model import default_device, load_causal_lm, resolve_model
+from memos_cluster.tiers.parametric.store import AdapterStore
+from memos_cluster.tiers.parametric.trainer import AdapterTrainer
+from memos_cluster.tiers.parametric.training import LoraSpec
 
 from actors import metrics
 

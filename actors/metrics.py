@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from ray.util import metrics as ray_metrics
 
-from memos_cluster.metrics_catalog import BY_NAME, LATENCY_BUCKETS_MS
+from memos_cluster.core.metrics_catalog import BY_NAME, LATENCY_BUCKETS_MS
 
 _made: dict[str, Any] = {}
 _lock = threading.Lock()

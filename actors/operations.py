@@ -1,6 +1,7 @@
-"""The gateway's operations on domain types, one per client-side method name, shared by the gRPC
-RPCs and the Ray transport. Each takes the authenticated caller first: by the time one runs,
-`AuthGate.check` has applied its rule from `memos_cluster.auth.access.RULES`; the few whose check
+"""The gateway's implementation of each operation of the table (`memos_cluster.core.operations`),
+on domain types, one method per operation name, shared by the gRPC RPCs and the Ray transport.
+Each takes the authenticated caller first: by the time one runs, its arguments were validated,
+`AuthGate.check` applied its access rule and its audit line was written; the few whose check
 needs more than the arguments (training jobs, listings, key owners) finish it here.
 """
 from __future__ import annotations
@@ -8,25 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Any, Awaitable, Callable, Optional
+from typing import Callable, Optional
 
-from memos_cluster.auth.access import RULES, Principal, require, visible_cubes
-from memos_cluster.auth.state import ROLES, CubeAccess, KeyInfo
-from memos_cluster.config import MemosConfig
-from memos_cluster.errors import (
-    AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied)
-from memos_cluster.parametric.store import AdapterListing, current_of
-from memos_cluster.scheduler.scheduler import CONTROL_ACTIONS
-from memos_cluster.validation import check_id
+from memos_cluster.auth.access import require, visible_cubes
+from memos_cluster.core.auth_types import ROLES, CubeAccess, KeyInfo, Principal
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import (
+    AlreadyExists, FailedPrecondition, NotFound, PermissionDenied)
+from memos_cluster.core.tier_types import AdapterListing, current_of
 
 from actors.auth import AuthGate
-from actors.handles import call_actor
+from actors.handles import DirectoryHandle, SchedulerHandle
 
 logger = logging.getLogger("memos_cluster.gateway")
 
 
 class Operations:
-    def __init__(self, config: MemosConfig, services, directory, scheduler, gate: AuthGate,
+    def __init__(self, config: MemosConfig, services, directory: DirectoryHandle,
+                 scheduler: Optional[SchedulerHandle], gate: AuthGate,
                  note: Callable[[list, str], None]):
         self._config = config
         self._service = services.memory
@@ -38,11 +38,6 @@ class Operations:
         self._note = note
         self._background: set[asyncio.Task] = set()
 
-    def table(self) -> dict[str, Callable[..., Awaitable[Any]]]:
-        """Every unary operation by its client-side name: the keys of access.RULES (generate
-        streams, and is served by `MemoryGateway.call_stream`)."""
-        return {name: getattr(self, name) for name in RULES if name != "generate"}
-
     # ---- cubes and memories -----------------------------------------------------------------
     async def create_cube(self, who: Principal, spec):
         """Claims the id for the caller first (pending, so it grants nothing yet), then creates
@@ -51,7 +46,6 @@ class Operations:
         earlier attempt made confirms it."""
         if not self._gate.enabled:
             return await self._service.create_cube(spec)
-        check_id(spec.cube_id, "cube_id", self._config.limits)  # before it costs a claim
         is_new = await self._gate.change("claim_cube", who.user_id, spec.cube_id)
         try:
             created = await self._service.create_cube(spec)
@@ -72,7 +66,6 @@ class Operations:
         """The id stays with its owner (who may create it again; nobody else can): what the
         deleted cube leaves behind (adapters, jobs, scheduler history) never reaches another
         tenant through a reused id."""
-        await self._gate.audit(who, "delete_cube", cube_id)
         return await self._service.delete_cube(cube_id)
 
     async def list_cubes(self, who: Principal):
@@ -174,34 +167,26 @@ class Operations:
         return AdapterListing(tuple(records), current.version if current else 0)
 
     async def delete_adapter(self, who: Principal, cube_id, version):
-        await self._gate.audit(who, "delete_adapter", cube_id, f"version={version}")
         await self._parametric.delete(cube_id, version)
 
     async def tier_status(self, who: Principal, cube_id):
         await self._service.get_cube(cube_id)  # NotFound for an unknown cube
-        return await call_actor(self._require_scheduler(), "scheduler", "tier_status", cube_id,
-                                timeout_s=self._config.cluster.call_timeout_s)
+        return await self._require_scheduler().tier_status(cube_id)
 
     async def scheduler(self, who: Principal, action):
-        if action not in CONTROL_ACTIONS:
-            raise InvalidArgument(f"action must be one of {CONTROL_ACTIONS}", "action")
-        if action != "status":
-            await self._gate.audit(who, "scheduler", "cluster", f"action={action}")
-        return await call_actor(self._require_scheduler(), "scheduler", "control", action,
-                                timeout_s=self._config.gateway.request_timeout_s)
+        return await self._require_scheduler().control(
+            action, timeout_s=self._config.gateway.request_timeout_s)
 
     async def shards(self, who: Principal):
-        return await call_actor(self._directory, "the cube directory", "status",
-                                timeout_s=self._config.gateway.request_timeout_s)
+        return await self._directory.status(timeout_s=self._config.gateway.request_timeout_s)
 
     async def reshard(self, who: Principal, shard_ids):
-        await self._gate.audit(who, "reshard", "cluster", f"shards={','.join(shard_ids)}")
-        status = await call_actor(self._directory, "the cube directory", "reshard",
-                                  tuple(shard_ids), timeout_s=self._config.gateway.request_timeout_s)
+        status = await self._directory.reshard(
+            shard_ids, timeout_s=self._config.gateway.request_timeout_s)
         await self._service.router.refresh()
         return status
 
-    def _require_scheduler(self):
+    def _require_scheduler(self) -> SchedulerHandle:
         if self._scheduler is None:
             raise FailedPrecondition("the scheduler is disabled (scheduler.enabled: false)")
         return self._scheduler

@@ -14,11 +14,12 @@ from typing import Optional, Sequence
 
 import ray
 
-from memos_cluster.config import MemosConfig
-from memos_cluster.logs import configure_json_logging
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.logs import configure_json_logging
+from memos_cluster.core.tier_types import SchedulerStatus
 from memos_cluster.scheduler.frequency import AccessEvent
 from memos_cluster.scheduler.policy import MigrationPlan
-from memos_cluster.scheduler.scheduler import Scheduler, SchedulerStatus
+from memos_cluster.scheduler.scheduler import Scheduler
 
 from actors import metrics
 from actors.services import build_services

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ray
 
-from memos_cluster.activation.service import ActivationService
-from memos_cluster.config import MemosConfig
-from memos_cluster.parametric.service import ParametricService
-from memos_cluster.parametric.store import AdapterStore
-from memos_cluster.service import MemoryService
-from memos_cluster.shardmap import HashRing
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.placement.shardmap import HashRing
+from memos_cluster.tiers.activation.service import ActivationService
+from memos_cluster.tiers.parametric.service import ParametricService
+from memos_cluster.tiers.parametric.store import AdapterStore
+from memos_cluster.tiers.plaintext.service import MemoryService
 
 from actors.directory import get_or_create_directory
-from actors.handles import KVHandle, NamedActor, ShardHandle, TrainerHandle, call_actor
+from actors.handles import DirectoryHandle, KVHandle, NamedActor, ShardHandle, TrainerHandle
 from actors.kv_cache import create_kv_actor, kv_actor_ids, kv_actor_name
 from actors.lora import LORA_ACTOR_NAME, create_lora_actor
 
@@ -29,14 +28,11 @@ class Services:
 def memory_service(config: MemosConfig) -> MemoryService:
     """The plaintext service over the shard actors (the directory makes sure they exist, which
     blocks until they have opened their storage). Who calls it: build_services, bulk ingest."""
-    directory = get_or_create_directory(config)
-    layout = ray.get(directory.ensure_shards.remote())
     namespace, timeout_s = config.ray.namespace, config.cluster.call_timeout_s
-
-    async def refresh():
-        return await call_actor(directory, "the cube directory", "layout", timeout_s=timeout_s)
-
-    return MemoryService(config, layout, lambda s: ShardHandle(s, namespace, timeout_s), refresh)
+    directory = DirectoryHandle(get_or_create_directory(config), timeout_s)
+    layout = directory.ensure_shards()
+    return MemoryService(config, layout, lambda s: ShardHandle(s, namespace, timeout_s),
+                         directory.layout)
 
 
 def build_services(config: MemosConfig) -> Services:

@@ -1,7 +1,9 @@
 """PlaintextShardActor: the single owner of one shard's Milvus storage.
 
 A thin wrapper: it builds a `PlaintextTier`, opens it (which is also how it recovers after a
-restart: all state is re-read from Milvus), and forwards calls. Ray restarts it on failure
+restart: all state is re-read from Milvus), puts it behind its ownership guard
+(`GuardedShard`) and dispatches every call, from gateways and from the directory, to that by
+name (`serve`). Ray restarts it on failure
 (`max_restarts`), re-running `__init__`; calls in flight during a restart fail and the gateway
 reports them as UNAVAILABLE.
 """
@@ -13,15 +15,14 @@ import time
 
 import ray
 
-from memos_cluster import logs
-from memos_cluster.config import MemosConfig
-from memos_cluster.embedder import make_embedder
-from memos_cluster.errors import InternalError
-from memos_cluster.layout import LayoutStore
-from memos_cluster.logs import configure_json_logging
-from memos_cluster.ownership import CubeGuard, GuardedShard
-from memos_cluster.service import DispatchingShard
-from memos_cluster.tiers.plaintext import PlaintextTier
+from memos_cluster.core import logs
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import InternalError
+from memos_cluster.core.logs import configure_json_logging
+from memos_cluster.embed import make_embedder
+from memos_cluster.placement.layout import LayoutStore
+from memos_cluster.placement.ownership import SHARD_OPERATIONS, CubeGuard, GuardedShard
+from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 from actors import metrics
 from actors.handles import shard_actor_name
@@ -31,8 +32,6 @@ logger = logging.getLogger(__name__)
 
 FLUSH_POLL_S = 0.5  # how often the flusher asks the tier whether a flush is due (seconds)
 METRICS_INTERVAL_S = 15.0  # how often the items-per-cube gauges are refreshed (seconds)
-# What a gateway may call through `serve`: the ShardPort, as DispatchingShard forwards it.
-SHARD_PORT_METHODS = frozenset(n for n in vars(DispatchingShard) if not n.startswith("_"))
 LOGGED_WRITES = frozenset({"create_cube", "delete_cube", "add", "update", "delete", "merge"})
 
 
@@ -78,14 +77,15 @@ class PlaintextShardActor:
         metrics.set_gauge("memos_shard_items", sum(sizes.values()), shard=self._shard_id)
 
     def serve(self, method: str, request: str, *args):
-        """A ShardPort call from a gateway (`ShardHandle`), run under the gateway's request id
-        (`request`), which every log line of the call carries; writes are logged."""
-        if method not in SHARD_PORT_METHODS:
+        """A GuardedShard call from a gateway (`ShardHandle`) or the directory (`RayShards`),
+        run under the caller's request id (`request`), which every log line of the call
+        carries; writes are logged."""
+        if method not in SHARD_OPERATIONS:
             raise InternalError(f"{method!r} is not a shard operation")
         token = logs.request_id.set(request)
         try:
             started = time.perf_counter()
-            result = getattr(self, method)(*args)
+            result = getattr(self._shard, method)(*args)
             if method in LOGGED_WRITES:
                 logger.info("%s %s %s in %.1f ms", self._shard_id, method,
                             args[0] if args and isinstance(args[0], str) else "",
@@ -101,79 +101,6 @@ class PlaintextShardActor:
             self._tier.warm_up()
             self._embedder_warm = True
         return self._shard_id
-
-    # ---- requests: forwarders to the guarded tier (spelled out so Ray sees actor methods) ----
-    def create_cube(self, spec):
-        return self._shard.create_cube(spec)
-
-    def delete_cube(self, cube_id):
-        return self._shard.delete_cube(cube_id)
-
-    def list_cubes(self):
-        return self._shard.list_cubes()
-
-    def get_cube(self, cube_id):
-        return self._shard.get_cube(cube_id)
-
-    def add(self, cube_id, items, vectors=None):
-        return self._shard.add(cube_id, items, vectors)
-
-    def search(self, query):
-        return self._shard.search(query)
-
-    def get(self, cube_id, ids):
-        return self._shard.get(cube_id, ids)
-
-    def update(self, update):
-        return self._shard.update(update)
-
-    def history(self, cube_id, memory_id):
-        return self._shard.history(cube_id, memory_id)
-
-    def delete(self, cube_id, ids):
-        return self._shard.delete(cube_id, ids)
-
-    def health(self):
-        return self._tier.health()
-
-    def near_duplicates(self, cube_id, memory_id, min_similarity):
-        return self._shard.near_duplicates(cube_id, memory_id, min_similarity)
-
-    def merge(self, cube_id, keep_id, duplicate_ids):
-        return self._shard.merge(cube_id, keep_id, duplicate_ids)
-
-    # ---- the directory's side: layout, moves, the shards view ------------------------------
-    def set_layout(self, layout):
-        self._shard.guard.set_layout(layout)
-
-    def freeze_creates(self, frozen):
-        self._shard.guard.freeze_creates(frozen)
-
-    def fence(self, cube_id, timeout_s):
-        self._shard.guard.fence(cube_id, timeout_s)
-
-    def unfence(self, cube_id):
-        self._shard.guard.unfence(cube_id)
-
-    def export_cube(self, cube_id):
-        return self._shard.export_cube(cube_id)
-
-    def restore_cube(self, export):
-        return self._shard.restore_cube(export)
-
-    def import_cube(self, export):
-        return self._tier.import_cube(export)
-
-    def adopt_cube(self, cube_id):
-        return self._tier.adopt_cube(cube_id)
-
-    def drop_moved_cube(self, cube_id):
-        return self._shard.drop_moved_cube(cube_id)
-
-    def held_cubes(self):
-        """The cubes held here (with shared storage: owned here). Who calls it: the directory,
-        before a rebalance."""
-        return self._shard.held_cubes()
 
     def stats(self):
         """(node id, current memories per cube held here). Who calls it: the directory, for

@@ -30,8 +30,8 @@ import uuid
 import ray
 
 from memos_cluster.client import MemosClient
-from memos_cluster.errors import PermissionDenied
-from memos_cluster.types import NewMemory
+from memos_cluster.core.errors import PermissionDenied
+from memos_cluster.core.types import NewMemory
 
 # What each agent observes: (shared with the team, kept private).
 OBSERVATIONS = {
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.local:
         from actors.cluster import temporary_cluster
-        from memos_cluster.config import MemosConfig
+        from memos_cluster.core.config import MemosConfig
 
         with temporary_cluster(MemosConfig(), prefix="memos-agents-"):
             return run(args.app)

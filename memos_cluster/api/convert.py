@@ -7,30 +7,14 @@ from typing import Any, Optional
 
 from google.protobuf import json_format, struct_pb2
 
-from memos_cluster.activation.engine import (
-    BlockStats, GenerateStats, SamplingParams, TokenEvent)
-from memos_cluster.activation.service import GenerateCall
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.parametric.store import AdapterRecord
-from memos_cluster.parametric.trainer import TrainingJob
-from memos_cluster.scheduler.scheduler import (
-    MemoryTier, Migration, SchedulerStatus, TierStatus)
-from memos_cluster.errors import InvalidArgument
-from memos_cluster.types import (
-    Rebalance,
-    ShardInfo,
-    ShardsStatus,
-    CubeSpec,
-    CubeStats,
-    MemoryItem,
-    MemoryUpdate,
-    NewMemory,
-    SearchFilter,
-    SearchHit,
-    SearchMode,
-    SearchQuery,
-    TimeRange,
-)
+from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.tier_types import (
+    AdapterRecord, BlockStats, GenerateCall, GenerateStats, MemoryTier, Migration, SamplingParams,
+    SchedulerStatus, TierStatus, TokenEvent, TrainingJob)
+from memos_cluster.core.types import (
+    Rebalance, ShardInfo, ShardsStatus, CubeSpec, CubeStats, MemoryItem, MemoryUpdate, NewMemory,
+    SearchFilter, SearchHit, SearchMode, SearchQuery, TimeRange)
 
 MODE_FROM_PB = {
     pb.SEARCH_MODE_HYBRID: SearchMode.HYBRID,
@@ -167,6 +151,12 @@ def new_memory_to_pb(item: NewMemory, target: pb.NewMemory) -> None:
     target.event_time_ms = item.event_time_ms or 0
     target.context = item.context
     dict_to_struct(item.metadata, target.metadata)
+
+
+def create_cube_to_pb(spec: CubeSpec) -> pb.CreateCubeRequest:
+    request = pb.CreateCubeRequest(cube_id=spec.cube_id, description=spec.description)
+    dict_to_struct(spec.metadata, request.metadata)
+    return request
 
 
 def _range_to_pb(value: TimeRange, target: pb.TimeRange) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.auth.access import Principal
-from memos_cluster.auth.state import CubeAccess, KeyInfo, User
+from memos_cluster.core.auth_types import CubeAccess, KeyInfo, Principal, User
 
 
 def _ms(seconds: Optional[float]) -> int:

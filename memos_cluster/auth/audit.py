@@ -1,7 +1,9 @@
 """The audit log: one JSON line per admin action or permission change, with who and when.
 
-Appended and fsynced before the change is written (registry) or after the action is done
-(gateway), and before either is acknowledged, so an acknowledged change is always in the log. Who writes it: the auth registry (users, keys, grants) and, through the auth actor, the
+Appended and fsynced before the change is made: by the registry before it writes the new state,
+by the gateway before it runs the admin action (after the request was validated and
+authorized). So an acknowledged change is always in the log.
+Who writes it: the auth registry (users, keys, grants) and, through the auth actor, the
 gateway (cube deletion, resharding, scheduler control, adapter deletion).
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ import os
 from typing import Mapping, Optional
 
 from memos_cluster.auth.keys import check_bootstrap_key, new_secret
-from memos_cluster.config import MemosConfig
+from memos_cluster.core.config import MemosConfig
 
 
 def read_bootstrap_key(config: MemosConfig,

@@ -11,15 +11,14 @@ import re
 import secrets
 from typing import Sequence
 
-from memos_cluster.errors import ConfigError, Unauthenticated
+from memos_cluster.core.auth_types import AUTH_HEADER
+from memos_cluster.core.errors import ConfigError, Unauthenticated
 
 PREFIX = "memos_"
 BOOTSTRAP_KEY_ID = "bootstrap"
 BOOTSTRAP_USER_ID = "admin"
 MIN_BOOTSTRAP_CHARS = 32
 _FORM = re.compile(r"^memos_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
-# The header a call carries: `authorization: Bearer <key>` (gRPC metadata keys are lower case).
-AUTH_HEADER = "authorization"
 
 
 def new_key_id() -> str:

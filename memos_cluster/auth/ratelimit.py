@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-from memos_cluster.errors import ResourceExhausted
+from memos_cluster.core.errors import ResourceExhausted
 
 MAX_TRACKED_KEYS = 10000  # buckets kept; the least recently used is dropped (it was full)
 

@@ -16,18 +16,13 @@ from typing import Callable, Optional
 
 from memos_cluster.auth import keys as keyfmt
 from memos_cluster.auth.audit import AuditLog, AuditRecord
-from memos_cluster.auth.state import (
-    PERMISSIONS, ROLES, ApiKey, AuthState, CubeAccess, User, hash_secret)
-from memos_cluster.errors import (
+from memos_cluster.auth.state import ApiKey, AuthState, hash_secret
+from memos_cluster.core.auth_types import PERMISSIONS, ROLES, CubeAccess, User
+from memos_cluster.core.errors import (
     AlreadyExists, ConfigError, FailedPrecondition, InvalidArgument, NotFound)
-from memos_cluster.fileutil import write_atomically
-from memos_cluster.validation import ID_PATTERN
+from memos_cluster.core.fileutil import write_atomically
+from memos_cluster.core.validation import ID_PATTERN, check_key_settings
 
-MAX_KEY_NAME_CHARS = 128
-# Longer lifetimes are refused (use no expiry): the fuzz test's huge ones broke the listing of
-# every key of that user, as their times left int64 milliseconds.
-MAX_KEY_LIFETIME_S = 10 * 365 * 86400
-MAX_RATE_LIMIT_RPS = 1e6
 
 
 class AuthRegistry:
@@ -125,14 +120,7 @@ class AuthRegistry:
         """A new key for `user_id`: (its record, the key string). The string is returned this
         once and never stored. rate_limit_rps 0 takes the gateways' default."""
         self._user(user_id)
-        if not 0 <= rate_limit_rps <= MAX_RATE_LIMIT_RPS:
-            raise InvalidArgument(f"rate_limit_rps must be 0 (the default) up to "
-                                  f"{MAX_RATE_LIMIT_RPS:g}", "rate_limit_rps")
-        if len(name) > MAX_KEY_NAME_CHARS or not name.isprintable():
-            raise InvalidArgument("name is too long or not printable", "name")
-        if expires_in_s is not None and not 0 < expires_in_s <= MAX_KEY_LIFETIME_S:
-            raise InvalidArgument(f"expires_in_s must be 1 to {MAX_KEY_LIFETIME_S} s (or none)",
-                                  "expires_in_s")
+        check_key_settings(name, expires_in_s, rate_limit_rps)
         now = self._clock()
         key_id, secret, salt = keyfmt.new_key_id(), keyfmt.new_secret(), keyfmt.new_salt()
         while key_id in self.state.keys:

@@ -11,23 +11,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping, Optional
 
-from memos_cluster.errors import ConfigError
+from memos_cluster.core.auth_types import CubeAccess, KeyInfo, User
+from memos_cluster.core.errors import ConfigError
 
-ROLES = ("admin", "user")
-# Ordered: each permission includes the ones before it.
-PERMISSIONS = ("read", "write", "admin")
 FORMAT_VERSION = 1
-
-
-def permission_rank(permission: str) -> int:
-    return PERMISSIONS.index(permission)
-
-
-@dataclass(frozen=True)
-class User:
-    user_id: str
-    role: str  # "admin": every cube and the cluster; "user": own and granted cubes
-    created_at_s: float  # Unix epoch seconds
 
 
 @dataclass(frozen=True)
@@ -58,40 +45,8 @@ class ApiKey:
         return hmac.compare_digest(computed, self.digest)
 
 
-@dataclass(frozen=True)
-class KeyInfo:
-    """What a caller may see of a key: everything but the salt and the hash."""
-
-    key_id: str
-    user_id: str
-    name: str
-    created_at_s: float  # Unix epoch seconds
-    expires_at_s: Optional[float] = None
-    revoked_at_s: Optional[float] = None
-    rate_limit_rps: float = 0.0  # 0: the gateway's default (auth.rate_limit_rps)
-
-
 def hash_secret(salt: bytes, secret: str) -> str:
     return hashlib.sha256(salt + secret.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class CubeAccess:
-    """Who may use a cube. `owner` has admin on it ("" for a cube whose owner was deleted or
-    that predates auth: then only admins); `grants` maps user ids to a permission."""
-
-    cube_id: str
-    owner: str
-    grants: Mapping[str, str] = field(default_factory=dict)
-    # Claimed by a CreateCube still under way: grants nothing until the cube exists.
-    pending: bool = False
-
-    def permission_of(self, user_id: str) -> Optional[str]:
-        if self.pending:
-            return None
-        if user_id and user_id == self.owner:
-            return "admin"
-        return self.grants.get(user_id)
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,18 @@ The address picks the transport:
   gateway's `gateway.tls_port`; see `TLSOptions` for a private CA and client certificates).
 - `"ray://"`: code running on the Ray cluster (a job's driver, a task, an actor) calls the gateway
   application through a Serve deployment handle, with no gRPC hop; `"ray://HOST:PORT"` first
-  connects to the Ray cluster at that GCS address. `actors.ray_transport`.
+  connects to the Ray cluster at that GCS address. `memos_cluster.client.ray_transport`.
 Either form takes `?app=NAME` for the Serve application (default `memos`).
 
 Every call carries an API key (`authorization: Bearer <key>`): `api_key=`, else the environment
 variable MEMOS_API_KEY.
 
-Every method returns domain types (`memos_cluster.types`) and raises the memos exception of the
-status (`memos_cluster.errors`) with the server's message, whichever transport carries it; an
+Every method returns domain types (`memos_cluster.core.types`) and raises the memos exception of the
+status (`memos_cluster.core.errors`) with the server's message, whichever transport carries it; an
 unreachable gateway raises Unavailable.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from dataclasses import dataclass
@@ -26,34 +25,17 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Protocol, Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from memos_cluster.activation.engine import (
-    BlockStats, GenerateStats, SamplingParams, TokenEvent)
-from memos_cluster.activation.service import GenerateCall
-from memos_cluster.auth.access import Principal
-from memos_cluster.auth.keys import AUTH_HEADER
-from memos_cluster.auth.state import CubeAccess, KeyInfo, User
-from memos_cluster.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
-from memos_cluster.parametric.store import AdapterListing
-from memos_cluster.parametric.trainer import TrainingJob
-from memos_cluster.scheduler.scheduler import SchedulerStatus, TierStatus
-from memos_cluster.types import (
-    AddResult,
-    CubeSpec,
-    CubeStats,
-    DeleteResult,
-    GetResult,
-    MemoryItem,
-    MemoryUpdate,
-    NewMemory,
-    SearchFilter,
-    SearchHit,
-    SearchMode,
-    SearchQuery,
-    ShardHealth,
-    ShardsStatus,
-)
+from memos_cluster.core.auth_types import AUTH_HEADER, CubeAccess, KeyInfo, Principal, User
+from memos_cluster.core.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
+from memos_cluster.core.tier_types import (
+    AdapterListing, BlockStats, GenerateCall, GenerateStats, SamplingParams, SchedulerStatus,
+    TierStatus, TokenEvent, TrainingJob)
+from memos_cluster.core.types import (
+    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, MemoryItem, MemoryUpdate, NewMemory,
+    SearchFilter, SearchHit, SearchMode, SearchQuery, ShardHealth, ShardsStatus)
 
-RAY_TRANSPORT_MODULE = "actors.ray_transport"  # imported only for ray:// addresses
+__all__ = ["API_KEY_ENV", "MemosClient", "TLSOptions", "Transport", "parse_address"]
+
 API_KEY_ENV = "MEMOS_API_KEY"  # the key a client sends when none is given
 
 
@@ -75,46 +57,20 @@ class TLSOptions:
 
 
 class Transport(Protocol):
-    """What a transport carries: the service's operations on domain types."""
+    """What a transport carries: the operations of the table (`core/operations.py`) by name, on
+    domain types; errors raised as the memos exception of their status."""
 
     address: str
 
     def close(self) -> None: ...
-    def create_cube(self, spec: CubeSpec) -> CubeSpec: ...
-    def delete_cube(self, cube_id: str) -> int: ...
-    def list_cubes(self) -> list[CubeSpec]: ...
-    def get_cube(self, cube_id: str) -> CubeStats: ...
-    def add(self, cube_id: str, items: Sequence[NewMemory]) -> AddResult: ...
-    def search(self, query: SearchQuery) -> list[SearchHit]: ...
-    def get(self, cube_id: str, ids: Sequence[str]) -> GetResult: ...
-    def update(self, update: MemoryUpdate) -> MemoryItem: ...
-    def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]: ...
-    def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult: ...
-    def health(self) -> list[ShardHealth]: ...
-    def ping(self) -> None: ...
-    def activate(self, cube_id: str, memory_ids: Sequence[str], replace: bool) -> BlockStats: ...
-    def generate(self, call: GenerateCall) -> Iterator[TokenEvent | GenerateStats]: ...
-    def train(self, cube_id: str, memory_ids: Sequence[str], rank: int, steps: int,
-              learning_rate: float) -> TrainingJob: ...
-    def training_job(self, job_id: str) -> TrainingJob: ...
-    def cancel_training(self, job_id: str) -> TrainingJob: ...
-    def adapters(self, cube_id: str) -> AdapterListing: ...
-    def delete_adapter(self, cube_id: str, version: int) -> None: ...
-    def tier_status(self, cube_id: str) -> TierStatus: ...
-    def scheduler(self, action: str) -> SchedulerStatus: ...
-    def shards(self) -> ShardsStatus: ...
-    def reshard(self, shard_ids: Sequence[str]) -> ShardsStatus: ...
-    def whoami(self) -> Principal: ...
-    def create_user(self, user_id: str, role: str) -> User: ...
-    def list_users(self) -> list[User]: ...
-    def delete_user(self, user_id: str) -> None: ...
-    def create_key(self, user_id: str, name: str, expires_in_s: Optional[float],
-                   rate_limit_rps: float) -> tuple[KeyInfo, str]: ...
-    def list_keys(self, user_id: str) -> list[KeyInfo]: ...
-    def revoke_key(self, key_id: str) -> KeyInfo: ...
-    def share_cube(self, cube_id: str, user_id: str, permission: str) -> CubeAccess: ...
-    def revoke_cube(self, cube_id: str, user_id: str) -> CubeAccess: ...
-    def cube_access(self, cube_id: str) -> CubeAccess: ...
+
+    def call(self, operation: str, *args: Any) -> Any:
+        """A unary operation's result."""
+        ...
+
+    def stream(self, operation: str, *args: Any) -> Iterator[Any]:
+        """A streaming operation's events (Generate)."""
+        ...
 
 
 def parse_address(address: str) -> tuple[str, str, Optional[str]]:
@@ -146,8 +102,9 @@ def make_transport(address: str, timeout_s: float, metadata: Sequence[tuple[str,
         tls = tls or (TLSOptions() if scheme == "grpcs" else None)
         return GrpcTransport(target, timeout_s, metadata, app or application,
                              tls.read() if tls else None, tls.server_name if tls else "")
-    ray_transport = importlib.import_module(RAY_TRANSPORT_MODULE)
-    return ray_transport.RayTransport(target or None, app or application, timeout_s, metadata)
+    from memos_cluster.client.ray_transport import RayTransport  # imports ray: ray:// only
+
+    return RayTransport(target or None, app or application, timeout_s, metadata)
 
 
 class MemosClient:
@@ -172,6 +129,13 @@ class MemosClient:
     def connect(cls, address: str, **options: Any) -> "MemosClient":
         return cls(address, **options)
 
+    def _call(self, operation: str, *args: Any) -> Any:
+        """Every method's one path: the operation of that name (core/operations.py)."""
+        return self._transport.call(operation, *args)
+
+    def _stream(self, operation: str, *args: Any) -> Iterator[Any]:
+        return self._transport.stream(operation, *args)
+
     def close(self) -> None:
         self._transport.close()
 
@@ -184,35 +148,35 @@ class MemosClient:
     # ---- cubes -----------------------------------------------------------------------------
     def create_cube(self, cube_id: str, description: str = "",
                     metadata: Optional[dict[str, Any]] = None) -> CubeSpec:
-        return self._transport.create_cube(CubeSpec(cube_id, description, dict(metadata or {})))
+        return self._call("create_cube", CubeSpec(cube_id, description, dict(metadata or {})))
 
     def delete_cube(self, cube_id: str) -> int:
         """Purge a cube and all its memories; returns how many memories it held."""
-        return self._transport.delete_cube(cube_id)
+        return self._call("delete_cube", cube_id)
 
     def list_cubes(self) -> list[CubeSpec]:
-        return self._transport.list_cubes()
+        return self._call("list_cubes")
 
     def get_cube(self, cube_id: str) -> CubeStats:
-        return self._transport.get_cube(cube_id)
+        return self._call("get_cube", cube_id)
 
     # ---- memories --------------------------------------------------------------------------
     def add(self, cube_id: str, items: Iterable[NewMemory | str]) -> AddResult:
         """Add a batch; plain strings are shorthand for NewMemory(text=...)."""
-        return self._transport.add(cube_id, [NewMemory(text=item) if isinstance(item, str)
-                                             else item for item in items])
+        return self._call("add", cube_id, [NewMemory(text=item) if isinstance(item, str)
+                                           else item for item in items])
 
     def search(self, cube_ids: str | Sequence[str], query: str, top_k: int = 0,
                mode: Optional[SearchMode] = None,
                filter: Optional[SearchFilter] = None) -> list[SearchHit]:
         """top_k 0 and mode None take the server's defaults."""
         cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
-        return self._transport.search(SearchQuery(
+        return self._call("search", SearchQuery(
             cube_ids=cubes, query=query, top_k=top_k, mode=mode,
             filter=filter if filter is not None else SearchFilter()))
 
     def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
-        return self._transport.get(cube_id, list(ids))
+        return self._call("get", cube_id, list(ids))
 
     def update(self, cube_id: str, memory_id: str, text: str,
                metadata: Optional[dict[str, Any]] = None, memory_type: str = "",
@@ -220,27 +184,27 @@ class MemosClient:
                expected_version: int = 0) -> MemoryItem:
         """A new version of a memory; metadata None keeps the old metadata, memory_type ""
         keeps the old type, expected_version 0 skips the optimistic-concurrency check."""
-        return self._transport.update(MemoryUpdate(
+        return self._call("update", MemoryUpdate(
             cube_id=cube_id, id=memory_id, text=text, metadata=metadata,
             memory_type=memory_type or None, event_time_ms=event_time_ms,
             expected_version=expected_version or None))
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
         """Every version, oldest first."""
-        return self._transport.history(cube_id, memory_id)
+        return self._call("history", cube_id, memory_id)
 
     def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
-        return self._transport.delete(cube_id, list(ids))
+        return self._call("delete", cube_id, list(ids))
 
     def health(self) -> list[ShardHealth]:
-        return self._transport.health()
+        return self._call("health")
 
     # ---- activation memory -----------------------------------------------------------------
     def activate(self, cube_id: str, memory_ids: Sequence[str],
                  replace: bool = False) -> BlockStats:
         """Promote memories into the cube's activation memory (a KV cache of their block):
         appended in order, or replacing the block. Returns what the prefill cost and reused."""
-        return self._transport.activate(cube_id, list(memory_ids), replace)
+        return self._call("activate", cube_id, list(memory_ids), replace)
 
     def generate(self, cube_ids: str | Sequence[str], query: str, max_new_tokens: int = 0,
                  temperature: float = 0.0, top_p: float = 0.0, seed: int = 0,
@@ -250,7 +214,7 @@ class MemosClient:
         """Stream TokenEvents, then one GenerateStats (time to first token, prefill saved,
         caches and adapters used). 0 takes the server's defaults; temperature 0 is greedy."""
         cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
-        return self._transport.generate(GenerateCall(
+        return self._stream("generate", GenerateCall(
             cubes, query, SamplingParams(max_new_tokens, temperature, top_p, seed),
             use_activation_memory, use_retrieved_memories, retrieval_top_k,
             use_parametric_memory))
@@ -260,13 +224,13 @@ class MemosClient:
                       steps: int = 0, learning_rate: float = 0.0) -> TrainingJob:
         """Start training a new adapter version on these memories; returns the queued job
         at once (poll `training_job`, or `wait_for_training`). 0: configured settings."""
-        return self._transport.train(cube_id, list(memory_ids), rank, steps, learning_rate)
+        return self._call("train", cube_id, list(memory_ids), rank, steps, learning_rate)
 
     def training_job(self, job_id: str) -> TrainingJob:
-        return self._transport.training_job(job_id)
+        return self._call("training_job", job_id)
 
     def cancel_training(self, job_id: str) -> TrainingJob:
-        return self._transport.cancel_training(job_id)
+        return self._call("cancel_training", job_id)
 
     def wait_for_training(self, job_id: str, timeout_s: float = 600.0,
                           poll_s: float = 0.5) -> TrainingJob:
@@ -281,45 +245,45 @@ class MemosClient:
 
     def adapters(self, cube_id: str) -> AdapterListing:
         """Every adapter version of the cube with its lineage and metrics, and the current."""
-        return self._transport.adapters(cube_id)
+        return self._call("adapters", cube_id)
 
     def delete_adapter(self, cube_id: str, version: int) -> None:
-        self._transport.delete_adapter(cube_id, version)
+        self._call("delete_adapter", cube_id, version)
 
     # ---- the scheduler ---------------------------------------------------------------------
     def tier_status(self, cube_id: str) -> TierStatus:
         """Each tracked memory's tiers and access frequency, and the cube's recent migrations."""
-        return self._transport.tier_status(cube_id)
+        return self._call("tier_status", cube_id)
 
     def scheduler(self, action: str = "status") -> SchedulerStatus:
         """status | pause | resume | run (one cycle now, returning what it did)."""
-        return self._transport.scheduler(action)
+        return self._call("scheduler", action)
 
     # ---- the shard layout ------------------------------------------------------------------
     def shards(self) -> ShardsStatus:
         """Each shard's node, cubes and items, and the progress of the last rebalance."""
-        return self._transport.shards()
+        return self._call("shards")
 
     def reshard(self, shard_ids: Sequence[str]) -> ShardsStatus:
         """Make shard_ids the ring's shards; cubes whose owner changes move in the background
         (watch `shards()`). Reads and writes go on meanwhile."""
-        return self._transport.reshard(list(shard_ids))
+        return self._call("reshard", list(shard_ids))
 
     # ---- tenancy: users, keys, grants --------------------------------------------------------
     def whoami(self) -> Principal:
         """The user and key this client calls as."""
-        return self._transport.whoami()
+        return self._call("whoami")
 
     def create_user(self, user_id: str, role: str = "user") -> User:
         """Admins only. role: "admin" or "user"; an agent is a user with its own keys."""
-        return self._transport.create_user(user_id, role)
+        return self._call("create_user", user_id, role)
 
     def list_users(self) -> list[User]:
-        return self._transport.list_users()
+        return self._call("list_users")
 
     def delete_user(self, user_id: str) -> None:
         """Revokes the user's keys and grants; cubes they owned become admin-only."""
-        self._transport.delete_user(user_id)
+        self._call("delete_user", user_id)
 
     def create_key(self, user_id: str = "", name: str = "",
                    expires_in_s: Optional[float] = None,
@@ -327,24 +291,24 @@ class MemosClient:
         """A new API key for `user_id` ("" = yourself; others' keys need the admin role):
         (its record, the key string). The string is shown this once and never stored.
         rate_limit_rps (admins only): this key's limit; 0 takes auth.rate_limit_rps."""
-        return self._transport.create_key(user_id, name, expires_in_s, rate_limit_rps)
+        return self._call("create_key", user_id, name, expires_in_s, rate_limit_rps)
 
     def list_keys(self, user_id: str = "") -> list[KeyInfo]:
-        return self._transport.list_keys(user_id)
+        return self._call("list_keys", user_id)
 
     def revoke_key(self, key_id: str) -> KeyInfo:
-        return self._transport.revoke_key(key_id)
+        return self._call("revoke_key", key_id)
 
     def share_cube(self, cube_id: str, user_id: str, permission: str = "read") -> CubeAccess:
         """Grant read, write or admin on a cube (needs admin on it)."""
-        return self._transport.share_cube(cube_id, user_id, permission)
+        return self._call("share_cube", cube_id, user_id, permission)
 
     def revoke_cube(self, cube_id: str, user_id: str) -> CubeAccess:
-        return self._transport.revoke_cube(cube_id, user_id)
+        return self._call("revoke_cube", cube_id, user_id)
 
     def cube_access(self, cube_id: str) -> CubeAccess:
         """The cube's owner and grants (needs admin on it)."""
-        return self._transport.cube_access(cube_id)
+        return self._call("cube_access", cube_id)
 
     def wait_ready(self, timeout_s: float = 120.0, poll_s: float = 0.5) -> None:
         """Block until the gateway answers Health with every shard ok, or raise Unavailable.
@@ -364,4 +328,4 @@ class MemosClient:
 
     def ping(self) -> None:
         """A no-op round trip through the gateway (the overhead baseline)."""
-        self._transport.ping()
+        self._call("ping")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memos_cluster.config import SchedulerConfig
+from memos_cluster.core.config import SchedulerConfig
 
 
 @dataclass(frozen=True)

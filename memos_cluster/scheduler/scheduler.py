@@ -18,58 +18,20 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from memos_cluster.activation.service import ActivationService
-from memos_cluster.config import MemosConfig
-from memos_cluster.errors import MemosError, NotFound
-from memos_cluster.fileutil import write_atomically
-from memos_cluster.parametric.service import ParametricService
-from memos_cluster.parametric.store import current_of
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import MemosError, NotFound
+from memos_cluster.core.fileutil import write_atomically
+from memos_cluster.core.tier_types import MemoryTier, Migration, TierStatus, current_of
 from memos_cluster.scheduler.frequency import AccessEvent, FrequencyTable
-from memos_cluster.service import MemoryService
 from memos_cluster.scheduler.policy import (
     CubeState, MemoryState, MigrationPlan, Snapshot, plan)
-
-
-@dataclass(frozen=True)
-class Migration:
-    time_s: float
-    cube_id: str
-    memory_id: str  # "" for cube-level actions
-    action: str  # promote | demote | consolidate | retire | failed
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class MemoryTier:
-    memory_id: str
-    version: int
-    frequency: float
-    tiers: tuple[str, ...]  # "plaintext", plus "activation" and/or "parametric"
-
-
-@dataclass(frozen=True)
-class TierStatus:
-    memories: tuple[MemoryTier, ...]
-    migrations: tuple[Migration, ...]  # recent, oldest first
-
-
-@dataclass(frozen=True)
-class SchedulerStatus:
-    paused: bool
-    events: int  # access events received
-    dropped: int  # access events dropped on the way, as senders report
-    tracked: int  # memories with a frequency
-    promoted: int = 0  # in the last cycle
-    demoted: int = 0
-    consolidations: int = 0
-    retired: int = 0
-
-
-CONTROL_ACTIONS = ("status", "pause", "resume", "run")
+from memos_cluster.tiers.activation.service import ActivationService
+from memos_cluster.tiers.parametric.service import ParametricService
+from memos_cluster.tiers.plaintext.service import MemoryService
 
 
 class Scheduler:

@@ -4,7 +4,7 @@ it. One cluster for this test session (its own pytest run: see scripts/test.sh).
 import pytest
 
 from memos_cluster.client import MemosClient
-from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.core.config import MemosConfig, with_overrides
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ and a removed node. Each drill ends with an audit: every acknowledged write read
 once. Bounded: load runs seconds, recovery waits at most RECOVERY_DEADLINE_S."""
 import time
 
-from memos_cluster.drills import PROBE_ID, WriteLoad, audit, seed_cubes, wait_writable
+from memos_cluster.bench.write_load import PROBE_ID, WriteLoad, audit, seed_cubes, wait_writable
 
 RECOVERY_DEADLINE_S = 120
 NUM_CUBES = 6

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from memos_cluster.client import MemosClient
-from memos_cluster.config import MemosConfig, with_overrides
-from memos_cluster.netutil import free_port
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.netutil import free_port
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,14 @@ cache, stream Generate over it, and keep it consistent with plaintext updates an
 (Token-for-token exactness against a full prefill is asserted in tests/unit on the same engine.)"""
 import pytest
 
-from memos_cluster.activation.engine import GenerateStats, TokenEvent
-from memos_cluster.errors import InvalidArgument, NotFound
-from memos_cluster.types import NewMemory
+from memos_cluster.core.errors import InvalidArgument, NotFound
+from memos_cluster.core.tier_types import GenerateStats, TokenEvent
+from memos_cluster.core.types import NewMemory
 
 NOTES = [NewMemory(f"Day {i}: the {colour} lantern was lit in the {place}", id=f"n{i}")
          for i, (colour, place) in enumerate([("red", "tower"), ("blue", "cellar"),
-                                               ("green", "garden"), ("amber", "attic"),
-                                               ("violet", "stable"), ("silver", "dock")])]
+                                              ("green", "garden"), ("amber", "attic"),
+                                              ("violet", "stable"), ("silver", "dock")])]
 
 
 def generate(client, cube, query="which lantern was lit?", **kw):

@@ -1,7 +1,7 @@
 """`bench locomo` through the session's gateway, on a small LoCoMo-shaped conversation."""
 import json
 
-from memos_cluster.bench_locomo import run_locomo_bench
+from memos_cluster.bench.locomo import run_locomo_bench
 
 TOPICS = ["pottery class", "camping trip", "violin lessons", "marathon training",
           "adoption agency", "beach sunrise painting", "book club", "garden tomatoes"]

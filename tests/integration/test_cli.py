@@ -3,12 +3,12 @@ import json
 import subprocess
 import sys
 
-from memos_cluster.cli import main
-from memos_cluster.types import NewMemory
+from memos_cluster.cli.main import main
+from memos_cluster.core.types import NewMemory
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memos_cluster.cli", *args],
+    return subprocess.run([sys.executable, "-m", "memos_cluster.cli.main", *args],
                           capture_output=True, text=True, timeout=120)
 
 

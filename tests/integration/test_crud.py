@@ -1,6 +1,6 @@
 """The full CRUD and history cycle and search, through the real gRPC gateway."""
-from memos_cluster.shardmap import HashRing, shard_names
-from memos_cluster.types import NewMemory, SearchFilter, SearchMode, TimeRange
+from memos_cluster.core.types import NewMemory, SearchFilter, SearchMode, TimeRange
+from memos_cluster.placement.shardmap import HashRing, shard_names
 
 FACTS = [
     NewMemory("Caroline adopted a grey cat called Miso", id="pet",

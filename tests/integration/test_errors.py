@@ -3,9 +3,8 @@ import grpc
 import pytest
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.errors import (
-    AlreadyExists, FailedPrecondition, InvalidArgument, NotFound)
-from memos_cluster.types import NewMemory
+from memos_cluster.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from memos_cluster.core.types import NewMemory
 
 
 @pytest.mark.parametrize("call,field", [
@@ -66,3 +65,25 @@ def test_invalid_utf8_is_invalid_argument(running, cube):
             call(raw, metadata=(("application", "memos"),), timeout=30)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "memories.text" in info.value.details()
+
+
+def test_validation_comes_before_auth_audit_and_storage(client, cube, config):
+    """A 70,000-character cube id on an admin action: INVALID_ARGUMENT naming the field, as
+    short a message as any other, and nothing written to the audit log (it was INTERNAL, "File
+    name too long" from the adapter store, with the whole id in the audit log). An unknown
+    caller's malformed request is refused as malformed too: nothing was looked up for it."""
+    from memos_cluster.auth.audit import AuditLog
+    from memos_cluster.client import MemosClient
+
+    audit = AuditLog(config.auth_dir() / "audit.jsonl")
+    before = len(list(audit.read()))
+    huge = "c" * 70_000
+    for call in (lambda c: c.delete_adapter(huge, 1), lambda c: c.delete_cube(huge),
+                 lambda c: c.adapters(huge)):
+        with pytest.raises(InvalidArgument) as info:
+            call(client)
+        assert info.value.message.startswith("cube_id") and len(info.value.message) < 200
+    assert len(list(audit.read())) == before
+    with MemosClient(client.address, api_key="") as anonymous:
+        with pytest.raises(InvalidArgument):
+            anonymous.delete_adapter(huge, 1)

@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 
 from actors.cube_transfer import import_cube
-from memos_cluster.cube_io import read_archive
-from memos_cluster.errors import AlreadyExists
-from memos_cluster.ingest import locomo_texts
 from memos_cluster.client import MemosClient
-from memos_cluster.types import NewMemory, SearchMode
+from memos_cluster.core.errors import AlreadyExists
+from memos_cluster.core.types import NewMemory, SearchMode
+from memos_cluster.data.archive import read_archive
+from memos_cluster.data.locomo import locomo_texts
 
 QUERIES = ["support group", "painting for the library", "camping trip with the kids",
            "what did Melanie say about pottery", "adoption agencies"]
 
 
 def test_export_then_import_reproduces_search_results(grpc_address, config, tmp_path):
-    from memos_cluster.cli import default_locomo_path
+    from memos_cluster.cli.main import default_locomo_path
 
     texts = locomo_texts(default_locomo_path(), first=1)[:150]
     client = MemosClient(grpc_address, timeout_s=120)

@@ -11,13 +11,12 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor as F
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from users import new_users
 from memos_cluster.client import MemosClient
-from memos_cluster.types import NewMemory
+from memos_cluster.core.types import NewMemory
 
 SERVICE = pb.DESCRIPTOR.services_by_name["MemoryService"]
 # Statuses a reply may carry: a proper answer to bad, foreign or impossible input.

@@ -3,9 +3,9 @@ keys, both phases, every RPC of the mix, the audit of acknowledged writes, the J
 the latency plot. (The shipped scenarios are for measuring, not for CI.)"""
 import json
 
-from memos_cluster import cli
-from memos_cluster.load import Scenario
-from memos_cluster.load_run import run_load
+from memos_cluster.bench.load import Scenario
+from memos_cluster.bench.load_run import run_load
+from memos_cluster.cli import main as cli
 
 
 def test_a_small_multi_agent_load_run(running, config, tmp_path):

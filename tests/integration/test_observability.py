@@ -13,7 +13,7 @@ import ray
 from prometheus_client.parser import text_string_to_metric_families
 
 from memos_cluster.client import MemosClient
-from memos_cluster.errors import NotFound
+from memos_cluster.core.errors import NotFound
 
 DEADLINE_S = 90  # Ray's agents export every few seconds
 

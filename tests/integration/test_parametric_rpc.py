@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from memos_cluster.activation.engine import GenerateStats
-from memos_cluster.errors import FailedPrecondition, InvalidArgument, NotFound
-from memos_cluster.types import NewMemory
+from memos_cluster.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from memos_cluster.core.tier_types import GenerateStats
+from memos_cluster.core.types import NewMemory
 
 FACTS = [NewMemory(text, id=f"f{i}") for i, text in enumerate([
     "Nora keeps bees on the roof of the old cinema",

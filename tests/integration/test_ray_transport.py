@@ -10,8 +10,8 @@ import pytest
 import ray
 
 from memos_cluster.client import API_KEY_ENV, MemosClient
-from memos_cluster.errors import InvalidArgument, NotFound, Unavailable
-from memos_cluster.types import NewMemory
+from memos_cluster.core.errors import InvalidArgument, NotFound, Unavailable
+from memos_cluster.core.types import NewMemory
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_DEADLINE_S = 240

@@ -7,11 +7,11 @@ import pytest
 import ray
 
 from actors.handles import DIRECTORY_NAME
+from memos_cluster.bench import write_load as drills
+from memos_cluster.bench.write_load import WriteLoad, audit
 from memos_cluster.client import MemosClient
-from memos_cluster import drills
-from memos_cluster.drills import WriteLoad, audit
-from memos_cluster.layout import Layout
-from memos_cluster.types import NewMemory
+from memos_cluster.core.types import NewMemory
+from memos_cluster.placement.layout import Layout
 
 NUM_CUBES = 12
 WRITERS = 3

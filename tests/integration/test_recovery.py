@@ -4,8 +4,8 @@ import time
 import ray
 
 from actors.handles import shard_actor_name
-from memos_cluster.errors import Unavailable
-from memos_cluster.types import NewMemory
+from memos_cluster.core.errors import Unavailable
+from memos_cluster.core.types import NewMemory
 
 RECOVERY_DEADLINE_S = 120
 

@@ -7,9 +7,9 @@ import pytest
 import ray
 
 from actors.scheduler import SCHEDULER_ACTOR_NAME
-from memos_cluster.activation.engine import GenerateStats
-from memos_cluster.errors import InvalidArgument, NotFound, Unavailable
-from memos_cluster.types import NewMemory
+from memos_cluster.core.errors import InvalidArgument, NotFound, Unavailable
+from memos_cluster.core.tier_types import GenerateStats
+from memos_cluster.core.types import NewMemory
 
 FACTS = [NewMemory(text, id=f"s{i}") for i, text in enumerate([
     "The lighthouse keeper feeds the gulls at dawn",

@@ -11,7 +11,7 @@ import yaml
 from ray.serve.context import _get_global_client
 
 from memos_cluster.client import MemosClient
-from memos_cluster.serve_config import LOCAL_SERVE_CONFIG, load_serve_config, render_for
+from memos_cluster.deploy.serve_config import LOCAL_SERVE_CONFIG, load_serve_config, render_for
 
 DEADLINE_S = 180
 

@@ -9,14 +9,13 @@ import uuid
 import grpc
 import pytest
 
-from memos_cluster.api.memos.v1 import memos_pb2 as pb
+from memos_cluster.api.memos.v1 import memos_pb2 as pb, memos_pb2_grpc as pb_grpc
 from users import new_users
-from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
 from memos_cluster.auth.audit import AuditLog
 from memos_cluster.client import MemosClient
-from memos_cluster.errors import (
+from memos_cluster.core.errors import (
     AlreadyExists, NotFound, PermissionDenied, ResourceExhausted, Unauthenticated)
-from memos_cluster.types import NewMemory, SearchFilter, SearchMode
+from memos_cluster.core.types import NewMemory, SearchFilter, SearchMode
 
 SECRET_WORDS = ("zanzibar", "quokka", "marmalade")  # only in alice's memories
 
@@ -34,7 +33,7 @@ def tenants(running, config):
     admin = MemosClient(running.grpc_address, application=config.gateway.app_name)
     made = {name: Tenant(user_id, key, running.grpc_address, config.gateway.app_name)
             for name, (user_id, key) in new_users(admin, ("alice", "bob"),
-                                                   name="laptop").items()}
+                                                  name="laptop").items()}
     alice, bob = made["alice"], made["bob"]
     for tenant, count, words in ((alice, 3, SECRET_WORDS), (bob, 2, ("bicycle", "harbour"))):
         for c in range(count):

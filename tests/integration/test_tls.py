@@ -6,7 +6,7 @@ reaches the service. Server-only TLS is tested in tests/unit/test_grpc_servicer.
 import pytest
 
 from memos_cluster.client import MemosClient, TLSOptions
-from memos_cluster.errors import Unauthenticated, Unavailable
+from memos_cluster.core.errors import Unauthenticated, Unavailable
 
 
 @pytest.fixture

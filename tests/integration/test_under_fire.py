@@ -3,8 +3,8 @@ kills the only gateway replica): the scheduler killed, then the gateway replica 
 ends with every acknowledged write stored exactly once and no writer giving up. (A shard actor
 killed: test_recovery and tests/cluster; the KV-budget drill needs small budgets: `bench
 drills`.)"""
-from actors.drill_ops import drill_ops
-from memos_cluster.bench_drills import run_drills
+from memos_cluster.bench.drills import run_drills
+from memos_cluster.bench.ray_ops import drill_ops
 
 
 def test_scheduler_and_replica_kills_lose_no_acknowledged_write(running, config, grpc_address):

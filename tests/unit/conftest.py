@@ -16,7 +16,7 @@ def no_ray(monkeypatch):
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     """The built-in tiny-llama on the CPU: (model, tokenizer, identity), once per module."""
-    from memos_cluster.activation.model import load_causal_lm, resolve_model
+    from memos_cluster.tiers.llm.model import load_causal_lm, resolve_model
 
     path, identity = resolve_model("builtin:tiny-llama", tmp_path_factory.mktemp("models"))
     model, tokenizer = load_causal_lm(path, "cpu")

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from memos_cluster.activation.blocks import Budgets
-from memos_cluster.activation.engine import (
-    ActivationEngine, BlockMemory, GenerateRequest, GenerateStats, SamplingParams, TokenEvent)
-from memos_cluster.activation.kvstore import KVStore, load_spilled
-from memos_cluster.activation.model import resolve_model
-from memos_cluster.errors import FailedPrecondition, InvalidArgument
+from memos_cluster.core.errors import FailedPrecondition, InvalidArgument
+from memos_cluster.core.tier_types import BlockMemory, GenerateStats, SamplingParams, TokenEvent
+from memos_cluster.tiers.activation.blocks import Budgets
+from memos_cluster.tiers.activation.engine import ActivationEngine, GenerateRequest
+from memos_cluster.tiers.activation.kvstore import KVStore, load_spilled
+from memos_cluster.tiers.llm.model import resolve_model
 
 BIG = 1 << 32
 MEMORIES = tuple(BlockMemory("alice", f"m{i}", 1, f"Alice noted on day {i} that the {colour} "

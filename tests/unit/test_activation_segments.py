@@ -7,11 +7,12 @@ import torch
 from transformers import (
     DynamicCache, GPT2Config, GPT2LMHeadModel, MistralConfig, MistralForCausalLM)
 
-from memos_cluster.activation.blocks import Budgets
-from memos_cluster.activation.compose import RopeShift, append_pieces, segment_piece
-from memos_cluster.activation.engine import ActivationEngine, BlockMemory, GenerateRequest
-from memos_cluster.activation.kvstore import KVStore, cache_layers
-from memos_cluster.errors import ConfigError
+from memos_cluster.core.errors import ConfigError
+from memos_cluster.core.tier_types import BlockMemory
+from memos_cluster.tiers.activation.blocks import Budgets
+from memos_cluster.tiers.activation.compose import RopeShift, append_pieces, segment_piece
+from memos_cluster.tiers.activation.engine import ActivationEngine, GenerateRequest
+from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers
 
 from test_activation_engine import BIG, GREEDY, MEMORIES, make_engine, on_gpu, run
 
@@ -51,7 +52,7 @@ def test_one_memory_composed_generates_what_a_full_prefill_does(loaded, tmp_path
     engine.build(MEMORIES[:1])
     request = GenerateRequest(MEMORIES[:1], "which door was open?", sampling=GREEDY)
     cached, full = run(engine, request), run(engine, dataclasses.replace(request,
-                                                                          use_cache=False))
+                                                                         use_cache=False))
     assert cached.generated == full.generated and len(set(full.generated)) > 3
     assert cached.prefill_tokens_saved > 10 and full.prefill_tokens_saved == 0
 

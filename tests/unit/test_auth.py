@@ -7,18 +7,18 @@ import stat
 import pytest
 
 from memos_cluster.auth import keys as keyfmt
-from memos_cluster.auth.access import (
-    RULES, UNKNOWN_OWNER, Principal, authenticate, authorize, visible_cubes)
+from memos_cluster.auth.access import authenticate, authorize, visible_cubes
 from memos_cluster.auth.audit import AuditLog
 from memos_cluster.auth.bootstrap import ensure_local_admin_key, read_bootstrap_key
 from memos_cluster.auth.ratelimit import RateLimiter
 from memos_cluster.auth.registry import AuthRegistry
-from memos_cluster.client import Transport
-from memos_cluster.config import MemosConfig, with_overrides
-from memos_cluster.errors import (
+from memos_cluster.core.auth_types import Principal
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.errors import (
     AlreadyExists, ConfigError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
     ResourceExhausted, Unauthenticated)
-from memos_cluster.types import SearchQuery
+from memos_cluster.core.operations import OPERATIONS, UNKNOWN_OWNER, Access
+from memos_cluster.core.types import SearchQuery
 
 BOOT = "b" * 40
 
@@ -199,9 +199,11 @@ def _setup(registry):
             Principal("admin", "admin", "bootstrap"))
 
 
-def test_every_transport_operation_has_a_rule():
-    operations = {name for name in dir(Transport) if not name.startswith("_")} - {"close"}
-    assert operations == set(RULES)
+def test_every_operation_the_client_calls_has_a_rule():
+    from test_operations import client_operations
+
+    assert client_operations() == set(OPERATIONS)
+    assert all(isinstance(op.access, Access) for op in OPERATIONS.values())
 
 
 def test_permissions_by_level(registry):

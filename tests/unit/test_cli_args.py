@@ -1,9 +1,9 @@
 """Argument handling of the CLI (no cluster): every command can find its gateway address."""
 import pytest
 
-from memos_cluster.cli import build_parser
-from memos_cluster.cli_common import gateway_address
-from memos_cluster.config import MemosConfig, with_overrides
+from memos_cluster.cli.common import gateway_address
+from memos_cluster.cli.main import build_parser
+from memos_cluster.core.config import MemosConfig, with_overrides
 
 CONFIG = with_overrides(MemosConfig(), {"gateway.grpc_port": 9123})
 
@@ -26,7 +26,7 @@ def test_up_stops_on_repeated_signals_without_deadlock():
     import signal
     import threading
 
-    from memos_cluster.cli import wait_for_stop_signal
+    from memos_cluster.cli.main import wait_for_stop_signal
 
     def late(signum, frame):  # signals of the burst that arrive after the wait has ended
         pass

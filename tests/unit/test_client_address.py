@@ -2,8 +2,8 @@
 import pytest
 
 from memos_cluster.client import MemosClient, parse_address
-from memos_cluster.errors import InvalidArgument
 from memos_cluster.client.grpc_transport import GrpcTransport
+from memos_cluster.core.errors import InvalidArgument
 
 
 @pytest.mark.parametrize("address, expected", [

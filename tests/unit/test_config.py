@@ -1,7 +1,7 @@
 import pytest
 
-from memos_cluster.config import MemosConfig, env_overrides, load_config, with_overrides
-from memos_cluster.errors import ConfigError
+from memos_cluster.core.config import MemosConfig, env_overrides, load_config, with_overrides
+from memos_cluster.core.errors import ConfigError
 
 
 def test_defaults_are_the_embedded_setup():

@@ -4,8 +4,8 @@ import pytest
 
 from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.errors import InvalidArgument
-from memos_cluster.types import (
+from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.types import (
     MemoryItem, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
 
 
@@ -71,9 +71,8 @@ def test_update_keeps_metadata_unless_replaced():
 
 
 def test_generate_request_and_events_round_trip():
-    from memos_cluster.activation.engine import (
-        BlockStats, GenerateStats, SamplingParams, TokenEvent)
-    from memos_cluster.activation.service import GenerateCall
+    from memos_cluster.core.tier_types import BlockStats, GenerateStats, SamplingParams, TokenEvent
+    from memos_cluster.core.tier_types import GenerateCall
 
     call = GenerateCall(("a", "b"), "q", SamplingParams(7, 0.5, 0.75, 3),  # exact in float32
                         use_activation_memory=False, use_retrieved_memories=True,

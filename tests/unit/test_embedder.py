@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from memos_cluster.config import EmbedderConfig
-from memos_cluster.embedder import make_embedder
-from memos_cluster.errors import ConfigError
-from memos_cluster.onnx_embedder import OnnxEmbedder, export_key
+from memos_cluster.core.config import EmbedderConfig
+from memos_cluster.core.errors import ConfigError
+from memos_cluster.embed import make_embedder
+from memos_cluster.embed.onnx_embedder import OnnxEmbedder, export_key
 
 TEXTS = [
     "What did Caroline research?",

@@ -1,6 +1,6 @@
 import pytest
 
-from memos_cluster.evaluation import Question, RecallTable, evidence_recall, locomo_questions
+from memos_cluster.bench.evaluation import Question, RecallTable, evidence_recall, locomo_questions
 
 
 def test_recall_counts_evidence_within_the_turn_budget():

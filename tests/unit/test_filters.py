@@ -3,9 +3,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from milvus_lite.search.filter.tokens import TokenKind, tokenize
 
-from memos_cluster.errors import InvalidArgument
-from memos_cluster.filters import build_search_expr, encode_literal
-from memos_cluster.types import SearchFilter, TimeRange
+from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.types import SearchFilter, TimeRange
+from memos_cluster.tiers.plaintext.filters import build_search_expr, encode_literal
 
 printable = st.text(alphabet=st.characters(blacklist_categories=("Cs",), min_codepoint=0x20)
                     | st.sampled_from(["\n", "\t", "\r", '"', "'", "\\", "{", "}"]), max_size=40)

@@ -1,4 +1,4 @@
-from memos_cluster.tiers.flush import FlushPolicy
+from memos_cluster.tiers.plaintext.flush import FlushPolicy
 
 
 def test_nothing_pending_is_never_due():

@@ -1,6 +1,6 @@
 import pytest
 
-from memos_cluster.fusion import minmax_fuse, rrf_fuse
+from memos_cluster.tiers.plaintext.fusion import minmax_fuse, rrf_fuse
 
 
 def test_documents_found_by_both_retrievers_win():

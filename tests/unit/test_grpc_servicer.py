@@ -40,9 +40,9 @@ def test_server_only_tls_port(tmp_path):
     from actors.grpc_servicer import add_memory_service_to_server, add_tls_port
     from certs import make_certs
     from memos_cluster.client import MemosClient, TLSOptions
-    from memos_cluster.config import GatewayConfig
-    from memos_cluster.errors import Unavailable
-    from memos_cluster.netutil import free_port
+    from memos_cluster.core.config import GatewayConfig
+    from memos_cluster.core.errors import Unavailable
+    from memos_cluster.core.netutil import free_port
 
     class Servicer:
         def __getattr__(self, name):

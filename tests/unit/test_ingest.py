@@ -4,8 +4,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from memos_cluster.errors import InvalidArgument
-from memos_cluster.ingest import batches, locomo_memories, read_memories
+from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.data.locomo import locomo_memories
+from memos_cluster.data.records import batches, read_memories
 
 SAMPLE = {
     "sample_id": "conv-x",

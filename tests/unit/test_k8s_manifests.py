@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from memos_cluster.k8s import K8S_DIR, RAYSERVICE, sync
-from memos_cluster.manifests import documents, errors
-from memos_cluster.serve_config import PROD_SERVE_CONFIG
+from memos_cluster.deploy.k8s import K8S_DIR, RAYSERVICE, sync
+from memos_cluster.deploy.manifests import documents, errors
+from memos_cluster.deploy.serve_config import PROD_SERVE_CONFIG
 
 CRDS = str(Path(__file__).resolve().parents[3] / "shared" / "k8s-crds")
 BASE = sorted(p for p in (K8S_DIR / "base").glob("*.yaml") if p.name != "kustomization.yaml")

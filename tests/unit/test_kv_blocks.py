@@ -1,9 +1,9 @@
 """Activation-memory bookkeeping without tensors: prefix matching, pins, LRU spill plans."""
 import pytest
 
-from memos_cluster.activation.blocks import (
+from memos_cluster.core.errors import FailedPrecondition
+from memos_cluster.tiers.activation.blocks import (
     Budgets, CacheEntry, CacheLedger, Location, Move, Segment, SegmentKey)
-from memos_cluster.errors import FailedPrecondition
 
 
 class Clock:

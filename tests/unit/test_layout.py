@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from memos_cluster.errors import CubeMoving, Unavailable, WrongShard
-from memos_cluster.layout import Layout, LayoutStore, placement_of
-from memos_cluster.ownership import CubeGuard
-from memos_cluster.routing import Router
-from memos_cluster.shardmap import shard_names
+from memos_cluster.core.errors import CubeMoving, Unavailable, WrongShard
+from memos_cluster.placement.layout import Layout, LayoutStore, placement_of
+from memos_cluster.placement.ownership import CubeGuard
+from memos_cluster.placement.routing import Router
+from memos_cluster.placement.shardmap import shard_names
 
 CUBES = [f"cube-{i}" for i in range(400)]
 

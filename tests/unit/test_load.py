@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from memos_cluster.errors import ConfigError, Unavailable
-from memos_cluster.load import Sample, Scenario, load_scenario, run_phase, summarize
+from memos_cluster.bench.load import Sample, Scenario, load_scenario, run_phase, summarize
+from memos_cluster.core.errors import ConfigError, Unavailable
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "load_tests" / "scenarios"
 

@@ -5,11 +5,11 @@ import time
 
 import numpy as np
 
-from memos_cluster.config import MemosConfig, with_overrides
-from memos_cluster.embedder import make_embedder
-from memos_cluster.tiers.milvus_lock import SharedExclusiveLock
-from memos_cluster.tiers.plaintext import PlaintextTier
-from memos_cluster.types import CubeSpec, NewMemory, SearchMode, SearchQuery
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.types import CubeSpec, NewMemory, SearchMode, SearchQuery
+from memos_cluster.embed import make_embedder
+from memos_cluster.tiers.plaintext.lock import SharedExclusiveLock
+from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 
 def test_exclusive_waits_for_shared_and_goes_before_new_shared():
@@ -54,7 +54,7 @@ def test_searches_racing_a_flush_see_every_row(tmp_path):
             tier.create_cube(CubeSpec(cube))
             tier.add(cube, [NewMemory(f"a painting class at the library, week {i}", id=f"s{i}")
                             for i in range(12)], rng.standard_normal((12, 384)).astype(np.float32))
-            tier._flush.note_write(1, 0.0)  # due now
+            tier.store._flush.note_write(1, 0.0)  # due now
             flusher = threading.Thread(target=tier.flush_if_due)
             flusher.start()
             while flusher.is_alive():

@@ -7,12 +7,12 @@ import threading
 import pytest
 import torch
 
-from memos_cluster.activation.engine import BlockMemory
-from memos_cluster.activation.model import load_causal_lm, resolve_model
-from memos_cluster.errors import FailedPrecondition, NotFound
-from memos_cluster.parametric.store import AdapterStore, check_base
-from memos_cluster.parametric.trainer import AdapterTrainer
-from memos_cluster.parametric.training import LoraSpec, mean_token_loss
+from memos_cluster.core.errors import FailedPrecondition, NotFound
+from memos_cluster.core.tier_types import BlockMemory, check_base
+from memos_cluster.tiers.llm.model import load_causal_lm, resolve_model
+from memos_cluster.tiers.parametric.store import AdapterStore
+from memos_cluster.tiers.parametric.trainer import AdapterTrainer
+from memos_cluster.tiers.parametric.training import LoraSpec, mean_token_loss
 
 TRAINED = [BlockMemory("bob", f"t{i}", 1, text) for i, text in enumerate([
     "Bob keeps his bicycle in the shed behind the bakery",
@@ -127,10 +127,10 @@ def test_store_lineage_staleness_and_delete(base, trainer):
 
 def test_generation_applies_adapters_and_composes_with_activation_memory(base, trainer,
                                                                          tmp_path):
-    from memos_cluster.activation.blocks import Budgets
-    from memos_cluster.activation.engine import (
-        ActivationEngine, GenerateRequest, GenerateStats, SamplingParams)
-    from memos_cluster.activation.kvstore import KVStore
+    from memos_cluster.tiers.activation.blocks import Budgets
+    from memos_cluster.tiers.activation.engine import ActivationEngine, GenerateRequest
+    from memos_cluster.core.tier_types import GenerateStats, SamplingParams
+    from memos_cluster.tiers.activation.kvstore import KVStore
 
     path, _, tokenizer, identity = base
     runner, store = trainer
@@ -181,7 +181,7 @@ def test_a_fresh_store_fetches_what_another_saved(trainer, tmp_path):
 def test_a_saved_adapter_reloads_in_a_fresh_model_with_identical_logits(base, tmp_path):
     from peft import PeftModel
 
-    from memos_cluster.parametric.training import train_lora
+    from memos_cluster.tiers.parametric.training import train_lora
 
     path, _, tokenizer, _ = base
     model, _ = load_causal_lm(path, "cpu")

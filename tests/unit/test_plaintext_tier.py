@@ -4,14 +4,14 @@ import asyncio
 
 import pytest
 
-from memos_cluster.config import MemosConfig, with_overrides
-from memos_cluster.embedder import make_embedder
-from memos_cluster.errors import AlreadyExists, FailedPrecondition, NotFound
-from memos_cluster.service import LocalShard, MemoryService
-from memos_cluster.shardmap import HashRing, shard_names
-from memos_cluster.tiers.plaintext import PlaintextTier
-from memos_cluster.types import (
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.errors import AlreadyExists, FailedPrecondition, NotFound
+from memos_cluster.core.types import (
     CubeSpec, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
+from memos_cluster.embed import make_embedder
+from memos_cluster.placement.shardmap import HashRing, shard_names
+from memos_cluster.tiers.plaintext.service import LocalShard, MemoryService
+from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 FACTS = [
     NewMemory("Caroline adopted a grey cat called Miso", id="pet", metadata={"who": "caroline"},
@@ -169,15 +169,15 @@ def test_service_routes_cubes_and_merges_across_shards(tmp_path, embedder):
 
 def test_near_duplicates_merge_with_lineage(tier):
     tier.add("alice", [NewMemory("Caroline adopted a grey cat called Miso.", id="pet2")])
-    found = dict(tier.near_duplicates("alice", "pet", 0.9))
+    found = dict(tier.duplicates.near_duplicates("alice", "pet", 0.9))
     assert "pet2" in found and "run" not in found
-    merged = tier.merge("alice", "pet", ["pet2"])
+    merged = tier.duplicates.merge("alice", "pet", ["pet2"])
     assert merged.version == 2 and merged.metadata["merged_from"] == ["pet2@1"]
     assert tier.get("alice", ["pet2"]).missing_ids == ("pet2",)
     # The merged-away memory stays readable through history, marked with where it went.
     (archived,) = tier.history("alice", "pet2")
     assert archived.text.endswith("Miso.") and archived.metadata["merged_into"] == "pet"
     assert [m.version for m in tier.history("alice", "pet")] == [1, 2]
-    assert tier.merge("alice", "pet", ["pet2"]).version == 2  # idempotent
+    assert tier.duplicates.merge("alice", "pet", ["pet2"]).version == 2  # idempotent
     with pytest.raises(NotFound):
         tier.history("alice", "never-existed")

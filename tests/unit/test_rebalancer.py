@@ -6,15 +6,15 @@ import threading
 
 import pytest
 
-from memos_cluster.config import MemosConfig, with_overrides
-from memos_cluster.embedder import make_embedder
-from memos_cluster.layout import Layout, LayoutStore
-from memos_cluster.ownership import CubeGuard, GuardedShard
-from memos_cluster.rebalance import Rebalancer
-from memos_cluster.service import LocalShard, MemoryService
-from memos_cluster.shardmap import shard_names
-from memos_cluster.tiers.plaintext import PlaintextTier
-from memos_cluster.types import CubeSpec, MemoryUpdate, NewMemory
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.types import CubeSpec, MemoryUpdate, NewMemory
+from memos_cluster.embed import make_embedder
+from memos_cluster.placement.layout import Layout, LayoutStore
+from memos_cluster.placement.ownership import CubeGuard, GuardedShard
+from memos_cluster.placement.rebalance import Rebalancer
+from memos_cluster.placement.shardmap import shard_names
+from memos_cluster.tiers.plaintext.service import LocalShard, MemoryService
+from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 CUBES = [f"cube-{i}" for i in range(8)]
 
@@ -64,11 +64,12 @@ class LocalShards:
 
     def copy(self, source, target, cube_id):
         self._maybe_fail()
-        return self.shards[target].tier.import_cube(self.shards[source].tier.export_cube(cube_id))
+        return self.shards[target].tier.transfer.import_cube(
+            self.shards[source].tier.transfer.export_cube(cube_id))
 
     def adopt(self, shard_id, cube_id):
         self._maybe_fail()
-        self.shards[shard_id].tier.adopt_cube(cube_id)
+        self.shards[shard_id].tier.transfer.adopt_cube(cube_id)
 
     def drop(self, shard_id, cube_id):
         self.shards[shard_id].drop_moved_cube(cube_id)

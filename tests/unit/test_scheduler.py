@@ -6,21 +6,21 @@ import asyncio
 
 import pytest
 
-from memos_cluster.activation.host import KVHost
-from memos_cluster.activation.model import load_causal_lm, resolve_model
-from memos_cluster.activation.service import ActivationService, GenerateCall
-from memos_cluster.activation.engine import GenerateStats, SamplingParams
-from memos_cluster.config import MemosConfig, with_overrides
-from memos_cluster.embedder import make_embedder
-from memos_cluster.parametric.service import ParametricService
-from memos_cluster.parametric.store import AdapterStore
-from memos_cluster.parametric.trainer import AdapterTrainer
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.tier_types import GenerateCall, GenerateStats, SamplingParams
+from memos_cluster.core.types import CubeSpec, NewMemory
+from memos_cluster.embed import make_embedder
+from memos_cluster.placement.shardmap import HashRing
 from memos_cluster.scheduler.frequency import AccessEvent
 from memos_cluster.scheduler.scheduler import Scheduler
-from memos_cluster.service import LocalShard, MemoryService
-from memos_cluster.shardmap import HashRing
-from memos_cluster.tiers.plaintext import PlaintextTier
-from memos_cluster.types import CubeSpec, NewMemory
+from memos_cluster.tiers.activation.host import KVHost
+from memos_cluster.tiers.activation.service import ActivationService
+from memos_cluster.tiers.llm.model import load_causal_lm, resolve_model
+from memos_cluster.tiers.parametric.service import ParametricService
+from memos_cluster.tiers.parametric.store import AdapterStore
+from memos_cluster.tiers.parametric.trainer import AdapterTrainer
+from memos_cluster.tiers.plaintext.service import LocalShard, MemoryService
+from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 HALF_LIFE_S = 100.0
 
@@ -83,7 +83,7 @@ def system(tmp_path_factory):
                                                           str(config.model_cache_dir())))
     tier.open()
     memory = MemoryService(config, HashRing(["shard-0"], 8), {"shard-0": LocalShard(tier)})
-    host = KVHost(config, "kv-0", device="cpu")
+    host = KVHost(config, "kv-0", AdapterStore(config.adapter_store_uri()), device="cpu")
     path, identity = resolve_model(config.activation.model, config.model_cache_dir())
     base = load_causal_lm(path, "cpu")
     trainer = AdapterTrainer(lambda: (*base, identity), AdapterStore(config.adapter_store_uri()))

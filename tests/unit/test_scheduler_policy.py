@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from memos_cluster.config import SchedulerConfig
+from memos_cluster.core.config import SchedulerConfig
 from memos_cluster.scheduler.frequency import AccessEvent, EventBuffer, FrequencyTable
 from memos_cluster.scheduler.policy import CubeState, MemoryState, Snapshot, plan
 
@@ -68,7 +68,7 @@ def test_hysteresis_and_minimum_residency():
     # Cold but promoted only 50 s ago: stays (minimum residency).
     assert plan(snap(mem("new", 0.5, active_since=NOW - 50)), NOW, CONFIG).is_empty
     cooled = plan(snap(mem("old", 0.5, active_since=NOW - 500), mem("keep", 5,
-                                                                      active_since=NOW - 500)),
+                                                                    active_since=NOW - 500)),
                   NOW, CONFIG)
     assert cooled.demoted == (("c", "old"),) and cooled.activation == {"c": ("keep",)}
 

@@ -4,9 +4,9 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from memos_cluster.config import MemosConfig, config_from_dict, with_overrides
-from memos_cluster.errors import ConfigError
-from memos_cluster.serve_config import (
+from memos_cluster.core.config import MemosConfig, config_from_dict, with_overrides
+from memos_cluster.core.errors import ConfigError
+from memos_cluster.deploy.serve_config import (
     LOCAL_SERVE_CONFIG, PROD_SERVE_CONFIG, gateway_app, load_serve_config, render_for)
 
 

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from memos_cluster.shardmap import HashRing, shard_names
+from memos_cluster.placement.shardmap import HashRing, shard_names
 
 CUBES = [f"cube-{i}" for i in range(5000)]
 

@@ -1,7 +1,7 @@
 import pytest
 
-from memos_cluster.errors import ConfigError
-from memos_cluster.stopwords import stop_words
+from memos_cluster.core.errors import ConfigError
+from memos_cluster.tiers.plaintext.stopwords import stop_words
 
 
 def test_named_lists_and_custom_words():

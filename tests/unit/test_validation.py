@@ -1,9 +1,9 @@
 import pytest
 
-from memos_cluster.config import LimitsConfig
-from memos_cluster.errors import InvalidArgument
-from memos_cluster.types import MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
-from memos_cluster import validation as v
+from memos_cluster.core import validation as v
+from memos_cluster.core.config import LimitsConfig
+from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.types import MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
 
 LIMITS = LimitsConfig(max_text_chars=50, max_batch_items=3, max_top_k=20, max_metadata_bytes=200,
                       max_metadata_depth=2, max_cubes_per_search=2)

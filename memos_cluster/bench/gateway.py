@@ -1,0 +1,78 @@
+"""`memos-cluster bench gateway`: ingest rate of one LoCoMo conversation through the gateway, and
+Search latency against a no-op Ping through the same gateway, in the same run, per transport
+(gRPC, and the Ray transport when the bench runs on the cluster).
+
+Sequential calls from one client (latency, not throughput); figures are printed and optionally
+written as JSON. Not a test: it asserts nothing about speed.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable, Mapping
+
+from memos_cluster.bench.stats import percentiles_ms, timed
+from memos_cluster.client import MemosClient
+from memos_cluster.data.locomo import load_locomo, locomo_memories
+from memos_cluster.data.records import batches
+
+
+def _time_transport(client: MemosClient, cube: str, questions: list[str]) -> dict[str, list]:
+    """One round: every question through Search, then as many no-op Pings."""
+    search = [t for q in questions
+              for t in timed(functools.partial(client.search, cube, q, top_k=10), 1)]
+    return {"search": search, "ping": timed(client.ping, len(questions))}
+
+
+def _figures(samples: dict[str, list[float]]) -> dict[str, Any]:
+    figures = {"search_ms": percentiles_ms(samples["search"]),
+               "ping_ms": percentiles_ms(samples["ping"])}
+    figures["search_over_ping_p50"] = round(
+        figures["search_ms"]["p50"] / max(figures["ping_ms"]["p50"], 1e-6), 2)
+    return figures
+
+
+def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
+                      conversation: str = "conv-26", batch_size: int = 64, repeats: int = 3,
+                      say: Callable[[str], None] = print) -> dict[str, Any]:
+    """`clients` maps a transport name ("grpc", "ray") to a client of the same gateway; the
+    first ingests, all are timed in interleaved rounds so they see the same machine state."""
+    samples = [s for s in load_locomo(data_path) if s["sample_id"] == conversation]
+    if not samples:
+        raise SystemExit(f"conversation {conversation} is not in {data_path}")
+    memories = locomo_memories(samples[0])
+    questions = [str(q["question"]) for q in samples[0]["qa"] if q.get("evidence")]
+    first = next(iter(clients.values()))
+    cube = f"bench-{conversation}-{int(time.time())}"
+    first.create_cube(cube, description="bench gateway")
+    try:
+        start = time.perf_counter()
+        for batch in batches(memories, batch_size):
+            first.add(cube, batch)
+        ingest_s = time.perf_counter() - start
+        for client in clients.values():  # warm-up: models, indexes, handles and channels
+            for question in questions[:5]:
+                client.search(cube, question, top_k=10)
+            client.ping()
+        raw = {name: {"search": [], "ping": []} for name in clients}
+        for _ in range(repeats):
+            for name, client in clients.items():
+                for kind, values in _time_transport(client, cube, questions).items():
+                    raw[name][kind] += values
+    finally:
+        first.delete_cube(cube)
+    transports = {name: _figures(samples) for name, samples in raw.items()}
+    result = {"conversation": conversation, "items": len(memories),
+              "ingest_items_per_s": round(len(memories) / ingest_s, 1),
+              "ingest_batch_size": batch_size, **next(iter(transports.values())),
+              "transports": transports}
+    say(f"ingest: {result['items']} items in {ingest_s:.2f} s = "
+        f"{result['ingest_items_per_s']} items/s (batches of {batch_size})")
+    for name, figures in transports.items():
+        for rpc in ("search", "ping"):
+            f = figures[f"{rpc}_ms"]
+            say(f"{name:<5} {rpc.capitalize():<7} p50 {f['p50']} ms  p95 {f['p95']} ms  "
+                f"p99 {f['p99']} ms  (n={f['n']})")
+        say(f"{name:<5} Search/Ping p50 ratio: {figures['search_over_ping_p50']}x "
+            "(Ping: the no-op through the same gateway, same run)")
+    return result

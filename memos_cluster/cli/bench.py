@@ -1,0 +1,191 @@
+"""`memos-cluster bench ...`: one function a benchmark, each returning the figures it writes
+with `--out`. The parser and the other commands live in `memos_cluster.cli.main`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from memos_cluster.cli.common import client_for, default_locomo_path, gateway_address
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.data.locomo import SAMPLE_CONVERSATION
+
+
+def _needs(data: Optional[str]) -> str:
+    if not data:
+        raise SystemExit("no LoCoMo file: pass --data")
+    return data
+
+
+def _on_local_cluster(config: MemosConfig, work):
+    """Run work(client) against a fresh local cluster on a temporary data dir, then stop it."""
+    from actors.cluster import temporary_cluster
+
+    # The retrieval benches measure the plaintext path: no scheduler promoting memories (and
+    # loading a model) in the middle of the timings.
+    config = with_overrides(config, {"scheduler.enabled": False})
+    with temporary_cluster(config, prefix="memos-bench-") as client:
+        return work(client)
+
+
+def _on_client(args, config: MemosConfig, work: Callable[[Any], dict]) -> dict:
+    """work(client) against --address, or against a fresh local cluster."""
+    return work(client_for(args, config)) if args.address else _on_local_cluster(config, work)
+
+
+def bench_gateway(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from memos_cluster.bench.gateway import run_gateway_bench
+    from memos_cluster.client import MemosClient
+
+    def work(client):
+        clients = {"ray" if client.address.startswith("ray://") else "grpc": client}
+        if not args.address:  # on our own local cluster: time the Ray transport too
+            clients["ray"] = MemosClient(f"ray://?app={config.gateway.app_name}")
+        return run_gateway_bench(clients, _needs(data), args.conversation)
+    return _on_client(args, config, work)
+
+
+def bench_locomo(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from memos_cluster.bench.locomo import run_locomo_bench
+
+    conversations = [c for c in (args.conversations or "").split(",") if c] or None
+    ks = [int(k) for k in args.k.split(",")]
+    return _on_client(args, config, lambda client: run_locomo_bench(
+        client, _needs(data), conversations, ks))
+
+
+def bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: the activation engine on the configured model (no cluster needed)."""
+    from memos_cluster.tiers.llm.model import default_device
+    from memos_cluster.bench.kv import run_kv_bench
+    from memos_cluster.data.locomo import locomo_texts
+
+    return run_kv_bench(args.model or config.activation.model, config.model_cache_dir(),
+                        default_device(args.device),
+                        [int(t) for t in args.memory_tokens.split(",")],
+                        [int(t) for t in args.query_tokens.split(",")],
+                        repeats=args.repeats, texts=locomo_texts(data) if data else [])
+
+
+def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: the trainer on the configured model, through the real adapter store."""
+    from memos_cluster.tiers.llm.model import default_device
+    from memos_cluster.bench.lora import run_lora_bench
+    from memos_cluster.data.locomo import locomo_texts
+    from memos_cluster.tiers.parametric.service import lora_spec
+
+    return run_lora_bench(args.model or config.activation.model, config.model_cache_dir(),
+                          default_device(args.device), locomo_texts(_needs(data), first=1),
+                          lora_spec(config.parametric))
+
+
+def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from memos_cluster.bench.tiers import group_turns, run_tiers_bench
+    from memos_cluster.data.locomo import locomo_texts
+
+    turns = locomo_texts(_needs(data), first=1)
+    texts = group_turns(turns, args.turns_per_memory)[:args.memories]
+    run = dict(num_requests=args.requests, top_k=args.top_k)
+    if args.address:
+        return run_tiers_bench(client_for(args, config), texts, **run)
+    from actors.cluster import temporary_cluster
+
+    # Cycles every 2 s and a 2-minute half-life, so a run of a few minutes shows the
+    # scheduler's whole behaviour.
+    fast = with_overrides(config, {"scheduler.interval_s": 2.0, "scheduler.half_life_s": 120.0,
+                                   "scheduler.min_residency_s": 30.0,
+                                   "scheduler.max_block_memories": args.block_memories
+                                   or config.scheduler.max_block_memories})
+    with temporary_cluster(fast, prefix="memos-bench-") as client:
+        result = run_tiers_bench(client, texts, **run)
+    return {**result, "compose": fast.activation.compose,
+            "block_memories": fast.scheduler.max_block_memories}
+
+
+def bench_cluster(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from actors.cluster import simulated_cluster
+    from memos_cluster.bench.cluster import run_cluster_bench
+    from memos_cluster.data.locomo import locomo_texts
+
+    texts = locomo_texts(_needs(data), first=1)
+    config = with_overrides(config, {"cluster.num_shards": 1, "scheduler.enabled": False})
+    with simulated_cluster(config, workers=2, prefix="memos-bench-") as sim:
+        return run_cluster_bench(sim, texts)
+
+
+def bench_load(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """A scenario file's load (load_tests/scenarios/), against --address or a fresh local
+    cluster (which synthetic-vector scenarios need: they seed as a Ray driver)."""
+    from memos_cluster.bench.load import load_scenario
+    from memos_cluster.bench.load_run import run_load
+
+    if not args.scenario:
+        raise SystemExit("bench load needs --scenario FILE (see load_tests/scenarios/)")
+    scenario = load_scenario(args.scenario)
+    plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    if args.address:
+        return run_load(gateway_address(args, config), scenario, config.gateway.app_name,
+                        plot_path=plot)
+    from actors.cluster import temporary_cluster
+    from memos_cluster.bench.ray_ops import synthetic_writer
+
+    config = with_overrides(config, {"scheduler.enabled": False})
+    with temporary_cluster(config, prefix="memos-load-") as client:
+        # The running cluster's directory and shards (they exist: the config's paths are not
+        # used to find them, its namespace and limits are).
+        writer = synthetic_writer(config) if scenario.vectors == "synthetic" else None
+        return run_load(client.address, scenario, config.gateway.app_name, writer, plot)
+
+
+def bench_drills(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """The failure drills on a fresh local cluster: two gateway replicas (a lost one is the
+    drill), small KV budgets (so activation memory overflows them), the scheduler on."""
+    from actors.cluster import temporary_cluster
+    from memos_cluster.bench.ray_ops import drill_ops
+    from memos_cluster.bench.drills import run_drills
+
+    config = with_overrides(config, {
+        "gateway.num_replicas": 2, "activation.device_budget_bytes": 2 * 1024 * 1024,
+        "activation.host_budget_bytes": 4 * 1024 * 1024, "scheduler.interval_s": 5})
+    with temporary_cluster(config, prefix="memos-drills-") as client:
+        return run_drills(client.address, drill_ops(config))
+
+
+BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
+           "lora": bench_lora, "tiers": bench_tiers, "cluster": bench_cluster,
+           "load": bench_load, "drills": bench_drills}
+
+
+def cmd_bench(args, config: MemosConfig) -> int:
+    from memos_cluster.bench.stats import write_json
+
+    write_json(BENCHES[args.which](args, config, args.data or default_locomo_path()), args.out)
+    return 0
+
+
+def add_bench_command(sub):
+    """Who calls it: `memos_cluster.cli.build_parser`."""
+    bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
+                                         "kv (activation memory), lora (parametric memory), tiers (scheduler), "
+                                         "cluster (shards, rebalance, failures)")
+    bench.add_argument("which", choices=sorted(BENCHES))
+    bench.add_argument("--data", help="LoCoMo file")
+    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
+    bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
+    bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
+    bench.add_argument("--out", help="write the figures as JSON here")
+    bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
+    bench.add_argument("--device", help="kv, lora: cpu or cuda (default: cuda if available)")
+    bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
+    bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
+    bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
+    bench.add_argument("--requests", type=int, default=400, help="tiers: Generate requests an arm")
+    bench.add_argument("--memories", type=int, default=60, help="tiers: memories a cube")
+    bench.add_argument("--turns-per-memory", type=int, default=4,
+                       help="tiers: consecutive LoCoMo turns joined into one memory")
+    bench.add_argument("--top-k", type=int, default=4, help="tiers: memories retrieved a request")
+    bench.add_argument("--block-memories", type=int, default=0,
+                       help="tiers: scheduler.max_block_memories for the local cluster "
+                            "(0: the configured one)")
+    bench.add_argument("--scenario", help="load: a scenario file (load_tests/scenarios/*.yaml)")
+    bench.add_argument("--plot", help="load: latency-over-time PNG (default: --out with .png)")
+    return bench

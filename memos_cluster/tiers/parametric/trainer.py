@@ -1,0 +1,160 @@
+"""Training jobs: a cube's memories become a new adapter version, in the background.
+
+One job runs at a time (they share one base model, which peft modifies while it trains); others
+wait as `queued`. A cube has at most one unfinished job. A job that fails or is cancelled writes
+nothing, so the cube's previous adapter keeps serving. Progress (step, loss) is readable while it
+runs.
+
+Who uses it: the LoRA trainer actor (`actors/lora.py`) holds one and forwards to it.
+"""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from memos_cluster.core.errors import FailedPrecondition, NotFound
+from memos_cluster.core.tier_types import AdapterRecord, BlockMemory, TrainingJob
+from memos_cluster.tiers.llm.model import ModelIdentity
+from memos_cluster.tiers.parametric.store import AdapterStore, local_size_bytes
+from memos_cluster.tiers.parametric.training import (
+    LoraSpec, TrainingCancelled, mean_token_loss, timed, train_lora)
+
+UNFINISHED = ("queued", "running")
+
+
+BaseLoader = Callable[[], tuple[Any, Any, ModelIdentity]]  # -> (model, tokenizer, identity)
+
+
+class AdapterTrainer:
+    def __init__(self, load_base: BaseLoader, store: AdapterStore,
+                 clock: Callable[[], float] = time.time,
+                 on_finished: Optional[Callable[[TrainingJob], None]] = None):
+        """on_finished: called with each job once it has ended (succeeded, failed or
+        cancelled), from the job's thread; the actor counts runs with it."""
+        self._load_base = load_base
+        self._store = store
+        self._clock = clock
+        self._on_finished = on_finished
+        self._jobs: dict[str, TrainingJob] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()  # guards _jobs
+        self._train_lock = threading.Lock()  # one training run at a time
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _set(self, job_id: str, **changes: Any) -> TrainingJob:
+        with self._lock:
+            self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+            return self._jobs[job_id]
+
+    def start(self, cube_id: str, memories: Sequence[BlockMemory], spec: LoraSpec) -> TrainingJob:
+        """Queue a run on these memories (current versions) and return at once."""
+        spec.check()
+        with self._lock:
+            busy = [j for j in self._jobs.values()
+                    if j.cube_id == cube_id and j.status in UNFINISHED]
+            if busy:
+                raise FailedPrecondition(f"cube {cube_id!r} already has training job "
+                                         f"{busy[0].job_id} ({busy[0].status})", "cube_id")
+            job = TrainingJob(uuid.uuid4().hex[:12], cube_id, "queued", steps=spec.steps,
+                              created_at_ms=self._now_ms())
+            self._jobs[job.job_id] = job
+            self._cancel[job.job_id] = threading.Event()
+        threading.Thread(target=self._run, args=(job.job_id, tuple(memories), spec),
+                         name=f"train-{job.job_id}", daemon=True).start()
+        return job
+
+    def job(self, job_id: str) -> TrainingJob:
+        with self._lock:
+            if job_id not in self._jobs:
+                raise NotFound(f"no training job {job_id!r}", "job_id")
+            return self._jobs[job_id]
+
+    def jobs(self, cube_id: Optional[str] = None) -> list[TrainingJob]:
+        with self._lock:
+            return [j for j in self._jobs.values() if cube_id is None or j.cube_id == cube_id]
+
+    def cancel(self, job_id: str) -> TrainingJob:
+        job = self.job(job_id)
+        if job.status in UNFINISHED:
+            self._cancel[job_id].set()
+        return self.job(job_id)
+
+    def wait(self, job_id: str, timeout_s: float) -> TrainingJob:
+        """Block until the job has finished (tests, bench)."""
+        deadline = time.monotonic() + timeout_s
+        while self.job(job_id).status in UNFINISHED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.job(job_id)
+
+    def shutdown(self, timeout_s: float = 60.0) -> None:
+        """Cancel every unfinished job and wait for their threads to stop. Who calls it: whoever
+        owns the trainer, before the process exits (a thread killed inside torch at interpreter
+        exit aborts the process)."""
+        for job in self.jobs():
+            if job.status in UNFINISHED:
+                self.cancel(job.job_id)
+                self.wait(job.job_id, timeout_s)
+
+    def _run(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec) -> None:
+        """The job's thread: failures end up in the job's status and error, which is how they
+        are reported (nothing is written to the store unless the run succeeds)."""
+        try:
+            self._train_job(job_id, memories, spec)
+        finally:
+            if self._on_finished is not None:
+                self._on_finished(self.job(job_id))
+
+    def _train_job(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec) -> None:
+        stop = self._cancel[job_id]
+        with self._train_lock:
+            if stop.is_set():
+                self._set(job_id, status="cancelled", finished_at_ms=self._now_ms())
+                return
+            self._set(job_id, status="running")
+            try:
+                version = self._train_and_save(job_id, memories, spec, stop)
+            except TrainingCancelled:
+                self._set(job_id, status="cancelled", finished_at_ms=self._now_ms())
+            except Exception as exc:  # reported through the job, see docstring
+                self._set(job_id, status="failed", error=f"{type(exc).__name__}: {exc}",
+                          finished_at_ms=self._now_ms())
+            else:
+                self._set(job_id, status="succeeded", version=version,
+                          finished_at_ms=self._now_ms())
+
+    def _train_and_save(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec,
+                        stop: threading.Event) -> int:
+        model, tokenizer, identity = self._load_base()
+        cube_id = self.job(job_id).cube_id
+        texts = [m.text for m in memories]
+        base_loss = mean_token_loss(model, tokenizer, texts, spec.max_tokens)
+        peft_model, train_s = timed(lambda: train_lora(
+            model, tokenizer, texts, spec,
+            on_step=lambda step, loss: self._set(job_id, step=step, loss=loss),
+            should_stop=stop.is_set))
+        try:
+            adapter_loss = mean_token_loss(peft_model, tokenizer, texts, spec.max_tokens)
+            with tempfile.TemporaryDirectory(prefix="memos-adapter-") as scratch:
+                peft_model.save_pretrained(scratch)
+                record = AdapterRecord(
+                    cube_id=cube_id, version=self._store.next_version(cube_id),
+                    base=identity.as_metadata(),
+                    memories=tuple((m.memory_id, m.version) for m in memories),
+                    spec=spec.as_dict(),
+                    metrics={"base_loss": round(base_loss, 4),
+                             "adapter_loss": round(adapter_loss, 4),
+                             "train_s": round(train_s, 2),
+                             "adapter_bytes": local_size_bytes(Path(scratch))},
+                    created_at_ms=self._now_ms())
+                if stop.is_set():
+                    raise TrainingCancelled("cancelled before saving")
+                return self._store.save(record, Path(scratch)).version
+        finally:
+            peft_model.unload()  # the base model is plain again for the next job

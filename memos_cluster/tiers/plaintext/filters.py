@@ -1,0 +1,101 @@
+"""Structured filters -> a Milvus boolean expression.
+
+Only field names chosen here and metadata keys that passed `METADATA_KEY_PATTERN` ever appear in
+the expression template; every user-supplied value is held apart as a parameter (`{p0}`) and only
+enters the text through `encode_literal`, which emits a well-formed literal or raises. The encoding
+is needed because milvus-lite 3.2.2 does not implement `filter_params` templates; the same encoded
+text is valid for a Milvus server, so there is one code path.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.types import SearchFilter, TimeRange
+from memos_cluster.core.validation import METADATA_KEY_PATTERN
+
+
+@dataclass
+class Expr:
+    """An expression under construction: clauses joined by `and`, values kept apart."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return "{" + name + "}"
+
+    def add(self, clause: str) -> None:
+        self.clauses.append(clause)
+
+    @property
+    def template(self) -> str:
+        return " and ".join(f"({c})" for c in self.clauses)
+
+    def render(self) -> str:
+        """The expression with every parameter encoded as a literal."""
+        return _PLACEHOLDER.sub(lambda m: encode_literal(self.params[m.group(1)]), self.template)
+
+
+_PLACEHOLDER = re.compile(r"\{(p\d+)\}")
+# Escapes both milvus-lite's tokenizer and Milvus's grammar accept inside a double-quoted string.
+_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def encode_literal(value: Any) -> str:
+    """A Milvus literal for a str, int, float, bool or a list of those; anything else raises."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgument("filter values must be finite numbers", "filter")
+        return repr(float(value))
+    if isinstance(value, str):
+        if any(ord(ch) < 0x20 and ch not in "\n\r\t" for ch in value):
+            raise InvalidArgument("filter values must not contain control characters", "filter")
+        return '"' + "".join(_STRING_ESCAPES.get(ch, ch) for ch in value) + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(encode_literal(v) for v in value) + "]"
+    raise InvalidArgument(f"filter values of type {type(value).__name__} are not supported",
+                          "filter")
+
+
+def _time_clauses(expr: Expr, column: str, value: TimeRange) -> None:
+    if value.start_ms is not None:
+        expr.add(f"{column} >= {expr.param(int(value.start_ms))}")
+    if value.end_ms is not None:
+        expr.add(f"{column} < {expr.param(int(value.end_ms))}")
+
+
+def scope_expr(cube_ids: list[str] | tuple[str, ...]) -> Expr:
+    """The cube scope every query starts from; cube_id is the partition key, so Milvus prunes."""
+    expr = Expr()
+    if len(cube_ids) == 1:
+        expr.add(f"cube_id == {expr.param(cube_ids[0])}")
+    else:
+        expr.add(f"cube_id in {expr.param(list(cube_ids))}")
+    return expr
+
+
+def build_search_expr(cube_ids: list[str] | tuple[str, ...], flt: SearchFilter) -> Expr:
+    """Who calls it: the plaintext tier, for every search. Cube scope first, then the filter."""
+    expr = scope_expr(cube_ids)
+    if flt.memory_types:
+        expr.add(f"memory_type in {expr.param(list(flt.memory_types))}")
+    if flt.sources:
+        expr.add(f"source in {expr.param(list(flt.sources))}")
+    for key, value in flt.metadata_equals:
+        if not METADATA_KEY_PATTERN.match(key):  # validated upstream; a bad key is a bug here
+            raise InvalidArgument(f"metadata filter key {key!r} is malformed", "filter")
+        expr.add(f'metadata["{key}"] == {expr.param(value)}')
+    # event_time_ms is nullable: a memory without an event time matches no event-time range.
+    _time_clauses(expr, "event_time_ms", flt.event_time)
+    _time_clauses(expr, "created_at_ms", flt.created_at)
+    return expr

@@ -1,0 +1,138 @@
+"""The Milvus side of one plaintext shard: the client, the collection names, the shard's cube ids,
+the write lock and the flush bookkeeping, with the few row-level operations every part of the
+tier needs. `PlaintextTier` (tier.py) and its helpers for near-duplicates (duplicates.py) and
+whole-cube copies (transfer.py) are each handed this one object; none reaches into another's
+state.
+
+Who builds it: `PlaintextTier`, one per shard; `open()` connects (and recovers: all state is
+re-read from Milvus), so constructing one does no I/O.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Sequence
+
+from memos_cluster.core.config import StorageConfig
+from memos_cluster.core.errors import NotFound, Unavailable
+from memos_cluster.core.types import MemoryItem
+from memos_cluster.tiers.plaintext import schema as ms
+from memos_cluster.tiers.plaintext.filters import scope_expr
+from memos_cluster.tiers.plaintext.flush import FlushPolicy
+from memos_cluster.tiers.plaintext.lock import FlushSafeClient
+
+Clock = Callable[[], float]  # seconds since the epoch
+PAGE_ROWS = 1000  # rows per Milvus query page when a cube is read whole
+
+
+class MilvusStore:
+    def __init__(self, storage: StorageConfig, shard_id: str, clock: Clock):
+        self.names = storage  # collection names (collection, history_collection, cube_collection)
+        self.shard_id = shard_id
+        self.clock = clock
+        self.cube_ids: set[str] = set()  # the cubes this store holds, loaded by open()
+        # Serialises read-modify-write sequences (existence checks, versioning); embeddings are
+        # computed before taking it.
+        self.write_lock = threading.Lock()
+        self._flush = FlushPolicy(storage.flush_max_pending_rows, storage.flush_idle_s)
+        self._client: Any = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def open(self, uri: str, dim: int, stop_words: list[str]) -> None:
+        """Connect, create missing collections, load them, read the cube ids."""
+        from pymilvus import MilvusClient
+
+        # Flushes (background) never overlap other calls: see lock.py.
+        self._client = FlushSafeClient(MilvusClient(uri=uri, token=self.names.milvus_token))
+        ms.create_collections(self._client, self.names, dim, stop_words)
+        ms.load_collections(self._client, self.names)
+        self.cube_ids = set()
+        iterator = self._client.query_iterator(self.names.cube_collection, batch_size=4096,
+                                               filter='cube_id != ""', output_fields=["cube_id"])
+        while batch := iterator.next():
+            self.cube_ids.update(row["cube_id"] for row in batch)
+        iterator.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            raise Unavailable(f"{self.shard_id} is not open")
+        return self._client
+
+    # ---- writes and flushes ----------------------------------------------------------------
+    def wrote(self, num_rows: int) -> None:
+        """Who calls it: every writer, under the write lock, after Milvus acknowledged."""
+        self._flush.note_write(num_rows, self.clock())
+
+    def flush_if_due(self) -> bool:
+        """Seal recently written rows so they search fast (see flush.py)."""
+        with self.write_lock:
+            if not self._flush.is_due(self.clock()):
+                return False
+            pending = self._flush.pending_rows
+        for name in (self.names.collection, self.names.history_collection,
+                     self.names.cube_collection):
+            self.client.flush(name)
+        with self.write_lock:  # writers update the same counters under this lock
+            self._flush.note_flushed(pending)
+        return True
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # ---- rows --------------------------------------------------------------------------------
+    def require_cube(self, cube_id: str) -> None:
+        if cube_id not in self.cube_ids:
+            raise NotFound(f"cube {cube_id!r} does not exist", "cube_id")
+
+    def count(self, collection: str, cube_ids: Sequence[str]) -> int:
+        rows = self.client.query(collection, filter=scope_expr(list(cube_ids)).render(),
+                                 output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def current_rows(self, cube_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The current rows of these memories, by memory id (missing ones left out)."""
+        if not ids:
+            return {}
+        rows = self.client.get(self.names.collection,
+                               ids=[ms.memory_pk(cube_id, i) for i in ids],
+                               output_fields=ms.MEMORY_FIELDS)
+        return {row["memory_id"]: row for row in rows}
+
+    def memory_row(self, item: MemoryItem, vector: Any) -> dict[str, Any]:
+        row = ms.item_to_row(item)
+        row["pk"] = ms.memory_pk(item.cube_id, item.id)
+        row["index_text"] = ms.index_text(item)
+        row["dense"] = [float(x) for x in vector]
+        return row
+
+    def archive(self, items: Sequence[MemoryItem]) -> None:
+        """Versions into history (idempotent: keyed by cube, memory and version)."""
+        rows: list[dict[str, Any]] = []
+        for item in items:
+            row = ms.item_to_row(item)
+            row["pk"] = ms.history_pk(item.cube_id, item.id, item.version)
+            row["placeholder"] = ms.PLACEHOLDER_VECTOR
+            rows.append(row)
+        self.client.upsert(self.names.history_collection, rows)
+
+    def cube_rows(self, collection: str, cube_id: str,
+                  fields: list[str]) -> list[dict[str, Any]]:
+        """Every row of a cube in a collection, read page by page."""
+        iterator = self.client.query_iterator(collection, batch_size=PAGE_ROWS,
+                                              filter=scope_expr([cube_id]).render(),
+                                              output_fields=fields)
+        rows: list[dict[str, Any]] = []
+        while batch := iterator.next():
+            rows.extend(dict(r) for r in batch)
+        iterator.close()
+        return rows
+
+    def search_params(self, field: str) -> dict[str, Any]:
+        if field == "dense":
+            return {"metric_type": "COSINE", "params": {"ef": max(self.names.hnsw_ef, 1)}}
+        return {"metric_type": "BM25", "params": {}}

@@ -1,0 +1,320 @@
+"""The plaintext tier of one shard: memory items in Milvus, the source of truth.
+
+Who uses it: `actors.shard.PlaintextShardActor` builds one per shard, calls `open()` once when
+the actor starts (or restarts) and forwards every request. All state lives in Milvus; the only
+in-memory state is a cache of this shard's cube ids, rebuilt from Milvus by `open()`.
+
+A write returns only after Milvus acknowledged it (milvus-lite has written its WAL), so an
+acknowledged write survives a crash of the actor.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Optional, Sequence
+
+from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.errors import (
+    AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable)
+from memos_cluster.core.types import (
+    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, MemoryItem, MemoryUpdate, NewMemory,
+    SearchHit, SearchMode, SearchQuery, ShardHealth)
+from memos_cluster.embed.base import Embedder, embed_inputs
+from memos_cluster.tiers.plaintext import schema as ms
+from memos_cluster.tiers.plaintext.duplicates import Duplicates
+from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
+from memos_cluster.tiers.plaintext.fusion import minmax_fuse, rrf_fuse
+from memos_cluster.tiers.plaintext.stopwords import stop_words
+from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
+from memos_cluster.tiers.plaintext.transfer import Transfer
+
+TIE_SLACK = 8  # extra rows fetched so a tie at the top_k cut is broken by id, not storage order
+QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
+
+
+class PlaintextTier:
+    """One shard's memories. Its parts share one `MilvusStore` (store.py): this class (cubes,
+    memories, search), `duplicates` (near-duplicates and merges) and `transfer` (whole-cube
+    copies for moves, exports and imports)."""
+
+    def __init__(self, config: MemosConfig, shard_id: str, embedder: Embedder,
+                 clock: Clock = time.time):
+        self._config = config
+        self.shard_id = shard_id
+        self._embedder = embedder
+        self.store = MilvusStore(config.storage, shard_id, clock)
+        self.duplicates = Duplicates(self.store)
+        self.transfer = Transfer(self.store)
+        self._query_pool: Optional[ThreadPoolExecutor] = None  # made by open(); see _hybrid
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect to Milvus, create missing collections, load the cube-id cache."""
+        uri = self._config.storage.milvus_uri
+        if uri is None:
+            directory = self._config.shard_data_dir(self.shard_id)
+            directory.mkdir(parents=True, exist_ok=True)
+            uri = str(directory / "milvus.db")
+        self.store.open(uri, self._embedder.dim,
+                        stop_words(self._config.storage.bm25_stop_words))
+        self._query_pool = ThreadPoolExecutor(max_workers=QUERY_EMBED_THREADS,
+                                              thread_name_prefix=f"{self.shard_id}-embed")
+
+    def warm_up(self) -> None:
+        """Load the embedding model now rather than on the first request."""
+        self._embedder.embed(["warm up"])
+
+    def flush_if_due(self) -> bool:
+        """Who calls it: the shard actor's background flusher, about every second."""
+        return self.store.flush_if_due()
+
+    def close(self) -> None:
+        if self._query_pool is not None:
+            self._query_pool.shutdown(wait=True)
+            self._query_pool = None
+        self.store.close()
+
+    def cube_ids(self) -> list[str]:
+        """The cubes this shard holds, sorted."""
+        return sorted(self.store.cube_ids)
+
+    def cube_sizes(self, cube_ids: Sequence[str]) -> dict[str, int]:
+        """Current memories of each cube (the `memos-cluster shards` view)."""
+        return {c: self.store.count(self.store.names.collection, [c]) for c in cube_ids}
+
+    # ---- cubes -----------------------------------------------------------------------------
+    def create_cube(self, spec: CubeSpec) -> CubeSpec:
+        with self.store.write_lock:
+            if spec.cube_id in self.store.cube_ids:
+                raise AlreadyExists(f"cube {spec.cube_id!r} already exists", "cube_id")
+            created = replace(spec, created_at_ms=self.store.now_ms())
+            self.store.client.insert(self.store.names.cube_collection, [ms.cube_to_row(created)])
+            self.store.wrote(1)
+            self.store.cube_ids.add(spec.cube_id)
+        return created
+
+    def delete_cube(self, cube_id: str) -> int:
+        """Purge a cube: memories, then history, then the cube row (a crash midway leaves a
+        cube that still exists, so a retried delete finishes the job)."""
+        with self.store.write_lock:
+            self.store.require_cube(cube_id)
+            num_memories = self.store.count(self.store.names.collection, [cube_id])
+            scope = scope_expr([cube_id]).render()
+            self.store.client.delete(self.store.names.collection, filter=scope)
+            self.store.client.delete(self.store.names.history_collection, filter=scope)
+            self.store.client.delete(self.store.names.cube_collection, ids=[cube_id])
+            self.store.cube_ids.discard(cube_id)
+        return num_memories
+
+    def list_cubes(self) -> list[CubeSpec]:
+        if not self.store.cube_ids:
+            return []
+        rows = self.store.client.get(self.store.names.cube_collection,
+                                     ids=sorted(self.store.cube_ids),
+                                     output_fields=ms.CUBE_FIELDS)
+        return sorted((ms.row_to_cube(r) for r in rows), key=lambda c: c.cube_id)
+
+    def get_cube(self, cube_id: str) -> CubeStats:
+        self.store.require_cube(cube_id)
+        rows = self.store.client.get(self.store.names.cube_collection, ids=[cube_id],
+                                     output_fields=ms.CUBE_FIELDS)
+        if not rows:
+            raise NotFound(f"cube {cube_id!r} does not exist", "cube_id")
+        return CubeStats(
+            cube=ms.row_to_cube(rows[0]),
+            num_memories=self.store.count(self.store.names.collection, [cube_id]),
+            num_history_versions=self.store.count(self.store.names.history_collection, [cube_id]),
+            shard_id=self.shard_id,
+        )
+
+    # ---- memories --------------------------------------------------------------------------
+    def add(self, cube_id: str, items: Sequence[NewMemory],
+            vectors: Optional[Any] = None) -> AddResult:
+        """Insert a batch. Caller-supplied ids make it idempotent: an id already stored with the
+        same content is left alone; with different content it is ALREADY_EXISTS (use update).
+        `vectors`: the items' embeddings when the caller computed them (bulk ingest: the same
+        model, `embed_inputs` of the items), one row per item."""
+        self.store.require_cube(cube_id)
+        ids = [item.id or uuid.uuid4().hex for item in items]
+        if vectors is None:
+            vectors = self._embedder.embed(
+                embed_inputs(items, self._config.embedder.include_context))
+        elif len(vectors) != len(items) or any(len(v) != self._embedder.dim for v in vectors):
+            raise InvalidArgument(f"vectors must be {len(items)} rows of {self._embedder.dim}",
+                                  "vectors")
+        with self.store.write_lock:
+            self.store.require_cube(cube_id)
+            existing = self.store.current_rows(cube_id, [i.id for i in items if i.id])
+            rows, num_unchanged = [], 0
+            now_ms = self.store.now_ms()
+            for memory_id, item, vector in zip(ids, items, vectors):
+                if memory_id in existing:
+                    if not _same_content(existing[memory_id], item):
+                        raise AlreadyExists(
+                            f"memory {memory_id!r} already exists with other content; "
+                            "use UpdateMemory to change it", "memories.id")
+                    num_unchanged += 1
+                    continue
+                stored = MemoryItem(
+                    id=memory_id, cube_id=cube_id, text=item.text,
+                    memory_type=item.memory_type, metadata=dict(item.metadata),
+                    created_at_ms=now_ms, updated_at_ms=now_ms,
+                    event_time_ms=item.event_time_ms, source=item.source, version=1,
+                    context=item.context)
+                rows.append(self.store.memory_row(stored, vector))
+            if rows:
+                self.store.client.insert(self.store.names.collection, rows)
+                self.store.wrote(len(rows))
+        return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged)
+
+
+    def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
+        self.store.require_cube(cube_id)
+        found = self.store.current_rows(cube_id, ids)
+        return GetResult(
+            items=tuple(ms.row_to_item(found[i]) for i in ids if i in found),
+            missing_ids=tuple(i for i in ids if i not in found),
+        )
+
+    def update(self, update: MemoryUpdate) -> MemoryItem:
+        """Write a new version; the previous one goes to history first, so a crash between the
+        two writes leaves the old version current and a duplicate in history, never a loss."""
+        self.store.require_cube(update.cube_id)
+        with self.store.write_lock:
+            rows = self.store.current_rows(update.cube_id, [update.id])
+            if update.id not in rows:
+                raise NotFound(f"memory {update.id!r} does not exist in cube "
+                               f"{update.cube_id!r}", "id")
+            current = ms.row_to_item(rows[update.id])
+            # Under the lock, so the context embedded is the one stored (updates are rare).
+            vector = self._embedder.embed(embed_inputs(
+                [NewMemory(update.text, context=current.context)],
+                self._config.embedder.include_context))[0]
+            if update.expected_version is not None and update.expected_version != current.version:
+                raise FailedPrecondition(
+                    f"memory {update.id!r} is at version {current.version}, "
+                    f"not {update.expected_version}", "expected_version")
+            self.store.archive([current])
+            new = replace(
+                current, text=update.text, version=current.version + 1,
+                updated_at_ms=max(self.store.now_ms(), current.updated_at_ms),
+                metadata=current.metadata if update.metadata is None else dict(update.metadata),
+                memory_type=update.memory_type or current.memory_type,
+                event_time_ms=(current.event_time_ms if update.event_time_ms is None
+                               else update.event_time_ms))
+            self.store.client.upsert(self.store.names.collection,
+                                     [self.store.memory_row(new, vector)])
+            self.store.wrote(2)
+        return new
+
+    def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
+        """Every version of a memory, oldest first, the current one last. A memory merged into
+        another is no longer current; its archived versions stay readable here."""
+        self.store.require_cube(cube_id)
+        current = self.store.current_rows(cube_id, [memory_id])
+        expr = scope_expr([cube_id])
+        expr.add(f"memory_id == {expr.param(memory_id)}")
+        rows = self.store.client.query(self.store.names.history_collection, filter=expr.render(),
+                                       output_fields=ms.MEMORY_FIELDS, limit=16384)
+        if memory_id not in current and not rows:
+            raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
+        latest = ms.row_to_item(current[memory_id]) if memory_id in current else None
+        older = {r["version"]: ms.row_to_item(r) for r in rows
+                 if latest is None or r["version"] < latest.version}
+        return [older[v] for v in sorted(older)] + ([latest] if latest else [])
+
+    def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
+        """Delete memories and their history (a user who deletes a memory wants it gone)."""
+        self.store.require_cube(cube_id)
+        with self.store.write_lock:
+            found = self.store.current_rows(cube_id, ids)
+            present = [i for i in ids if i in found]
+            if present:
+                expr = scope_expr([cube_id])
+                expr.add(f"memory_id in {expr.param(present)}")
+                self.store.client.delete(self.store.names.history_collection, filter=expr.render())
+                self.store.client.delete(self.store.names.collection,
+                                         ids=[ms.memory_pk(cube_id, i) for i in present])
+                self.store.wrote(len(present))
+        return DeleteResult(num_deleted=len(present),
+                            missing_ids=tuple(i for i in ids if i not in found))
+
+    # ---- search ----------------------------------------------------------------------------
+    def search(self, request: SearchQuery) -> list[SearchHit]:
+        """Top-k current memories of the request's cubes (all owned by this shard), best first."""
+        for cube_id in request.cube_ids:
+            self.store.require_cube(cube_id)
+        expr = build_search_expr(list(request.cube_ids), request.filter).render()
+        query, top_k = request.query, request.top_k
+        if request.mode is SearchMode.BM25:
+            results = self._search_one("sparse", query, top_k + TIE_SLACK, expr)
+            # milvus-lite reports BM25 as a negated score; the order is already best first.
+            return _cut([SearchHit(ms.row_to_item(h), abs(float(h["distance"])))
+                         for h in results], top_k)
+        if request.mode is SearchMode.DENSE:
+            results = self._search_one("dense", self._embed_query(query), top_k + TIE_SLACK,
+                                       expr)
+            return _cut([SearchHit(ms.row_to_item(h), float(h["distance"])) for h in results],
+                        top_k)
+        return self._hybrid(query, top_k, expr)
+
+    def _embed_query(self, query: str) -> list[float]:
+        return [float(x) for x in self._embedder.embed([query])[0]]
+
+    def _search_one(self, field: str, data: Any, limit: int, expr: str,
+                    output_fields: Sequence[str] = ms.MEMORY_FIELDS) -> list[dict]:
+        results = self.store.client.search(
+            self.store.names.collection, data=[data], anns_field=field, limit=limit, filter=expr,
+            search_params=self.store.search_params(field), output_fields=list(output_fields))
+        return list(results[0]) if results else []
+
+    def _hybrid(self, query: str, top_k: int, expr: str) -> list[SearchHit]:
+        """Dense and BM25 candidates (keys and scores), fused (fusion.py); then the rows of the
+        fused top_k only. The query is embedded on a worker thread while the BM25 search runs:
+        onnxruntime releases the GIL, so the two overlap on a second core."""
+        search = self._config.search
+        candidates = max(top_k, search.num_candidates)
+        if self._query_pool is None:
+            raise Unavailable(f"{self.shard_id} is not open")
+        vector = self._query_pool.submit(self._embed_query, query)
+        # BM25 distances come back negated from milvus-lite (see search()); abs() restores them.
+        sparse = [(h["pk"], abs(float(h["distance"])))
+                  for h in self._search_one("sparse", query, candidates, expr, ["pk"])]
+        dense = [(h["pk"], float(h["distance"]))
+                 for h in self._search_one("dense", vector.result(), candidates, expr, ["pk"])]
+        weights = [search.dense_weight, search.bm25_weight]
+        if search.fusion == "rrf":
+            fused = rrf_fuse([[pk for pk, _ in dense], [pk for pk, _ in sparse]],
+                             k=search.rrf_k, weights=weights)
+        else:
+            fused = minmax_fuse([dense, sparse], weights=weights)
+        fused = fused[:top_k]
+        if not fused:
+            return []
+        rows = {r["pk"]: r for r in self.store.client.get(
+            self.store.names.collection, ids=[pk for pk, _ in fused],
+            output_fields=ms.MEMORY_FIELDS)}
+        # A row deleted between the searches and the get is skipped, not an error.
+        return [SearchHit(ms.row_to_item(rows[pk]), score) for pk, score in fused if pk in rows]
+
+    def health(self) -> ShardHealth:
+        self.store.client.list_collections()
+        return ShardHealth(shard_id=self.shard_id, is_ok=True,
+                           detail=f"{len(self.store.cube_ids)} cubes")
+
+
+def _cut(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
+    """Best top_k, equal scores ordered by id: Milvus returns tied rows in storage order, so
+    without this two copies of a cube (an export and its import) could differ at a tie."""
+    hits.sort(key=lambda h: (-h.score, h.item.id))
+    return hits[:top_k]
+
+
+def _same_content(row: dict[str, Any], item: NewMemory) -> bool:
+    return (row["text"] == item.text and (row.get("context") or "") == item.context
+            and row["memory_type"] == item.memory_type
+            and (row.get("metadata") or {}) == item.metadata
+            and row.get("event_time_ms") == item.event_time_ms
+            and row["source"] == item.source)

@@ -1,0 +1,93 @@
+"""Copying a whole cube between shards (a part of each PlaintextTier): its cube row, current
+memories with their stored vectors (nothing is re-embedded) and history, as plain rows.
+
+Who calls it: the shard actors, for the cube directory when a rebalance moves a cube. The source
+is fenced (no writes) while it is exported; `import_cube` first clears whatever an earlier,
+interrupted copy left on the target, so a move can be retried from the start.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from memos_cluster.core.errors import AlreadyExists, FailedPrecondition, NotFound
+from memos_cluster.tiers.plaintext import schema as ms
+from memos_cluster.tiers.plaintext.filters import scope_expr
+from memos_cluster.tiers.plaintext.store import MilvusStore
+
+EXPORT_BATCH = 1000  # rows per Milvus query page
+
+
+@dataclass(frozen=True)
+class CubeExport:
+    cube_id: str
+    cube_row: dict[str, Any]
+    memory_rows: list[dict[str, Any]]
+    history_rows: list[dict[str, Any]]
+
+    @property
+    def num_rows(self) -> int:
+        return 1 + len(self.memory_rows) + len(self.history_rows)
+
+
+class Transfer:
+    """Over one shard's MilvusStore; `PlaintextTier.transfer`."""
+
+    def __init__(self, store: MilvusStore):
+        self._store = store
+
+    def export_cube(self, cube_id: str) -> CubeExport:
+        self._store.require_cube(cube_id)
+        cube_rows = self._store.client.get(self._store.names.cube_collection, ids=[cube_id],
+                                           output_fields=ms.CUBE_FIELDS)
+        memories = self._store.cube_rows(self._store.names.collection, cube_id,
+                                         ms.MEMORY_FIELDS + ["index_text", "dense"])
+        for row in memories:
+            row["dense"] = [float(x) for x in row["dense"]]
+        history = self._store.cube_rows(self._store.names.history_collection, cube_id,
+                                        ms.MEMORY_FIELDS)
+        return CubeExport(cube_id, dict(cube_rows[0]), memories, history)
+
+    def import_cube(self, export: CubeExport, must_be_new: bool = False) -> int:
+        """Store an exported cube here, replacing any partial copy (a move), or, with
+        must_be_new, only if no such cube exists (a restore: ALREADY_EXISTS otherwise).
+        Returns rows written."""
+        placeholder = {"placeholder": ms.PLACEHOLDER_VECTOR}
+        scope = scope_expr([export.cube_id]).render()
+        with self._store.write_lock:
+            if must_be_new and export.cube_id in self._store.cube_ids:
+                raise AlreadyExists(f"cube {export.cube_id!r} already exists", "cube_id")
+            self._store.client.delete(self._store.names.collection, filter=scope)
+            self._store.client.delete(self._store.names.history_collection, filter=scope)
+            for start in range(0, len(export.memory_rows), EXPORT_BATCH):
+                self._store.client.insert(self._store.names.collection,
+                                          export.memory_rows[start:start + EXPORT_BATCH])
+            history = [{**r, **placeholder} for r in export.history_rows]
+            for start in range(0, len(history), EXPORT_BATCH):
+                self._store.client.insert(self._store.names.history_collection,
+                                          history[start:start + EXPORT_BATCH])
+            self._store.client.upsert(self._store.names.cube_collection,
+                                      [{**export.cube_row, **placeholder}])
+            self._store.wrote(export.num_rows)
+            self._store.cube_ids.add(export.cube_id)
+        counts = self.row_counts(export.cube_id)
+        expected = (len(export.memory_rows), len(export.history_rows))
+        if counts != expected:
+            raise FailedPrecondition(f"cube {export.cube_id!r} copied {counts} rows (memories, "
+                                     f"history), expected {expected}")
+        return export.num_rows
+
+    def row_counts(self, cube_id: str) -> tuple[int, int]:
+        """(current memories, history versions) stored for the cube."""
+        return (self._store.count(self._store.names.collection, [cube_id]),
+                self._store.count(self._store.names.history_collection, [cube_id]))
+
+    def adopt_cube(self, cube_id: str) -> None:
+        """Start serving a cube another shard created in the same (shared) Milvus. Who calls it:
+        the directory, moving a cube when every shard is a client of one Milvus server."""
+        rows = self._store.client.get(self._store.names.cube_collection, ids=[cube_id],
+                                      output_fields=["cube_id"])
+        if not rows:
+            raise NotFound(f"cube {cube_id!r} does not exist", "cube_id")
+        with self._store.write_lock:
+            self._store.cube_ids.add(cube_id)
