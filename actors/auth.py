@@ -24,10 +24,10 @@ from memos_cluster.core.errors import Unavailable
 from memos_cluster.core.logs import configure_json_logging
 
 from actors.handles import AuthStoreHandle
+from actors.names import AUTH_ACTOR_NAME
 
 logger = logging.getLogger("memos_cluster.auth")
 
-AUTH_ACTOR_NAME = "memos-auth"
 # While the auth actor restarts, a gateway keeps deciding on its last copy for up to this long
 # (seconds), then answers UNAVAILABLE: a revocation made meanwhile waits for the actor anyway,
 # and a restart takes a few seconds.

@@ -30,11 +30,9 @@ from memos_cluster.core.netutil import free_port
 from memos_cluster.deploy.serve_config import LOCAL_SERVE_CONFIG, load_serve_config, render_for
 from memos_cluster.placement.shardmap import shard_names
 
-from actors.auth import AUTH_ACTOR_NAME
-from actors.handles import DIRECTORY_NAME, shard_actor_name
-from actors.kv_cache import kv_actor_ids, kv_actor_name
-from actors.lora import LORA_ACTOR_NAME
-from actors.scheduler import SCHEDULER_ACTOR_NAME
+from actors.names import (
+    AUTH_ACTOR_NAME, DIRECTORY_NAME, LORA_ACTOR_NAME, SCHEDULER_ACTOR_NAME, kv_actor_ids,
+    kv_actor_name, shard_actor_name)
 
 logger = logging.getLogger(__name__)
 

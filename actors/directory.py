@@ -21,7 +21,8 @@ from memos_cluster.placement.layout import Layout, LayoutStore
 from memos_cluster.placement.rebalance import Rebalancer
 from memos_cluster.placement.shardmap import shard_names
 
-from actors.handles import DIRECTORY_NAME, NamedActor, ray_errors, shard_actor_name
+from actors.handles import NamedActor, ray_errors
+from actors.names import DIRECTORY_NAME, shard_actor_name
 from actors.shard import create_shard_actor
 
 

@@ -13,16 +13,11 @@ from ray.exceptions import GetTimeoutError
 from memos_cluster.client.ray_transport import ray_errors
 from memos_cluster.core import logs
 from memos_cluster.core.errors import NotFound, Unavailable
+from actors.names import shard_actor_name
 
-__all__ = ["DIRECTORY_NAME", "AuthStoreHandle", "DirectoryHandle", "KVHandle", "NamedActor",
-           "SchedulerHandle", "ShardHandle", "TrainerHandle", "call_actor", "ray_errors",
-           "shard_actor_name"]
+__all__ = ["AuthStoreHandle", "DirectoryHandle", "KVHandle", "NamedActor", "SchedulerHandle",
+           "ShardHandle", "TrainerHandle", "call_actor", "ray_errors"]
 
-DIRECTORY_NAME = "memos-directory"
-
-
-def shard_actor_name(shard_id: str) -> str:
-    return f"memos-{shard_id}"
 
 
 async def call_actor(actor, what: str, method: str, *args, timeout_s: float,

@@ -19,15 +19,10 @@ from memos_cluster.tiers.activation.host import KVHost
 from memos_cluster.tiers.parametric.store import AdapterStore
 
 from actors import metrics
+from actors.names import kv_actor_name
 
 KV_BYTES_INTERVAL_S = 5.0  # the bytes-per-tier gauges are refreshed at most this often (s)
 
-def kv_actor_name(actor_id: str) -> str:
-    return f"memos-{actor_id}"
-
-
-def kv_actor_ids(num_actors: int) -> list[str]:
-    return [f"kv-{i}" for i in range(num_actors)]
 
 
 class KVCacheActor:

@@ -22,8 +22,8 @@ from memos_cluster.tiers.parametric.trainer import AdapterTrainer
 from memos_cluster.tiers.parametric.training import LoraSpec
 
 from actors import metrics
+from actors.names import LORA_ACTOR_NAME
 
-LORA_ACTOR_NAME = "memos-lora"
 
 
 class LoRATrainerActor:

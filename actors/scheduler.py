@@ -23,10 +23,10 @@ from memos_cluster.scheduler.scheduler import Scheduler
 
 from actors import metrics
 from actors.services import build_services
+from actors.names import SCHEDULER_ACTOR_NAME
 
 logger = logging.getLogger(__name__)
 
-SCHEDULER_ACTOR_NAME = "memos-scheduler"
 
 
 class SchedulerActor:

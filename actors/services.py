@@ -14,8 +14,9 @@ from memos_cluster.tiers.plaintext.service import MemoryService
 
 from actors.directory import get_or_create_directory
 from actors.handles import DirectoryHandle, KVHandle, NamedActor, ShardHandle, TrainerHandle
-from actors.kv_cache import create_kv_actor, kv_actor_ids, kv_actor_name
-from actors.lora import LORA_ACTOR_NAME, create_lora_actor
+from actors.kv_cache import create_kv_actor
+from actors.names import LORA_ACTOR_NAME, kv_actor_ids, kv_actor_name
+from actors.lora import create_lora_actor
 
 
 @dataclass

@@ -25,7 +25,7 @@ from memos_cluster.placement.ownership import SHARD_OPERATIONS, CubeGuard, Guard
 from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 from actors import metrics
-from actors.handles import shard_actor_name
+from actors.names import shard_actor_name
 
 
 logger = logging.getLogger(__name__)

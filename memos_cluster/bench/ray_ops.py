@@ -23,8 +23,7 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.types import NewMemory
 from memos_cluster.embed.base import MINILM_DIM
 
-from actors.handles import shard_actor_name
-from actors.scheduler import SCHEDULER_ACTOR_NAME
+from actors.names import SCHEDULER_ACTOR_NAME, shard_actor_name
 from actors.services import memory_service
 
 

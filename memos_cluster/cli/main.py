@@ -6,7 +6,7 @@
   search   query one or more cubes
   status   shard health and cubes
   whoami, user, key, share, unshare, access, audit
-           users, API keys and cube grants (see the README's security section)
+           users, API keys and cube grants (see docs/security.md)
   bench    benchmarks: `bench gateway` (ingest rate, Search vs no-op latency) and
            `bench locomo` (evidence recall@k on LoCoMo, with BM25 and dense baselines)
 

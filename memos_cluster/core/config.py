@@ -78,7 +78,7 @@ class ClusterConfig:
     move_wait_s: float = 30.0  # how long a write to a cube being moved waits before UNAVAILABLE
     placement: str = "spread"  # shard actors over nodes: "spread" or "pack" (Ray strategies)
     # Custom Ray resources each shard actor asks for, e.g. {"memos-shard": 1} to keep shards on
-    # nodes that offer it (see k8s/ and the README's cluster section).
+    # nodes that offer it (see k8s/ and docs/cluster.md).
     shard_resources: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -130,7 +130,7 @@ class GatewayConfig:
 @dataclass
 class AuthConfig:
     """Users, API keys and cube grants (memos_cluster/auth/). Every call carries
-    `authorization: Bearer <key>`; see the README's security section."""
+    `authorization: Bearer <key>`; see docs/security.md."""
 
     enabled: bool = True
     # The bootstrap admin key: this environment variable wins, else admin_key_file. Neither set:
@@ -188,7 +188,7 @@ class SearchConfig:
 
 @dataclass
 class ActivationConfig:
-    """Activation memory: KV caches of selected memories for one causal LM (see README)."""
+    """Activation memory: KV caches of selected memories for one causal LM (docs/activation.md)."""
 
     # "builtin:tiny-llama" (random weights, created offline; meaningless text, real mechanics),
     # "builtin:small-llama" (bigger, for GPU benches), a local model directory or a hub id.
@@ -215,7 +215,7 @@ class ActivationConfig:
 
 @dataclass
 class ParametricConfig:
-    """Parametric memory: LoRA adapters trained on a cube's memories (see README)."""
+    """Parametric memory: LoRA adapters trained on a cube's memories (docs/parametric.md)."""
 
     store_uri: str = ""  # "" = data_dir/adapters; or any pyarrow filesystem URI (s3://b/p)
     rank: int = 16

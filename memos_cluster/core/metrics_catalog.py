@@ -1,6 +1,6 @@
 """Every metric memos-cluster exports, in one list: the actors create them from it
 (`actors/metrics.py`, through `ray.util.metrics`, so they appear on Ray's metrics port with the
-`ray_` prefix), the README's table and the Grafana dashboard (`observability/`) are generated from
+`ray_` prefix), the table in docs/operations.md and the Grafana dashboard (`observability/`) are generated from
 it, and a test keeps the three in step.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ import time
 import pytest
 import ray
 
-from actors.handles import DIRECTORY_NAME
+from actors.names import DIRECTORY_NAME
 from memos_cluster.bench import write_load as drills
 from memos_cluster.bench.write_load import WriteLoad, audit
 from memos_cluster.client import MemosClient

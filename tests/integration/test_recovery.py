@@ -3,7 +3,7 @@ import time
 
 import ray
 
-from actors.handles import shard_actor_name
+from actors.names import shard_actor_name
 from memos_cluster.core.errors import Unavailable
 from memos_cluster.core.types import NewMemory
 

@@ -6,7 +6,7 @@ import time
 import pytest
 import ray
 
-from actors.scheduler import SCHEDULER_ACTOR_NAME
+from actors.names import SCHEDULER_ACTOR_NAME
 from memos_cluster.core.errors import InvalidArgument, NotFound, Unavailable
 from memos_cluster.core.tier_types import GenerateStats
 from memos_cluster.core.types import NewMemory

@@ -292,7 +292,7 @@ def test_permission_changes_are_in_the_audit_log(tenants, config):
 def test_the_auth_store_survives_its_actor_being_killed(tenants, config):
     import ray
 
-    from actors.auth import AUTH_ACTOR_NAME
+    from actors.names import AUTH_ACTOR_NAME
 
     alice, bob, admin = tenants
     ray.kill(ray.get_actor(AUTH_ACTOR_NAME, namespace=config.ray.namespace), no_restart=False)
