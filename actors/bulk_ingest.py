@@ -17,7 +17,7 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import AlreadyExists
 from memos_cluster.core.types import CubeSpec
 from memos_cluster.data.bulk import (
-    Checkpoint, IngestReport, count_records, read_records, run_ingest)
+    Checkpoint, IngestReport, check_complete, count_records, read_records, run_ingest)
 from memos_cluster.embed import make_embedder
 
 from actors.cluster import connect_ray
@@ -71,13 +71,15 @@ def bulk_ingest(config: MemosConfig, path: str, fmt: str, cube_id: str, workers:
         return asyncio.run(memory.add_embedded(cube_id, items, vectors)).num_inserted
 
     try:
-        return run_ingest(read_records(path, fmt, id_prefix, skip=checkpoint.done),
-                          lambda batches: _embed_ahead(actors, batches), write, checkpoint,
-                          batch_size, config.embedder.include_context,
-                          progress.update if progress is not None else None)
+        report = run_ingest(read_records(path, fmt, id_prefix, skip=checkpoint.done),
+                            lambda batches: _embed_ahead(actors, batches), write, checkpoint,
+                            batch_size, config.embedder.include_context,
+                            progress.update if progress is not None else None)
     finally:
         for actor in actors:
             ray.kill(actor)
+    check_complete(report, asyncio.run(memory.get_cube(cube_id)).num_memories, cube_id)
+    return report
 
 
 JOB_POLL_S = 1.0

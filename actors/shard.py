@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Optional
 
 import ray
 
@@ -26,6 +27,8 @@ from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 from actors import metrics
 from actors.names import shard_actor_name
+from memos_cluster.core.types import ShardHealth
+from memos_cluster.tiers.plaintext.schema import StorageRefused
 
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 FLUSH_POLL_S = 0.5  # how often the flusher asks the tier whether a flush is due (seconds)
 METRICS_INTERVAL_S = 15.0  # how often the items-per-cube gauges are refreshed (seconds)
 LOGGED_WRITES = frozenset({"create_cube", "delete_cube", "add", "update", "delete", "merge"})
+# What a shard whose storage was refused still does: the directory's layout bookkeeping.
+GUARD_OPERATIONS = frozenset({"set_layout", "freeze_creates", "fence", "unfence"})
 
 
 class PlaintextShardActor:
@@ -41,7 +46,14 @@ class PlaintextShardActor:
         configure_json_logging(f"shard:{shard_id}")
         embedder = make_embedder(config.embedder, str(config.model_cache_dir()))
         self._tier = PlaintextTier(config, shard_id, embedder)
-        self._tier.open()
+        # Storage of another engine is refused for good (restarting would not change it): the
+        # actor stays up and answers every storage call, and Health, with the reason.
+        self._refused: Optional[StorageRefused] = None
+        try:
+            self._tier.open()
+        except StorageRefused as exc:
+            logger.error("%s: %s", shard_id, exc.message)
+            self._refused = exc
         # The directory's last persisted layout, so a restarted shard refuses cubes it does not
         # own before the directory pushes anything (None on a brand-new cluster: the directory
         # pushes one before any gateway routes here).
@@ -51,7 +63,8 @@ class PlaintextShardActor:
         self._published: set[str] = set()  # cubes whose item gauge was last set non-zero
         # Flushes sealed segments in the background so writes never wait for it.
         self._flusher = threading.Thread(target=self._flush_loop, name="flusher", daemon=True)
-        self._flusher.start()
+        if self._refused is None:
+            self._flusher.start()
 
     def _flush_loop(self) -> None:
         """Flushes when due; refreshes the item gauges every METRICS_INTERVAL_S."""
@@ -82,6 +95,11 @@ class PlaintextShardActor:
         carries; writes are logged."""
         if method not in SHARD_OPERATIONS:
             raise InternalError(f"{method!r} is not a shard operation")
+        if self._refused is not None:
+            if method == "health":
+                return ShardHealth(self._shard_id, is_ok=False, detail=self._refused.message)
+            if method not in GUARD_OPERATIONS:
+                raise self._refused
         token = logs.request_id.set(request)
         try:
             started = time.perf_counter()
@@ -97,7 +115,7 @@ class PlaintextShardActor:
     def ready(self) -> str:
         """Who calls it: the directory, after creating the actor; loads the embedding model so
         the first request does not pay for it."""
-        if not self._embedder_warm:
+        if not self._embedder_warm and self._refused is None:
             self._tier.warm_up()
             self._embedder_warm = True
         return self._shard_id
@@ -105,6 +123,8 @@ class PlaintextShardActor:
     def stats(self):
         """(node id, current memories per cube held here). Who calls it: the directory, for
         `memos-cluster shards` and before a rebalance."""
+        if self._refused is not None:
+            raise self._refused
         return ray.get_runtime_context().get_node_id(), self._shard.cube_sizes()
 
 

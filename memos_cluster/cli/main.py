@@ -61,9 +61,20 @@ def wait_for_stop_signal(poll_s: float = STOP_POLL_S) -> int:
     return requests[0]
 
 
+def check_data_dir(config: MemosConfig) -> None:
+    """Refuse, before anything starts, shard directories the embedded engine cannot read
+    (written by milvus-lite 3.x): StorageRefused names the directory and the way to migrate."""
+    from memos_cluster.tiers.plaintext.schema import check_lite_path
+
+    if config.storage.milvus_uri is None:
+        for db_path in sorted((config.data_root() / "shards").glob("*/milvus.db")):
+            check_lite_path(db_path)
+
+
 def cmd_up(args, config: MemosConfig) -> int:
     from actors import cluster
 
+    check_data_dir(config)
     running = cluster.start(config, args.serve_config)
     try:
         client = client_for(args, config)

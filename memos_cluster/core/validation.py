@@ -23,6 +23,9 @@ MEMORY_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # C0 control characters other than tab, newline and carriage return, plus DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_SOURCE_CHARS = 256
+# Event times (epoch ms) strictly within +-2**62 ms, about 146 million years either way: storage
+# keeps -2**62 as "no event time" where the engine has no NULL.
+MAX_EVENT_TIME_MS = 2 ** 62
 MAX_DESCRIPTION_CHARS = 4096
 MAX_KEY_NAME_CHARS = 128
 # Longer lifetimes are refused (use no expiry): the fuzz test's huge ones broke the listing of
@@ -136,6 +139,12 @@ def check_memory_type(value: str, field: str) -> str:
     return value
 
 
+def check_event_time(value: Optional[int], field: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or abs(value) >= MAX_EVENT_TIME_MS):
+        raise InvalidArgument(f"{field} must be an integer within +-2**62 ms", field)
+
+
 def check_source(value: str, field: str) -> str:
     if len(value) > MAX_SOURCE_CHARS or _CONTROL.search(value):
         raise InvalidArgument(f"{field} is too long or has control characters", field)
@@ -161,6 +170,7 @@ def check_new_memories(items: list[NewMemory], limits: LimitsConfig) -> None:
                 raise InvalidArgument(f"{prefix}.id {item.id!r} appears twice", f"{prefix}.id")
             seen.add(item.id)
         check_memory_type(item.memory_type, f"{prefix}.memory_type")
+        check_event_time(item.event_time_ms, f"{prefix}.event_time_ms")
         check_metadata(item.metadata, f"{prefix}.metadata", limits)
         check_source(item.source, f"{prefix}.source")
 
@@ -173,6 +183,7 @@ def check_update(update: MemoryUpdate, limits: LimitsConfig) -> None:
         check_metadata(update.metadata, "metadata", limits)
     if update.memory_type is not None:
         check_memory_type(update.memory_type, "memory_type")
+    check_event_time(update.event_time_ms, "event_time_ms")
     if update.expected_version is not None and update.expected_version < 1:
         raise InvalidArgument("expected_version must be >= 1", "expected_version")
 
@@ -183,11 +194,18 @@ def _check_range(value: TimeRange, field: str) -> None:
         raise InvalidArgument(f"{field}: start must be before end", field)
 
 
+def _no_line_breaks(value: str, field: str) -> None:
+    """Filter values become Milvus string literals, which cannot hold a line break."""
+    if "\n" in value or "\r" in value:
+        raise InvalidArgument(f"{field}: filter values cannot contain line breaks", field)
+
+
 def check_filter(value: SearchFilter, limits: LimitsConfig) -> None:
     for i, memory_type in enumerate(value.memory_types):
         check_memory_type(memory_type, f"filter.memory_types[{i}]")
     for i, source in enumerate(value.sources):
         check_source(source, f"filter.sources[{i}]")
+        _no_line_breaks(source, f"filter.sources[{i}]")
     for key, scalar in value.metadata_equals:
         field = f"filter.metadata_equals[{key[:40]!r}]"
         if not METADATA_KEY_PATTERN.match(key):
@@ -198,6 +216,7 @@ def check_filter(value: SearchFilter, limits: LimitsConfig) -> None:
             raise InvalidArgument(f"{field}: value must be a string, number or bool", field)
         if isinstance(scalar, str):
             check_text(scalar, field, limits.max_query_chars)
+            _no_line_breaks(scalar, field)
     _check_range(value.event_time, "filter.event_time")
     _check_range(value.created_at, "filter.created_at")
 

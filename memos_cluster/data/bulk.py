@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.errors import FailedPrecondition, InvalidArgument
 from memos_cluster.core.fileutil import write_atomically
 from memos_cluster.core.types import NewMemory
 from memos_cluster.data.files import open_uri
@@ -149,6 +149,18 @@ def run_ingest(records: Iterable[NewMemory], embed_many: EmbedMany, write: Write
     seconds = time.monotonic() - started
     return IngestReport(done - skipped, inserted, skipped, round(seconds, 2), round(wait_s, 2),
                         round(write_s, 2))
+
+
+def check_complete(report: IngestReport, held: int, cube_id: str) -> None:
+    """After a run, the cube's count(*) must cover every record of the file the checkpoint
+    counts as acknowledged (this run's and earlier runs'); fewer means rows were lost on the
+    way, and the run fails loudly instead of reporting success. (More is fine: the cube may
+    hold other memories.) Who calls it: actors/bulk_ingest.py, after run_ingest."""
+    acknowledged = report.skipped + report.records
+    if held < acknowledged:
+        raise FailedPrecondition(f"cube {cube_id!r} holds {held} memories, but {acknowledged} "
+                                 "records of this file were acknowledged: rows were lost; "
+                                 "delete the checkpoint and ingest again")
 
 
 def count_records(path: str, fmt: str) -> Optional[int]:

@@ -41,3 +41,13 @@ def test_up_stops_on_repeated_signals_without_deadlock():
         assert signal.getsignal(signal.SIGINT) is late  # the previous handler is back
     finally:
         signal.signal(signal.SIGINT, original)
+
+
+def test_up_refuses_a_data_directory_of_the_previous_engine_before_starting(tmp_path, capsys):
+    from memos_cluster.cli.main import main
+
+    (tmp_path / "shards" / "shard-0" / "milvus.db" / "collections").mkdir(parents=True)
+    assert main(["--set", f"data_dir={tmp_path}", "up"]) == 2  # ray.init is forbidden here
+    err = capsys.readouterr().err
+    assert "StorageRefused" in err and str(tmp_path / "shards" / "shard-0" / "milvus.db") in err
+    assert "memos-cluster export" in err

@@ -82,3 +82,15 @@ def test_records_without_text_and_unknown_formats_are_refused(tmp_path):
 
 def test_batches_cover_everything():
     assert [len(b) for b in batches(range(7), 3)] == [3, 3, 1]
+
+
+def test_a_bulk_run_fails_loudly_when_the_cube_holds_fewer_rows_than_were_acknowledged():
+    from memos_cluster.core.errors import FailedPrecondition
+    from memos_cluster.data.bulk import IngestReport, check_complete
+
+    report = IngestReport(records=600, inserted=600, skipped=400, seconds=1.0,
+                          wait_embed_seconds=0.0, write_seconds=0.0)
+    check_complete(report, 1000, "c")
+    check_complete(report, 1200, "c")  # the cube may hold other memories too
+    with pytest.raises(FailedPrecondition, match="holds 999 memories, but 1000"):
+        check_complete(report, 999, "c")

@@ -11,6 +11,7 @@ from memos_cluster.core.types import (
 from memos_cluster.embed import make_embedder
 from memos_cluster.placement.shardmap import HashRing, shard_names
 from memos_cluster.tiers.plaintext.service import LocalShard, MemoryService
+from memos_cluster.tiers.plaintext.schema import StorageRefused
 from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 FACTS = [
@@ -181,3 +182,27 @@ def test_near_duplicates_merge_with_lineage(tier):
     assert tier.duplicates.merge("alice", "pet", ["pet2"]).version == 2  # idempotent
     with pytest.raises(NotFound):
         tier.history("alice", "never-existed")
+
+
+def test_memories_without_an_event_time_round_trip_and_match_no_range(tier):
+    got = tier.get("alice", ["work", "pet"]).items
+    assert [m.event_time_ms for m in got] == [None, 1_000]  # the engine's stand-in never shows
+    for when in (TimeRange(end_ms=2_000), TimeRange(start_ms=0), TimeRange(0, 10_000)):
+        ids = {h.item.id for h in search(tier, "budget review cat marathons", top_k=5,
+                                         filter=SearchFilter(event_time=when))}
+        assert "work" not in ids and ids, when
+    export = tier.transfer.export_cube("alice")
+    assert {r["memory_id"]: r["event_time_ms"] for r in export.memory_rows}["work"] is None
+
+
+def test_a_data_directory_of_the_previous_engine_is_refused_with_the_way_to_migrate(
+        config, embedder):
+    old = config.shard_data_dir("shard-1") / "milvus.db"
+    (old / "collections").mkdir(parents=True)  # how milvus-lite 3.x lays out a shard
+    tier = PlaintextTier(config, "shard-1", embedder)
+    with pytest.raises(StorageRefused) as info:
+        tier.open()
+    assert str(old) in info.value.message
+    assert "memos-cluster export" in info.value.message and "import" in info.value.message
+    assert info.value.status == "FAILED_PRECONDITION"
+    assert sorted(p.name for p in old.iterdir()) == ["collections"]  # left as it was

@@ -55,8 +55,8 @@ class Duplicates:
             rows = self._store.current_rows(cube_id, [keep_id, *duplicate_ids])
             if keep_id not in rows:
                 raise NotFound(f"memory {keep_id!r} does not exist in cube {cube_id!r}", "id")
-            keep = ms.row_to_item(rows[keep_id])
-            dups = [ms.row_to_item(rows[i]) for i in duplicate_ids if i in rows]
+            keep = self._store.engine.row_to_item(rows[keep_id])
+            dups = [self._store.engine.row_to_item(rows[i]) for i in duplicate_ids if i in rows]
             if not dups:
                 return keep
             self._store.archive([replace(d, metadata={**d.metadata, "merged_into": keep_id})

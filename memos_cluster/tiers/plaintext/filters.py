@@ -3,15 +3,17 @@
 Only field names chosen here and metadata keys that passed `METADATA_KEY_PATTERN` ever appear in
 the expression template; every user-supplied value is held apart as a parameter (`{p0}`) and only
 enters the text through `encode_literal`, which emits a well-formed literal or raises. The encoding
-is needed because milvus-lite 3.2.2 does not implement `filter_params` templates; the same encoded
-text is valid for a Milvus server, so there is one code path.
+is needed because milvus-lite 2.5 does not serve `filter_params` templates (a templated query
+failed with UNKNOWN after 75 retries); the same encoded text is valid for a Milvus server, so
+there is one code path. A unit test checks, against the engine, that any string encodes to a
+literal matching exactly the rows holding that string.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.types import SearchFilter, TimeRange
@@ -43,8 +45,10 @@ class Expr:
 
 
 _PLACEHOLDER = re.compile(r"\{(p\d+)\}")
-# Escapes both milvus-lite's tokenizer and Milvus's grammar accept inside a double-quoted string.
-_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The escapes Milvus's expression parser decodes inside a double-quoted string (milvus-lite 2.5
+# decodes no others: "\\n" stays a backslash and an n; a raw tab is read as a tab, a raw line
+# break ends the expression, so line breaks cannot be filter values at all).
+_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"'}
 
 
 def encode_literal(value: Any) -> str:
@@ -58,8 +62,9 @@ def encode_literal(value: Any) -> str:
             raise InvalidArgument("filter values must be finite numbers", "filter")
         return repr(float(value))
     if isinstance(value, str):
-        if any(ord(ch) < 0x20 and ch not in "\n\r\t" for ch in value):
-            raise InvalidArgument("filter values must not contain control characters", "filter")
+        if any(ord(ch) < 0x20 and ch != "\t" for ch in value):
+            raise InvalidArgument("filter values must not contain line breaks or control "
+                                  "characters", "filter")
         return '"' + "".join(_STRING_ESCAPES.get(ch, ch) for ch in value) + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(encode_literal(v) for v in value) + "]"
@@ -75,7 +80,8 @@ def _time_clauses(expr: Expr, column: str, value: TimeRange) -> None:
 
 
 def scope_expr(cube_ids: list[str] | tuple[str, ...]) -> Expr:
-    """The cube scope every query starts from; cube_id is the partition key, so Milvus prunes."""
+    """The cube scope every query starts from (cube_id is the partition key or an indexed
+    field, so Milvus prunes either way)."""
     expr = Expr()
     if len(cube_ids) == 1:
         expr.add(f"cube_id == {expr.param(cube_ids[0])}")
@@ -84,8 +90,11 @@ def scope_expr(cube_ids: list[str] | tuple[str, ...]) -> Expr:
     return expr
 
 
-def build_search_expr(cube_ids: list[str] | tuple[str, ...], flt: SearchFilter) -> Expr:
-    """Who calls it: the plaintext tier, for every search. Cube scope first, then the filter."""
+def build_search_expr(cube_ids: list[str] | tuple[str, ...], flt: SearchFilter,
+                      event_time_none: Optional[int] = None) -> Expr:
+    """Who calls it: the plaintext tier, for every search. Cube scope first, then the filter.
+    `event_time_none`: the value that stands for "no event time" where the engine has no NULL
+    (schema.EngineProfile); such memories match no event-time range."""
     expr = scope_expr(cube_ids)
     if flt.memory_types:
         expr.add(f"memory_type in {expr.param(list(flt.memory_types))}")
@@ -95,7 +104,11 @@ def build_search_expr(cube_ids: list[str] | tuple[str, ...], flt: SearchFilter) 
         if not METADATA_KEY_PATTERN.match(key):  # validated upstream; a bad key is a bug here
             raise InvalidArgument(f"metadata filter key {key!r} is malformed", "filter")
         expr.add(f'metadata["{key}"] == {expr.param(value)}')
-    # event_time_ms is nullable: a memory without an event time matches no event-time range.
+    # A memory without an event time matches no event-time range: NULL compares false; the
+    # engine's stand-in for NULL is excluded explicitly.
+    has_range = flt.event_time.start_ms is not None or flt.event_time.end_ms is not None
+    if has_range and event_time_none is not None:
+        expr.add(f"event_time_ms != {expr.param(int(event_time_none))}")
     _time_clauses(expr, "event_time_ms", flt.event_time)
     _time_clauses(expr, "created_at_ms", flt.created_at)
     return expr

@@ -1,17 +1,33 @@
 """The Milvus collections of one plaintext shard, and conversions between rows and domain types.
 
 Three collections per shard (or per server, when shards share a Milvus server):
-- memories: the current version of every memory; cube_id is the partition key, so millions of
-  cubes share one collection; dense (MiniLM) and sparse (BM25 over `text`) vectors.
+- memories: the current version of every memory, with dense (MiniLM) and sparse (BM25 over the
+  context and text) vectors; millions of cubes share one collection.
 - memory_history: every previous version, kept for GetMemoryHistory.
 - cubes: one row per cube.
 Milvus requires a vector field in every collection; history and cubes carry a 2-d placeholder.
+
+The schema depends on the engine, and this module is the one place that knows which runs
+(`EngineProfile`, chosen by `engine_for`):
+- embedded milvus-lite 2.5 (no `storage.milvus_uri`): it refuses filters on a partition-key
+  field, nullable fields and HNSW. So `cube_id` is a plain scalar field with an INVERTED index,
+  a memory without an event time stores `EVENT_TIME_NONE` (-2**62; decoded back to None, excluded
+  from every event-time range), and dense vectors use AUTOINDEX, which sizes itself to each
+  segment (a graph index in milvus-lite 2.5: 3.7 ms a dense search over 100k rows, against
+  27 ms brute force);
+- a Milvus server (`storage.milvus_uri`): `cube_id` is the partition key (Milvus prunes by it),
+  `event_time_ms` is nullable, dense vectors use HNSW with the configured M and ef.
+Rows always leave through `EngineProfile.row_to_item`, so nothing above this module sees the
+sentinel.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
 
 from memos_cluster.core.config import StorageConfig
+from memos_cluster.core.errors import FailedPrecondition
 from memos_cluster.core.types import CubeSpec, MemoryItem
 
 MAX_ID_BYTES = 128
@@ -32,9 +48,98 @@ def history_pk(cube_id: str, memory_id: str, version: int) -> str:
     return f"{cube_id}/{memory_id}/{version}"
 
 
-def _scalar_fields(schema: Any, data_type: Any) -> None:
+# A memory without an event time, where the engine has no NULL. Validation keeps event times
+# strictly within +-2**62 ms, so no real one takes this value. (Not INT64's minimum: Milvus reads
+# the literal -9223372036854775808 as an overflow, and `!=` it then matched every row.)
+EVENT_TIME_NONE = -(2 ** 62)
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """What one storage engine can do, and the schema choices that follow from it."""
+
+    name: str  # "milvus-lite" (embedded) or "milvus-server"
+    partition_key: bool  # cube_id is the partition key (else a scalar field with an index)
+    nullable: bool  # event_time_ms may be NULL (else EVENT_TIME_NONE stands for none)
+    dense_index: str  # index type of the dense vectors
+    dense_index_params: dict[str, Any]
+    dense_search_params: dict[str, Any]
+
+    @property
+    def event_time_none(self) -> Optional[int]:
+        """The stored value of "no event time" that filters must exclude; None: NULL."""
+        return None if self.nullable else EVENT_TIME_NONE
+
+    def encode_event_time(self, value: Optional[int]) -> Optional[int]:
+        return value if value is not None or self.nullable else EVENT_TIME_NONE
+
+    def decode_event_time(self, value: Optional[int]) -> Optional[int]:
+        return None if value is None or value == EVENT_TIME_NONE else int(value)
+
+    def item_to_row(self, item: MemoryItem) -> dict[str, Any]:
+        """Scalar columns of an item; callers add `pk` and the vector column."""
+        row = _item_to_row(item)
+        row["event_time_ms"] = self.encode_event_time(item.event_time_ms)
+        return row
+
+    def row_to_item(self, row: dict[str, Any]) -> MemoryItem:
+        entity = row.get("entity", row)  # search hits nest fields under "entity"
+        return _row_to_item({**entity, "event_time_ms": self.decode_event_time(
+            entity.get("event_time_ms"))})
+
+    def encode_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows in the domain's form (event time None when absent, as exports carry them) in
+        this engine's form."""
+        return [{**r, "event_time_ms": self.encode_event_time(r.get("event_time_ms"))}
+                for r in rows]
+
+    def decode_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, "event_time_ms": self.decode_event_time(r.get("event_time_ms"))}
+                for r in rows]
+
+
+class StorageRefused(FailedPrecondition):
+    """A data directory this engine must not open (written by another engine). Permanent: a
+    shard that raises it keeps answering it rather than restarting."""
+
+
+MIGRATION_HINT = (
+    "milvus-lite 3.x and 2.5 data directories cannot read each other. To keep the data: with "
+    "the previous memos-cluster (milvus-lite 3.2.2) run `memos-cluster export CUBE --out DIR` "
+    "for each cube, then with this one `memos-cluster import DIR`; or start on a new data_dir")
+
+
+def check_lite_path(db_path: Path) -> None:
+    """Refuse a milvus-lite 3.x data directory: milvus-lite 2.5 keeps a shard's data in one
+    file at `db_path`, 3.x in a directory of that name (WAL, Parquet, FAISS). Opening one with
+    the other fails or, worse, starts empty. Who calls it: MilvusStore.open, before it connects."""
+    if db_path.is_dir():
+        raise StorageRefused(f"{db_path} was written by milvus-lite 3.x; this version embeds "
+                             f"milvus-lite 2.5 (the C++ engine). {MIGRATION_HINT}", "data_dir")
+
+
+def is_embedded(uri: Optional[str]) -> bool:
+    """Whether a storage URI means embedded milvus-lite: none (a directory per shard), or a
+    local `.db` file (pymilvus starts milvus-lite for those; tests share one between shards)."""
+    return uri is None or uri.endswith(".db")
+
+
+def engine_for(storage: StorageConfig) -> EngineProfile:
+    """The profile of the engine `storage` names. Who calls it: MilvusStore, once."""
+    if is_embedded(storage.milvus_uri):
+        return EngineProfile("milvus-lite", partition_key=False, nullable=False,
+                             dense_index="AUTOINDEX", dense_index_params={},
+                             dense_search_params={})
+    return EngineProfile("milvus-server", partition_key=True, nullable=True,
+                         dense_index="HNSW",
+                         dense_index_params={"M": storage.hnsw_m,
+                                             "efConstruction": storage.hnsw_ef_construction},
+                         dense_search_params={"ef": max(storage.hnsw_ef, 1)})
+
+
+def _scalar_fields(schema: Any, data_type: Any, engine: EngineProfile) -> None:
     schema.add_field("cube_id", data_type.VARCHAR, max_length=MAX_ID_BYTES,
-                     is_partition_key=True)
+                     is_partition_key=engine.partition_key)
     schema.add_field("memory_id", data_type.VARCHAR, max_length=MAX_ID_BYTES)
     schema.add_field("text", data_type.VARCHAR, max_length=MAX_TEXT_BYTES)
     schema.add_field("context", data_type.VARCHAR, max_length=MAX_TEXT_BYTES)
@@ -43,7 +148,7 @@ def _scalar_fields(schema: Any, data_type: Any) -> None:
     schema.add_field("source", data_type.VARCHAR, max_length=1024)
     schema.add_field("created_at_ms", data_type.INT64)
     schema.add_field("updated_at_ms", data_type.INT64)
-    schema.add_field("event_time_ms", data_type.INT64, nullable=True)
+    schema.add_field("event_time_ms", data_type.INT64, nullable=engine.nullable)
     schema.add_field("version", data_type.INT64)
 
 
@@ -52,7 +157,14 @@ def index_text(item: MemoryItem) -> str:
     return f"{item.context}\n{item.text}" if item.context else item.text
 
 
-def create_collections(client: Any, storage: StorageConfig, dim: int,
+def _scope_index(index: Any, engine: EngineProfile) -> None:
+    """Without a partition key, an index on cube_id keeps a cube's queries from scanning the
+    collection."""
+    if not engine.partition_key:
+        index.add_index("cube_id", index_type="INVERTED")
+
+
+def create_collections(client: Any, storage: StorageConfig, engine: EngineProfile, dim: int,
                        stop_words: list[str]) -> None:
     """Who calls it: PlaintextTier.open, once per shard start; creates what is missing."""
     from pymilvus import DataType, Function, FunctionType
@@ -61,7 +173,7 @@ def create_collections(client: Any, storage: StorageConfig, dim: int,
     if storage.collection not in existing:
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=2 * MAX_ID_BYTES + 8)
-        _scalar_fields(schema, DataType)
+        _scalar_fields(schema, DataType, engine)
         analyzer: dict[str, Any] = {"tokenizer": "standard", "filter": ["lowercase"]}
         if stop_words:
             analyzer["filter"].append({"type": "stop", "stop_words": list(stop_words)})
@@ -73,18 +185,20 @@ def create_collections(client: Any, storage: StorageConfig, dim: int,
                                      input_field_names=["index_text"],
                                      output_field_names=["sparse"]))
         index = client.prepare_index_params()
-        index.add_index("dense", index_type="HNSW", metric_type="COSINE",
-                        params={"M": storage.hnsw_m, "efConstruction": storage.hnsw_ef_construction})
+        index.add_index("dense", index_type=engine.dense_index, metric_type="COSINE",
+                        params=dict(engine.dense_index_params))
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        _scope_index(index, engine)
         client.create_collection(storage.collection, schema=schema, index_params=index,
                                  consistency_level="Strong")
     if storage.history_collection not in existing:
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=2 * MAX_ID_BYTES + 32)
-        _scalar_fields(schema, DataType)
+        _scalar_fields(schema, DataType, engine)
         schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER_VECTOR))
         index = client.prepare_index_params()
         index.add_index("placeholder", index_type="FLAT", metric_type="L2")
+        _scope_index(index, engine)
         client.create_collection(storage.history_collection, schema=schema, index_params=index,
                                  consistency_level="Strong")
     if storage.cube_collection not in existing:
@@ -108,7 +222,7 @@ def load_collections(client: Any, storage: StorageConfig) -> None:
         client.load_collection(name)
 
 
-def item_to_row(item: MemoryItem) -> dict[str, Any]:
+def _item_to_row(item: MemoryItem) -> dict[str, Any]:
     """Scalar columns of an item; callers add `pk` and the vector column."""
     return {
         "cube_id": item.cube_id,
@@ -125,7 +239,7 @@ def item_to_row(item: MemoryItem) -> dict[str, Any]:
     }
 
 
-def row_to_item(row: dict[str, Any]) -> MemoryItem:
+def _row_to_item(row: dict[str, Any]) -> MemoryItem:
     entity = row.get("entity", row)  # search hits nest fields under "entity"
     event_time = entity.get("event_time_ms")
     return MemoryItem(

@@ -10,6 +10,8 @@ re-read from Milvus), so constructing one does no I/O.
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from memos_cluster.core.config import StorageConfig
@@ -22,11 +24,14 @@ from memos_cluster.tiers.plaintext.lock import FlushSafeClient
 
 Clock = Callable[[], float]  # seconds since the epoch
 PAGE_ROWS = 1000  # rows per Milvus query page when a cube is read whole
+CONNECT_WAIT_S = 30.0  # how long to retry opening an embedded data directory (seconds)
+CONNECT_RETRY_S = 0.5
 
 
 class MilvusStore:
     def __init__(self, storage: StorageConfig, shard_id: str, clock: Clock):
         self.names = storage  # collection names (collection, history_collection, cube_collection)
+        self.engine = ms.engine_for(storage)  # the schema's choices for this engine
         self.shard_id = shard_id
         self.clock = clock
         self.cube_ids: set[str] = set()  # the cubes this store holds, loaded by open()
@@ -38,12 +43,13 @@ class MilvusStore:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self, uri: str, dim: int, stop_words: list[str]) -> None:
-        """Connect, create missing collections, load them, read the cube ids."""
-        from pymilvus import MilvusClient
-
+        """Connect, create missing collections, load them, read the cube ids. StorageRefused
+        for a data directory of another engine (schema.check_lite_path)."""
+        if ms.is_embedded(self.names.milvus_uri):
+            ms.check_lite_path(Path(uri))
         # Flushes (background) never overlap other calls: see lock.py.
-        self._client = FlushSafeClient(MilvusClient(uri=uri, token=self.names.milvus_token))
-        ms.create_collections(self._client, self.names, dim, stop_words)
+        self._client = FlushSafeClient(self._connect(uri))
+        ms.create_collections(self._client, self.names, self.engine, dim, stop_words)
         ms.load_collections(self._client, self.names)
         self.cube_ids = set()
         iterator = self._client.query_iterator(self.names.cube_collection, batch_size=4096,
@@ -51,6 +57,23 @@ class MilvusStore:
         while batch := iterator.next():
             self.cube_ids.update(row["cube_id"] for row in batch)
         iterator.close()
+
+    def _connect(self, uri: str) -> Any:
+        """A MilvusClient. Embedded milvus-lite runs a server process per data directory that
+        stops once its owner's file lock is gone; after the owner was killed, the old server
+        may hold the directory for a moment, and the new one fails to start ("Open local milvus
+        failed"): retried for up to CONNECT_WAIT_S, so a restarted shard does not crash again."""
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import ConnectionConfigException
+
+        deadline = time.monotonic() + CONNECT_WAIT_S
+        while True:
+            try:
+                return MilvusClient(uri=uri, token=self.names.milvus_token)
+            except ConnectionConfigException as exc:
+                if not ms.is_embedded(self.names.milvus_uri) or time.monotonic() > deadline:
+                    raise Unavailable(f"{self.shard_id}: cannot open {uri}: {exc}") from exc
+                time.sleep(CONNECT_RETRY_S)
 
     def close(self) -> None:
         if self._client is not None:
@@ -104,7 +127,7 @@ class MilvusStore:
         return {row["memory_id"]: row for row in rows}
 
     def memory_row(self, item: MemoryItem, vector: Any) -> dict[str, Any]:
-        row = ms.item_to_row(item)
+        row = self.engine.item_to_row(item)
         row["pk"] = ms.memory_pk(item.cube_id, item.id)
         row["index_text"] = ms.index_text(item)
         row["dense"] = [float(x) for x in vector]
@@ -114,7 +137,7 @@ class MilvusStore:
         """Versions into history (idempotent: keyed by cube, memory and version)."""
         rows: list[dict[str, Any]] = []
         for item in items:
-            row = ms.item_to_row(item)
+            row = self.engine.item_to_row(item)
             row["pk"] = ms.history_pk(item.cube_id, item.id, item.version)
             row["placeholder"] = ms.PLACEHOLDER_VECTOR
             rows.append(row)
@@ -134,5 +157,5 @@ class MilvusStore:
 
     def search_params(self, field: str) -> dict[str, Any]:
         if field == "dense":
-            return {"metric_type": "COSINE", "params": {"ef": max(self.names.hnsw_ef, 1)}}
+            return {"metric_type": "COSINE", "params": dict(self.engine.dense_search_params)}
         return {"metric_type": "BM25", "params": {}}

@@ -151,7 +151,8 @@ class PlaintextTier:
             now_ms = self.store.now_ms()
             for memory_id, item, vector in zip(ids, items, vectors):
                 if memory_id in existing:
-                    if not _same_content(existing[memory_id], item):
+                    if not _same_content(self.store.engine.row_to_item(existing[memory_id]),
+                                         item):
                         raise AlreadyExists(
                             f"memory {memory_id!r} already exists with other content; "
                             "use UpdateMemory to change it", "memories.id")
@@ -174,7 +175,7 @@ class PlaintextTier:
         self.store.require_cube(cube_id)
         found = self.store.current_rows(cube_id, ids)
         return GetResult(
-            items=tuple(ms.row_to_item(found[i]) for i in ids if i in found),
+            items=tuple(self.store.engine.row_to_item(found[i]) for i in ids if i in found),
             missing_ids=tuple(i for i in ids if i not in found),
         )
 
@@ -187,7 +188,7 @@ class PlaintextTier:
             if update.id not in rows:
                 raise NotFound(f"memory {update.id!r} does not exist in cube "
                                f"{update.cube_id!r}", "id")
-            current = ms.row_to_item(rows[update.id])
+            current = self.store.engine.row_to_item(rows[update.id])
             # Under the lock, so the context embedded is the one stored (updates are rare).
             vector = self._embedder.embed(embed_inputs(
                 [NewMemory(update.text, context=current.context)],
@@ -220,8 +221,8 @@ class PlaintextTier:
                                        output_fields=ms.MEMORY_FIELDS, limit=16384)
         if memory_id not in current and not rows:
             raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
-        latest = ms.row_to_item(current[memory_id]) if memory_id in current else None
-        older = {r["version"]: ms.row_to_item(r) for r in rows
+        latest = self.store.engine.row_to_item(current[memory_id]) if memory_id in current else None
+        older = {r["version"]: self.store.engine.row_to_item(r) for r in rows
                  if latest is None or r["version"] < latest.version}
         return [older[v] for v in sorted(older)] + ([latest] if latest else [])
 
@@ -246,17 +247,18 @@ class PlaintextTier:
         """Top-k current memories of the request's cubes (all owned by this shard), best first."""
         for cube_id in request.cube_ids:
             self.store.require_cube(cube_id)
-        expr = build_search_expr(list(request.cube_ids), request.filter).render()
+        expr = build_search_expr(list(request.cube_ids), request.filter,
+                                 self.store.engine.event_time_none).render()
         query, top_k = request.query, request.top_k
         if request.mode is SearchMode.BM25:
             results = self._search_one("sparse", query, top_k + TIE_SLACK, expr)
             # milvus-lite reports BM25 as a negated score; the order is already best first.
-            return _cut([SearchHit(ms.row_to_item(h), abs(float(h["distance"])))
+            return _cut([SearchHit(self.store.engine.row_to_item(h), abs(float(h["distance"])))
                          for h in results], top_k)
         if request.mode is SearchMode.DENSE:
             results = self._search_one("dense", self._embed_query(query), top_k + TIE_SLACK,
                                        expr)
-            return _cut([SearchHit(ms.row_to_item(h), float(h["distance"])) for h in results],
+            return _cut([SearchHit(self.store.engine.row_to_item(h), float(h["distance"])) for h in results],
                         top_k)
         return self._hybrid(query, top_k, expr)
 
@@ -297,7 +299,7 @@ class PlaintextTier:
             self.store.names.collection, ids=[pk for pk, _ in fused],
             output_fields=ms.MEMORY_FIELDS)}
         # A row deleted between the searches and the get is skipped, not an error.
-        return [SearchHit(ms.row_to_item(rows[pk]), score) for pk, score in fused if pk in rows]
+        return [SearchHit(self.store.engine.row_to_item(rows[pk]), score) for pk, score in fused if pk in rows]
 
     def health(self) -> ShardHealth:
         self.store.client.list_collections()
@@ -312,9 +314,7 @@ def _cut(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
     return hits[:top_k]
 
 
-def _same_content(row: dict[str, Any], item: NewMemory) -> bool:
-    return (row["text"] == item.text and (row.get("context") or "") == item.context
-            and row["memory_type"] == item.memory_type
-            and (row.get("metadata") or {}) == item.metadata
-            and row.get("event_time_ms") == item.event_time_ms
-            and row["source"] == item.source)
+def _same_content(stored: MemoryItem, item: NewMemory) -> bool:
+    return (stored.text == item.text and stored.context == item.context
+            and stored.memory_type == item.memory_type and stored.metadata == item.metadata
+            and stored.event_time_ms == item.event_time_ms and stored.source == item.source)

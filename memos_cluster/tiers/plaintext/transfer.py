@@ -20,6 +20,9 @@ EXPORT_BATCH = 1000  # rows per Milvus query page
 
 @dataclass(frozen=True)
 class CubeExport:
+    """A whole cube as plain rows, in the engine-independent form (an absent event time is
+    None), so a copy moves between engines and into archives unchanged."""
+
     cube_id: str
     cube_row: dict[str, Any]
     memory_rows: list[dict[str, Any]]
@@ -37,16 +40,32 @@ class Transfer:
         self._store = store
 
     def export_cube(self, cube_id: str) -> CubeExport:
-        self._store.require_cube(cube_id)
-        cube_rows = self._store.client.get(self._store.names.cube_collection, ids=[cube_id],
-                                           output_fields=ms.CUBE_FIELDS)
-        memories = self._store.cube_rows(self._store.names.collection, cube_id,
-                                         ms.MEMORY_FIELDS + ["index_text", "dense"])
+        """Every row of the cube, checked against count(*): a page iterator that skipped or
+        repeated rows (milvus-lite issue #366 reports one on 3.x) fails the export instead of
+        making a copy with a hole in it."""
+        store = self._store
+        store.require_cube(cube_id)
+        cube_rows = store.client.get(store.names.cube_collection, ids=[cube_id],
+                                     output_fields=ms.CUBE_FIELDS)
+        memories = self._all_rows(store.names.collection, cube_id,
+                                  ms.MEMORY_FIELDS + ["index_text", "dense"])
         for row in memories:
             row["dense"] = [float(x) for x in row["dense"]]
-        history = self._store.cube_rows(self._store.names.history_collection, cube_id,
-                                        ms.MEMORY_FIELDS)
-        return CubeExport(cube_id, dict(cube_rows[0]), memories, history)
+        history = self._all_rows(store.names.history_collection, cube_id, ms.MEMORY_FIELDS)
+        return CubeExport(cube_id, dict(cube_rows[0]), store.engine.decode_rows(memories),
+                          store.engine.decode_rows(history))
+
+    def _all_rows(self, collection: str, cube_id: str, fields: list[str]) -> list[dict]:
+        rows = self._store.cube_rows(collection, cube_id, fields)
+        counted = self._store.count(collection, [cube_id])
+        unique = len({r["pk"] for r in rows})
+        if unique != len(rows) or len(rows) != counted:
+            raise FailedPrecondition(
+                f"reading cube {cube_id!r} from {collection} gave {len(rows)} rows "
+                f"({unique} distinct) but it holds {counted}: the cube changed while it was "
+                "read, or the storage engine's iterator skipped or repeated rows; nothing was "
+                "copied, retry")
+        return rows
 
     def import_cube(self, export: CubeExport, must_be_new: bool = False) -> int:
         """Store an exported cube here, replacing any partial copy (a move), or, with
@@ -59,10 +78,12 @@ class Transfer:
                 raise AlreadyExists(f"cube {export.cube_id!r} already exists", "cube_id")
             self._store.client.delete(self._store.names.collection, filter=scope)
             self._store.client.delete(self._store.names.history_collection, filter=scope)
-            for start in range(0, len(export.memory_rows), EXPORT_BATCH):
+            memories = self._store.engine.encode_rows(export.memory_rows)
+            for start in range(0, len(memories), EXPORT_BATCH):
                 self._store.client.insert(self._store.names.collection,
-                                          export.memory_rows[start:start + EXPORT_BATCH])
-            history = [{**r, **placeholder} for r in export.history_rows]
+                                          memories[start:start + EXPORT_BATCH])
+            history = [{**r, **placeholder}
+                       for r in self._store.engine.encode_rows(export.history_rows)]
             for start in range(0, len(history), EXPORT_BATCH):
                 self._store.client.insert(self._store.names.history_collection,
                                           history[start:start + EXPORT_BATCH])
