@@ -14,7 +14,6 @@ from typing import Any, Callable, Mapping
 from memos_cluster.bench.stats import percentiles_ms, timed
 from memos_cluster.client import MemosClient
 from memos_cluster.data.locomo import load_locomo, locomo_memories
-from memos_cluster.data.records import batches
 
 
 def _time_transport(client: MemosClient, cube: str, questions: list[str]) -> dict[str, list]:
@@ -47,8 +46,7 @@ def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
     first.create_cube(cube, description="bench gateway")
     try:
         start = time.perf_counter()
-        for batch in batches(memories, batch_size):
-            first.add(cube, batch)
+        first.add_many(cube, memories, batch_size=batch_size, in_flight=2)
         ingest_s = time.perf_counter() - start
         for client in clients.values():  # warm-up: models, indexes, handles and channels
             for question in questions[:5]:
@@ -64,10 +62,11 @@ def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
     transports = {name: _figures(samples) for name, samples in raw.items()}
     result = {"conversation": conversation, "items": len(memories),
               "ingest_items_per_s": round(len(memories) / ingest_s, 1),
-              "ingest_batch_size": batch_size, **next(iter(transports.values())),
+              "ingest_batch_size": batch_size, "ingest_in_flight": 2,
+              **next(iter(transports.values())),
               "transports": transports}
     say(f"ingest: {result['items']} items in {ingest_s:.2f} s = "
-        f"{result['ingest_items_per_s']} items/s (batches of {batch_size})")
+        f"{result['ingest_items_per_s']} items/s (batches of {batch_size}, 2 in flight)")
     for name, figures in transports.items():
         for rpc in ("search", "ping"):
             f = figures[f"{rpc}_ms"]

@@ -19,7 +19,6 @@ from memos_cluster.bench.stats import percentiles_ms
 from memos_cluster.client import MemosClient
 from memos_cluster.core.types import SearchHit, SearchMode
 from memos_cluster.data.locomo import load_locomo, locomo_memories
-from memos_cluster.data.records import batches
 
 BASELINES = (SearchMode.BM25, SearchMode.DENSE)
 
@@ -40,8 +39,7 @@ def _ingest(client: MemosClient, samples: list[dict], stamp: str) -> tuple[dict,
         cubes[sample["sample_id"]] = cube
         memories = locomo_memories(sample)
         start = time.perf_counter()
-        for batch in batches(memories, 64):
-            client.add(cube, batch)
+        client.add_many(cube, memories, batch_size=64, in_flight=2)
         elapsed_s += time.perf_counter() - start
         num_items += len(memories)
     return cubes, num_items / max(elapsed_s, 1e-9)

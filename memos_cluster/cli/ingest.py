@@ -82,21 +82,16 @@ def cmd_submit(args, config: MemosConfig) -> int:
 
 
 def ingest_into(client, cube_id: str, items: list, batch_size: int, quiet: bool = False) -> int:
-    """Create the cube if needed and add items in batches with a progress bar."""
+    """Create the cube if needed and add items in batches (two in flight) with a progress
+    bar; returns how many were new."""
     from tqdm import tqdm
-
-    from memos_cluster.data.records import batches
 
     try:
         client.get_cube(cube_id)
     except NotFound:
         client.create_cube(cube_id)
-    inserted = 0
     with tqdm(total=len(items), desc=f"ingest {cube_id}", unit="item", disable=quiet) as bar:
-        for batch in batches(items, batch_size):
-            inserted += client.add(cube_id, batch).num_inserted
-            bar.update(len(batch))
-    return inserted
+        return client.add_many(cube_id, items, batch_size, on_batch=bar.update).num_inserted
 
 
 def cmd_ingest(args, config: MemosConfig) -> int:

@@ -26,6 +26,6 @@ def make_embedder(config: EmbedderConfig, cache_dir: str) -> Embedder:
             raise ConfigError(f"embedder.backend onnx runs on the CPU; use backend torch for "
                               f"device {config.device!r}", "embedder.backend")
         return OnnxEmbedder(resolve_model_path(config.model_path), cache_dir, MINILM_DIM,
-                            num_threads=config.num_threads, batch_size=config.batch_size)
+                            num_threads=config.num_threads, precision=config.precision)
     raise ConfigError(f"embedder.backend {config.backend!r} is unknown (onnx, torch)",
                       "embedder.backend")

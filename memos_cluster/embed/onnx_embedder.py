@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -30,7 +31,11 @@ EXPORT_FORMAT = "1"  # bump when the exported graph's inputs/outputs change
 # Two texts of different lengths: one batch exercises padding and the attention mask.
 PROBE_TEXTS = ("Caroline went to the LGBTQ support group on 7 May 2023 with her friends.",
                "Melanie paints.")
-PROBE_MIN_COSINE = 0.9999  # export vs torch on the probe; below this the export is refused
+# The export against torch on the probe, by precision; below this the export is refused. int8
+# (dynamic, per-channel weights): measured on 256 LoCoMo turns, cosine to fp32 mean 0.992, min
+# 0.981, at 2.3x the throughput.
+PROBE_MIN_COSINE = {"fp32": 0.9999, "int8": 0.97}
+PRECISIONS = tuple(PROBE_MIN_COSINE)
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -99,21 +104,25 @@ def export_onnx(model_dir: Path, target: Path) -> None:
 
 
 class OnnxEmbedder:
-    """Mean-pooled, L2-normalised sentence embeddings from an exported ONNX graph.
-
-    Two sessions: queries (a few texts) run on one thread, which keeps a Search from competing
-    with the node's other work for both cores; batches (writes) run on `num_threads`."""
+    """Mean-pooled, L2-normalised sentence embeddings from an exported ONNX graph (fp32, or
+    quantized to int8). Every run is single-threaded and embeds one text (see `embed`): a
+    query keeps to one core, so a Search does not compete with the node's other work for both;
+    a batch (writes) spreads its texts over `num_threads` runs at once."""
 
     def __init__(self, model_dir: str, cache_dir: str, dim: int, num_threads: int = 0,
-                 batch_size: int = 32):
+                 precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ConfigError(f"embedder.precision {precision!r} is not one of {PRECISIONS}",
+                              "embedder.precision")
+        self._precision = precision
         self._model_dir = Path(model_dir)
         self._cache_dir = Path(cache_dir)
         self._dim = dim
         self._num_threads = num_threads or os.cpu_count() or 1
-        self._batch_size = batch_size
         self._lock = threading.Lock()
         self._tokenizer = None
         self._sessions: dict[int, Any] = {}  # threads -> onnxruntime.InferenceSession
+        self._workers: Optional[ThreadPoolExecutor] = None  # batches: one run a row
         self._onnx_path: Optional[Path] = None
 
     @property
@@ -133,7 +142,13 @@ class OnnxEmbedder:
         path = self._cache_dir / export_key(self._model_dir)
         if not path.exists():
             export_onnx(self._model_dir, path)
-            self._check_against_torch(path)
+            self._check_against_torch(path, PROBE_MIN_COSINE["fp32"])
+        if self._precision == "int8":
+            quantized = path.with_name(path.stem + "-int8.onnx")
+            if not quantized.exists():
+                quantize_int8(path, quantized)
+                self._check_against_torch(quantized, PROBE_MIN_COSINE["int8"])
+            path = quantized
         self._onnx_path = path
 
     def _session(self, threads: int):
@@ -144,22 +159,23 @@ class OnnxEmbedder:
                 self._sessions[threads] = _new_session(self._onnx_path, threads)
             return self._sessions[threads]
 
-    def _check_against_torch(self, path: Path) -> None:
+    def _check_against_torch(self, path: Path, min_cosine: float) -> None:
         """Refuse (and delete) an export whose output differs from the model's own."""
         import torch
 
-        ids, mask = self._encode(PROBE_TEXTS)
+        ids, mask = self._pad(self._tokenizer.encode_batch(list(PROBE_TEXTS)))
         tensors = [torch.from_numpy(a) for a in (ids, mask, np.zeros_like(ids))]
         with torch.inference_mode():
             want = _pool(_torch_module(self._model_dir)(*tensors).numpy(), mask)
         got = self._run(_new_session(path, 1), ids, mask)
-        if float((want * got).sum(axis=1).min()) < PROBE_MIN_COSINE:
+        if float((want * got).sum(axis=1).min()) < min_cosine:
             path.unlink(missing_ok=True)
             raise ConfigError(f"the ONNX export of {self._model_dir} does not reproduce the "
                               "model; set embedder.backend to torch", "embedder.backend")
 
-    def _encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        encodings = self._tokenizer.encode_batch(list(texts))
+    @staticmethod
+    def _pad(encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask of a batch, padded to its longest text."""
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -177,14 +193,42 @@ class OnnxEmbedder:
         return _pool(hidden, mask)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors in the order of `texts`, each computed from its own text alone: one row a
+        run, on a pool of `num_threads` single-threaded runs (a few texts, a query, run on the
+        caller's thread). So nothing is spent on padding, and a text gets the same vector
+        whatever it is embedded with: int8 quantizes activations per run, and batched rows
+        would depend on their batch-mates (cosine down to 0.96 against the text alone).
+        Measured on LoCoMo turns, 2 cores: fp32 172 texts/s, int8 381 (batches of 32 in
+        arrival order: fp32 80)."""
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
-        session = self._session(1 if len(texts) <= SMALL_BATCH else self._num_threads)
-        out = []
-        for start in range(0, len(texts), self._batch_size):
-            ids, mask = self._encode(texts[start: start + self._batch_size])
-            out.append(self._run(session, ids, mask))
-        return np.concatenate(out).astype(np.float32, copy=False)
+        session = self._session(1)
+        encodings = self._tokenizer.encode_batch(list(texts))
+
+        def one(encoding: Any) -> np.ndarray:
+            ids, mask = self._pad([encoding])
+            return self._run(session, ids, mask)[0]
+
+        if len(texts) <= SMALL_BATCH:
+            return np.stack([one(e) for e in encodings]).astype(np.float32, copy=False)
+        return np.stack(list(self._pool().map(one, encodings))).astype(np.float32, copy=False)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._workers is None:
+                self._workers = ThreadPoolExecutor(self._num_threads,
+                                                   thread_name_prefix="embed")
+            return self._workers
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of an fp32 export (per-channel weights), written under a
+    temporary name and renamed, like the export."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial.onnx")
+    quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+    os.replace(partial, target)
 
 
 def _new_session(path: Path, threads: int):

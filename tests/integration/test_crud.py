@@ -80,3 +80,14 @@ def test_search_over_cubes_on_different_shards(client, config):
     finally:
         for cube in cubes:
             client.delete_cube(cube)
+
+
+def test_add_many_keeps_the_order_and_stores_each_once(client, cube):
+    items = [NewMemory(f"note {i} about the garden", id=f"n{i}") for i in range(150)]
+    seen = []
+    result = client.add_many(cube, items, batch_size=40, in_flight=3, on_batch=seen.append)
+    assert result.ids == tuple(f"n{i}" for i in range(150))
+    assert result.num_inserted == 150 and sorted(seen) == [30, 40, 40, 40]
+    again = client.add_many(cube, items, batch_size=50)
+    assert again.num_inserted == 0 and again.num_unchanged == 150
+    assert client.get_cube(cube).num_memories == 150

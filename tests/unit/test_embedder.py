@@ -1,5 +1,6 @@
-"""The embedders on the real MiniLM weights: the ONNX backend reproduces sentence-transformers,
-caches its export, and refuses configurations it cannot honour."""
+"""The embedders on the real MiniLM weights: the ONNX backend reproduces sentence-transformers
+(exactly in fp32, the default; within quantization's error in int8), caches its exports, and
+refuses configurations it cannot honour."""
 import json
 import os
 
@@ -27,7 +28,12 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx(cache_dir):
-    return make_embedder(EmbedderConfig(backend="onnx"), cache_dir)
+    return make_embedder(EmbedderConfig(backend="onnx", precision="fp32"), cache_dir)
+
+
+@pytest.fixture(scope="module")
+def onnx_int8(cache_dir):
+    return make_embedder(EmbedderConfig(backend="onnx", precision="int8"), cache_dir)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,8 @@ def test_onnx_reproduces_sentence_transformers(onnx, torch_embedder):
 
 
 def test_batches_larger_than_batch_size_keep_order(cache_dir):
-    small = make_embedder(EmbedderConfig(backend="onnx", batch_size=3), cache_dir)
+    small = make_embedder(EmbedderConfig(backend="onnx", batch_size=3, precision="fp32"),
+                          cache_dir)
     texts = [f"memory number {i} about topic {i % 4}" for i in range(10)]
     together = small.embed(texts)
     for i in (0, 4, 9):
@@ -61,9 +68,22 @@ def test_export_is_cached_and_reused(onnx, cache_dir):
     assert len(files) == 1 and not any(f.endswith(".partial") for f in os.listdir(cache_dir))
     path = os.path.join(cache_dir, files[0])
     before = os.stat(path).st_mtime_ns
-    again = make_embedder(EmbedderConfig(backend="onnx"), cache_dir)
+    again = make_embedder(EmbedderConfig(backend="onnx", precision="fp32"), cache_dir)
     again.embed(["hello"])
     assert os.stat(path).st_mtime_ns == before
+
+
+def test_int8_stays_close_to_the_model_and_keeps_every_text_in_place(onnx_int8, torch_embedder,
+                                                                    cache_dir):
+    want = torch_embedder.embed(TEXTS)
+    got = onnx_int8.embed(TEXTS)
+    assert got.shape == (len(TEXTS), 384) and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (want * got).sum(axis=1).min() > 0.97
+    # Batches are formed by length, not arrival order: every vector still lands at its text.
+    singles = np.concatenate([onnx_int8.embed([t]) for t in TEXTS])
+    assert (got * singles).sum(axis=1).min() > 0.9999
+    assert {f for f in os.listdir(cache_dir) if f.endswith("-int8.onnx")}
 
 
 def test_export_key_changes_with_the_model_files(tmp_path):
@@ -95,3 +115,9 @@ def test_bad_embedder_config_names_the_key(config, key, tmp_path):
     with pytest.raises(ConfigError) as info:
         make_embedder(config, str(tmp_path))
     assert info.value.field == key
+
+
+def test_an_unknown_precision_names_the_key():
+    with pytest.raises(ConfigError) as info:
+        EmbedderConfig(precision="int4")
+    assert info.value.field == "embedder.precision"

@@ -49,8 +49,9 @@ class MilvusStore:
             ms.check_lite_path(Path(uri))
         # Flushes (background) never overlap other calls: see lock.py.
         self._client = FlushSafeClient(self._connect(uri))
-        ms.create_collections(self._client, self.names, self.engine, dim, stop_words)
-        ms.load_collections(self._client, self.names)
+        self._while_starting(lambda: ms.create_collections(self._client, self.names,
+                                                           self.engine, dim, stop_words))
+        self._while_starting(lambda: ms.load_collections(self._client, self.names))
         self.cube_ids = set()
         iterator = self._client.query_iterator(self.names.cube_collection, batch_size=4096,
                                                filter='cube_id != ""', output_fields=["cube_id"])
@@ -73,6 +74,22 @@ class MilvusStore:
             except ConnectionConfigException as exc:
                 if not ms.is_embedded(self.names.milvus_uri) or time.monotonic() > deadline:
                     raise Unavailable(f"{self.shard_id}: cannot open {uri}: {exc}") from exc
+                time.sleep(CONNECT_RETRY_S)
+
+    def _while_starting(self, step: Callable[[], None]) -> None:
+        """Run `step`, retried while an embedded server that has just started is still
+        initialising (milvus-lite 2.5 answers "Mmap manager has not been init" for a moment
+        after its socket opens; seen on a loaded machine, where it killed a shard at start)."""
+        from pymilvus.exceptions import MilvusException
+
+        deadline = time.monotonic() + CONNECT_WAIT_S
+        while True:
+            try:
+                return step()
+            except MilvusException as exc:
+                starting = "has not been init" in str(exc.message)
+                if not starting or time.monotonic() > deadline:
+                    raise
                 time.sleep(CONNECT_RETRY_S)
 
     def close(self) -> None:

@@ -266,40 +266,44 @@ class PlaintextTier:
         return [float(x) for x in self._embedder.embed([query])[0]]
 
     def _search_one(self, field: str, data: Any, limit: int, expr: str,
-                    output_fields: Sequence[str] = ms.MEMORY_FIELDS) -> list[dict]:
+                    rows: Optional[dict[str, dict]] = None) -> list[dict]:
+        """The hits of one retriever with their fields; `rows`, when given, collects each
+        hit's row by primary key."""
         results = self.store.client.search(
             self.store.names.collection, data=[data], anns_field=field, limit=limit, filter=expr,
-            search_params=self.store.search_params(field), output_fields=list(output_fields))
-        return list(results[0]) if results else []
+            search_params=self.store.search_params(field), output_fields=ms.MEMORY_FIELDS)
+        hits = list(results[0]) if results else []
+        if rows is not None:
+            for hit in hits:
+                rows.setdefault(hit["pk"], hit)
+        return hits
 
     def _hybrid(self, query: str, top_k: int, expr: str) -> list[SearchHit]:
-        """Dense and BM25 candidates (keys and scores), fused (fusion.py); then the rows of the
-        fused top_k only. The query is embedded on a worker thread while the BM25 search runs:
-        onnxruntime releases the GIL, so the two overlap on a second core."""
+        """Dense and BM25 candidates, with their rows, fused (fusion.py). The query is embedded
+        on a worker thread while the BM25 search runs: onnxruntime releases the GIL, so the two
+        overlap on a second core. Candidates come with their fields, so no third call fetches
+        the winners (fields cost the engine 0.1 ms more a search at 10k rows; a `get` of the
+        top_k rows cost 1.3 ms of the engine's time and 0.8 ms of ours)."""
         search = self._config.search
         candidates = max(top_k, search.num_candidates)
         if self._query_pool is None:
             raise Unavailable(f"{self.shard_id} is not open")
         vector = self._query_pool.submit(self._embed_query, query)
-        # BM25 distances come back negated from milvus-lite (see search()); abs() restores them.
+        rows: dict[str, dict] = {}
+        # BM25 scores: abs() keeps them positive whichever sign the engine reports them with.
         sparse = [(h["pk"], abs(float(h["distance"])))
-                  for h in self._search_one("sparse", query, candidates, expr, ["pk"])]
+                  for h in self._search_one("sparse", query, candidates, expr, rows=rows)]
         dense = [(h["pk"], float(h["distance"]))
-                 for h in self._search_one("dense", vector.result(), candidates, expr, ["pk"])]
+                 for h in self._search_one("dense", vector.result(), candidates, expr,
+                                           rows=rows)]
         weights = [search.dense_weight, search.bm25_weight]
         if search.fusion == "rrf":
             fused = rrf_fuse([[pk for pk, _ in dense], [pk for pk, _ in sparse]],
                              k=search.rrf_k, weights=weights)
         else:
             fused = minmax_fuse([dense, sparse], weights=weights)
-        fused = fused[:top_k]
-        if not fused:
-            return []
-        rows = {r["pk"]: r for r in self.store.client.get(
-            self.store.names.collection, ids=[pk for pk, _ in fused],
-            output_fields=ms.MEMORY_FIELDS)}
-        # A row deleted between the searches and the get is skipped, not an error.
-        return [SearchHit(self.store.engine.row_to_item(rows[pk]), score) for pk, score in fused if pk in rows]
+        return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
+                for pk, score in fused[:top_k]]
 
     def health(self) -> ShardHealth:
         self.store.client.list_collections()
