@@ -105,6 +105,7 @@ class Sample:
     rpc: str
     latency_s: float
     status: str  # "OK" or the gRPC status name
+    message: str = ""  # the error's message, for a failed call
 
 
 @dataclass
@@ -169,12 +170,13 @@ def run_phase(workloads: Sequence[Workload], weights: Mapping[str, float], durat
                 budget["left"] -= 1
             rpc = rng.choices(names, cumulative)[0]
             began = time.perf_counter()
+            status, message = "OK", ""
             try:
                 workload.call(rpc)
-                status = "OK"
             except MemosError as exc:
-                status = exc.status
-            samples.append(Sample(began - start, rpc, time.perf_counter() - began, status))
+                status, message = exc.status, exc.message
+            samples.append(Sample(began - start, rpc, time.perf_counter() - began, status,
+                                  message))
 
     threads = [threading.Thread(target=drive, args=(i, w), daemon=True)
                for i, w in enumerate(workloads)]
@@ -193,11 +195,13 @@ def summarize(samples: Sequence[Sample], elapsed_s: float) -> dict[str, dict[str
         mine = [s for s in samples if s.rpc == rpc]
         ok = [s.latency_s for s in mine if s.status == "OK"]
         errors: dict[str, int] = {}
+        first: dict[str, str] = {}  # one message a status, so a report says what went wrong
         for s in mine:
             if s.status != "OK":
                 errors[s.status] = errors.get(s.status, 0) + 1
+                first.setdefault(s.status, s.message[:300])
         ms = percentiles_ms(ok) if ok else {}
         out[rpc] = {"calls": len(mine), "qps": round(len(ok) / elapsed_s, 1),
                     **{f"{q}_ms": ms.get(q) for q in ("p50", "p95", "p99")},
-                    "errors": errors}
+                    "errors": errors, "error_messages": first}
     return out

@@ -36,12 +36,14 @@ def test_broken_scenarios_are_refused_by_name(tmp_path, text, complaint):
 
 def test_summary_per_rpc():
     samples = [Sample(0.1 * i, "Search", 0.001 * (i + 1), "OK") for i in range(100)]
-    samples += [Sample(1.0, "Search", 0.5, "UNAVAILABLE"), Sample(1.0, "Ping", 0.002, "OK")]
+    samples += [Sample(1.0, "Search", 0.5, "UNAVAILABLE", "shard-0 is unavailable"),
+                Sample(1.0, "Ping", 0.002, "OK")]
     figures = summarize(samples, elapsed_s=10.0)
     search = figures["Search"]
     assert search["calls"] == 101 and search["qps"] == 10.0
     assert (search["p50_ms"], search["p95_ms"], search["p99_ms"]) == (51.0, 96.0, 100.0)
     assert search["errors"] == {"UNAVAILABLE": 1}
+    assert search["error_messages"] == {"UNAVAILABLE": "shard-0 is unavailable"}
     assert figures["Ping"]["p99_ms"] == 2.0
 
 
