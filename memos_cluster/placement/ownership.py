@@ -129,9 +129,12 @@ class GuardedShard:
         with self.guard.writing(cube_id):
             return self.tier.add(cube_id, items, vectors)
 
-    def search(self, query):
+    def search(self, query, vector=None):
         self.guard.check(query.cube_ids)
-        return self.tier.search(query)
+        return self.tier.search(query, vector)
+
+    def embed_query(self, query: str):
+        return self.tier.embed_query(query)
 
     def get(self, cube_id, ids):
         self.guard.check([cube_id])

@@ -141,10 +141,26 @@ def test_state_is_recovered_from_milvus_alone(tier, config, embedder):
         reopened.close()
 
 
+class CountingEmbedder:
+    """The real embedder, counting the texts it embeds one at a time (queries)."""
+
+    def __init__(self, inner):
+        self.inner, self.queries = inner, 0
+
+    @property
+    def dim(self):
+        return self.inner.dim
+
+    def embed(self, texts):
+        self.queries += len(texts) == 1
+        return self.inner.embed(texts)
+
+
 def test_service_routes_cubes_and_merges_across_shards(tmp_path, embedder):
     config = with_overrides(MemosConfig(), {"data_dir": str(tmp_path)})
     ring = HashRing(shard_names(2), 16)
-    tiers = {s: PlaintextTier(config, s, embedder) for s in ring.shard_ids}
+    counting = CountingEmbedder(embedder)
+    tiers = {s: PlaintextTier(config, s, counting) for s in ring.shard_ids}
     for t in tiers.values():
         t.open()
     cubes = ["c-0", "c-1", "c-2", "c-3", "c-4", "c-5"]
@@ -157,7 +173,9 @@ def test_service_routes_cubes_and_merges_across_shards(tmp_path, embedder):
             await service.add(cube, [NewMemory(f"note {i}: the spare key is under pot {i}",
                                                id="key")])
         listed = await service.list_cubes()
+        before = counting.queries
         hits = await service.search(SearchQuery(tuple(cubes), "spare key under the pot", 10))
+        assert counting.queries == before + 1  # two shards searched, the query embedded once
         return listed, hits
 
     listed, hits = asyncio.run(scenario())

@@ -16,7 +16,7 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import MemosError
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, MemoryItem, MemoryUpdate, NewMemory,
-    SearchHit, SearchQuery, ShardHealth)
+    SearchHit, SearchMode, SearchQuery, ShardHealth)
 from memos_cluster.placement.layout import Layout
 from memos_cluster.placement.ownership import CubeGuard, GuardedShard
 from memos_cluster.placement.routing import Router
@@ -117,8 +117,13 @@ class MemoryService:
         """Fan out one sub-query per owning shard, then merge by score, best first."""
         query = v.search_with_defaults(query, self._config.search)
         v.check_search(query, self._limits)
+        vector = None
+        shards = self.router.layout.group_by_shard(query.cube_ids)
+        if len(shards) > 1 and query.mode is not SearchMode.BM25:
+            # Embedded once, by one of the shards (each would otherwise embed it again).
+            vector = await self.router.port(next(iter(shards))).call("embed_query", query.query)
         hits = await self.router.call_many(query.cube_ids, lambda port, cubes: port.call(
-            "search", replace(query, cube_ids=tuple(cubes))))
+            "search", replace(query, cube_ids=tuple(cubes)), vector))
         # Ties broken by id, so equal scores come back in one order wherever they came from.
         hits.sort(key=lambda h: (-h.score, h.item.cube_id, h.item.id))
         return hits[: query.top_k]

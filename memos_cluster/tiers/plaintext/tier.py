@@ -243,8 +243,11 @@ class PlaintextTier:
                             missing_ids=tuple(i for i in ids if i not in found))
 
     # ---- search ----------------------------------------------------------------------------
-    def search(self, request: SearchQuery) -> list[SearchHit]:
-        """Top-k current memories of the request's cubes (all owned by this shard), best first."""
+    def search(self, request: SearchQuery,
+               vector: Optional[Sequence[float]] = None) -> list[SearchHit]:
+        """Top-k current memories of the request's cubes (all owned by this shard), best first.
+        `vector`: the query's embedding when the caller has it (a search over several shards
+        embeds its query once, `embed_query`), else embedded here."""
         for cube_id in request.cube_ids:
             self.store.require_cube(cube_id)
         expr = build_search_expr(list(request.cube_ids), request.filter,
@@ -256,13 +259,15 @@ class PlaintextTier:
             return _cut([SearchHit(self.store.engine.row_to_item(h), abs(float(h["distance"])))
                          for h in results], top_k)
         if request.mode is SearchMode.DENSE:
-            results = self._search_one("dense", self._embed_query(query), top_k + TIE_SLACK,
-                                       expr)
-            return _cut([SearchHit(self.store.engine.row_to_item(h), float(h["distance"])) for h in results],
-                        top_k)
-        return self._hybrid(query, top_k, expr)
+            results = self._search_one("dense", vector or self.embed_query(query),
+                                       top_k + TIE_SLACK, expr)
+            return _cut([SearchHit(self.store.engine.row_to_item(h), float(h["distance"]))
+                         for h in results], top_k)
+        return self._hybrid(query, top_k, expr, vector)
 
-    def _embed_query(self, query: str) -> list[float]:
+    def embed_query(self, query: str) -> list[float]:
+        """The query's embedding. Who calls it: searches, and MemoryService for a search over
+        several shards (so the query is embedded once, on one of them)."""
         return [float(x) for x in self._embedder.embed([query])[0]]
 
     def _search_one(self, field: str, data: Any, limit: int, expr: str,
@@ -278,7 +283,8 @@ class PlaintextTier:
                 rows.setdefault(hit["pk"], hit)
         return hits
 
-    def _hybrid(self, query: str, top_k: int, expr: str) -> list[SearchHit]:
+    def _hybrid(self, query: str, top_k: int, expr: str,
+                given: Optional[Sequence[float]] = None) -> list[SearchHit]:
         """Dense and BM25 candidates, with their rows, fused (fusion.py). The query is embedded
         on a worker thread while the BM25 search runs: onnxruntime releases the GIL, so the two
         overlap on a second core. Candidates come with their fields, so no third call fetches
@@ -288,7 +294,7 @@ class PlaintextTier:
         candidates = max(top_k, search.num_candidates)
         if self._query_pool is None:
             raise Unavailable(f"{self.shard_id} is not open")
-        vector = self._query_pool.submit(self._embed_query, query)
+        vector = self._query_pool.submit(lambda: given or self.embed_query(query))
         rows: dict[str, dict] = {}
         # BM25 scores: abs() keeps them positive whichever sign the engine reports them with.
         sparse = [(h["pk"], abs(float(h["distance"])))
