@@ -18,9 +18,11 @@ printable = st.text(alphabet=st.characters(blacklist_categories=("Cs",), min_cod
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     """A milvus-lite collection of (pk, value) rows, a decoy row among them."""
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import DataType
 
-    client = MilvusClient(uri=str(tmp_path_factory.mktemp("filters") / "f.db"))
+    from memos_cluster.tiers.plaintext.store import open_client
+
+    client = open_client(str(tmp_path_factory.mktemp("filters") / "f.db"))
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
     schema.add_field("value", DataType.VARCHAR, max_length=1024)

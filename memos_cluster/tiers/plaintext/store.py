@@ -28,6 +28,27 @@ CONNECT_WAIT_S = 30.0  # how long to retry opening an embedded data directory (s
 CONNECT_RETRY_S = 0.5
 
 
+def open_client(uri: str, token: str = "", wait_s: float = CONNECT_WAIT_S) -> Any:
+    """A MilvusClient, its connection retried for up to `wait_s` seconds. Embedded milvus-lite
+    runs a server process per data directory: after a killed owner the old server may hold the
+    directory for a moment ("Open local milvus failed"), and on a loaded machine a new server
+    may not answer on its socket within pymilvus's 10 s ("Fail connecting to server"). Who
+    calls it: `MilvusStore.open`, and tests that open an engine of their own."""
+    from pymilvus import MilvusClient
+    from pymilvus.exceptions import ConnectionConfigException, MilvusException
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return MilvusClient(uri=uri, token=token)
+        except (ConnectionConfigException, MilvusException) as exc:
+            retryable = isinstance(exc, ConnectionConfigException) or \
+                "Fail connecting" in str(exc.message)
+            if not retryable or time.monotonic() > deadline:
+                raise
+            time.sleep(CONNECT_RETRY_S)
+
+
 class MilvusStore:
     def __init__(self, storage: StorageConfig, shard_id: str, clock: Clock):
         self.names = storage  # collection names (collection, history_collection, cube_collection)
@@ -60,21 +81,13 @@ class MilvusStore:
         iterator.close()
 
     def _connect(self, uri: str) -> Any:
-        """A MilvusClient. Embedded milvus-lite runs a server process per data directory that
-        stops once its owner's file lock is gone; after the owner was killed, the old server
-        may hold the directory for a moment, and the new one fails to start ("Open local milvus
-        failed"): retried for up to CONNECT_WAIT_S, so a restarted shard does not crash again."""
-        from pymilvus import MilvusClient
-        from pymilvus.exceptions import ConnectionConfigException
+        from pymilvus.exceptions import ConnectionConfigException, MilvusException
 
-        deadline = time.monotonic() + CONNECT_WAIT_S
-        while True:
-            try:
-                return MilvusClient(uri=uri, token=self.names.milvus_token)
-            except ConnectionConfigException as exc:
-                if not ms.is_embedded(self.names.milvus_uri) or time.monotonic() > deadline:
-                    raise Unavailable(f"{self.shard_id}: cannot open {uri}: {exc}") from exc
-                time.sleep(CONNECT_RETRY_S)
+        try:
+            return open_client(uri, self.names.milvus_token,
+                               CONNECT_WAIT_S if ms.is_embedded(self.names.milvus_uri) else 0)
+        except (ConnectionConfigException, MilvusException) as exc:
+            raise Unavailable(f"{self.shard_id}: cannot open {uri}: {exc}") from exc
 
     def _while_starting(self, step: Callable[[], None]) -> None:
         """Run `step`, retried while an embedded server that has just started is still
