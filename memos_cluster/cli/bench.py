@@ -2,6 +2,7 @@
 with `--out`. The parser and the other commands live in `memos_cluster.cli.main`."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -78,6 +79,24 @@ def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:
                           lora_spec(config.parametric))
 
 
+def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: every memory tier answering LoCoMo questions on the configured model."""
+    from memos_cluster.bench.qa import run_qa_bench
+    from memos_cluster.data.locomo import load_locomo
+    from memos_cluster.tiers.llm.model import default_device
+    from memos_cluster.tiers.parametric.service import lora_spec
+
+    wanted = [c for c in (args.conversations or "conv-26").split(",") if c]
+    samples = [s for s in load_locomo(_needs(data)) if s["sample_id"] in wanted]
+    if not samples:
+        raise SystemExit(f"none of {wanted} is in {data}")
+    plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    return run_qa_bench(config, args.model or config.activation.model,
+                        default_device(args.device), samples, args.per_category, args.top_k,
+                        dataclasses.replace(lora_spec(config.parametric), steps=args.steps),
+                        args.adapter_memories, plot_path=plot)
+
+
 def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
     from memos_cluster.bench.tiers import group_turns, run_tiers_bench
     from memos_cluster.data.locomo import locomo_texts
@@ -121,6 +140,8 @@ def bench_load(args, config: MemosConfig, data: Optional[str]) -> dict:
     if not args.scenario:
         raise SystemExit("bench load needs --scenario FILE (see load_tests/scenarios/)")
     scenario = load_scenario(args.scenario)
+    if args.clients:  # e.g. one client, for latency without queueing
+        scenario = dataclasses.replace(scenario, clients=args.clients)
     plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
     if args.address:
         return run_load(gateway_address(args, config), scenario, config.gateway.app_name,
@@ -151,7 +172,7 @@ def bench_drills(args, config: MemosConfig, data: Optional[str]) -> dict:
 
 
 BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
-           "lora": bench_lora, "tiers": bench_tiers, "cluster": bench_cluster,
+           "lora": bench_lora, "qa": bench_qa, "tiers": bench_tiers, "cluster": bench_cluster,
            "load": bench_load, "drills": bench_drills}
 
 
@@ -165,12 +186,16 @@ def cmd_bench(args, config: MemosConfig) -> int:
 def add_bench_command(sub):
     """Who calls it: `memos_cluster.cli.build_parser`."""
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
-                                         "kv (activation memory), lora (parametric memory), tiers (scheduler), "
-                                         "cluster (shards, rebalance, failures)")
+                                         "kv (activation memory), lora (parametric memory), "
+                                         "qa (answers with each tier), tiers (scheduler), "
+                                         "cluster (shards, rebalance, failures), load, drills")
     bench.add_argument("which", choices=sorted(BENCHES))
     bench.add_argument("--data", help="LoCoMo file")
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
-    bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all)")
+    bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all); "
+                                               "qa: (conv-26)")
+    bench.add_argument("--per-category", type=int, default=10,
+                       help="qa: questions of each category 1-4 per conversation")
     bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
     bench.add_argument("--out", help="write the figures as JSON here")
     bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
@@ -182,10 +207,19 @@ def add_bench_command(sub):
     bench.add_argument("--memories", type=int, default=60, help="tiers: memories a cube")
     bench.add_argument("--turns-per-memory", type=int, default=4,
                        help="tiers: consecutive LoCoMo turns joined into one memory")
-    bench.add_argument("--top-k", type=int, default=4, help="tiers: memories retrieved a request")
+    bench.add_argument("--top-k", type=int, default=4,
+                       help="tiers, qa: memories retrieved a request")
     bench.add_argument("--block-memories", type=int, default=0,
                        help="tiers: scheduler.max_block_memories for the local cluster "
                             "(0: the configured one)")
     bench.add_argument("--scenario", help="load: a scenario file (load_tests/scenarios/*.yaml)")
-    bench.add_argument("--plot", help="load: latency-over-time PNG (default: --out with .png)")
+    bench.add_argument("--clients", type=int, default=0,
+                       help="load: concurrent clients (default: the scenario's)")
+    bench.add_argument("--steps", type=int, default=80,
+                       help="qa: LoRA steps per adapter (80 of 8 examples: ~10 min on 2 CPU "
+                            "cores; parametric.steps is the cluster's)")
+    bench.add_argument("--adapter-memories", choices=("hot", "all"), default="hot",
+                       help="qa: train each adapter on the memories the questions' searches "
+                            "returned (hot), or on all of the conversation's")
+    bench.add_argument("--plot", help="load, qa: a PNG (default: --out with .png)")
     return bench

@@ -25,7 +25,7 @@ def cmd_generate(args, config: MemosConfig) -> int:
         use_retrieved_memories=args.retrieve, use_parametric_memory=args.adapters)
     for event in events:
         if isinstance(event, TokenEvent):
-            print(event.text, end=" ", flush=True)
+            print(event.text, end="", flush=True)
         else:
             adapters = f"; adapters {', '.join(event.adapters_used)}" \
                 if event.adapters_used else ""

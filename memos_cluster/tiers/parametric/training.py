@@ -1,15 +1,21 @@
-"""LoRA training on a cube's memory texts (causal LM loss), and the loss measure used to judge it.
+"""LoRA training on a cube's memories, and the loss measure used to judge it. Each memory is a
+training example in the model's prompt layout (tiers/llm/prompt.py, `recall`): for a chat model
+the answer to a question about the memory's speaker, the loss on the memory's tokens only, so
+the adapter learns to bring memories into answers rather than to continue a conversation.
 
 Who uses it: the LoRA trainer actor (`actors/lora.py`) runs `train_lora` in a background thread
 per job, and `bench lora`. Torch and peft are imported lazily.
 """
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.tiers.llm.prompt import prompt_format
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -46,47 +52,72 @@ class LoraSpec:
         return data
 
 
-def _encode(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> list[Any]:
-    return [tokenizer(t, return_tensors="pt", truncation=True,
-                      max_length=max_tokens).input_ids[0] for t in texts]
+def _encode(model: Any, tokenizer: Any, texts: Sequence[str], max_tokens: int,
+            times: Sequence[Optional[int]] = ()) -> list[tuple[list[int], list[int]]]:
+    """Each memory as a training example of the model's prompt layout (tiers/llm/prompt.py):
+    (token ids, labels), the loss on the memory's tokens only (`max_tokens` of them). `times`:
+    the memories' event times (epoch ms or None), shown as their dates; none if empty."""
+    layout = prompt_format(tokenizer, model.config.eos_token_id)
+    examples = []
+    for text, cues, when in zip(texts, rare_words(texts), times or [None] * len(texts)):
+        prompt, answer = layout.recall(text, cues, when)
+        answer = answer[:max_tokens]
+        examples.append((prompt + answer, [-100] * len(prompt) + answer))
+    return examples
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
+
+
+def rare_words(texts: Sequence[str], per_text: int = 3) -> list[list[str]]:
+    """Each text's `per_text` rarest words among all the texts (by how many texts hold them;
+    ties by first appearance): the cues a training example asks about."""
+    words = [list(dict.fromkeys(w.lower() for w in _WORD.findall(t))) for t in texts]
+    held = Counter(w for ws in words for w in ws)
+    return [sorted(ws, key=lambda w: held[w])[:per_text] for ws in words]
 
 
 def mean_token_loss(model: Any, tokenizer: Any, texts: Sequence[str],
-                    max_tokens: int = 256) -> float:
-    """Mean next-token cross-entropy over all tokens of `texts` (nats per token)."""
+                    max_tokens: int = 256, times: Sequence[Optional[int]] = ()) -> float:
+    """Mean next-token cross-entropy over the memories' tokens, in their training layout
+    (nats per token)."""
     import torch
 
     model.eval()
     total, count = 0.0, 0
     with torch.inference_mode():
-        for ids in _encode(tokenizer, texts, max_tokens):
-            if len(ids) < 2:
+        for ids, labels in _encode(model, tokenizer, texts, max_tokens, times):
+            scored = sum(1 for t in labels[1:] if t != -100)  # HF shifts labels by one
+            if not scored:
                 continue
-            ids = ids.unsqueeze(0).to(model.device)
-            loss = model(input_ids=ids, labels=ids).loss
-            total += float(loss) * (ids.shape[1] - 1)
-            count += ids.shape[1] - 1
+            loss = model(input_ids=torch.tensor([ids], device=model.device),
+                         labels=torch.tensor([labels], device=model.device)).loss
+            total += float(loss) * scored
+            count += scored
     if not count:
         raise InvalidArgument("the texts have no tokens to score", "memory_ids")
     return total / count
 
 
-def _batch(encoded: list[Any], index: Any, pad_id: int) -> dict[str, Any]:
+def _batch(encoded: list[tuple[list[int], list[int]]], index: Any,
+           pad_id: int) -> dict[str, Any]:
     import torch
 
     rows = [encoded[i] for i in index]
-    width = max(len(r) for r in rows)
+    width = max(len(ids) for ids, _ in rows)
     ids = torch.full((len(rows), width), pad_id)
     labels = torch.full((len(rows), width), -100)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, row in enumerate(rows):
-        ids[j, : len(row)], labels[j, : len(row)], mask[j, : len(row)] = row, row, 1
+    for j, (row, row_labels) in enumerate(rows):
+        ids[j, : len(row)] = torch.tensor(row)
+        labels[j, : len(row)] = torch.tensor(row_labels)
+        mask[j, : len(row)] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
 def train_lora(model: Any, tokenizer: Any, texts: Sequence[str], spec: LoraSpec,
                on_step: Callable[[int, float], None],
-               should_stop: Callable[[], bool]) -> Any:
+               should_stop: Callable[[], bool], times: Sequence[Optional[int]] = ()) -> Any:
     """Wrap `model` with a fresh LoRA adapter and train it on `texts`. Returns the peft model;
     the caller saves it and must `unload()` it to get the plain base back (peft injects its
     layers into `model`). Raises TrainingCancelled when `should_stop()` turns true."""
@@ -101,7 +132,7 @@ def train_lora(model: Any, tokenizer: Any, texts: Sequence[str], spec: LoraSpec,
                         target_modules=list(spec.target_modules))
     peft_model = get_peft_model(model, config)
     try:
-        encoded = _encode(tokenizer, texts, spec.max_tokens)
+        encoded = _encode(model, tokenizer, texts, spec.max_tokens, times)
         optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad],
                                       lr=spec.learning_rate)
         generator = torch.Generator().manual_seed(spec.seed)
@@ -110,8 +141,9 @@ def train_lora(model: Any, tokenizer: Any, texts: Sequence[str], spec: LoraSpec,
             if should_stop():
                 raise TrainingCancelled(f"cancelled at step {step}")
             index = torch.randint(0, len(encoded), (spec.batch_size,), generator=generator)
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
             batch = {k: v.to(peft_model.device) for k, v in
-                     _batch(encoded, index.tolist(), tokenizer.pad_token_id).items()}
+                     _batch(encoded, index.tolist(), pad).items()}
             loss = peft_model(**batch).loss
             loss.backward()
             optimizer.step()

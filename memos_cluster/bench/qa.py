@@ -1,0 +1,296 @@
+"""`memos-cluster bench qa`: does each memory tier make answers better, and faster? LoCoMo
+question answering on one model, in one run, six ways:
+
+- none: the question alone;
+- plaintext: the top-k memories retrieved by the plaintext tier's hybrid search, prefilled in
+  the prompt (the memories as lines of the system message, then the question);
+- activation_segments: the same prompt, its memories served from their per-memory KV caches
+  (segments composition: keys moved to their places, attention between memories left out);
+- activation_prefix: the same prompt, its memories served as one cached block (prefix
+  composition: exact, so the answer is the plaintext arm's, only sooner);
+- parametric: the conversation's LoRA adapter, no retrieval. The adapter is trained on the
+  cube's hot memories, as the scheduler picks them for LoRA training: those the sampled
+  questions' searches returned (`adapter_memories="hot"`), or on all of its memories ("all");
+- parametric_plaintext: the adapter and the retrieved memories.
+
+Answers are scored against LoCoMo's gold answers (token F1 and containment, answers.py), per
+category; time to first token is measured for every generation. In-process, like `bench kv`
+and `bench lora`: the activation engine over the plaintext tier (milvus-lite) and the trainer,
+as the KV, shard and LoRA actors run them. Activation caches are built before a question is
+timed (what promotion does ahead of a request). Not a test: it asserts nothing.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from memos_cluster.bench.answers import AnswerTable
+from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.tier_types import BlockMemory, GenerateStats, SamplingParams, block_memory
+from memos_cluster.core.types import CubeSpec, SearchQuery
+from memos_cluster.data.locomo import locomo_memories
+
+ARMS = ("none", "plaintext", "activation_segments", "activation_prefix", "parametric",
+        "parametric_plaintext")
+CATEGORIES = ("1", "2", "3", "4")  # 5 (adversarial) has no gold answer to score against
+MAX_NEW_TOKENS = 16  # LoCoMo's gold answers are a few words
+BIG_BUDGET = 1 << 40  # bytes: every cache stays in memory during the run
+
+
+def qa_questions(sample: dict, per_category: int) -> list[dict]:
+    """The first `per_category` questions of each scored category that have a gold answer, in
+    file order: the sample a run answers."""
+    taken: dict[str, int] = {}
+    out = []
+    for qa in sample.get("qa", []):
+        category = str(qa.get("category"))
+        if category in CATEGORIES and "answer" in qa and taken.get(category, 0) < per_category:
+            taken[category] = taken.get(category, 0) + 1
+            out.append({"question": str(qa["question"]), "answer": str(qa["answer"]),
+                        "category": category, "conversation": sample["sample_id"]})
+    return out
+
+
+class _Retriever:
+    """The plaintext tier of one temporary shard holding the conversations, as Search runs it."""
+
+    def __init__(self, config: MemosConfig, root: Path):
+        from memos_cluster.embed import make_embedder
+        from memos_cluster.tiers.plaintext.tier import PlaintextTier
+
+        config = with_overrides(config, {"data_dir": str(root / "data")})
+        self._tier = PlaintextTier(config, "shard-0",
+                                   make_embedder(config.embedder, str(config.model_cache_dir())))
+        self._tier.open()
+
+    def load(self, cube_id: str, sample: dict) -> list[BlockMemory]:
+        self._tier.create_cube(CubeSpec(cube_id))
+        memories = locomo_memories(sample)
+        for start in range(0, len(memories), 256):
+            self._tier.add(cube_id, memories[start:start + 256])
+        return [block_memory(m) for m in self._tier.get(cube_id, [m.id for m in memories]).items]
+
+    def top(self, cube_id: str, question: str, k: int) -> tuple[BlockMemory, ...]:
+        hits = self._tier.search(SearchQuery((cube_id,), question, k))
+        return tuple(block_memory(h.item) for h in hits)
+
+    def close(self) -> None:
+        self._tier.close()
+
+
+def _ttft(stats: Sequence[GenerateStats]) -> dict[str, float]:
+    ordered = sorted(s.ttft_ms for s in stats)
+    return {"mean": round(statistics.fmean(ordered), 1),
+            "p50": round(ordered[len(ordered) // 2], 1),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)}
+
+
+class _Arms:
+    """The engines the arms run on, over one loaded model: segments composition (also the
+    full prefills of none and plaintext, and the adapters) and prefix composition."""
+
+    def __init__(self, model: Any, tokenizer: Any, identity: Any, device: str, root: Path):
+        from memos_cluster.tiers.activation.blocks import Budgets
+        from memos_cluster.tiers.activation.engine import ActivationEngine
+        from memos_cluster.tiers.activation.kvstore import KVStore
+
+        budgets = Budgets(BIG_BUDGET, BIG_BUDGET, BIG_BUDGET)
+        limit = model.config.max_position_embeddings
+        self.segments = ActivationEngine(model, tokenizer, KVStore(
+            identity, device, budgets, root / "kv-segments"), limit, compose="segments")
+        self.prefix = ActivationEngine(model, tokenizer, KVStore(
+            identity, device, budgets, root / "kv-prefix"), limit, compose="prefix")
+        self._tokenizer = tokenizer
+
+    def answer(self, arm: str, question: str, hits: tuple[BlockMemory, ...],
+               adapter: str = "") -> tuple[str, GenerateStats]:
+        from memos_cluster.tiers.activation.engine import GenerateRequest
+
+        sampling = SamplingParams(max_new_tokens=MAX_NEW_TOKENS)
+        if arm == "none":
+            request = GenerateRequest((), question, sampling=sampling, use_cache=False)
+            engine = self.segments
+        elif arm in ("plaintext", "parametric_plaintext"):
+            request = GenerateRequest((), question, retrieved=hits, sampling=sampling,
+                                      use_cache=False)
+            engine = self.segments
+        elif arm == "parametric":
+            request = GenerateRequest((), question, sampling=sampling, use_cache=False)
+            engine = self.segments
+        else:
+            engine = self.segments if arm == "activation_segments" else self.prefix
+            engine.build(hits)  # promotion, ahead of the request: not timed
+            request = GenerateRequest(hits, question, sampling=sampling)
+        if arm.startswith("parametric"):
+            request = _with_adapter(request, adapter)
+        events = list(engine.generate(request))
+        stats = events[-1]
+        return self._tokenizer.decode(list(stats.generated), skip_special_tokens=True), stats
+
+
+    def warm_up(self, hits: tuple[BlockMemory, ...]) -> None:
+        """One untimed answer on each engine: the first forward passes of a process pay for
+        allocation and kernel selection (seconds on CPU), which no arm should be charged."""
+        for arm in ("plaintext", "activation_segments", "activation_prefix"):
+            self.answer(arm, "warm-up", hits)
+
+
+def _with_adapter(request: Any, adapter: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(request, adapters=(adapter,))
+
+
+def _train_adapter(trainer: Any, store: Any, cube_id: str, memories: list[BlockMemory],
+                   spec: Any, timeout_s: float = 7200) -> Any:
+    """The conversation's adapter, trained on its memories (as the LoRA trainer actor does)."""
+    job = trainer.wait(trainer.start(cube_id, memories, spec).job_id, timeout_s)
+    if job.status != "succeeded":
+        raise SystemExit(f"training the adapter of {cube_id} {job.status}: {job.error}")
+    return store.current(cube_id)
+
+
+def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Sequence[dict],
+                 per_category: int, top_k: int, spec: Any,
+                 adapter_memories: str = "hot", say: Callable[[str], None] = print,
+                 plot_path: Optional[str] = None) -> dict[str, Any]:
+    """Every arm on every sampled question of `samples` (LoCoMo conversations); the figures
+    `bench qa --out` writes (F1 and containment in percent, TTFT in ms)."""
+
+    from memos_cluster.tiers.llm.model import load_causal_lm, resolve_model
+    from memos_cluster.tiers.parametric.store import AdapterStore
+    from memos_cluster.tiers.parametric.trainer import AdapterTrainer
+
+    path, identity = resolve_model(model_name, config.model_cache_dir())
+    model, tokenizer = load_causal_lm(path, device)
+    tables = {arm: AnswerTable() for arm in ARMS}
+    stats: dict[str, list[GenerateStats]] = {arm: [] for arm in ARMS}
+    answers: dict[str, list[str]] = {arm: [] for arm in ARMS}
+    questions = [q for s in samples for q in qa_questions(s, per_category)]
+    with tempfile.TemporaryDirectory(prefix="memos-bench-qa-") as scratch:
+        root = Path(scratch)
+        retriever, arms = _Retriever(config, root), _Arms(model, tokenizer, identity, device, root)
+        store = AdapterStore(str(root / "adapters"))
+        trainer = AdapterTrainer(lambda: (model, tokenizer, identity), store)
+        try:
+            cubes = {s["sample_id"]: retriever.load(s["sample_id"], s) for s in samples}
+            hits = [retriever.top(q["conversation"], q["question"], top_k) for q in questions]
+            say(f"{len(questions)} questions ({per_category} a category of 1-4 per "
+                f"conversation: {', '.join(cubes)}); top {top_k} memories; {model_name}")
+            arms.warm_up(hits[0])
+            _run_arms(arms, ARMS[:4], questions, hits, {}, tables, stats, answers)
+            adapters = {}
+            for cube_id, memories in _training_sets(cubes, questions, hits,
+                                                    adapter_memories).items():
+                say(f"training the adapter of {cube_id} on {len(memories)} of its "
+                    f"{len(cubes[cube_id])} memories ({adapter_memories}) ...")
+                record = _train_adapter(trainer, store, cube_id, memories, spec)
+                arms.segments.adapters.load(record.name, store.fetch(record, root / "fetched"))
+                adapters[cube_id] = record.name
+            _run_arms(arms, ARMS[4:], questions, hits, adapters, tables, stats, answers)
+        finally:
+            trainer.shutdown()
+            retriever.close()
+    result = _figures(tables, stats, answers, questions, identity, top_k, spec)
+    result["adapter_memories"] = adapter_memories
+    say_qa(result, say)
+    if plot_path:
+        plot_qa(result, plot_path)
+        result["plot"] = plot_path
+    return result
+
+
+def _training_sets(cubes: dict[str, list[BlockMemory]], questions: list[dict], hits: list,
+                   adapter_memories: str) -> dict[str, list[BlockMemory]]:
+    """What each conversation's adapter trains on: every memory ("all"), or its hot ones
+    ("hot"): the memories its questions' searches returned, in the order first returned."""
+    if adapter_memories == "all":
+        return cubes
+    if adapter_memories != "hot":
+        raise SystemExit(f"adapter memories are 'hot' or 'all', not {adapter_memories!r}")
+    hot: dict[str, dict[str, BlockMemory]] = {cube_id: {} for cube_id in cubes}
+    for question, retrieved in zip(questions, hits):
+        for memory in retrieved:
+            hot[question["conversation"]].setdefault(memory.memory_id, memory)
+    return {cube_id: list(chosen.values()) for cube_id, chosen in hot.items()}
+
+
+def _run_arms(arms: _Arms, names: Sequence[str], questions: list[dict], hits: list,
+              adapters: dict[str, str], tables: dict, stats: dict, answers: dict) -> None:
+    from tqdm import tqdm
+
+    for question, retrieved in tqdm(list(zip(questions, hits)), desc=", ".join(names),
+                                    unit="question"):
+        for arm in names:
+            text, generated = arms.answer(arm, question["question"], retrieved,
+                                          adapters.get(question["conversation"], ""))
+            tables[arm].add(question["category"], text, question["answer"])
+            stats[arm].append(generated)
+            answers[arm].append(text)
+
+
+def _agreement(answers: dict[str, list[str]], arm: str) -> float:
+    """Percent of questions on which `arm` answered exactly what the plaintext arm did."""
+    pairs = list(zip(answers[arm], answers["plaintext"]))
+    return round(100 * sum(a == b for a, b in pairs) / len(pairs), 1) if pairs else 0.0
+
+
+def _figures(tables, stats, answers, questions, identity, top_k, spec) -> dict[str, Any]:
+    result = {"model": identity.as_metadata(), "questions": len(questions),
+              "sample": sorted({q["conversation"] for q in questions}), "top_k": top_k,
+              "max_new_tokens": MAX_NEW_TOKENS, "lora": spec.as_dict(), "arms": {}}
+    for arm in ARMS:
+        overall = tables[arm].scores()
+        result["arms"][arm] = {
+            "f1": overall["f1"], "contains": overall["contains"], "ttft_ms": _ttft(stats[arm]),
+            "prompt_tokens": round(statistics.fmean(s.prompt_tokens for s in stats[arm]), 1),
+            "prefill_tokens": round(statistics.fmean(s.prefill_tokens for s in stats[arm]), 1),
+            "per_category": {c: tables[arm].scores(c) for c in CATEGORIES}}
+    for arm in ("activation_segments", "activation_prefix"):
+        result["arms"][arm]["agreement_with_plaintext"] = _agreement(answers, arm)
+    result["examples"] = [{"question": q["question"], "gold": q["answer"],
+                           **{arm: answers[arm][i] for arm in ARMS}}
+                          for i, q in enumerate(questions[:8])]
+    return result
+
+
+def say_qa(result: dict[str, Any], say: Callable[[str], None]) -> None:
+    say(f"{'arm':<22}{'F1':>6}{'contains':>10}{'TTFT mean':>11}{'p50':>8}{'p95':>8}"
+        f"{'prompt':>8}{'prefilled':>10}")
+    for arm, r in result["arms"].items():
+        t = r["ttft_ms"]
+        say(f"{arm:<22}{r['f1']:>6}{r['contains']:>10}{t['mean']:>11}{t['p50']:>8}"
+            f"{t['p95']:>8}{r['prompt_tokens']:>8}{r['prefill_tokens']:>10}")
+    for arm in ("activation_segments", "activation_prefix"):
+        say(f"{arm}: the plaintext arm's answer on "
+            f"{result['arms'][arm]['agreement_with_plaintext']}% of the questions")
+
+
+def plot_qa(result: dict[str, Any], path: str) -> None:
+    """Bars: F1 and containment per arm, and mean time to first token."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    arms = list(result["arms"])
+    figure, (scores, ttft) = pyplot.subplots(1, 2, figsize=(13, 4.5))
+    x = range(len(arms))
+    scores.bar([i - 0.2 for i in x], [result["arms"][a]["f1"] for a in arms], 0.4, label="F1")
+    scores.bar([i + 0.2 for i in x], [result["arms"][a]["contains"] for a in arms], 0.4,
+               label="contains gold")
+    scores.set_ylabel("percent")
+    ttft.bar(list(x), [result["arms"][a]["ttft_ms"]["mean"] for a in arms], 0.6,
+             color="tab:green")
+    ttft.set_ylabel("time to first token, mean (ms)")
+    for axis in (scores, ttft):
+        axis.set_xticks(list(x), arms, rotation=25, ha="right")
+    scores.legend()
+    figure.suptitle(f"LoCoMo QA, {result['questions']} questions, "
+                    f"{result['model']['model_id']}")
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
