@@ -59,10 +59,12 @@ def _set_status(grpc_context: Any, exc: Exception) -> str:
     return error.status
 
 
-def _count(rpc: str, status: str, began: float) -> None:
-    """Request metrics of one call (memos_requests_total, memos_request_latency_ms)."""
-    metrics.inc("memos_requests_total", rpc=rpc, status=status)
-    metrics.observe("memos_request_latency_ms", logs.elapsed_ms(began), rpc=rpc)
+def _count(rpc: str, status: str, began: float, transport: str = "grpc") -> None:
+    """Request metrics of one call (memos_requests_total, memos_request_latency_ms), labelled
+    with the front it came through (grpc, ray, http, mcp)."""
+    metrics.inc("memos_requests_total", rpc=rpc, status=status, transport=transport)
+    metrics.observe("memos_request_latency_ms", logs.elapsed_ms(began), rpc=rpc,
+                    transport=transport)
 
 
 def _serve_request_id() -> str:
@@ -131,6 +133,30 @@ class MemoryGateway:
         async for event in self._impl[name](who, *args):
             yield event
 
+    # ---- the HTTP front (actors/http_app.py) and the MCP tools (actors/mcp_app.py) ---------------
+    def __serve_build_asgi_app__(self):
+        """Serve calls it once, after the constructor: the replica's HTTP app."""
+        from actors.http_app import build_http_app
+
+        return build_http_app(self)
+
+    @property
+    def config(self) -> MemosConfig:
+        return self._config
+
+    async def run(self, metadata: tuple, name: str, args: tuple) -> Any:
+        """One call of an operation on domain types, as every front runs it."""
+        return await self._run(metadata, name, args)
+
+    def stream(self, metadata: tuple, name: str, args: tuple):
+        return self._stream(metadata, name, args)
+
+    @staticmethod
+    def count(operation: str, status: str, began: float, transport: str) -> None:
+        _count(OPERATIONS[operation].rpc, status, began, transport)
+
+    as_memos_error = staticmethod(_as_memos_error)
+
     # ---- the Ray transport -----------------------------------------------------------------
     def _check_ray_call(self, method: str, args: tuple, streaming: bool) -> None:
         op = OPERATIONS.get(method)
@@ -155,7 +181,7 @@ class MemoryGateway:
             status = error.status
             raise error from None
         finally:
-            _count(f"ray:{method}", status, began)
+            _count(OPERATIONS[method].rpc, status, began, "ray")
 
     async def call_stream(self, method: str, args: tuple, metadata: tuple):
         """The streaming counterpart of `call` (Generate), for the Ray transport."""
@@ -215,8 +241,9 @@ for _op in OPERATIONS.values():  # one method per RPC, named as Serve dispatches
 
 def build_app(config: MemosConfig):
     """The Serve application for a config. Who calls it: `app_builder`."""
+    # The HTTP app is built per replica (__serve_build_asgi_app__); gRPC calls its RPC methods.
     deployment = serve.deployment(
-        MemoryGateway,
+        serve.ingress()(MemoryGateway),
         name="MemoryGateway",
         num_replicas=config.gateway.num_replicas,
         ray_actor_options={"num_cpus": 0},

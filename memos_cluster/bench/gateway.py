@@ -1,6 +1,6 @@
 """`memos-cluster bench gateway`: ingest rate of one LoCoMo conversation through the gateway, and
 Search latency against a no-op Ping through the same gateway, in the same run, per transport
-(gRPC, and the Ray transport when the bench runs on the cluster).
+(gRPC, and HTTP/JSON and the Ray transport when the bench runs its own cluster).
 
 Sequential calls from one client (latency, not throughput); figures are printed and optionally
 written as JSON. Not a test: it asserts nothing about speed.
@@ -34,7 +34,7 @@ def _figures(samples: dict[str, list[float]]) -> dict[str, Any]:
 def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
                       conversation: str = "conv-26", batch_size: int = 64, repeats: int = 3,
                       say: Callable[[str], None] = print) -> dict[str, Any]:
-    """`clients` maps a transport name ("grpc", "ray") to a client of the same gateway; the
+    """`clients` maps a transport name ("grpc", "http", "ray") to a client of the same gateway; the
     first ingests, all are timed in interleaved rounds so they see the same machine state."""
     samples = [s for s in load_locomo(data_path) if s["sample_id"] == conversation]
     if not samples:
@@ -65,6 +65,9 @@ def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
               "ingest_batch_size": batch_size, "ingest_in_flight": 2,
               **next(iter(transports.values())),
               "transports": transports}
+    if "http" in transports and "grpc" in transports:
+        result["http_over_grpc_search_p50"] = round(
+            transports["http"]["search_ms"]["p50"] / transports["grpc"]["search_ms"]["p50"], 2)
     say(f"ingest: {result['items']} items in {ingest_s:.2f} s = "
         f"{result['ingest_items_per_s']} items/s (batches of {batch_size}, 2 in flight)")
     for name, figures in transports.items():
@@ -74,4 +77,6 @@ def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
                 f"p99 {f['p99']} ms  (n={f['n']})")
         say(f"{name:<5} Search/Ping p50 ratio: {figures['search_over_ping_p50']}x "
             "(Ping: the no-op through the same gateway, same run)")
+    if "http_over_grpc_search_p50" in result:
+        say(f"HTTP Search p50 / gRPC Search p50: {result['http_over_grpc_search_p50']}x")
     return result

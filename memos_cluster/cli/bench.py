@@ -38,8 +38,11 @@ def bench_gateway(args, config: MemosConfig, data: Optional[str]) -> dict:
     from memos_cluster.client import MemosClient
 
     def work(client):
-        clients = {"ray" if client.address.startswith("ray://") else "grpc": client}
-        if not args.address:  # on our own local cluster: time the Ray transport too
+        kind = client.address.split("://")[0] if "://" in client.address else "grpc"
+        clients = {"http" if kind in ("http", "https") else kind: client}
+        if not args.address:  # on our own local cluster: time HTTP and the Ray transport too
+            clients["http"] = MemosClient(f"http://{config.gateway.host}:"
+                                          f"{config.gateway.http_port}")
             clients["ray"] = MemosClient(f"ray://?app={config.gateway.app_name}")
         return run_gateway_bench(clients, _needs(data), args.conversation)
     return _on_client(args, config, work)

@@ -25,6 +25,7 @@ from memos_cluster.cli.auth import AUTH_COMMANDS, add_auth_commands
 from memos_cluster.cli.bench import add_bench_command, cmd_bench
 from memos_cluster.cli.common import client_for, default_locomo_path
 from memos_cluster.cli.ingest import add_bulk_arguments, cmd_ingest, ingest_into
+from memos_cluster.cli.mcp import add_mcp_command, cmd_mcp_config
 from memos_cluster.cli.shards import add_shards_command, cmd_shards
 from memos_cluster.cli.tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
@@ -175,14 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench = add_bench_command(sub)
     shards = add_shards_command(sub)
     add_transfer_commands(sub)
+    add_mcp_command(sub)
     k8s = sub.add_parser("k8s", help="copy serve_configs/serve-prod.yaml into the KubeRay "
                                      "RayService, and its cluster into k8s/standalone/")
     k8s.add_argument("--check", action="store_true", help="only check that they agree")
     for command in [ingest, search, sub.choices["status"], bench, activate, generate, adapters,
                     tiers, scheduler, shards] + add_auth_commands(sub):
         command.add_argument(
-            "--address", help="gateway host:port, grpc://host:port, grpcs://host:port (TLS) "
-                              "or ray:// (default: config)")
+            "--address", help="gateway host:port, grpc://host:port, grpcs://host:port (TLS), "
+                              "http://host:port (the HTTP/JSON API) or ray:// (default: config)")
         command.add_argument("--tls-ca", help="grpcs://: PEM roots for the gateway's certificate")
         command.add_argument("--tls-cert", help="grpcs://: this client's PEM certificate (mTLS)")
         command.add_argument("--tls-key", help="grpcs://: its PEM private key")
@@ -193,7 +195,8 @@ COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
             "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
             "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s,
-            "export": cmd_export, "import": cmd_import, **AUTH_COMMANDS}
+            "export": cmd_export, "import": cmd_import, "mcp-config": cmd_mcp_config,
+            **AUTH_COMMANDS}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

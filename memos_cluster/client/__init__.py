@@ -1,4 +1,4 @@
-"""MemosClient: the typed Python client of memos-cluster, with one interface over two transports.
+"""MemosClient: the typed Python client of memos-cluster, with one interface over three transports.
 
 The address picks the transport:
 - `"host:port"` or `"grpc://host:port"`: gRPC to a gateway (remote clients, agents, services);
@@ -7,7 +7,10 @@ The address picks the transport:
 - `"ray://"`: code running on the Ray cluster (a job's driver, a task, an actor) calls the gateway
   application through a Serve deployment handle, with no gRPC hop; `"ray://HOST:PORT"` first
   connects to the Ray cluster at that GCS address. `memos_cluster.client.ray_transport`.
-Either form takes `?app=NAME` for the Serve application (default `memos`).
+- `"http://host:port"` (`"https://..."`): the gateway's HTTP/JSON API on Serve's HTTP port
+  (`gateway.http_port`); `memos_cluster.client.http_transport`. The route prefix, not `?app=`,
+  picks the application there.
+gRPC and Ray addresses take `?app=NAME` for the Serve application (default `memos`).
 
 Every call carries an API key (`authorization: Bearer <key>`): `api_key=`, else the environment
 variable MEMOS_API_KEY.
@@ -95,9 +98,12 @@ def parse_address(address: str) -> tuple[str, str, Optional[str]]:
         return parts.scheme, parts.netloc, app
     if parts.scheme == "ray":
         return "ray", parts.netloc, app
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise InvalidArgument(f"HTTP address {address!r} needs a host", "address")
+        return parts.scheme, f"{parts.scheme}://{parts.netloc}", app
     raise InvalidArgument(f"address scheme {parts.scheme!r} is unknown (grpc://, grpcs://, "
-                          "ray://)",
-                          "address")
+                          "ray://, http://, https://)", "address")
 
 
 def make_transport(address: str, timeout_s: float, metadata: Sequence[tuple[str, str]],
@@ -111,6 +117,10 @@ def make_transport(address: str, timeout_s: float, metadata: Sequence[tuple[str,
         tls = tls or (TLSOptions() if scheme == "grpcs" else None)
         return GrpcTransport(target, timeout_s, metadata, app or application,
                              tls.read() if tls else None, tls.server_name if tls else "")
+    if scheme in ("http", "https"):
+        from memos_cluster.client.http_transport import HttpTransport
+
+        return HttpTransport(target, timeout_s, metadata)
     from memos_cluster.client.ray_transport import RayTransport  # imports ray: ray:// only
 
     return RayTransport(target or None, app or application, timeout_s, metadata)

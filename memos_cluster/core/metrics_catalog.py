@@ -24,10 +24,11 @@ class MetricSpec:
 
 CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("memos_requests_total", "counter",
-               "Requests answered by the gateway, by RPC and status (OK or the gRPC code)",
-               ("rpc", "status")),
+               "Requests answered by the gateway, by RPC, status (OK or the gRPC code) and "
+               "transport (grpc, ray, http, mcp)", ("rpc", "status", "transport")),
     MetricSpec("memos_request_latency_ms", "histogram",
-               "Gateway request latency, by RPC (ms, the whole call)", ("rpc",), "ms"),
+               "Gateway request latency, by RPC and transport (ms, the whole call)",
+               ("rpc", "transport"), "ms"),
     MetricSpec("memos_access_events_queued", "gauge",
                "Access events buffered in a gateway replica, waiting to be shipped", (), ""),
     MetricSpec("memos_access_events_dropped_total", "counter",

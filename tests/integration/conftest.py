@@ -1,6 +1,7 @@
 """One real Ray + Serve + milvus-lite cluster for the whole integration session, driven through
-the real API: gRPC over loopback, and the Ray transport (Serve deployment handles) from the test
-process, which is a driver of that cluster. Tests that take `client` run once per transport.
+the real API: gRPC and HTTP/JSON over loopback, and the Ray transport (Serve deployment handles)
+from the test process, which is a driver of that cluster. Tests that take `client` run once per
+transport.
 Auth is on: `cluster.start` makes the cluster's bootstrap admin key this process's MEMOS_API_KEY,
 so clients here call as the admin unless a test hands them another key (test_tenancy)."""
 import re
@@ -61,6 +62,8 @@ def running(config):
 def client_address(transport: str, running, config) -> str:
     if transport == "grpc":
         return f"grpc://{running.grpc_address}?app={config.gateway.app_name}"
+    if transport == "http":
+        return f"http://127.0.0.1:{config.gateway.http_port}"
     return f"ray://?app={config.gateway.app_name}"
 
 
@@ -70,9 +73,9 @@ def grpc_address(running, config):
     return client_address("grpc", running, config)
 
 
-@pytest.fixture(params=["grpc", "ray"])
+@pytest.fixture(params=["grpc", "ray", "http"])
 def client(running, config, request):
-    """The same behavioural suite runs over both transports."""
+    """The same behavioural suite runs over the three transports."""
     with MemosClient(client_address(request.param, running, config), timeout_s=60) as client:
         yield client
 

@@ -51,3 +51,17 @@ def test_up_refuses_a_data_directory_of_the_previous_engine_before_starting(tmp_
     err = capsys.readouterr().err
     assert "StorageRefused" in err and str(tmp_path / "shards" / "shard-0" / "milvus.db") in err
     assert "memos-cluster export" in err
+
+
+def test_mcp_config_prints_a_streamable_http_entry_and_no_key_unless_given(capsys):
+    import json
+
+    from memos_cluster.cli.main import main
+
+    assert main(["--set", "gateway.http_port=8123", "mcp-config"]) == 0
+    entry = json.loads(capsys.readouterr().out)["mcpServers"]["memos"]
+    assert entry["type"] == "http" and entry["url"] == "http://127.0.0.1:8123/mcp"
+    assert "key create" in entry["headers"]["Authorization"]
+    assert main(["mcp-config", "--key", "k1.secret", "--name", "team"]) == 0
+    assert json.loads(capsys.readouterr().out)["mcpServers"]["team"]["headers"] == {
+        "Authorization": "Bearer k1.secret"}

@@ -1,0 +1,145 @@
+"""The gateway's HTTP front: the REST/JSON routes of `memos_cluster.api.http_routes` (one per
+operation, Generate as server-sent events), the OpenAPI document at /openapi.json with its docs
+page at /docs, and the MCP server at /mcp (`actors/mcp_app.py`), all on Serve's HTTP port.
+
+Built once per gateway replica, after its constructor (`MemoryGateway.__serve_build_asgi_app__`),
+so every route runs the replica's own path: validate -> authenticate and authorize -> audit ->
+the operation, with the same keys, limits, audit and metrics as gRPC (transport="http").
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from memos_cluster.api.http_routes import (
+    HTTP_STATUS, RETRY_AFTER_S, ROUTES, Route, check_routes, error_json, message_json,
+    request_message)
+from memos_cluster.api.openapi import openapi_document
+from memos_cluster.api.rpcs import CODECS
+from memos_cluster.core.errors import InvalidArgument, MemosError, ResourceExhausted
+
+
+def error_response(error: MemosError) -> JSONResponse:
+    """An error as its HTTP status and the one JSON error shape (never a traceback)."""
+    headers = {}
+    if error.status in RETRY_AFTER_S:
+        headers["Retry-After"] = str(RETRY_AFTER_S[error.status])
+    return JSONResponse(error_json(error), status_code=HTTP_STATUS.get(error.status, 500),
+                        headers=headers)
+
+
+def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    """What the auth gate reads: the authorization header(s), as gRPC metadata would carry."""
+    return tuple(("authorization", v) for v in request.headers.getlist("authorization"))
+
+
+async def _body(request: Request, route: Route, limit: int) -> Any:
+    if not route.has_body:
+        return None
+    raw = await request.body()
+    if len(raw) > limit:
+        raise ResourceExhausted(f"the request is {len(raw)} bytes, more than the limit of "
+                                f"{limit}")
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"the request body is not JSON: {exc}", "body") from None
+
+
+def _sse(name: str, data: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _event_stream(gateway: Any, route: Route, metadata: tuple, args: tuple,
+                        count: Callable[[str], None]) -> Response:
+    """Generate as server-sent events: `token` events, then one `stats` event. The first event
+    is awaited before the response starts, so bad input and refused callers get their HTTP
+    status; a failure later ends the stream with an `error` event."""
+    codec = CODECS[route.operation]
+    events = gateway.stream(metadata, route.operation, args)
+    first = await events.__anext__()
+
+    async def body() -> AsyncIterator[bytes]:
+        status, event = "OK", first
+        try:
+            while True:
+                reply = codec.reply(event)
+                kind = reply.WhichOneof("event")
+                yield _sse(kind, message_json(getattr(reply, kind)))
+                try:
+                    event = await events.__anext__()
+                except StopAsyncIteration:
+                    break
+        except Exception as exc:  # the edge: a failure mid-stream becomes an error event
+            error = gateway.as_memos_error(exc)
+            status = error.status
+            yield _sse("error", error_json(error)["error"])
+        finally:
+            count(status)
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+def _endpoint(gateway: Any, route: Route):
+    codec = CODECS[route.operation]
+    limit = gateway.config.limits.max_request_bytes
+
+    async def endpoint(request: Request) -> Response:
+        began, status = time.perf_counter(), "OK"
+        count = lambda final: gateway.count(route.operation, final, began, "http")  # noqa: E731
+        try:
+            message = request_message(route, dict(request.path_params),
+                                      await _body(request, route, limit),
+                                      {k: request.query_params.getlist(k)
+                                       for k in request.query_params})
+            args = codec.parse(message)
+            if route.streaming:
+                response = await _event_stream(gateway, route, _metadata(request), args, count)
+                status = None  # counted when the stream ends
+                return response
+            result = await gateway.run(_metadata(request), route.operation, args)
+            return JSONResponse(message_json(codec.reply(result)))
+        except Exception as exc:  # the edge: every failure leaves as its status and JSON
+            error = gateway.as_memos_error(exc)
+            status = error.status
+            return error_response(error)
+        finally:
+            if status is not None:
+                count(status)
+    endpoint.__name__ = f"{route.operation}_{route.method.lower()}"
+    return endpoint
+
+
+def build_http_app(gateway: Any) -> FastAPI:
+    """The replica's ASGI app. Who calls it: `MemoryGateway.__serve_build_asgi_app__`."""
+    from actors.mcp_app import build_mcp
+
+    check_routes()
+    mcp, mcp_route = build_mcp(gateway)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with mcp.session_manager.run():  # the MCP transport's task group
+            yield
+
+    app = FastAPI(title="memos-cluster", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    for route in ROUTES:
+        app.add_api_route(route.full_path, _endpoint(gateway, route), methods=[route.method],
+                          include_in_schema=False)
+    document = openapi_document()
+    app.add_api_route("/openapi.json", lambda: JSONResponse(document), methods=["GET"],
+                      include_in_schema=False)
+    app.add_api_route("/docs", lambda: get_swagger_ui_html(openapi_url="/openapi.json",
+                                                           title="memos-cluster API"),
+                      methods=["GET"], include_in_schema=False)
+    app.router.routes.append(mcp_route)
+    return app
