@@ -155,13 +155,16 @@ def stop(config: MemosConfig, running: RunningCluster) -> None:
 
 
 @contextmanager
-def temporary_cluster(config: MemosConfig, prefix: str = "memos-") -> Iterator[MemosClient]:
-    """A fresh local cluster on a temporary data dir and free loopback ports, yielding a client
-    of its ready gateway; everything is stopped and removed on exit.
-    Who calls it: `memos-cluster demo` and the benchmarks that start their own cluster."""
+def temporary_cluster(config: MemosConfig, prefix: str = "memos-",
+                      free_ports: bool = True) -> Iterator[MemosClient]:
+    """A fresh local cluster on a temporary data dir and (`free_ports`) free loopback ports,
+    yielding a client of its ready gateway; everything is stopped and removed on exit.
+    Who calls it: `memos-cluster demo` and the benchmarks that start their own cluster (a bench
+    that needs the HTTP port picks the ports itself and passes free_ports=False)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as data_dir:
-        config = with_overrides(config, {"data_dir": data_dir, "gateway.grpc_port": free_port(),
-                                         "gateway.http_port": free_port()})
+        ports = {"gateway.grpc_port": free_port(), "gateway.http_port": free_port()} \
+            if free_ports else {}
+        config = with_overrides(config, {"data_dir": data_dir, **ports})
         running = start(config)
         try:
             with MemosClient(running.grpc_address,

@@ -94,7 +94,9 @@ def _endpoint(gateway: Any, route: Route):
 
     async def endpoint(request: Request) -> Response:
         began, status = time.perf_counter(), "OK"
-        count = lambda final: gateway.count(route.operation, final, began, "http")  # noqa: E731
+
+        def count(final: str) -> None:
+            gateway.count(route.operation, final, began, "http")
         try:
             message = request_message(route, dict(request.path_params),
                                       await _body(request, route, limit),

@@ -129,7 +129,6 @@ class _Arms:
         stats = events[-1]
         return self._tokenizer.decode(list(stats.generated), skip_special_tokens=True), stats
 
-
     def warm_up(self, hits: tuple[BlockMemory, ...]) -> None:
         """One untimed answer on each engine: the first forward passes of a process pay for
         allocation and kernel selection (seconds on CPU), which no arm should be charged."""

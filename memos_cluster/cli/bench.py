@@ -18,32 +18,38 @@ def _needs(data: Optional[str]) -> str:
 
 
 def _on_local_cluster(config: MemosConfig, work):
-    """Run work(client) against a fresh local cluster on a temporary data dir, then stop it."""
+    """Run work(client) against a fresh local cluster on a temporary data dir and free ports
+    (in `config` when work needs them), then stop it."""
     from actors.cluster import temporary_cluster
+    from memos_cluster.core.netutil import free_port
 
     # The retrieval benches measure the plaintext path: no scheduler promoting memories (and
     # loading a model) in the middle of the timings.
-    config = with_overrides(config, {"scheduler.enabled": False})
-    with temporary_cluster(config, prefix="memos-bench-") as client:
-        return work(client)
+    config = with_overrides(config, {"scheduler.enabled": False,
+                                     "gateway.grpc_port": free_port(),
+                                     "gateway.http_port": free_port()})
+    with temporary_cluster(config, prefix="memos-bench-", free_ports=False) as client:
+        return work(client, config)
 
 
-def _on_client(args, config: MemosConfig, work: Callable[[Any], dict]) -> dict:
-    """work(client) against --address, or against a fresh local cluster."""
-    return work(client_for(args, config)) if args.address else _on_local_cluster(config, work)
+def _on_client(args, config: MemosConfig, work: Callable[[Any, MemosConfig], dict]) -> dict:
+    """work(client, config) against --address, or against a fresh local cluster (its config:
+    the ports it was given)."""
+    return work(client_for(args, config), config) if args.address \
+        else _on_local_cluster(config, work)
 
 
 def bench_gateway(args, config: MemosConfig, data: Optional[str]) -> dict:
     from memos_cluster.bench.gateway import run_gateway_bench
     from memos_cluster.client import MemosClient
 
-    def work(client):
+    def work(client, running_config: MemosConfig):
         kind = client.address.split("://")[0] if "://" in client.address else "grpc"
         clients = {"http" if kind in ("http", "https") else kind: client}
         if not args.address:  # on our own local cluster: time HTTP and the Ray transport too
-            clients["http"] = MemosClient(f"http://{config.gateway.host}:"
-                                          f"{config.gateway.http_port}")
-            clients["ray"] = MemosClient(f"ray://?app={config.gateway.app_name}")
+            gateway = running_config.gateway
+            clients["http"] = MemosClient(f"http://{gateway.host}:{gateway.http_port}")
+            clients["ray"] = MemosClient(f"ray://?app={gateway.app_name}")
         return run_gateway_bench(clients, _needs(data), args.conversation)
     return _on_client(args, config, work)
 
@@ -53,7 +59,7 @@ def bench_locomo(args, config: MemosConfig, data: Optional[str]) -> dict:
 
     conversations = [c for c in (args.conversations or "").split(",") if c] or None
     ks = [int(k) for k in args.k.split(",")]
-    return _on_client(args, config, lambda client: run_locomo_bench(
+    return _on_client(args, config, lambda client, _: run_locomo_bench(
         client, _needs(data), conversations, ks))
 
 
