@@ -1,5 +1,6 @@
-"""Activation memory through the gateway (both transports): promote memories into a cube's KV
-cache, stream Generate over it, and keep it consistent with plaintext updates and deletes.
+"""Activation memory through the gateway (Generate over every transport, cache mechanics over
+gRPC): promote memories into a cube's KV cache, stream Generate over it, and keep it consistent
+with plaintext updates and deletes.
 (Token-for-token exactness against a full prefill is asserted in tests/unit on the same engine.)"""
 import pytest
 
@@ -38,6 +39,7 @@ def test_activate_then_generate_reuses_the_block(client, cube):
     assert plain.prefill_tokens_saved == 0 and plain.prompt_tokens < stats.prompt_tokens
 
 
+@pytest.mark.parametrize("client", ["grpc"], indirect=True)  # mechanics: one transport
 def test_plaintext_changes_invalidate_the_block(client, cube):
     client.add(cube, NOTES)
     built = client.activate(cube, ["n0", "n1", "n2", "n3"])
@@ -50,6 +52,7 @@ def test_plaintext_changes_invalidate_the_block(client, cube):
     assert after_delete.prompt_tokens < stats.prompt_tokens  # n0 left the block
 
 
+@pytest.mark.parametrize("client", ["grpc"], indirect=True)  # mechanics: one transport
 def test_retrieved_memories_join_the_prompt(client, cube):
     client.add(cube, NOTES)
     _, bare = generate(client, cube, use_activation_memory=False)

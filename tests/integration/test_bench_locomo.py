@@ -1,6 +1,8 @@
 """`bench locomo` through the session's gateway, on a small LoCoMo-shaped conversation."""
 import json
 
+import pytest
+
 from memos_cluster.bench.locomo import run_locomo_bench
 
 TOPICS = ["pottery class", "camping trip", "violin lessons", "marathon training",
@@ -22,6 +24,7 @@ def sample(sample_id: str) -> dict:
         "session_1_date_time": "1:56 pm on 8 May, 2023", "session_1": turns}}
 
 
+@pytest.mark.parametrize("client", ["grpc"], indirect=True)  # the bench, not the transport
 def test_bench_locomo_scores_through_the_gateway(client, tmp_path):
     path = tmp_path / "mini-locomo.json"
     path.write_text(json.dumps([sample("conv-a"), sample("conv-b")]))

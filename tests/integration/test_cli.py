@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from memos_cluster.cli.main import main
 from memos_cluster.core.types import NewMemory
 
@@ -12,6 +14,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.parametrize("client", ["grpc"], indirect=True)  # the CLI speaks gRPC here
 def test_ingest_search_and_status(running, client, tmp_path):
     path = tmp_path / "notes.jsonl"
     rows = [{"id": f"n{i}", "text": f"Note {i}: the build server number {i} needs a new disk",

@@ -1,4 +1,6 @@
-"""Parametric memory through the gateway (both transports): train a cube's adapter in the
+"""Parametric memory through the gateway (over gRPC: the other transports carry the same
+operations, which test_crud and test_errors run over all three; training on the default model
+costs ~40 s a run on 2 cores): train a cube's adapter in the
 background, list and inspect it, serve it in Generate beside activation memory, mark it stale
 when a memory it holds is deleted, cancel a run, delete a version."""
 import time
@@ -15,6 +17,7 @@ FACTS = [NewMemory(text, id=f"f{i}") for i, text in enumerate([
     "Every winter Nora knits scarves for the choir",
     "Nora learned Portuguese while working in Porto",
 ])]
+pytestmark = pytest.mark.parametrize("client", ["grpc"], indirect=True)
 TRAIN_TIMEOUT_S = 300
 STEPS = 8
 

@@ -1,6 +1,7 @@
 """A shard actor killed mid-test comes back with every acknowledged write."""
 import time
 
+import pytest
 import ray
 
 from actors.names import shard_actor_name
@@ -10,6 +11,7 @@ from memos_cluster.core.types import NewMemory
 RECOVERY_DEADLINE_S = 120
 
 
+@pytest.mark.parametrize("client", ["grpc"], indirect=True)  # the shard, not the transport
 def test_killed_shard_restarts_with_every_acknowledged_write(client, cube, config):
     acked = []
     for batch in range(5):

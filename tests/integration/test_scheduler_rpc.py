@@ -1,6 +1,6 @@
 """The scheduler on the cluster: searches through the gateway become access events, a cycle
 promotes the hot memories into activation memory and Generate uses them; tier status, pause and
-resume work over both transports; a killed scheduler restarts with its frequencies."""
+resume work over every transport (the tests that run the model, over gRPC); a killed scheduler restarts with its frequencies."""
 import time
 
 import pytest
@@ -30,6 +30,7 @@ def wait_tracked(client, cube, memory_id, minimum):
     pytest.fail(f"{memory_id} never reached frequency {minimum}")
 
 
+@pytest.mark.parametrize("client", ["grpc"], indirect=True)  # the model runs: one transport
 def test_searches_promote_hot_memories_that_generate_then_uses(client, cube):
     client.add(cube, FACTS)
     for _ in range(6):  # default promote_frequency is 3 decayed accesses
@@ -56,6 +57,7 @@ def test_pause_resume_and_errors(client, cube):
         client.tier_status("no-such-cube-for-tiers")
 
 
+@pytest.mark.parametrize("client", ["grpc"], indirect=True)  # the model runs: one transport
 def test_a_killed_scheduler_restarts_with_its_frequencies(client, cube, config):
     client.add(cube, FACTS)
     for _ in range(4):

@@ -74,6 +74,8 @@ def system(tmp_path_factory):
     root = tmp_path_factory.mktemp("sched")
     config = with_overrides(MemosConfig(), {
         "data_dir": str(root), "parametric.steps": 5, "parametric.rank": 4,
+        # Scheduling mechanics only: the fast random-weight model.
+        "activation.model": "builtin:tiny-llama",
         "scheduler.half_life_s": HALF_LIFE_S, "scheduler.promote_frequency": 3.0,
         "scheduler.demote_frequency": 1.0, "scheduler.min_residency_s": 50.0,
         "scheduler.consolidate_frequency": 4.0, "scheduler.consolidate_min_age_s": 150.0,
