@@ -28,6 +28,10 @@ def config(tmp_path_factory, tls_dir):
         "gateway.grpc_port": free_port(),
         "gateway.http_port": free_port(),
         "cluster.num_shards": 2,
+        # The tiers' mechanics on the fast random-weight model; answers from the real default
+        # model are tested on the multi-node cluster (tests/cluster/test_grounded.py) and in
+        # tests/unit/test_real_model.py.
+        "activation.model": "builtin:tiny-llama",
         # Small limits so the oversize tests stay cheap.
         "limits.max_batch_items": 50,
         "limits.max_text_chars": 2000,

@@ -1,8 +1,8 @@
-"""Generate answers from memory on the default model (SmolLM2-135M-Instruct, real weights):
-with a LoCoMo conversation in a cube, a question about a fact in it is answered with that fact
-when the retrieved memories join the prompt, and not without them. Greedy decoding on one
-model build, so the answers are deterministic; one transport (gRPC) is enough here, the other
-is exercised on the same path by test_activation."""
+"""Generate answers from memory on the default model (SmolLM2-135M-Instruct, real weights), on
+the simulated multi-node cluster as deployed (the integration session runs the tiers' mechanics
+on tiny-llama): with a LoCoMo conversation in a cube, a question about a fact in it is answered
+with that fact when the retrieved memories join the prompt, and not without them. Greedy
+decoding on one model build, so the answers are deterministic; over gRPC."""
 import pytest
 
 from memos_cluster.cli.common import default_locomo_path
@@ -19,16 +19,14 @@ FACTS = [("What instrument does Melanie play?", "clarinet"),
 
 
 @pytest.fixture(scope="module")
-def conversation_cube(running, config):
+def conversation_cube(sim):
     path = default_locomo_path()
     if path is None:  # CI runs beside ../shared; a checkout without it has no conversation
         pytest.skip("no LoCoMo file (../shared/data/locomo/locomo-dev5.json or $MEMOS_LOCOMO)")
     sample = next(s for s in load_locomo(path) if s["sample_id"] == "conv-26")
-    with MemosClient(f"grpc://{running.grpc_address}?app={config.gateway.app_name}",
-                     timeout_s=120) as client:
+    with MemosClient(sim.address, timeout_s=120) as client:
         client.create_cube("grounded-conv-26")
-        # The session caps a batch at 50 items (conftest: limits.max_batch_items).
-        client.add_many("grounded-conv-26", locomo_memories(sample), batch_size=50)
+        client.add_many("grounded-conv-26", locomo_memories(sample))
         yield client, "grounded-conv-26"
         client.delete_cube("grounded-conv-26")
 
