@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Sets up the venv (scripts/install.sh) and runs every test: the scripted end-to-end demo, then
 # unit tests (no Ray) and integration tests (one real Ray + Serve + milvus-lite cluster over gRPC,
-# HTTP and the Ray transport),
-# then the multi-node tests and the default model's grounded answers (tests/cluster: their own
-# simulated multi-node Ray cluster, so their
-# own pytest session). Extra arguments go to pytest and replace the default test paths.
+# HTTP and the Ray transport), then the multi-node tests and the default model's grounded
+# answers (tests/cluster: their own simulated multi-node Ray cluster, so their own pytest
+# session). Extra arguments go to pytest and replace the default test paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
