@@ -3,7 +3,7 @@ gRPC and over the Ray transport, through one path.
 
 Its gRPC methods are generated from the table and the protobuf codecs (`memos_cluster.api.rpcs`),
 one per RPC of `memos.v1.MemoryService`, named as Serve wants them. Every call, whatever its
-front, runs `_run`: validate -> authenticate and authorize -> audit -> the operation. Every error
+front, runs `run`: validate -> authenticate and authorize -> audit -> the operation. Every error
 leaves as a proper status: memos errors map to their code with their message; anything
 unexpected becomes INTERNAL with a short message (the traceback goes to the replica's log, never
 to the client).
@@ -23,9 +23,9 @@ from ray.serve import context as serve_context
 from memos_cluster.api.rpcs import CODECS, response_class
 from memos_cluster.core import logs
 from memos_cluster.core.config import MemosConfig, config_from_dict, load_config, with_overrides
-from memos_cluster.core.errors import (
-    InternalError, InvalidArgument, MemosError, ResourceExhausted)
-from memos_cluster.core.operations import OPERATIONS, Operation, validate
+from memos_cluster.core.errors import InternalError, InvalidArgument, MemosError
+from memos_cluster.core.operations import OPERATIONS, Operation, operation_of_kind, validate
+from memos_cluster.core.validation import check_request_bytes
 
 from actors import metrics
 from actors.auth import AuthGate
@@ -107,10 +107,7 @@ class MemoryGateway:
         if isinstance(request, UndecodableRequest):
             raise InvalidArgument(f"{request.message_type}: field {request.field or '?'} "
                                   f"{request.reason}", request.field)
-        size = request.ByteSize()
-        if size > self._config.limits.max_request_bytes:
-            raise ResourceExhausted(f"the request is {size} bytes, more than the limit of "
-                                    f"{self._config.limits.max_request_bytes}")
+        check_request_bytes(request.ByteSize(), self._config.limits)
 
     async def _admit(self, metadata: tuple, name: str, args: tuple) -> tuple[Operation, Any]:
         """Validate, authenticate and authorize, audit: what every call does before its
@@ -124,11 +121,14 @@ class MemoryGateway:
                 await self._gate.audit(who, *line)
         return op, who
 
-    async def _run(self, metadata: tuple, name: str, args: tuple) -> Any:
+    async def run(self, metadata: tuple, name: str, args: tuple) -> Any:
+        """One call of an operation on domain types, as every front (gRPC, HTTP, MCP, the Ray
+        transport) runs it."""
         _, who = await self._admit(metadata, name, args)
         return await self._impl[name](who, *args)
 
-    async def _stream(self, metadata: tuple, name: str, args: tuple):
+    async def stream(self, metadata: tuple, name: str, args: tuple):
+        """The streaming counterpart of `run` (Generate)."""
         _, who = await self._admit(metadata, name, args)
         async for event in self._impl[name](who, *args):
             yield event
@@ -144,13 +144,6 @@ class MemoryGateway:
     def config(self) -> MemosConfig:
         return self._config
 
-    async def run(self, metadata: tuple, name: str, args: tuple) -> Any:
-        """One call of an operation on domain types, as every front runs it."""
-        return await self._run(metadata, name, args)
-
-    def stream(self, metadata: tuple, name: str, args: tuple):
-        return self._stream(metadata, name, args)
-
     @staticmethod
     def count(operation: str, status: str, began: float, transport: str) -> None:
         _count(OPERATIONS[operation].rpc, status, began, transport)
@@ -159,10 +152,7 @@ class MemoryGateway:
 
     # ---- the Ray transport -----------------------------------------------------------------
     def _check_ray_call(self, method: str, args: tuple, streaming: bool) -> None:
-        op = OPERATIONS.get(method)
-        if op is None or op.streaming != streaming:
-            kind = "streaming" if streaming else "unary"
-            raise InvalidArgument(f"{method!r} is not a {kind} memos operation", "method")
+        operation_of_kind(method, streaming)
         try:
             self._signatures[method].bind(*args)
         except TypeError as exc:  # wrong arguments from a hand-rolled caller
@@ -175,7 +165,7 @@ class MemoryGateway:
         self._check_ray_call(method, tuple(args), streaming=False)
         began, status = time.perf_counter(), "OK"
         try:
-            return await self._run(tuple(metadata), method, tuple(args))
+            return await self.run(tuple(metadata), method, tuple(args))
         except Exception as exc:  # the edge: memos errors as they are, the rest INTERNAL
             error = _as_memos_error(exc)
             status = error.status
@@ -186,7 +176,7 @@ class MemoryGateway:
     async def call_stream(self, method: str, args: tuple, metadata: tuple):
         """The streaming counterpart of `call` (Generate), for the Ray transport."""
         self._check_ray_call(method, tuple(args), streaming=True)
-        async for event in self._stream(tuple(metadata), method, tuple(args)):
+        async for event in self.stream(tuple(metadata), method, tuple(args)):
             yield event
 
 
@@ -200,7 +190,7 @@ def _unary_rpc(op: Operation):
         began, status = time.perf_counter(), "OK"
         try:
             self._check_request(request)
-            result = await self._run(_metadata(grpc_context), op.name, codec.parse(request))
+            result = await self.run(_metadata(grpc_context), op.name, codec.parse(request))
             return codec.reply(result)
         except Exception as exc:  # the edge: every failure leaves as a status
             status = _set_status(grpc_context, exc)
@@ -219,7 +209,7 @@ def _streaming_rpc(op: Operation):
         began, status = time.perf_counter(), "OK"
         try:
             self._check_request(request)
-            async for event in self._stream(_metadata(grpc_context), op.name,
+            async for event in self.stream(_metadata(grpc_context), op.name,
                                             codec.parse(request)):
                 yield codec.reply(event)
         except Exception as exc:

@@ -22,7 +22,9 @@ from memos_cluster.api.http_routes import (
     request_message)
 from memos_cluster.api.openapi import openapi_document
 from memos_cluster.api.rpcs import CODECS
-from memos_cluster.core.errors import InvalidArgument, MemosError, ResourceExhausted
+from memos_cluster.core.config import LimitsConfig
+from memos_cluster.core.errors import InvalidArgument, MemosError
+from memos_cluster.core.validation import check_request_bytes
 
 
 def error_response(error: MemosError) -> JSONResponse:
@@ -34,18 +36,17 @@ def error_response(error: MemosError) -> JSONResponse:
                         headers=headers)
 
 
-def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    """What the auth gate reads: the authorization header(s), as gRPC metadata would carry."""
+def request_metadata(request: Request) -> tuple[tuple[str, str], ...]:
+    """What the auth gate reads: the authorization header(s), as gRPC metadata would carry.
+    Who calls it: the HTTP routes, and the MCP endpoint's key check (actors/mcp_app.py)."""
     return tuple(("authorization", v) for v in request.headers.getlist("authorization"))
 
 
-async def _body(request: Request, route: Route, limit: int) -> Any:
+async def _body(request: Request, route: Route, limits: LimitsConfig) -> Any:
     if not route.has_body:
         return None
     raw = await request.body()
-    if len(raw) > limit:
-        raise ResourceExhausted(f"the request is {len(raw)} bytes, more than the limit of "
-                                f"{limit}")
+    check_request_bytes(len(raw), limits)
     if not raw.strip():
         return None
     try:
@@ -90,7 +91,7 @@ async def _event_stream(gateway: Any, route: Route, metadata: tuple, args: tuple
 
 def _endpoint(gateway: Any, route: Route):
     codec = CODECS[route.operation]
-    limit = gateway.config.limits.max_request_bytes
+    limits = gateway.config.limits
 
     async def endpoint(request: Request) -> Response:
         began, status = time.perf_counter(), "OK"
@@ -99,15 +100,16 @@ def _endpoint(gateway: Any, route: Route):
             gateway.count(route.operation, final, began, "http")
         try:
             message = request_message(route, dict(request.path_params),
-                                      await _body(request, route, limit),
+                                      await _body(request, route, limits),
                                       {k: request.query_params.getlist(k)
                                        for k in request.query_params})
             args = codec.parse(message)
             if route.streaming:
-                response = await _event_stream(gateway, route, _metadata(request), args, count)
+                response = await _event_stream(gateway, route, request_metadata(request), args,
+                                               count)
                 status = None  # counted when the stream ends
                 return response
-            result = await gateway.run(_metadata(request), route.operation, args)
+            result = await gateway.run(request_metadata(request), route.operation, args)
             return JSONResponse(message_json(codec.reply(result)))
         except Exception as exc:  # the edge: every failure leaves as its status and JSON
             error = gateway.as_memos_error(exc)

@@ -39,12 +39,10 @@ class _KeyRequired:
         self._app, self._gateway = app, gateway
 
     async def __call__(self, scope, receive, send) -> None:
-        from actors.http_app import error_response
+        from actors.http_app import error_response, request_metadata
 
-        request = Request(scope)
-        metadata = tuple(("authorization", v) for v in request.headers.getlist("authorization"))
         try:
-            await self._gateway.run(metadata, "whoami", ())
+            await self._gateway.run(request_metadata(Request(scope)), "whoami", ())
         except Exception as exc:  # the edge: refused before any MCP message is read
             await error_response(self._gateway.as_memos_error(exc))(scope, receive, send)
             return

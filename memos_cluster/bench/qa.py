@@ -109,22 +109,16 @@ class _Arms:
         from memos_cluster.tiers.activation.engine import GenerateRequest
 
         sampling = SamplingParams(max_new_tokens=MAX_NEW_TOKENS)
-        if arm == "none":
-            request = GenerateRequest((), question, sampling=sampling, use_cache=False)
-            engine = self.segments
-        elif arm in ("plaintext", "parametric_plaintext"):
-            request = GenerateRequest((), question, retrieved=hits, sampling=sampling,
-                                      use_cache=False)
-            engine = self.segments
-        elif arm == "parametric":
-            request = GenerateRequest((), question, sampling=sampling, use_cache=False)
-            engine = self.segments
-        else:
+        if arm.startswith("activation"):
             engine = self.segments if arm == "activation_segments" else self.prefix
             engine.build(hits)  # promotion, ahead of the request: not timed
             request = GenerateRequest(hits, question, sampling=sampling)
-        if arm.startswith("parametric"):
-            request = _with_adapter(request, adapter)
+        else:  # a full prefill: the question, after the retrieved memories if the arm has them
+            engine = self.segments
+            request = GenerateRequest(
+                (), question, retrieved=hits if arm.endswith("plaintext") else (),
+                sampling=sampling, use_cache=False,
+                adapters=(adapter,) if arm.startswith("parametric") else ())
         events = list(engine.generate(request))
         stats = events[-1]
         return self._tokenizer.decode(list(stats.generated), skip_special_tokens=True), stats
@@ -134,12 +128,6 @@ class _Arms:
         allocation and kernel selection (seconds on CPU), which no arm should be charged."""
         for arm in ("plaintext", "activation_segments", "activation_prefix"):
             self.answer(arm, "warm-up", hits)
-
-
-def _with_adapter(request: Any, adapter: str) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(request, adapters=(adapter,))
 
 
 def _train_adapter(trainer: Any, store: Any, cube_id: str, memories: list[BlockMemory],

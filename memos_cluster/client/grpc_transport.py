@@ -13,8 +13,8 @@ import grpc
 
 from memos_cluster.api.memos.v1 import memos_pb2_grpc as pb_grpc
 from memos_cluster.api.rpcs import CODECS
-from memos_cluster.core.errors import ERRORS_BY_STATUS, InternalError, InvalidArgument, MemosError
-from memos_cluster.core.operations import OPERATIONS
+from memos_cluster.core.errors import ERRORS_BY_STATUS, InternalError, MemosError
+from memos_cluster.core.operations import operation_of_kind
 
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -52,11 +52,7 @@ class GrpcTransport:
         self._channel.close()
 
     def _method(self, operation: str, streaming: bool) -> Any:
-        op = OPERATIONS.get(operation)
-        if op is None or op.streaming != streaming:
-            raise InvalidArgument(f"{operation!r} is not a {'streaming' if streaming else 'unary'}"
-                                  " memos operation", "method")
-        return getattr(self._stub, op.rpc)
+        return getattr(self._stub, operation_of_kind(operation, streaming).rpc)
 
     def call(self, operation: str, *args: Any) -> Any:
         codec = CODECS[operation]

@@ -15,7 +15,7 @@ from memos_cluster.api.http_routes import (
     ROUTE_OF, error_from_json, message_json, parse_json, reply_message)
 from memos_cluster.api.rpcs import CODECS, response_class
 from memos_cluster.core.errors import InvalidArgument, Unavailable
-from memos_cluster.core.operations import OPERATIONS
+from memos_cluster.core.operations import operation_of_kind
 
 
 def _headers(metadata: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -34,32 +34,31 @@ class HttpTransport:
     def close(self) -> None:
         self._client.close()
 
-    def _request(self, operation: str, streaming: bool, args: tuple) -> dict[str, Any]:
-        """The keyword arguments of the HTTP request for an operation's arguments."""
-        op = OPERATIONS.get(operation)
-        if op is None or op.streaming != streaming:
-            raise InvalidArgument(f"{operation!r} is not a {'streaming' if streaming else 'unary'}"
-                                  " memos operation", "method")
-        route = ROUTE_OF[operation]
+    def _request(self, operation: str, streaming: bool,
+                 args: tuple) -> tuple[dict[str, Any], str]:
+        """The keyword arguments of the HTTP request for an operation's arguments, and the
+        path parameter with the longest value (the one to name if the URL is too long)."""
+        route = ROUTE_OF[operation_of_kind(operation, streaming).name]
         data = message_json(CODECS[operation].build(*args))
-        path = route.full_path
+        path, longest = route.full_path, ("url", -1)
         for name in route.path_params:
             value = str(data.pop(name))
             if not value:  # an empty path segment would route elsewhere
                 raise InvalidArgument(f"{name} must not be empty", name)
             path = path.replace("{" + name + "}", quote(value, safe=""))
+            longest = max(longest, (name, len(value)), key=lambda pair: pair[1])
         if route.has_body:
-            return {"method": route.method, "url": path, "json": data}
+            return {"method": route.method, "url": path, "json": data}, longest[0]
         params = [(k, _query(v)) for k, vs in data.items()
                   for v in (vs if isinstance(vs, list) else [vs])]
-        return {"method": route.method, "url": path, "params": params}
+        return {"method": route.method, "url": path, "params": params}, longest[0]
 
     def call(self, operation: str, *args: Any) -> Any:
-        request = self._request(operation, False, args)
+        request, longest = self._request(operation, False, args)
         try:
             response = self._client.request(**request)
         except httpx2.InvalidURL:
-            raise _too_long(request["url"]) from None
+            raise _too_long(longest, request["url"]) from None
         except httpx2.TransportError as exc:
             raise Unavailable(f"the gateway at {self.address} is unreachable: {exc}") from None
         if response.status_code != 200:
@@ -67,7 +66,7 @@ class HttpTransport:
         return CODECS[operation].read(reply_message(operation, response.json()))
 
     def stream(self, operation: str, *args: Any) -> Iterator[Any]:
-        request = self._request(operation, True, args)
+        request, longest = self._request(operation, True, args)
         codec, reply_cls = CODECS[operation], response_class(operation)
         try:
             with self._client.stream(**request) as response:
@@ -79,23 +78,15 @@ class HttpTransport:
                         raise error_from_json(200, {"error": data})
                     yield codec.read(parse_json(reply_cls, {name: data}))
         except httpx2.InvalidURL:
-            raise _too_long(request["url"]) from None
+            raise _too_long(longest, request["url"]) from None
         except httpx2.TransportError as exc:
             raise Unavailable(f"the gateway at {self.address} is unreachable: {exc}") from None
 
 
-def _too_long(url: str) -> InvalidArgument:
-    """A path too long for any URL: one of its ids is past every limit the gateway has
+def _too_long(field: str, url: str) -> InvalidArgument:
+    """A path too long for any URL: its longest id is past every limit the gateway has
     (`limits.max_id_chars` is far shorter), so it is refused here, naming that field."""
-    parts = url.split("/")
-    for route in ROUTE_OF.values():
-        pattern = route.full_path.split("/")
-        if len(pattern) == len(parts) and all(p == u or p.startswith("{")
-                                              for p, u in zip(pattern, parts)):
-            name = max((p for p in pattern if p.startswith("{")),
-                       key=lambda p: len(parts[pattern.index(p)]))[1:-1]
-            return InvalidArgument(f"{name}: too long for a URL ({len(url)} characters)", name)
-    return InvalidArgument(f"the request URL is too long ({len(url)} characters)", "url")
+    return InvalidArgument(f"{field}: too long for a URL ({len(url)} characters)", field)
 
 
 def _events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:

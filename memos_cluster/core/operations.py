@@ -228,6 +228,17 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
 BY_RPC: Mapping[str, Operation] = {op.rpc: op for op in OPERATIONS.values()}
 
 
+def operation_of_kind(name: str, streaming: bool) -> Operation:
+    """The operation named, when it is unary (or, with `streaming`, server streaming); else
+    InvalidArgument. Who calls it: the client transports and the gateway's Ray-transport
+    methods, before they encode or run anything."""
+    op = OPERATIONS.get(name)
+    if op is None or op.streaming != streaming:
+        kind = "streaming" if streaming else "unary"
+        raise InvalidArgument(f"{name!r} is not a {kind} memos operation", "method")
+    return op
+
+
 def validate(config: MemosConfig, name: str, args: tuple) -> Operation:
     """The operation, once its arguments passed its checks (InvalidArgument naming the field).
     Who calls it: the gateway, first thing for every gRPC and Ray-transport call. A malformed

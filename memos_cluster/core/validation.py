@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
-from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.errors import InvalidArgument, ResourceExhausted
 from memos_cluster.core.tier_types import GenerateCall
 from memos_cluster.core.types import MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
 
@@ -49,6 +49,15 @@ def expect_list(value: Any, field: str) -> list:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise InvalidArgument(f"{field} must be a list", field)
     return list(value)
+
+
+def check_request_bytes(size: int, limits: LimitsConfig) -> None:
+    """A whole request's encoded size (bytes) against `limits.max_request_bytes`. Who calls it:
+    the gateway's gRPC methods (protobuf size) and HTTP routes (body size), before decoding
+    anything further."""
+    if size > limits.max_request_bytes:
+        raise ResourceExhausted(f"the request is {size} bytes, more than the limit of "
+                                f"{limits.max_request_bytes}")
 
 
 def check_choice(value: Any, field: str, choices: Sequence[str]) -> str:

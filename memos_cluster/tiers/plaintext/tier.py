@@ -294,13 +294,14 @@ class PlaintextTier:
         candidates = max(top_k, search.num_candidates)
         if self._query_pool is None:
             raise Unavailable(f"{self.shard_id} is not open")
-        vector = self._query_pool.submit(lambda: given or self.embed_query(query))
+        # A vector the caller embedded needs no thread; otherwise embed beside the BM25 search.
+        vector = None if given else self._query_pool.submit(self.embed_query, query)
         rows: dict[str, dict] = {}
         # BM25 scores: abs() keeps them positive whichever sign the engine reports them with.
         sparse = [(h["pk"], abs(float(h["distance"])))
                   for h in self._search_one("sparse", query, candidates, expr, rows=rows)]
         dense = [(h["pk"], float(h["distance"]))
-                 for h in self._search_one("dense", vector.result(), candidates, expr,
+                 for h in self._search_one("dense", given or vector.result(), candidates, expr,
                                            rows=rows)]
         weights = [search.dense_weight, search.bm25_weight]
         if search.fusion == "rrf":
