@@ -58,7 +58,8 @@ def _ttft_ms(engine: ActivationEngine, request: GenerateRequest,
 def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
                  memory_tokens: Sequence[int] = (512, 2048, 8192),
                  query_tokens: Sequence[int] = (32, 512), repeats: int = 3,
-                 texts: Sequence[str] = (), say: Callable[[str], None] = print) -> dict[str, Any]:
+                 texts: Sequence[str] = (), say: Callable[[str], None] = print,
+                 recompute_ratio: float = 0.0) -> dict[str, Any]:
     path, identity = resolve_model(model, cache_dir)
     lm, tokenizer = load_causal_lm(path, device)
     unbounded = Budgets(1 << 40, 1 << 40, 0)
@@ -66,7 +67,7 @@ def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
     engine = ActivationEngine(lm, tokenizer, store, lm.config.max_position_embeddings)
     composer = ActivationEngine(
         lm, tokenizer, KVStore(identity, device, unbounded, cache_dir / "bench-kv-spill-segments"),
-        lm.config.max_position_embeddings, compose="segments")
+        lm.config.max_position_embeddings, compose="segments", recompute_ratio=recompute_ratio)
     once = SamplingParams(max_new_tokens=1)
     say(f"model {model} ({sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, "
         f"{lm.config.num_hidden_layers} layers) on {device}")
@@ -103,6 +104,6 @@ def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
     return {"model": {**identity.as_metadata(),
                       "parameters": sum(p.numel() for p in lm.parameters()),
                       "layers": lm.config.num_hidden_layers},
-            "device": device, "rows": rows,
+            "device": device, "rows": rows, "recompute_ratio": recompute_ratio,
             "cache_bytes_per_1k_tokens": stats["bytes_per_1k_tokens"],
             "hit_rate": round(stats["hit_rate"], 3)}

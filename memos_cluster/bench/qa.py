@@ -91,7 +91,8 @@ class _Arms:
     """The engines the arms run on, over one loaded model: segments composition (also the
     full prefills of none and plaintext, and the adapters) and prefix composition."""
 
-    def __init__(self, model: Any, tokenizer: Any, identity: Any, device: str, root: Path):
+    def __init__(self, model: Any, tokenizer: Any, identity: Any, device: str, root: Path,
+                 recompute_ratio: float):
         from memos_cluster.tiers.activation.blocks import Budgets
         from memos_cluster.tiers.activation.engine import ActivationEngine
         from memos_cluster.tiers.activation.kvstore import KVStore
@@ -99,7 +100,8 @@ class _Arms:
         budgets = Budgets(BIG_BUDGET, BIG_BUDGET, BIG_BUDGET)
         limit = model.config.max_position_embeddings
         self.segments = ActivationEngine(model, tokenizer, KVStore(
-            identity, device, budgets, root / "kv-segments"), limit, compose="segments")
+            identity, device, budgets, root / "kv-segments"), limit, compose="segments",
+            recompute_ratio=recompute_ratio)
         self.prefix = ActivationEngine(model, tokenizer, KVStore(
             identity, device, budgets, root / "kv-prefix"), limit, compose="prefix")
         self._tokenizer = tokenizer
@@ -158,7 +160,8 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
     questions = [q for s in samples for q in qa_questions(s, per_category)]
     with tempfile.TemporaryDirectory(prefix="memos-bench-qa-") as scratch:
         root = Path(scratch)
-        retriever, arms = _Retriever(config, root), _Arms(model, tokenizer, identity, device, root)
+        retriever, arms = _Retriever(config, root), _Arms(
+            model, tokenizer, identity, device, root, config.activation.recompute_ratio)
         store = AdapterStore(str(root / "adapters"))
         trainer = AdapterTrainer(lambda: (model, tokenizer, identity), store)
         try:
@@ -182,6 +185,7 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
             retriever.close()
     result = _figures(tables, stats, answers, questions, identity, top_k, spec)
     result["adapter_memories"] = adapter_memories
+    result["recompute_ratio"] = config.activation.recompute_ratio
     say_qa(result, say)
     if plot_path:
         plot_qa(result, plot_path)

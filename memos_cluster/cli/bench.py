@@ -73,7 +73,8 @@ def bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
                         default_device(args.device),
                         [int(t) for t in args.memory_tokens.split(",")],
                         [int(t) for t in args.query_tokens.split(",")],
-                        repeats=args.repeats, texts=locomo_texts(data) if data else [])
+                        repeats=args.repeats, texts=locomo_texts(data) if data else [],
+                        recompute_ratio=config.activation.recompute_ratio)
 
 
 def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:

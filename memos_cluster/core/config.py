@@ -219,9 +219,17 @@ class ActivationConfig:
     # prompt holds the memories a request uses (its retrieved ones, else the cube's block).
     # "prefix": the cube's whole block is every prompt's prefix, cached exactly.
     compose: str = "segments"
+    # Segments composition: the share of the composed memories' tokens whose keys/values a
+    # request computes again over the whole prompt (the most deviating ones, CacheBlend): 0
+    # composes only (fastest, answers drift: each memory never saw the others), 1 recomputes
+    # them all (a full prefill's answer). 0.15 measured on SmolLM2: docs/activation.md.
+    recompute_ratio: float = 0.15
 
     def __post_init__(self) -> None:
         check_choice("activation.compose", self.compose, COMPOSITIONS)
+        if not 0.0 <= self.recompute_ratio <= 1.0:
+            raise ConfigError(f"activation.recompute_ratio must be within [0, 1], not "
+                              f"{self.recompute_ratio}", "activation.recompute_ratio")
 
 
 @dataclass

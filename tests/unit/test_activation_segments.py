@@ -1,16 +1,19 @@
 """Segments composition on the real built-in model: each memory cached on its own, composed into
 any prompt with RoPE positions fixed, reused across prompts, never mutated."""
 import dataclasses
+import math
 
 import pytest
 import torch
 from transformers import (
     DynamicCache, GPT2Config, GPT2LMHeadModel, MistralConfig, MistralForCausalLM)
 
-from memos_cluster.core.errors import ConfigError
+from memos_cluster.core.errors import ConfigError, FailedPrecondition
 from memos_cluster.core.tier_types import BlockMemory
 from memos_cluster.tiers.activation.blocks import Budgets
-from memos_cluster.tiers.activation.compose import RopeShift, append_pieces, segment_piece
+from memos_cluster.tiers.activation.compose import (
+    RopeShift, append_pieces, kv_deviation, prefill_recomputing, segment_piece,
+    value_projection)
 from memos_cluster.tiers.activation.engine import ActivationEngine, GenerateRequest
 from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers
 
@@ -136,3 +139,57 @@ def test_segments_on_the_gpu(loaded, tmp_path):
         composed = run(engine, GenerateRequest(MEMORIES[2::-1], "which door?", sampling=GREEDY))
         assert composed.retrieved_from_activation == 3
         assert all(k.is_cuda for layers in store._tensors.values() for k, _ in layers)
+
+
+def recomputing_engine(loaded, tmp_path, ratio):
+    model, tokenizer, identity = loaded
+    store = KVStore(identity, "cpu", Budgets(BIG, BIG, BIG), tmp_path / f"spill-{ratio}")
+    return ActivationEngine(model, tokenizer, store, 4096, compose="segments",
+                            recompute_ratio=ratio), store
+
+
+def test_recomputing_every_composed_token_generates_what_a_full_prefill_does(loaded, tmp_path):
+    engine, _ = recomputing_engine(loaded, tmp_path, 1.0)
+    engine.build(MEMORIES[:4])
+    request = GenerateRequest(MEMORIES[3::-1], "which door was open?", sampling=GREEDY)
+    composed = run(engine, request)
+    assert composed.generated == run(engine, dataclasses.replace(
+        request, use_cache=False)).generated
+    # Every memory after the first is prefilled again with the question; the first (with the
+    # head) saw nothing it should have: it stays saved.
+    first = len(engine._memory_tokens(MEMORIES[3].text)) + len(engine._head)
+    assert composed.prefill_tokens_saved == first
+    assert composed.prefill_tokens == composed.prompt_tokens - first
+
+
+def test_a_recompute_share_rewrites_that_many_tokens_and_never_the_store(loaded, tmp_path):
+    engine, store = recomputing_engine(loaded, tmp_path, 0.25)
+    engine.build(MEMORIES[:3])
+    before = {cid: [(k.clone(), v.clone()) for k, v in layers]
+              for cid, layers in store._tensors.items()}
+    request = GenerateRequest(MEMORIES[:3], "which door was open?", sampling=GREEDY)
+    stats = run(engine, request)
+    later = sum(len(engine._memory_tokens(m.text)) for m in MEMORIES[1:3])
+    assert stats.prefill_tokens == len(engine._prompt_tail(request)) + math.ceil(0.25 * later)
+    for cid, layers in store._tensors.items():
+        assert all(torch.equal(k, k0) and torch.equal(v, v0)
+                   for (k, v), (k0, v0) in zip(layers, before[cid]))
+
+
+def test_deviation_marks_the_memories_that_never_saw_the_ones_before(loaded, tmp_path):
+    """A composed cache's first memory (after the shared head) is exactly a full prefill's, so
+    its tokens deviate by rounding only; later memories' tokens deviate at layer 1."""
+    model, _, _ = loaded
+    engine, _ = recomputing_engine(loaded, tmp_path, 0.0)
+    engine.build(MEMORIES[:3])
+    prepared = engine._compose(model, GenerateRequest(MEMORIES[:3], "q?"), [])
+    first = len(engine._head) + len(engine._memory_tokens(MEMORIES[0].text))
+    length = prepared.cache.get_seq_length()
+    tokens = list(engine._head) + [t for m in MEMORIES[:3] for t in engine._memory_tokens(m.text)]
+    deviation = kv_deviation(model, value_projection(model), prepared.cache, tokens,
+                             list(range(length)))
+    assert float(deviation[:first].max()) < 1e-6 < float(deviation[first:].max())
+    with pytest.raises(FailedPrecondition):
+        prefill_recomputing(model, prepared.cache, tokens[:2], [3, 2], [1])
+    with pytest.raises(FailedPrecondition):
+        kv_deviation(model, value_projection(model), prepared.cache, tokens[:1], [length])

@@ -35,6 +35,7 @@ def test_optional_values_can_be_reset_to_none():
     ({"cluster.num_shards": True}, "cluster.num_shards"),
     ({"search.fusion": "magic"}, "search.fusion"),
     ({"search.default_mode": "fuzzy"}, "search.default_mode"),
+    ({"activation.recompute_ratio": "1.5"}, "activation.recompute_ratio"),
 ])
 def test_bad_values_name_the_key(overrides, field):
     with pytest.raises(ConfigError) as info:

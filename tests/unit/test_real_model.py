@@ -3,6 +3,7 @@ template): composition and reuse keep their exactness guarantees, the answer sto
 of its turn, and memories in the prompt make it answer from them. Skipped only when the model's
 package is missing, which scripts/install.sh never leaves it."""
 import dataclasses
+import math
 import importlib.util
 
 import pytest
@@ -128,3 +129,23 @@ def test_composed_keys_match_a_full_prefill_at_layer_zero_only_when_shifted(smol
         keys = composed.layers[0].keys
         assert torch.equal(composed.layers[0].values, full.layers[0].values)
         assert torch.allclose(keys, full.layers[0].keys, atol=1e-3) is shift
+
+
+def test_composed_memories_recomputed_in_full_generate_what_a_full_prefill_does(smollm, tmp_path):
+    """Segments composition with every composed token recomputed (recompute_ratio 1) is a
+    full prefill's answer; a share of them rewrites only that many."""
+    model, tokenizer, identity = smollm
+    for ratio in (1.0, 0.2):
+        store = KVStore(identity, "cpu", Budgets(BIG, BIG, BIG), tmp_path / f"r{ratio}")
+        engine = ActivationEngine(model, tokenizer, store, 4096, compose="segments",
+                                  recompute_ratio=ratio)
+        engine.build(TURNS)
+        request = GenerateRequest(TURNS[::-1], "Where did Caroline go yesterday?",
+                                  sampling=GREEDY)
+        composed = run(engine, request)
+        later = sum(len(engine.format.memory(m.text)) for m in TURNS[1::-1])
+        tail = len(engine._prompt_tail(request))
+        assert composed.prefill_tokens == tail + math.ceil(ratio * later)
+        if ratio == 1.0:
+            full = run(engine, dataclasses.replace(request, use_cache=False))
+            assert composed.generated == full.generated

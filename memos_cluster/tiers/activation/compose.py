@@ -17,8 +17,9 @@ Who uses it: `ActivationEngine` in segments mode. Torch is imported lazily.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from memos_cluster.core.errors import ConfigError, FailedPrecondition
 
@@ -103,3 +104,125 @@ def append_pieces(cache: Any, pieces: list[Piece], rope: RopeShift) -> None:
         keys = torch.cat([p.layers[index][0] for p in pieces], dim=-2)
         values = torch.cat([p.layers[index][1] for p in pieces], dim=-2)
         cache.update(keys if cos is None else rope.rotate(keys, cos, sin), values, index)
+
+
+@functools.cache
+def _composed_cache_class() -> type:
+    from transformers import DynamicCache
+
+    class ComposedCache(DynamicCache):
+        """A DynamicCache that a forward pass can rewrite in place: while `overwrite` holds
+        positions, the pass's first len(overwrite) keys/values replace the cached ones there
+        and the rest are appended; attention then reads the whole cache, rewritten positions
+        included."""
+
+        overwrite: Any = None  # LongTensor of positions, during `prefill_recomputing` only
+
+        def update(self, key_states: Any, value_states: Any, layer_idx: int, *args: Any,
+                   **kwargs: Any) -> tuple[Any, Any]:
+            if self.overwrite is None:
+                return super().update(key_states, value_states, layer_idx, *args, **kwargs)
+            count = self.overwrite.numel()
+            layer = self.layers[layer_idx]
+            layer.keys[..., self.overwrite, :] = key_states[..., :count, :]
+            layer.values[..., self.overwrite, :] = value_states[..., :count, :]
+            if key_states.shape[-2] > count:
+                return super().update(key_states[..., count:, :], value_states[..., count:, :],
+                                      layer_idx, *args, **kwargs)
+            return layer.keys, layer.values
+
+    return ComposedCache
+
+
+def composed_cache(config: Any) -> Any:
+    """An empty cache for a segments-composed prompt (one per request)."""
+    return _composed_cache_class()(config=config)
+
+
+class _Stop(Exception):
+    """Ends `kv_deviation`'s forward pass once the layer it measures has its values."""
+
+
+def _forward(model: Any, cache: Any, positions: Any, tokens: Sequence[int]) -> Any:
+    """One pass over `tokens` at `positions` (those in `cache.overwrite` rewritten, the others
+    appended), each token attending to the cache up to its own position; last logits."""
+    import torch
+
+    length = cache.get_seq_length() + len(tokens) - cache.overwrite.numel()
+    dtype = next(model.parameters()).dtype
+    # Additive mask [1, 1, tokens, keys]: a token sees the positions up to its own.
+    visible = torch.arange(length, device=model.device)[None, :] <= positions[:, None]
+    mask = torch.zeros(visible.shape, dtype=dtype, device=model.device)
+    mask.masked_fill_(~visible, torch.finfo(dtype).min)
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([list(tokens)], device=model.device),
+                    position_ids=positions[None, :], cache_position=positions,
+                    attention_mask=mask[None, None], past_key_values=cache, use_cache=True,
+                    logits_to_keep=1)
+    return out.logits[0, -1]
+
+
+def _positions(cache: Any, recomputed: Sequence[int], appended: int) -> Any:
+    import torch
+
+    length = cache.get_seq_length()
+    where = torch.tensor(list(recomputed), dtype=torch.long)
+    if where.numel() and (int(where[-1]) >= length or bool((where[1:] <= where[:-1]).any())):
+        raise FailedPrecondition(f"recomputed positions must ascend inside the cache's "
+                                 f"{length} tokens")
+    return where, torch.cat([where, torch.arange(length, length + appended)])
+
+
+def prefill_recomputing(model: Any, cache: Any, recomputed: Sequence[int],
+                        positions: Sequence[int], tokens: Sequence[int]) -> Any:
+    """Append `tokens` to `cache` (a `composed_cache`) and, in the same forward pass, compute
+    again the keys/values of the `recomputed` tokens already in it at `positions` (ascending),
+    each attending causally to the whole cache: at every layer they then see the memories
+    before their own, which their stored caches never saw (CacheBlend's selective recompute,
+    Yao et al. 2024). Other positions keep their composed keys/values. One pass, not two: on a
+    CPU a forward pass over a few dozen tokens costs mostly its fixed per-layer overhead.
+    Returns the last token's logits. Who calls it: `ActivationEngine`, for a composed prompt's
+    first prefill (the question)."""
+    where, every = _positions(cache, positions, len(tokens))
+    cache.overwrite = where.to(model.device)
+    try:
+        return _forward(model, cache, every.to(model.device), list(recomputed) + list(tokens))
+    finally:
+        cache.overwrite = None
+
+
+def value_projection(base_model: Any, layer: int = 1) -> Any:
+    """The module that computes `layer`'s values, looked up when used (peft swaps in its
+    wrapper when an adapter loads; the wrapper's output is what the adapted model caches)."""
+    return base_model.model.layers[layer].self_attn.v_proj
+
+
+def kv_deviation(model: Any, probe: Any, cache: Any, tokens: Sequence[int],
+                 positions: Sequence[int], layer: int = 1) -> Any:
+    """How far each composed token's cached values at `layer` are from what a full prefill
+    computes (squared L2 over heads; a [tokens] tensor), when every token sees all the cache
+    before it: CacheBlend's selection signal. Layer 0 is exact after composition, so layer 1
+    is the first that can deviate; the pass stops there (about 1/num_layers of a prefill).
+    `probe` is `value_projection(base, layer)`. Who calls it: `ActivationEngine`, to pick the
+    tokens `prefill_recomputing` recomputes."""
+    captured: dict[str, Any] = {}
+
+    def grab(_module: Any, _inputs: Any, output: Any) -> None:
+        captured["values"] = output
+        raise _Stop
+
+    where, _ = _positions(cache, positions, 0)
+    handle = probe.register_forward_hook(grab)
+    cache.overwrite = where.to(model.device)
+    try:
+        _forward(model, cache, where.to(model.device), tokens)
+    except _Stop:  # the expected end: the layers after `layer` are not needed
+        captured["stopped"] = True
+    finally:
+        cache.overwrite = None
+        handle.remove()
+    if "values" not in captured:
+        raise FailedPrecondition(f"layer {layer}'s value projection did not run")
+    cached = cache.layers[layer].values[..., where.to(model.device), :]
+    fresh = captured["values"].view(1, len(tokens), cached.shape[1], cached.shape[-1])
+    return ((fresh.transpose(1, 2) - cached) ** 2).sum(dim=(0, 1, 3))

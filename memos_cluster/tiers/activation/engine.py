@@ -20,6 +20,7 @@ Who uses it: the KV-cache actor (`actors/kv_cache.py`) builds one per model and 
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
@@ -28,7 +29,9 @@ from memos_cluster.core.errors import ConfigError, InvalidArgument
 from memos_cluster.core.tier_types import (
     BlockMemory, BlockStats, GenerateStats, SamplingParams, TokenEvent)
 from memos_cluster.tiers.activation.blocks import Segment, SegmentKey
-from memos_cluster.tiers.activation.compose import Piece, RopeShift, append_pieces, segment_piece
+from memos_cluster.tiers.activation.compose import (
+    Piece, RopeShift, append_pieces, composed_cache, kv_deviation, prefill_recomputing,
+    segment_piece, value_projection)
 from memos_cluster.tiers.activation.kvstore import KVStore, Layers, cache_layers, cache_view
 from memos_cluster.tiers.llm.prompt import prompt_format
 
@@ -60,16 +63,23 @@ class _Prepared:
     # plus in those pieces (where the next memory goes).
     pieces: list[Piece] = field(default_factory=list)
     length: int = 0
+    # Composed memories whose cache never saw the memories before them: (first position,
+    # tokens, reused from activation memory), the candidates for recomputation; and the
+    # chosen ones, (tokens, positions), recomputed with the question's prefill.
+    spans: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
+    recompute: tuple[list[int], list[int]] = ([], [])
 
 
 class ActivationEngine:
     def __init__(self, model: Any, tokenizer: Any, store: KVStore, max_prompt_tokens: int,
-                 compose: str = "prefix"):
+                 compose: str = "prefix", recompute_ratio: float = 0.0):
         from memos_cluster.tiers.llm.serving import AdapterHost
 
         # Segments composition shifts cached keys: refused (ConfigError) for a model whose
         # positions it cannot shift.
         self.compose = compose
+        # Segments composition: the share of composed memory tokens recomputed per prompt.
+        self.recompute_ratio = recompute_ratio
         self._rope = RopeShift(model) if compose == "segments" else None
         if compose == "prefix" and getattr(model.config, "sliding_window", None):
             # A sliding-window cache keeps only the window: a stored block would be cut.
@@ -192,12 +202,10 @@ class ActivationEngine:
     def _compose(self, model: Any, request: GenerateRequest, tail: list[int]) -> _Prepared:
         """Segments composition: cached memories appended with their keys shifted to their
         place, the others left pending (prefilled in place, attending to what precedes)."""
-        from transformers import DynamicCache
-
         # The prompt's memories in order, each with whether it belongs in activation memory
         # (block memories are cached when missing; retrieved ones only reused).
         memories = [(m, True) for m in request.block] + [(m, False) for m in request.retrieved]
-        prepared = _Prepared(DynamicCache(config=self._model.config), list(self._head),
+        prepared = _Prepared(composed_cache(self._model.config), list(self._head),
                              len(self._head) + len(tail)
                              + sum(len(self._memory_tokens(m.text, m.event_time_ms))
                                    for m, _ in memories))
@@ -214,19 +222,21 @@ class ActivationEngine:
                     continue
                 if pinned:  # released once the pieces are in the cache
                     prepared.pins.append(pinned)
-                self._append(model, prepared, layers, reused=not built)
+                self._append(model, prepared, layers, ids, reused=not built)
                 if pinned:  # reused, not built now
                     prepared.caches_used.append(pinned)
                     prepared.saved += len(ids)
                     prepared.from_cache += 1
             self._flush(prepared)
+            self._select(model, prepared)
         finally:  # the pieces are in the cache (copied): the stored caches may move again
             self._store.release_all(prepared.pins)
             prepared.pins = []
         prepared.pending += tail
         return prepared
 
-    def _append(self, model: Any, prepared: _Prepared, layers: Layers, reused: bool) -> None:
+    def _append(self, model: Any, prepared: _Prepared, layers: Layers, ids: Sequence[int],
+                reused: bool) -> None:
         head = len(self._head)
         if prepared.pending == self._head and prepared.length == 0:
             # The segment's own head is the prompt's: take it too.
@@ -241,8 +251,32 @@ class ActivationEngine:
                 prepared.pending = []
             # The memory's tokens sit at head..head+n in its own cache: move them to here.
             piece = segment_piece(layers, head, prepared.length - head)
+            prepared.spans.append((prepared.length, tuple(ids), reused))
         prepared.pieces.append(piece)
         prepared.length += piece.num_tokens
+
+    def _select(self, model: Any, prepared: _Prepared) -> None:
+        """Choose the composed tokens the question's prefill recomputes: the `recompute_ratio`
+        share of the memories' tokens whose cache never saw the memories before them (all but
+        a memory that opens the prompt) with the largest deviation from a full prefill at
+        layer 1 (compose.kv_deviation). A ratio of 1 recomputes them all: the prompt's keys
+        and values are then a full prefill's (up to rounding)."""
+        import torch
+
+        tokens = [t for _, ids, _ in prepared.spans for t in ids]
+        positions = [start + i for start, ids, _ in prepared.spans for i in range(len(ids))]
+        reused = [r for _, ids, r in prepared.spans for _ in ids]
+        count = min(len(tokens), math.ceil(self.recompute_ratio * len(tokens)))
+        if count == 0:
+            return
+        if count < len(tokens):
+            deviation = kv_deviation(model, value_projection(self._model), prepared.cache,
+                                     tokens, positions)
+            chosen = sorted(torch.topk(deviation, count).indices.tolist())
+        else:
+            chosen = list(range(len(tokens)))
+        prepared.recompute = ([tokens[i] for i in chosen], [positions[i] for i in chosen])
+        prepared.saved -= sum(reused[i] for i in chosen)
 
     def _flush(self, prepared: _Prepared) -> None:
         if prepared.pieces:
@@ -304,7 +338,10 @@ class ActivationEngine:
 
         sampling, cache = request.sampling, prepared.cache
         generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
-        logits = self._prefill(model, prepared.pending, cache)
+        if prepared.recompute[0]:
+            logits = prefill_recomputing(model, cache, *prepared.recompute, prepared.pending)
+        else:
+            logits = self._prefill(model, prepared.pending, cache)
         ttft_ms, generated, reason, text = 0.0, [], "length", ""
         for step in range(sampling.max_new_tokens):
             token = pick_token(logits, sampling, generator)

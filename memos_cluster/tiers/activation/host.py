@@ -42,7 +42,7 @@ class KVHost:
         self._store = KVStore(identity, device, budgets, spill_dir)
         max_tokens = min(activation.max_prompt_tokens, model.config.max_position_embeddings)
         self._engine = ActivationEngine(model, tokenizer, self._store, max_tokens,
-                                        activation.compose)
+                                        activation.compose, activation.recompute_ratio)
         self._max_block = activation.max_block_memories
         self._selection: dict[str, list[str]] = {}  # cube -> memory ids, in activation order
         self._adapters = adapters
