@@ -13,6 +13,9 @@ template's opening of the system message), memories, then the question and the a
   retrieved ones) + the query. Each memory's cache is computed on its own and composed at its
   place with RoPE positions fixed (`compose.py`). A block memory with no cache gets one built
   (and kept) first; a retrieved memory outside the block with none is prefilled in place.
+  The `recompute_ratio` share of the composed tokens that deviate most from a full prefill is
+  computed again with the question (compose.prefill_recomputing), which restores attention
+  between memories where it matters most; at 1 the answer is a full prefill's.
 
 Who uses it: the KV-cache actor (`actors/kv_cache.py`) builds one per model and forwards
 `build` / `generate` to it. Torch is imported lazily.
