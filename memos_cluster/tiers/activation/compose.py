@@ -17,6 +17,7 @@ Who uses it: `ActivationEngine` in segments mode. Torch is imported lazily.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -211,18 +212,17 @@ def kv_deviation(model: Any, probe: Any, cache: Any, tokens: Sequence[int],
         captured["values"] = output
         raise _Stop
 
-    where, _ = _positions(cache, positions, 0)
+    where = _positions(cache, positions, 0)[0].to(model.device)
     handle = probe.register_forward_hook(grab)
-    cache.overwrite = where.to(model.device)
+    cache.overwrite = where
     try:
-        _forward(model, cache, where.to(model.device), tokens)
-    except _Stop:  # the expected end: the layers after `layer` are not needed
-        captured["stopped"] = True
+        with contextlib.suppress(_Stop):  # the expected end: later layers are not needed
+            _forward(model, cache, where, tokens)
     finally:
         cache.overwrite = None
         handle.remove()
     if "values" not in captured:
         raise FailedPrecondition(f"layer {layer}'s value projection did not run")
-    cached = cache.layers[layer].values[..., where.to(model.device), :]
+    cached = cache.layers[layer].values[..., where, :]
     fresh = captured["values"].view(1, len(tokens), cached.shape[1], cached.shape[-1])
     return ((fresh.transpose(1, 2) - cached) ** 2).sum(dim=(0, 1, 3))

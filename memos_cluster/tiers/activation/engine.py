@@ -70,7 +70,7 @@ class _Prepared:
     # tokens, reused from activation memory), the candidates for recomputation; and the
     # chosen ones, (tokens, positions), recomputed with the question's prefill.
     spans: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
-    recompute: tuple[list[int], list[int]] = ([], [])
+    recompute: tuple[list[int], list[int]] = field(default_factory=lambda: ([], []))
 
 
 class ActivationEngine:
