@@ -53,7 +53,7 @@ def qa_questions(sample: dict, per_category: int) -> list[dict]:
     return out
 
 
-class _Retriever:
+class LocomoRetriever:
     """The plaintext tier of one temporary shard holding the conversations, as Search runs it."""
 
     def __init__(self, config: MemosConfig, root: Path):
@@ -160,7 +160,7 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
     questions = [q for s in samples for q in qa_questions(s, per_category)]
     with tempfile.TemporaryDirectory(prefix="memos-bench-qa-") as scratch:
         root = Path(scratch)
-        retriever, arms = _Retriever(config, root), _Arms(
+        retriever, arms = LocomoRetriever(config, root), _Arms(
             model, tokenizer, identity, device, root, config.activation.recompute_ratio)
         store = AdapterStore(str(root / "adapters"))
         trainer = AdapterTrainer(lambda: (model, tokenizer, identity), store)

@@ -107,6 +107,23 @@ def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
                         args.adapter_memories, plot_path=plot)
 
 
+def bench_fidelity(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: each activation-memory setting's logits against a full prefill's."""
+    from memos_cluster.bench.fidelity import parse_arm, run_fidelity_bench
+    from memos_cluster.data.locomo import load_locomo
+    from memos_cluster.tiers.llm.model import default_device
+
+    arms = [parse_arm(a) for a in args.arms.split(",") if a]
+    wanted = [c for c in (args.conversations or "").split(",") if c]
+    samples = [s for s in load_locomo(_needs(data)) if not wanted or s["sample_id"] in wanted]
+    if not samples or (args.holdout and args.holdout not in {s["sample_id"] for s in samples}):
+        raise SystemExit(f"the conversations {wanted or 'asked for'} (holdout "
+                         f"{args.holdout or 'none'}) are not all in {data}")
+    return run_fidelity_bench(config, args.model or config.activation.model,
+                              default_device(args.device), samples, args.pairs, args.top_k,
+                              arms, args.holdout)
+
+
 def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
     from memos_cluster.bench.tiers import group_turns, run_tiers_bench
     from memos_cluster.data.locomo import locomo_texts
@@ -182,7 +199,7 @@ def bench_drills(args, config: MemosConfig, data: Optional[str]) -> dict:
 
 
 BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
-           "lora": bench_lora, "qa": bench_qa, "tiers": bench_tiers, "cluster": bench_cluster,
+           "lora": bench_lora, "qa": bench_qa, "fidelity": bench_fidelity, "tiers": bench_tiers, "cluster": bench_cluster,
            "load": bench_load, "drills": bench_drills}
 
 
@@ -197,13 +214,14 @@ def add_bench_command(sub):
     """Who calls it: `memos_cluster.cli.build_parser`."""
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
                                          "kv (activation memory), lora (parametric memory), "
-                                         "qa (answers with each tier), tiers (scheduler), "
+                                         "qa (answers with each tier), fidelity (tiers against a full "
+                                         "prefill), tiers (scheduler), "
                                          "cluster (shards, rebalance, failures), load, drills")
     bench.add_argument("which", choices=sorted(BENCHES))
     bench.add_argument("--data", help="LoCoMo file")
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
-    bench.add_argument("--conversations", help="locomo: sample ids, comma-separated (all); "
-                                               "qa: (conv-26)")
+    bench.add_argument("--conversations", help="locomo, fidelity: sample ids, comma-separated "
+                                               "(all); qa: (conv-26)")
     bench.add_argument("--per-category", type=int, default=10,
                        help="qa: questions of each category 1-4 per conversation")
     bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
@@ -218,7 +236,7 @@ def add_bench_command(sub):
     bench.add_argument("--turns-per-memory", type=int, default=4,
                        help="tiers: consecutive LoCoMo turns joined into one memory")
     bench.add_argument("--top-k", type=int, default=4,
-                       help="tiers, qa: memories retrieved a request")
+                       help="tiers, qa, fidelity: memories retrieved a request")
     bench.add_argument("--block-memories", type=int, default=0,
                        help="tiers: scheduler.max_block_memories for the local cluster "
                             "(0: the configured one)")
@@ -232,4 +250,10 @@ def add_bench_command(sub):
                        help="qa: train each adapter on the memories the questions' searches "
                             "returned (hot), or on all of the conversation's")
     bench.add_argument("--plot", help="load, qa: a PNG (default: --out with .png)")
+    bench.add_argument("--arms", default="prefix,segments,segments@0.15",
+                       help="fidelity: compose[+anchor][@ratio][:rule], comma-separated")
+    bench.add_argument("--pairs", type=int, default=40,
+                       help="fidelity: (memories, question) pairs per conversation")
+    bench.add_argument("--holdout", help="fidelity: the conversation reported apart from the "
+                                         "others (tune on those, report this one)")
     return bench

@@ -12,8 +12,8 @@ from memos_cluster.core.errors import ConfigError, FailedPrecondition
 from memos_cluster.core.tier_types import BlockMemory
 from memos_cluster.tiers.activation.blocks import Budgets
 from memos_cluster.tiers.activation.compose import (
-    RopeShift, append_pieces, kv_deviation, prefill_recomputing, segment_piece,
-    value_projection)
+    RopeShift, append_pieces, prefill_recomputing, segment_piece)
+from memos_cluster.tiers.activation.select import choose, probe
 from memos_cluster.tiers.activation.engine import ActivationEngine, GenerateRequest
 from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers
 
@@ -186,10 +186,22 @@ def test_deviation_marks_the_memories_that_never_saw_the_ones_before(loaded, tmp
     first = len(engine._head) + len(engine._memory_tokens(MEMORIES[0].text))
     length = prepared.cache.get_seq_length()
     tokens = list(engine._head) + [t for m in MEMORIES[:3] for t in engine._memory_tokens(m.text)]
-    deviation = kv_deviation(model, value_projection(model), prepared.cache, tokens,
-                             list(range(length)))
+    question = engine._prompt_tail(GenerateRequest((), "which door?"))
+    before = [(k.clone(), v.clone()) for k, v in cache_layers(prepared.cache)]
+    found = probe(model, model, RopeShift(model), prepared.cache, tokens, list(range(length)),
+                  question, len(question))
+    deviation = found.deviation
     assert float(deviation[:first].max()) < 1e-6 < float(deviation[first:].max())
+    # The question's attention over the composed tokens is a distribution, and the probe
+    # leaves the cache as it found it: the question's entries cut from the layer it reached,
+    # layer 0 rewritten with what it held (exact there, up to rounding), the rest untouched.
+    assert found.attention.shape == deviation.shape
+    assert abs(float(found.attention.sum()) - 1) < 1e-4 and float(found.attention.min()) >= 0
+    after = cache_layers(prepared.cache)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(after[0], before[0]))
+    assert all(torch.equal(k, k0) and torch.equal(v, v0)
+               for (k, v), (k0, v0) in zip(after[1:], before[1:]))
     with pytest.raises(FailedPrecondition):
         prefill_recomputing(model, prepared.cache, tokens[:2], [3, 2], [1])
     with pytest.raises(FailedPrecondition):
-        kv_deviation(model, value_projection(model), prepared.cache, tokens[:1], [length])
+        probe(model, model, RopeShift(model), prepared.cache, tokens[:1], [length], [1], 1)

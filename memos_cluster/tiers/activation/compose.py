@@ -17,10 +17,9 @@ Who uses it: `ActivationEngine` in segments mode. Torch is imported lazily.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from memos_cluster.core.errors import ConfigError, FailedPrecondition
 
@@ -86,9 +85,10 @@ class Piece:
         return self.layers[0][0].shape[-2]
 
 
-def segment_piece(layers: Any, start: int, delta: int) -> Piece:
-    return Piece([(keys[..., start:, :], values[..., start:, :]) for keys, values in layers],
-                 delta)
+def segment_piece(layers: Any, start: int, delta: int, stop: Optional[int] = None) -> Piece:
+    """Positions start:stop of a stored cache's layers, to be moved `delta` positions."""
+    return Piece([(keys[..., start:stop, :], values[..., start:stop, :])
+                  for keys, values in layers], delta)
 
 
 def append_pieces(cache: Any, pieces: list[Piece], rope: RopeShift) -> None:
@@ -140,13 +140,15 @@ def composed_cache(config: Any) -> Any:
     return _composed_cache_class()(config=config)
 
 
-class _Stop(Exception):
-    """Ends `kv_deviation`'s forward pass once the layer it measures has its values."""
+class Stop(Exception):
+    """Ends a probe pass (select.probe) once the layer it measures has run."""
 
 
-def _forward(model: Any, cache: Any, positions: Any, tokens: Sequence[int]) -> Any:
+def forward_pass(model: Any, cache: Any, positions: Any, tokens: Sequence[int],
+             keep: int = 0) -> Any:
     """One pass over `tokens` at `positions` (those in `cache.overwrite` rewritten, the others
-    appended), each token attending to the cache up to its own position; last logits."""
+    appended), each token attending to the cache up to its own position; the last logits, or
+    the last `keep` tokens' ([keep, vocab])."""
     import torch
 
     length = cache.get_seq_length() + len(tokens) - cache.overwrite.numel()
@@ -159,11 +161,13 @@ def _forward(model: Any, cache: Any, positions: Any, tokens: Sequence[int]) -> A
         out = model(input_ids=torch.tensor([list(tokens)], device=model.device),
                     position_ids=positions[None, :], cache_position=positions,
                     attention_mask=mask[None, None], past_key_values=cache, use_cache=True,
-                    logits_to_keep=1)
-    return out.logits[0, -1]
+                    logits_to_keep=max(keep, 1))
+    return out.logits[0] if keep else out.logits[0, -1]
 
 
-def _positions(cache: Any, recomputed: Sequence[int], appended: int) -> Any:
+def positions_of(cache: Any, recomputed: Sequence[int], appended: int) -> Any:
+    """(the recomputed positions, those and the appended ones' positions) as LongTensors;
+    FailedPrecondition unless the recomputed ones ascend inside the cache."""
     import torch
 
     length = cache.get_seq_length()
@@ -175,54 +179,21 @@ def _positions(cache: Any, recomputed: Sequence[int], appended: int) -> Any:
 
 
 def prefill_recomputing(model: Any, cache: Any, recomputed: Sequence[int],
-                        positions: Sequence[int], tokens: Sequence[int]) -> Any:
+                        positions: Sequence[int], tokens: Sequence[int], keep: int = 0) -> Any:
     """Append `tokens` to `cache` (a `composed_cache`) and, in the same forward pass, compute
     again the keys/values of the `recomputed` tokens already in it at `positions` (ascending),
     each attending causally to the whole cache: at every layer they then see the memories
     before their own, which their stored caches never saw (CacheBlend's selective recompute,
     Yao et al. 2024). Other positions keep their composed keys/values. One pass, not two: on a
     CPU a forward pass over a few dozen tokens costs mostly its fixed per-layer overhead.
-    Returns the last token's logits. Who calls it: `ActivationEngine`, for a composed prompt's
-    first prefill (the question)."""
-    where, every = _positions(cache, positions, len(tokens))
+    Returns the last token's logits (with `keep`, the last `keep` tokens'). Who calls it:
+    `ActivationEngine`, for a composed prompt's first prefill (the question)."""
+    if keep > len(tokens):
+        raise FailedPrecondition(f"{keep} logits asked of a pass appending {len(tokens)} tokens")
+    where, every = positions_of(cache, positions, len(tokens))
     cache.overwrite = where.to(model.device)
     try:
-        return _forward(model, cache, every.to(model.device), list(recomputed) + list(tokens))
+        return forward_pass(model, cache, every.to(model.device), list(recomputed) + list(tokens),
+                        keep)
     finally:
         cache.overwrite = None
-
-
-def value_projection(base_model: Any, layer: int = 1) -> Any:
-    """The module that computes `layer`'s values, looked up when used (peft swaps in its
-    wrapper when an adapter loads; the wrapper's output is what the adapted model caches)."""
-    return base_model.model.layers[layer].self_attn.v_proj
-
-
-def kv_deviation(model: Any, probe: Any, cache: Any, tokens: Sequence[int],
-                 positions: Sequence[int], layer: int = 1) -> Any:
-    """How far each composed token's cached values at `layer` are from what a full prefill
-    computes (squared L2 over heads; a [tokens] tensor), when every token sees all the cache
-    before it: CacheBlend's selection signal. Layer 0 is exact after composition, so layer 1
-    is the first that can deviate; the pass stops there (about 1/num_layers of a prefill).
-    `probe` is `value_projection(base, layer)`. Who calls it: `ActivationEngine`, to pick the
-    tokens `prefill_recomputing` recomputes."""
-    captured: dict[str, Any] = {}
-
-    def grab(_module: Any, _inputs: Any, output: Any) -> None:
-        captured["values"] = output
-        raise _Stop
-
-    where = _positions(cache, positions, 0)[0].to(model.device)
-    handle = probe.register_forward_hook(grab)
-    cache.overwrite = where
-    try:
-        with contextlib.suppress(_Stop):  # the expected end: later layers are not needed
-            _forward(model, cache, where, tokens)
-    finally:
-        cache.overwrite = None
-        handle.remove()
-    if "values" not in captured:
-        raise FailedPrecondition(f"layer {layer}'s value projection did not run")
-    cached = cache.layers[layer].values[..., where, :]
-    fresh = captured["values"].view(1, len(tokens), cached.shape[1], cached.shape[-1])
-    return ((fresh.transpose(1, 2) - cached) ** 2).sum(dim=(0, 1, 3))

@@ -23,6 +23,7 @@ Who uses it: the KV-cache actor (`actors/kv_cache.py`) builds one per model and 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -33,8 +34,8 @@ from memos_cluster.core.tier_types import (
     BlockMemory, BlockStats, GenerateStats, SamplingParams, TokenEvent)
 from memos_cluster.tiers.activation.blocks import Segment, SegmentKey
 from memos_cluster.tiers.activation.compose import (
-    Piece, RopeShift, append_pieces, composed_cache, kv_deviation, prefill_recomputing,
-    segment_piece, value_projection)
+    Piece, RopeShift, append_pieces, composed_cache, prefill_recomputing, segment_piece)
+from memos_cluster.tiers.activation.select import choose, probe
 from memos_cluster.tiers.activation.kvstore import KVStore, Layers, cache_layers, cache_view
 from memos_cluster.tiers.llm.prompt import prompt_format
 
@@ -75,7 +76,8 @@ class _Prepared:
 
 class ActivationEngine:
     def __init__(self, model: Any, tokenizer: Any, store: KVStore, max_prompt_tokens: int,
-                 compose: str = "prefix", recompute_ratio: float = 0.0):
+                 compose: str = "prefix", recompute_ratio: float = 0.0,
+                 recompute_select: str = "deviation", anchor: str = ""):
         from memos_cluster.tiers.llm.serving import AdapterHost
 
         # Segments composition shifts cached keys: refused (ConfigError) for a model whose
@@ -83,6 +85,7 @@ class ActivationEngine:
         self.compose = compose
         # Segments composition: the share of composed memory tokens recomputed per prompt.
         self.recompute_ratio = recompute_ratio
+        self.recompute_select = recompute_select  # select.RULES
         self._rope = RopeShift(model) if compose == "segments" else None
         if compose == "prefix" and getattr(model.config, "sliding_window", None):
             # A sliding-window cache keeps only the window: a stored block would be cut.
@@ -99,6 +102,11 @@ class ActivationEngine:
         self.format = prompt_format(tokenizer, [t for e in eos if e is not None
                                                 for t in (e if isinstance(e, list) else [e])])
         self._head = list(self.format.head)
+        # Segments composition: a neutral memory line each memory's own cache is computed
+        # after (then dropped), so that every memory was encoded as a later line of the list,
+        # as it stands in most prompts (Star Attention's anchor block). "" for none.
+        self._anchor = list(self.format.memory(anchor)) if anchor else []
+        self._anchor_key = "anchor:" + hashlib.sha256(anchor.encode()).hexdigest()[:16]
         # Every Generate composes its block again: tokenize each memory text once.
         self._memory_tokens = functools.lru_cache(maxsize=MEMORY_TOKEN_CACHE)(
             self.format.memory)
@@ -120,15 +128,16 @@ class ActivationEngine:
             tokens += ids
         return segments, tokens
 
-    def _prefill(self, model: Any, tokens: Sequence[int], cache: Any) -> Any:
-        """Run `model` over `tokens` on top of `cache` (extended in place); last logits."""
+    def _prefill(self, model: Any, tokens: Sequence[int], cache: Any, keep: int = 0) -> Any:
+        """Run `model` over `tokens` on top of `cache` (extended in place); the last logits
+        ([vocab]), or with `keep` the last `keep` tokens' ([keep, vocab])."""
         import torch
 
         input_ids = torch.tensor([list(tokens)], device=self._model.device)
         with torch.inference_mode():
             out = model(input_ids=input_ids, past_key_values=cache, use_cache=True,
-                        logits_to_keep=1)
-        return out.logits[0, -1]
+                        logits_to_keep=max(keep, 1))
+        return out.logits[0] if keep else out.logits[0, -1]
 
     def _block_cache(self, model: Any, block: Sequence[BlockMemory],
                      adapters: Sequence[str]) -> tuple[Any, BlockStats, Optional[str]]:
@@ -187,7 +196,7 @@ class ActivationEngine:
         `build`; (None, None, False) when missing and not `build`."""
         from transformers import DynamicCache
 
-        segments, tokens = self.segments((memory,), adapters)
+        segments, tokens = self._canonical(memory, adapters)
         match, layers = self._store.acquire([s.key for s in segments])
         if layers is not None and match.num_segments == len(segments):
             # A longer prefix-mode block starting with this memory holds it too: crop.
@@ -201,6 +210,19 @@ class ActivationEngine:
         layers = cache_layers(cache)
         self._store.put(segments, layers)
         return layers, None, True
+
+    def _canonical(self, memory: BlockMemory,
+                   adapters: Sequence[str]) -> tuple[list[Segment], list[int]]:
+        """A memory's own cache in segments composition: its segments and tokens, [head] +
+        memory, or [head] + the anchor line + memory (the opening's segment names the anchor
+        and the adapters, so caches of other openings never match)."""
+        if not self._anchor:
+            return self.segments((memory,), adapters)
+        opening = self._anchor_key + ("|adapters:" + "+".join(adapters) if adapters else "")
+        ids = self._memory_tokens(memory.text, memory.event_time_ms)
+        return [Segment(SegmentKey("", opening, 0), len(self._head) + len(self._anchor)),
+                Segment(SegmentKey(memory.cube_id, memory.memory_id, memory.version),
+                        len(ids))], self._head + self._anchor + list(ids)
 
     def _compose(self, model: Any, request: GenerateRequest, tail: list[int]) -> _Prepared:
         """Segments composition: cached memories appended with their keys shifted to their
@@ -231,7 +253,7 @@ class ActivationEngine:
                     prepared.saved += len(ids)
                     prepared.from_cache += 1
             self._flush(prepared)
-            self._select(model, prepared)
+            self._select(model, prepared, tail)
         finally:  # the pieces are in the cache (copied): the stored caches may move again
             self._store.release_all(prepared.pins)
             prepared.pins = []
@@ -240,32 +262,32 @@ class ActivationEngine:
 
     def _append(self, model: Any, prepared: _Prepared, layers: Layers, ids: Sequence[int],
                 reused: bool) -> None:
-        head = len(self._head)
+        head, opening = len(self._head), len(self._head) + len(self._anchor)
+        exact = False  # whether these keys/values are a full prefill's (never recomputed)
         if prepared.pending == self._head and prepared.length == 0:
             # The segment's own head is the prompt's: take it too.
-            piece = segment_piece(layers, 0, 0)
-            prepared.pending = []
+            prepared.pieces.append(segment_piece(layers, 0, 0, stop=head))
+            prepared.pending, prepared.length = [], head
             prepared.saved += head if reused else 0
-        else:
-            if prepared.pending:  # what precedes this memory must be in the cache first
-                self._flush(prepared)
-                self._prefill(model, prepared.pending, prepared.cache)
-                prepared.length += len(prepared.pending)
-                prepared.pending = []
-            # The memory's tokens sit at head..head+n in its own cache: move them to here.
-            piece = segment_piece(layers, head, prepared.length - head)
+            exact = not self._anchor  # computed after the head alone, as it stands here
+        elif prepared.pending:  # what precedes this memory must be in the cache first
+            self._flush(prepared)
+            self._prefill(model, prepared.pending, prepared.cache)
+            prepared.length += len(prepared.pending)
+            prepared.pending = []
+        # The memory's tokens sit after the opening in its own cache: move them to here.
+        piece = segment_piece(layers, opening, prepared.length - opening)
+        if not exact:
             prepared.spans.append((prepared.length, tuple(ids), reused))
         prepared.pieces.append(piece)
         prepared.length += piece.num_tokens
 
-    def _select(self, model: Any, prepared: _Prepared) -> None:
+    def _select(self, model: Any, prepared: _Prepared, tail: Sequence[int]) -> None:
         """Choose the composed tokens the question's prefill recomputes: the `recompute_ratio`
         share of the memories' tokens whose cache never saw the memories before them (all but
-        a memory that opens the prompt) with the largest deviation from a full prefill at
-        layer 1 (compose.kv_deviation). A ratio of 1 recomputes them all: the prompt's keys
-        and values are then a full prefill's (up to rounding)."""
-        import torch
-
+        a memory that opens the prompt and was cached after the head alone), picked by the
+        `recompute_select` rule from one probe pass (select.py). A ratio of 1 recomputes them
+        all: the prompt's keys and values are then a full prefill's (up to rounding)."""
         tokens = [t for _, ids, _ in prepared.spans for t in ids]
         positions = [start + i for start, ids, _ in prepared.spans for i in range(len(ids))]
         reused = [r for _, ids, r in prepared.spans for _ in ids]
@@ -273,9 +295,10 @@ class ActivationEngine:
         if count == 0:
             return
         if count < len(tokens):
-            deviation = kv_deviation(model, value_projection(self._model), prepared.cache,
-                                     tokens, positions)
-            chosen = sorted(torch.topk(deviation, count).indices.tolist())
+            found = probe(model, self._model, self._rope, prepared.cache, tokens, positions,
+                          prepared.pending + list(tail), len(tail))
+            chosen = choose(found, [len(ids) for _, ids, _ in prepared.spans], count,
+                            self.recompute_select)
         else:
             chosen = list(range(len(tokens)))
         prepared.recompute = ([tokens[i] for i in chosen], [positions[i] for i in chosen])
@@ -323,17 +346,43 @@ class ActivationEngine:
                          [block.cache_id] if block.reused_tokens else [],
                          [pinned] if pinned else [])
 
-    def _generate(self, model: Any, request: GenerateRequest,
-                  start: float) -> Iterator[TokenEvent | GenerateStats]:
+    def _prepare(self, model: Any, request: GenerateRequest) -> _Prepared:
         tail = self._prompt_tail(request)
         if self.compose == "segments":
-            prepared = self._compose(model, request, tail)
-        else:
-            prepared = self._prefix(model, request, tail)
+            return self._compose(model, request, tail)
+        return self._prefix(model, request, tail)
+
+    def _generate(self, model: Any, request: GenerateRequest,
+                  start: float) -> Iterator[TokenEvent | GenerateStats]:
+        prepared = self._prepare(model, request)
         try:
             yield from self._decode(model, request, prepared, start)
         finally:
             self._store.release_all(prepared.pins)
+
+    def score(self, request: GenerateRequest, continuation: Sequence[int]) -> Any:
+        """The next-token logits ([len(continuation), vocab], float32 on the CPU) at each token
+        of `continuation` given the prompt as `generate` would compose it and the tokens of
+        `continuation` before it (teacher forcing): row i is the distribution that picks
+        token i. One forward pass over the prompt's pending tokens and the continuation, so
+        a tier's logits can be compared with a full prefill's (`bench fidelity`). Who calls
+        it: the fidelity benchmark, never the serving path."""
+        if not continuation:
+            raise InvalidArgument("a continuation of at least one token is needed",
+                                  "continuation")
+        with self.adapters.using(request.adapters) as model:
+            prepared = self._prepare(model, request)
+            try:
+                tokens = prepared.pending + list(continuation[:-1])
+                if prepared.recompute[0]:
+                    logits = prefill_recomputing(model, prepared.cache, *prepared.recompute,
+                                                 tokens, keep=len(continuation))
+                else:
+                    logits = self._prefill(model, tokens, prepared.cache,
+                                           keep=len(continuation))
+            finally:
+                self._store.release_all(prepared.pins)
+        return logits.float().cpu()
 
     def _decode(self, model: Any, request: GenerateRequest, prepared: _Prepared,
                 start: float) -> Iterator[TokenEvent | GenerateStats]:
