@@ -160,10 +160,10 @@ def _register_tools(server: Any, call: Any) -> None:
             description="the question to answer")], max_new_tokens: Annotated[int, Field(
             ge=1, le=1024, description="the longest answer, in tokens")] = 64
                        ) -> dict[str, Any]:
-        """Answer a question with the memory system's own language model, from the cube's
-        memories (its activation memory, the memories retrieved for the question, and its
-        adapter when it has one). Returns the answer and timing statistics."""
+        """Answer a question with the memory system's own language model, from the memories
+        retrieved for it (each served from the fastest tier that keeps the answer exact:
+        memory mode auto). Returns the answer, timing statistics and which tier served each
+        memory."""
         return await call(ctx, "generate", {
             "cube_ids": [cube_id], "query": question, "max_new_tokens": max_new_tokens,
-            "use_activation_memory": True, "use_retrieved_memories": True,
-            "use_parametric_memory": False})
+            "memory_mode": "auto"})

@@ -11,6 +11,7 @@ from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import (
     AdapterRecord, BlockStats, GenerateCall, GenerateStats, MemoryTier, Migration, SamplingParams,
+    ServedMemory,
     SchedulerStatus, TierStatus, TokenEvent, TrainingJob)
 from memos_cluster.core.types import (
     Rebalance, ShardInfo, ShardsStatus, CubeSpec, CubeStats, MemoryItem, MemoryUpdate, NewMemory,
@@ -231,7 +232,7 @@ def generate_from_pb(message: pb.GenerateRequest) -> GenerateCall:
         use_activation_memory=message.use_activation_memory,
         use_retrieved_memories=message.use_retrieved_memories,
         retrieval_top_k=message.retrieval_top_k,
-        use_parametric_memory=message.use_parametric_memory)
+        use_parametric_memory=message.use_parametric_memory, memory_mode=message.memory_mode)
 
 
 def generate_to_pb(call: GenerateCall) -> pb.GenerateRequest:
@@ -241,7 +242,8 @@ def generate_to_pb(call: GenerateCall) -> pb.GenerateRequest:
         temperature=s.temperature, top_p=s.top_p, seed=s.seed,
         use_activation_memory=call.use_activation_memory,
         use_retrieved_memories=call.use_retrieved_memories,
-        retrieval_top_k=call.retrieval_top_k, use_parametric_memory=call.use_parametric_memory)
+        retrieval_top_k=call.retrieval_top_k, use_parametric_memory=call.use_parametric_memory,
+        memory_mode=call.memory_mode)
 
 
 def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateResponse:
@@ -253,7 +255,9 @@ def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateRespon
         prefill_tokens=event.prefill_tokens, prefill_tokens_saved=event.prefill_tokens_saved,
         caches_used=list(event.caches_used), num_generated=event.num_generated,
         finish_reason=event.finish_reason, adapters_used=list(event.adapters_used),
-        retrieved_from_activation=event.retrieved_from_activation))
+        retrieved_from_activation=event.retrieved_from_activation,
+        memories=[pb.ServedMemory(cube_id=m.cube_id, memory_id=m.memory_id, version=m.version,
+                                  tier=m.tier) for m in event.memories]))
 
 
 def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | GenerateStats:
@@ -265,7 +269,9 @@ def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | Generat
                          prefill_tokens_saved=s.prefill_tokens_saved,
                          caches_used=tuple(s.caches_used), num_generated=s.num_generated,
                          finish_reason=s.finish_reason, adapters_used=tuple(s.adapters_used),
-                         retrieved_from_activation=s.retrieved_from_activation)
+                         retrieved_from_activation=s.retrieved_from_activation,
+                         memories=tuple(ServedMemory(m.cube_id, m.memory_id, m.version, m.tier)
+                                        for m in s.memories))
 
 
 def block_stats_to_pb(stats: BlockStats) -> pb.ActivateMemoriesResponse:

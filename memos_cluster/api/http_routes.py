@@ -148,6 +148,9 @@ def request_message(route: Route, path: Mapping[str, str], body: Optional[dict],
     for name, value in path.items():
         target = route.path_fields.get(name, name)
         data[target] = [value] if target != name else value
+    if route.operation == "generate" and "memory_mode" not in data \
+            and not any(name.startswith("use_") for name in data):
+        data["memory_mode"] = "auto"  # HTTP's default: no memory flag asks for auto
     return parse_json(cls, data)
 
 

@@ -36,11 +36,19 @@ from typing import Any, Callable, Optional, Sequence
 
 from memos_cluster.bench.qa import BIG_BUDGET, CATEGORIES, LocomoRetriever
 from memos_cluster.bench.stats import bootstrap_interval
-from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.config import DEFAULT_SEGMENT_ANCHOR as NEUTRAL_MEMORY, MemosConfig
 from memos_cluster.core.tier_types import BlockMemory, SamplingParams
-from memos_cluster.tiers.llm.prompt import NEUTRAL_MEMORY
 
 ANSWER_TOKENS = 16  # the first answer tokens compared (LoCoMo answers are a few words)
+# "+anchor" is the configured default line; the others were tried on the tuning conversations
+# (docs/activation.md has their figures).
+ANCHORS = {"anchor": NEUTRAL_MEMORY,
+           "anchor-note": "Note: the conversation continues.",
+           "anchor-notes": "Note: the conversation continues.\nNote: more of it follows.",
+           "anchor-two": NEUTRAL_MEMORY + "\n(1 January 2023) Alex: Thanks, you too. How "
+                                          "have you been?",
+           "anchor-bye": "(1 January 2023) Alex: Thanks, talk to you soon."}
+DEFAULT_ARMS = "prefix,segments,segments@0.15"
 METRICS = ("kl_first", "kl_mean", "top1", "greedy", "exact", "pass_ms")
 
 
@@ -60,10 +68,10 @@ def parse_arm(text: str) -> ArmSpec:
     compose, _, extra = rest.partition("+")
     try:
         spec = ArmSpec(text, compose, float(ratio or 0), rule or "deviation",
-                       NEUTRAL_MEMORY if extra == "anchor" else "")
+                       ANCHORS.get(extra, ""))
     except ValueError:
         raise SystemExit(f"arm {text!r}: the ratio after '@' is a number") from None
-    if compose not in ("prefix", "segments") or extra not in ("", "anchor") or \
+    if compose not in ("prefix", "segments") or (extra and extra not in ANCHORS) or \
             (compose == "prefix" and (extra or ratio or rule)) or not 0 <= spec.ratio <= 1:
         raise SystemExit(f"arm {text!r} is not compose[+anchor][@ratio][:rule] (compose: "
                          f"prefix or segments; prefix takes nothing more; ratio in [0, 1])")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from memos_cluster.core.tier_types import BlockMemory, GenerateStats, SamplingParams
 from memos_cluster.tiers.activation.blocks import Budgets
@@ -59,7 +59,10 @@ def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
                  memory_tokens: Sequence[int] = (512, 2048, 8192),
                  query_tokens: Sequence[int] = (32, 512), repeats: int = 3,
                  texts: Sequence[str] = (), say: Callable[[str], None] = print,
-                 recompute_ratio: float = 0.0) -> dict[str, Any]:
+                 segments: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """`segments`: the segments engine's options (engine.segment_options; default: composition
+    alone, no anchor)."""
+    segments = {**(segments or {}), "compose": "segments"}
     path, identity = resolve_model(model, cache_dir)
     lm, tokenizer = load_causal_lm(path, device)
     unbounded = Budgets(1 << 40, 1 << 40, 0)
@@ -67,7 +70,7 @@ def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
     engine = ActivationEngine(lm, tokenizer, store, lm.config.max_position_embeddings)
     composer = ActivationEngine(
         lm, tokenizer, KVStore(identity, device, unbounded, cache_dir / "bench-kv-spill-segments"),
-        lm.config.max_position_embeddings, compose="segments", recompute_ratio=recompute_ratio)
+        lm.config.max_position_embeddings, **segments)
     once = SamplingParams(max_new_tokens=1)
     say(f"model {model} ({sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, "
         f"{lm.config.num_hidden_layers} layers) on {device}")
@@ -104,6 +107,7 @@ def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
     return {"model": {**identity.as_metadata(),
                       "parameters": sum(p.numel() for p in lm.parameters()),
                       "layers": lm.config.num_hidden_layers},
-            "device": device, "rows": rows, "recompute_ratio": recompute_ratio,
+            "device": device, "rows": rows,
+            "segments": {k: v for k, v in segments.items() if k != "compose"},
             "cache_bytes_per_1k_tokens": stats["bytes_per_1k_tokens"],
             "hit_rate": round(stats["hit_rate"], 3)}

@@ -39,14 +39,15 @@ MAX_NEW_TOKENS = 16  # LoCoMo's gold answers are a few words
 BIG_BUDGET = 1 << 40  # bytes: every cache stays in memory during the run
 
 
-def qa_questions(sample: dict, per_category: int) -> list[dict]:
-    """The first `per_category` questions of each scored category that have a gold answer, in
-    file order: the sample a run answers."""
+def qa_questions(sample: dict, per_category: int = 0) -> list[dict]:
+    """The first `per_category` questions (0: all) of each scored category that have a gold
+    answer, in file order: the sample a run answers."""
     taken: dict[str, int] = {}
     out = []
     for qa in sample.get("qa", []):
         category = str(qa.get("category"))
-        if category in CATEGORIES and "answer" in qa and taken.get(category, 0) < per_category:
+        if category in CATEGORIES and "answer" in qa and \
+                (not per_category or taken.get(category, 0) < per_category):
             taken[category] = taken.get(category, 0) + 1
             out.append({"question": str(qa["question"]), "answer": str(qa["answer"]),
                         "category": category, "conversation": sample["sample_id"]})
@@ -92,16 +93,16 @@ class _Arms:
     full prefills of none and plaintext, and the adapters) and prefix composition."""
 
     def __init__(self, model: Any, tokenizer: Any, identity: Any, device: str, root: Path,
-                 recompute_ratio: float):
+                 activation: Any):
         from memos_cluster.tiers.activation.blocks import Budgets
-        from memos_cluster.tiers.activation.engine import ActivationEngine
+        from memos_cluster.tiers.activation.engine import ActivationEngine, segment_options
         from memos_cluster.tiers.activation.kvstore import KVStore
 
         budgets = Budgets(BIG_BUDGET, BIG_BUDGET, BIG_BUDGET)
         limit = model.config.max_position_embeddings
         self.segments = ActivationEngine(model, tokenizer, KVStore(
-            identity, device, budgets, root / "kv-segments"), limit, compose="segments",
-            recompute_ratio=recompute_ratio)
+            identity, device, budgets, root / "kv-segments"), limit,
+            **{**segment_options(activation), "compose": "segments"})
         self.prefix = ActivationEngine(model, tokenizer, KVStore(
             identity, device, budgets, root / "kv-prefix"), limit, compose="prefix")
         self._tokenizer = tokenizer
@@ -144,9 +145,15 @@ def _train_adapter(trainer: Any, store: Any, cube_id: str, memories: list[BlockM
 def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Sequence[dict],
                  per_category: int, top_k: int, spec: Any,
                  adapter_memories: str = "hot", say: Callable[[str], None] = print,
-                 plot_path: Optional[str] = None) -> dict[str, Any]:
-    """Every arm on every sampled question of `samples` (LoCoMo conversations); the figures
-    `bench qa --out` writes (F1 and containment in percent, TTFT in ms)."""
+                 plot_path: Optional[str] = None,
+                 arms_run: Sequence[str] = ARMS) -> dict[str, Any]:
+    """The `arms_run` arms (plaintext always among them: the others are compared with it) on
+    every sampled question of `samples` (LoCoMo conversations); the figures `bench qa --out`
+    writes (F1 and containment in percent, TTFT in ms)."""
+    unknown = sorted(set(arms_run) - set(ARMS))
+    if unknown:
+        raise SystemExit(f"unknown arms {unknown}; the arms are {', '.join(ARMS)}")
+    arms_run = [a for a in ARMS if a in arms_run or a == "plaintext"]
 
     from memos_cluster.tiers.llm.model import load_causal_lm, resolve_model
     from memos_cluster.tiers.parametric.store import AdapterStore
@@ -154,14 +161,14 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
 
     path, identity = resolve_model(model_name, config.model_cache_dir())
     model, tokenizer = load_causal_lm(path, device)
-    tables = {arm: AnswerTable() for arm in ARMS}
-    stats: dict[str, list[GenerateStats]] = {arm: [] for arm in ARMS}
-    answers: dict[str, list[str]] = {arm: [] for arm in ARMS}
+    tables = {arm: AnswerTable() for arm in arms_run}
+    stats: dict[str, list[GenerateStats]] = {arm: [] for arm in arms_run}
+    answers: dict[str, list[str]] = {arm: [] for arm in arms_run}
     questions = [q for s in samples for q in qa_questions(s, per_category)]
     with tempfile.TemporaryDirectory(prefix="memos-bench-qa-") as scratch:
         root = Path(scratch)
         retriever, arms = LocomoRetriever(config, root), _Arms(
-            model, tokenizer, identity, device, root, config.activation.recompute_ratio)
+            model, tokenizer, identity, device, root, config.activation)
         store = AdapterStore(str(root / "adapters"))
         trainer = AdapterTrainer(lambda: (model, tokenizer, identity), store)
         try:
@@ -170,22 +177,26 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
             say(f"{len(questions)} questions ({per_category} a category of 1-4 per "
                 f"conversation: {', '.join(cubes)}); top {top_k} memories; {model_name}")
             arms.warm_up(hits[0])
-            _run_arms(arms, ARMS[:4], questions, hits, {}, tables, stats, answers)
+            _run_arms(arms, [a for a in arms_run if not a.startswith("parametric")], questions,
+                      hits, {}, tables, stats, answers)
+            trained = [a for a in arms_run if a.startswith("parametric")]
             adapters = {}
-            for cube_id, memories in _training_sets(cubes, questions, hits,
-                                                    adapter_memories).items():
+            for cube_id, memories in (_training_sets(cubes, questions, hits, adapter_memories)
+                                      if trained else {}).items():
                 say(f"training the adapter of {cube_id} on {len(memories)} of its "
                     f"{len(cubes[cube_id])} memories ({adapter_memories}) ...")
                 record = _train_adapter(trainer, store, cube_id, memories, spec)
                 arms.segments.adapters.load(record.name, store.fetch(record, root / "fetched"))
                 adapters[cube_id] = record.name
-            _run_arms(arms, ARMS[4:], questions, hits, adapters, tables, stats, answers)
+            if trained:
+                _run_arms(arms, trained, questions, hits, adapters, tables, stats, answers)
         finally:
             trainer.shutdown()
             retriever.close()
     result = _figures(tables, stats, answers, questions, identity, top_k, spec)
     result["adapter_memories"] = adapter_memories
-    result["recompute_ratio"] = config.activation.recompute_ratio
+    result["segments"] = {k: v for k, v in vars(config.activation).items()
+                          if k in ("recompute_ratio", "recompute_select", "segment_anchor")}
     say_qa(result, say)
     if plot_path:
         plot_qa(result, plot_path)
@@ -222,6 +233,21 @@ def _run_arms(arms: _Arms, names: Sequence[str], questions: list[dict], hits: li
             answers[arm].append(text)
 
 
+def _against_plaintext(questions: list[dict], answers: dict[str, list[str]],
+                       arm: str) -> dict[str, float]:
+    """The arm's F1 minus the plaintext arm's, question by question: mean and 95% paired
+    bootstrap interval, in F1 points."""
+    from memos_cluster.bench.answers import token_f1
+    from memos_cluster.bench.stats import bootstrap_interval
+
+    gold = [q["answer"] for q in questions]
+    differences = [100 * (token_f1(a, g) - token_f1(p, g))
+                   for a, p, g in zip(answers[arm], answers["plaintext"], gold)]
+    low, high = bootstrap_interval(differences)
+    return {"mean": round(sum(differences) / len(differences), 1), "low": round(low, 1),
+            "high": round(high, 1)}
+
+
 def _agreement(answers: dict[str, list[str]], arm: str) -> float:
     """Percent of questions on which `arm` answered exactly what the plaintext arm did."""
     pairs = list(zip(answers[arm], answers["plaintext"]))
@@ -232,31 +258,33 @@ def _figures(tables, stats, answers, questions, identity, top_k, spec) -> dict[s
     result = {"model": identity.as_metadata(), "questions": len(questions),
               "sample": sorted({q["conversation"] for q in questions}), "top_k": top_k,
               "max_new_tokens": MAX_NEW_TOKENS, "lora": spec.as_dict(), "arms": {}}
-    for arm in ARMS:
+    for arm in tables:
         overall = tables[arm].scores()
         result["arms"][arm] = {
             "f1": overall["f1"], "contains": overall["contains"], "ttft_ms": _ttft(stats[arm]),
             "prompt_tokens": round(statistics.fmean(s.prompt_tokens for s in stats[arm]), 1),
             "prefill_tokens": round(statistics.fmean(s.prefill_tokens for s in stats[arm]), 1),
             "per_category": {c: tables[arm].scores(c) for c in CATEGORIES}}
-    for arm in ("activation_segments", "activation_prefix"):
+        result["arms"][arm]["ttft_ratio"] = round(
+            result["arms"][arm]["ttft_ms"]["mean"] / _ttft(stats["plaintext"])["mean"], 3)
         result["arms"][arm]["agreement_with_plaintext"] = _agreement(answers, arm)
-    result["examples"] = [{"question": q["question"], "gold": q["answer"],
-                           **{arm: answers[arm][i] for arm in ARMS}}
-                          for i, q in enumerate(questions[:8])]
+        result["arms"][arm]["f1_minus_plaintext"] = _against_plaintext(questions, answers, arm)
+    result["answers"] = [{"question": q["question"], "category": q["category"],
+                          "gold": q["answer"], **{arm: answers[arm][i] for arm in tables}}
+                         for i, q in enumerate(questions)]
     return result
 
 
 def say_qa(result: dict[str, Any], say: Callable[[str], None]) -> None:
-    say(f"{'arm':<22}{'F1':>6}{'contains':>10}{'TTFT mean':>11}{'p50':>8}{'p95':>8}"
-        f"{'prompt':>8}{'prefilled':>10}")
+    say(f"{'arm':<22}{'F1':>6}{'F1 - plaintext [95%]':>22}{'same':>7}{'contains':>10}"
+        f"{'TTFT mean':>11}{'ratio':>7}{'p50':>8}{'p95':>8}{'prompt':>8}{'prefilled':>10}")
     for arm, r in result["arms"].items():
-        t = r["ttft_ms"]
-        say(f"{arm:<22}{r['f1']:>6}{r['contains']:>10}{t['mean']:>11}{t['p50']:>8}"
-            f"{t['p95']:>8}{r['prompt_tokens']:>8}{r['prefill_tokens']:>10}")
-    for arm in ("activation_segments", "activation_prefix"):
-        say(f"{arm}: the plaintext arm's answer on "
-            f"{result['arms'][arm]['agreement_with_plaintext']}% of the questions")
+        t, d = r["ttft_ms"], r["f1_minus_plaintext"]
+        say(f"{arm:<22}{r['f1']:>6}{d['mean']:>7} [{d['low']}, {d['high']}]".ljust(50)
+            + f"{r['agreement_with_plaintext']:>7}{r['contains']:>10}{t['mean']:>11}"
+            f"{r['ttft_ratio']:>7}{t['p50']:>8}{t['p95']:>8}{r['prompt_tokens']:>8}"
+            f"{r['prefill_tokens']:>10}")
+    say("same: percent of questions answered exactly as the plaintext arm did")
 
 
 def plot_qa(result: dict[str, Any], path: str) -> None:

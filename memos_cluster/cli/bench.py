@@ -67,6 +67,7 @@ def bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
     """In-process: the activation engine on the configured model (no cluster needed)."""
     from memos_cluster.tiers.llm.model import default_device
     from memos_cluster.bench.kv import run_kv_bench
+    from memos_cluster.tiers.activation.engine import segment_options
     from memos_cluster.data.locomo import locomo_texts
 
     return run_kv_bench(args.model or config.activation.model, config.model_cache_dir(),
@@ -74,7 +75,7 @@ def bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
                         [int(t) for t in args.memory_tokens.split(",")],
                         [int(t) for t in args.query_tokens.split(",")],
                         repeats=args.repeats, texts=locomo_texts(data) if data else [],
-                        recompute_ratio=config.activation.recompute_ratio)
+                        segments=segment_options(config.activation))
 
 
 def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:
@@ -91,7 +92,7 @@ def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:
 
 def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
     """In-process: every memory tier answering LoCoMo questions on the configured model."""
-    from memos_cluster.bench.qa import run_qa_bench
+    from memos_cluster.bench.qa import ARMS, run_qa_bench
     from memos_cluster.data.locomo import load_locomo
     from memos_cluster.tiers.llm.model import default_device
     from memos_cluster.tiers.parametric.service import lora_spec
@@ -104,16 +105,17 @@ def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
     return run_qa_bench(config, args.model or config.activation.model,
                         default_device(args.device), samples, args.per_category, args.top_k,
                         dataclasses.replace(lora_spec(config.parametric), steps=args.steps),
-                        args.adapter_memories, plot_path=plot)
+                        args.adapter_memories, plot_path=plot,
+                        arms_run=[a for a in (args.arms or ",".join(ARMS)).split(",") if a])
 
 
 def bench_fidelity(args, config: MemosConfig, data: Optional[str]) -> dict:
     """In-process: each activation-memory setting's logits against a full prefill's."""
-    from memos_cluster.bench.fidelity import parse_arm, run_fidelity_bench
+    from memos_cluster.bench.fidelity import DEFAULT_ARMS, parse_arm, run_fidelity_bench
     from memos_cluster.data.locomo import load_locomo
     from memos_cluster.tiers.llm.model import default_device
 
-    arms = [parse_arm(a) for a in args.arms.split(",") if a]
+    arms = [parse_arm(a) for a in (args.arms or DEFAULT_ARMS).split(",") if a]
     wanted = [c for c in (args.conversations or "").split(",") if c]
     samples = [s for s in load_locomo(_needs(data)) if not wanted or s["sample_id"] in wanted]
     if not samples or (args.holdout and args.holdout not in {s["sample_id"] for s in samples}):
@@ -222,8 +224,8 @@ def add_bench_command(sub):
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
     bench.add_argument("--conversations", help="locomo, fidelity: sample ids, comma-separated "
                                                "(all); qa: (conv-26)")
-    bench.add_argument("--per-category", type=int, default=10,
-                       help="qa: questions of each category 1-4 per conversation")
+    bench.add_argument("--per-category", type=int, default=0,
+                       help="qa: questions of each category 1-4 per conversation (0: all)")
     bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
     bench.add_argument("--out", help="write the figures as JSON here")
     bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
@@ -250,8 +252,9 @@ def add_bench_command(sub):
                        help="qa: train each adapter on the memories the questions' searches "
                             "returned (hot), or on all of the conversation's")
     bench.add_argument("--plot", help="load, qa: a PNG (default: --out with .png)")
-    bench.add_argument("--arms", default="prefix,segments,segments@0.15",
-                       help="fidelity: compose[+anchor][@ratio][:rule], comma-separated")
+    bench.add_argument("--arms", help="comma-separated; fidelity: compose[+anchor][@ratio]"
+                                      "[:rule] (bench/fidelity.py); qa: arm names "
+                                      "(all; plaintext always runs)")
     bench.add_argument("--pairs", type=int, default=40,
                        help="fidelity: (memories, question) pairs per conversation")
     bench.add_argument("--holdout", help="fidelity: the conversation reported apart from the "

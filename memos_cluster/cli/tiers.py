@@ -19,10 +19,13 @@ def cmd_activate(args, config: MemosConfig) -> int:
 def cmd_generate(args, config: MemosConfig) -> int:
     from memos_cluster.core.tier_types import TokenEvent
 
+    # Any explicit flag asks for explicit mode; none lets the system choose (auto).
+    explicit = args.retrieve or args.no_activation or args.adapters
     events = client_for(args, config).generate(
         args.cube, args.query, max_new_tokens=args.max_new_tokens,
         temperature=args.temperature, use_activation_memory=not args.no_activation,
-        use_retrieved_memories=args.retrieve, use_parametric_memory=args.adapters)
+        use_retrieved_memories=args.retrieve, use_parametric_memory=args.adapters,
+        memory_mode="explicit" if explicit else "auto")
     for event in events:
         if isinstance(event, TokenEvent):
             print(event.text, end="", flush=True)
@@ -32,6 +35,9 @@ def cmd_generate(args, config: MemosConfig) -> int:
             print(f"\n[{event.num_generated} tokens, {event.finish_reason}; first token after "
                   f"{event.ttft_ms:.1f} ms; {event.prefill_tokens_saved} of "
                   f"{event.prompt_tokens} prompt tokens from activation memory{adapters}]")
+            if event.memories:
+                print("[memories: " + ", ".join(f"{m.memory_id} ({m.tier})"
+                                                for m in event.memories) + "]")
     return 0
 
 
@@ -109,16 +115,18 @@ def add_tier_commands(sub) -> tuple:
     activate.add_argument("ids", nargs="+", help="memory ids, appended in this order")
     activate.add_argument("--cube", required=True)
     activate.add_argument("--replace", action="store_true", help="the block becomes these ids")
-    generate = sub.add_parser("generate", help="stream a generation over activation memory")
+    generate = sub.add_parser("generate", help="answer from memory, streamed (memory mode auto "
+                                               "unless a flag below is given)")
     generate.add_argument("query")
     generate.add_argument("--cube", action="append", required=True)
     generate.add_argument("--max-new-tokens", type=int, default=0)
     generate.add_argument("--temperature", type=float, default=0.0)
-    generate.add_argument("--retrieve", action="store_true", help="add retrieved memories")
+    generate.add_argument("--retrieve", action="store_true",
+                          help="explicit mode: add retrieved memories")
     generate.add_argument("--no-activation", action="store_true",
-                          help="do not use the cubes' activation memory")
+                          help="explicit mode: do not use the cubes' activation memory")
     generate.add_argument("--adapters", action="store_true",
-                          help="apply the cubes' current LoRA adapters")
+                          help="explicit mode: apply the cubes' current LoRA adapters")
     adapters = sub.add_parser("adapters", help="parametric memory: train, list, show, delete "
                                                "adapters; follow or cancel training jobs")
     adapters.add_argument("action", choices=["train", "list", "show", "delete", "job", "cancel"])

@@ -253,15 +253,17 @@ class MemosClient:
     def generate(self, cube_ids: str | Sequence[str], query: str, max_new_tokens: int = 0,
                  temperature: float = 0.0, top_p: float = 0.0, seed: int = 0,
                  use_activation_memory: bool = True, use_retrieved_memories: bool = False,
-                 retrieval_top_k: int = 0,
-                 use_parametric_memory: bool = False) -> Iterator[TokenEvent | GenerateStats]:
+                 retrieval_top_k: int = 0, use_parametric_memory: bool = False,
+                 memory_mode: str = "") -> Iterator[TokenEvent | GenerateStats]:
         """Stream TokenEvents, then one GenerateStats (time to first token, prefill saved,
-        caches and adapters used). 0 takes the server's defaults; temperature 0 is greedy."""
+        caches and adapters used, each prompt memory's tier). 0 takes the server's defaults;
+        temperature 0 is greedy. memory_mode "auto" lets the server choose the tiers (the
+        use_* flags are then ignored); "" or "explicit" follows the flags."""
         cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
         return self._stream("generate", GenerateCall(
             cubes, query, SamplingParams(max_new_tokens, temperature, top_p, seed),
             use_activation_memory, use_retrieved_memories, retrieval_top_k,
-            use_parametric_memory))
+            use_parametric_memory, memory_mode))
 
     # ---- parametric memory -----------------------------------------------------------------
     def train_adapter(self, cube_id: str, memory_ids: Sequence[str], rank: int = 0,

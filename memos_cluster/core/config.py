@@ -194,6 +194,13 @@ class SearchConfig:
     num_candidates: int = 40
 
 
+# A memory line that says nothing, in a memory's own shape (a date, a speaker, a greeting). A
+# line in that shape was far closer to a full prefill than a bare note ("Note: the
+# conversation continues.") in `bench fidelity` (docs/activation.md).
+DEFAULT_SEGMENT_ANCHOR = "(1 January 2023) Sam: Hi, good to hear from you again!"
+RECOMPUTE_RULES = ("deviation", "attention", "product", "memory")
+
+
 @dataclass
 class ActivationConfig:
     """Activation memory: KV caches of selected memories for one causal LM (docs/activation.md)."""
@@ -224,9 +231,21 @@ class ActivationConfig:
     # composes only (fastest, answers drift: each memory never saw the others), 1 recomputes
     # them all (a full prefill's answer). 0.15 measured on SmolLM2: docs/activation.md.
     recompute_ratio: float = 0.15
+    # Segments composition: which tokens are recomputed. "deviation" (CacheBlend), "attention"
+    # (the question's attention), "product" (both), "memory" (the most attended memories
+    # whole): tiers/activation/select.py; measured in docs/activation.md.
+    recompute_select: str = "deviation"
+    # Segments composition: each memory's own cache is computed after this memory line, then
+    # the line is dropped, so that every memory was encoded as a later line of the list, as
+    # it stands in a prompt. "" computes it right after the prompt's head.
+    segment_anchor: str = DEFAULT_SEGMENT_ANCHOR
 
     def __post_init__(self) -> None:
         check_choice("activation.compose", self.compose, COMPOSITIONS)
+        check_choice("activation.recompute_select", self.recompute_select, RECOMPUTE_RULES)
+        if "\u2063" in self.segment_anchor or len(self.segment_anchor) > 500:
+            raise ConfigError("activation.segment_anchor must be one short memory line (at most "
+                              "500 characters, no U+2063)", "activation.segment_anchor")
         if not 0.0 <= self.recompute_ratio <= 1.0:
             raise ConfigError(f"activation.recompute_ratio must be within [0, 1], not "
                               f"{self.recompute_ratio}", "activation.recompute_ratio")

@@ -61,6 +61,21 @@ class GenerateStats:
     # prefilled). In segments composition the engine counts every memory so served; the
     # gateway keeps that count for requests with retrieval.
     retrieved_from_activation: int = 0
+    memories: tuple["ServedMemory", ...] = ()  # the prompt's memories, in order, and their tier
+
+
+@dataclass(frozen=True)
+class ServedMemory:
+    """One memory of a Generate prompt and the tier that served it: "activation" (its keys and
+    values reused from a KV cache) or "plaintext" (computed from its text for this request)."""
+
+    cube_id: str
+    memory_id: str
+    version: int
+    tier: str
+
+
+MEMORY_MODES = ("", "explicit", "auto")
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,10 @@ class GenerateCall:
     use_retrieved_memories: bool = False
     retrieval_top_k: int = 0
     use_parametric_memory: bool = False  # apply each cube's current adapter
+    # "" or "explicit": the use_* flags decide; "auto": the system chooses the tiers (it
+    # retrieves, reuses activation memory only where the answer stays a full prefill's, and
+    # ignores the flags): ActivationService.generate.
+    memory_mode: str = ""
 
 
 def block_memory(item: MemoryItem) -> BlockMemory:

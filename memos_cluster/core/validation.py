@@ -13,7 +13,7 @@ from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
 from memos_cluster.core.errors import InvalidArgument, ResourceExhausted
-from memos_cluster.core.tier_types import GenerateCall
+from memos_cluster.core.tier_types import MEMORY_MODES, GenerateCall
 from memos_cluster.core.types import MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
 
 # Ids are opaque to Milvus but must be safe as parts of a primary key: no separators or spaces.
@@ -289,6 +289,9 @@ def check_generate(call: GenerateCall, limits: LimitsConfig,
     if not 0 <= call.retrieval_top_k <= limits.max_top_k:
         raise InvalidArgument(f"retrieval_top_k must be between 0 and {limits.max_top_k}",
                               "retrieval_top_k")
+    if call.memory_mode not in MEMORY_MODES:
+        raise InvalidArgument(f"memory_mode must be 'auto' or 'explicit' (or empty: explicit), "
+                              f"not {call.memory_mode[:40]!r}", "memory_mode")
 
 
 def check_lora_settings(rank: int, steps: int, learning_rate: float) -> None:

@@ -182,7 +182,7 @@ def test_deviation_marks_the_memories_that_never_saw_the_ones_before(loaded, tmp
     model, _, _ = loaded
     engine, _ = recomputing_engine(loaded, tmp_path, 0.0)
     engine.build(MEMORIES[:3])
-    prepared = engine._compose(model, GenerateRequest(MEMORIES[:3], "q?"), [])
+    prepared = engine._composer.compose(model, MEMORIES[:3], (), (), True, [], lambda n: None)
     first = len(engine._head) + len(engine._memory_tokens(MEMORIES[0].text))
     length = prepared.cache.get_seq_length()
     tokens = list(engine._head) + [t for m in MEMORIES[:3] for t in engine._memory_tokens(m.text)]

@@ -29,13 +29,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
+from memos_cluster.core.config import ActivationConfig
 from memos_cluster.core.errors import ConfigError, InvalidArgument
 from memos_cluster.core.tier_types import (
-    BlockMemory, BlockStats, GenerateStats, SamplingParams, TokenEvent)
+    BlockMemory, BlockStats, GenerateStats, SamplingParams, ServedMemory, TokenEvent)
 from memos_cluster.tiers.activation.blocks import Segment, SegmentKey
-from memos_cluster.tiers.activation.compose import (
-    Piece, RopeShift, append_pieces, composed_cache, prefill_recomputing, segment_piece)
-from memos_cluster.tiers.activation.select import choose, probe
+from memos_cluster.tiers.activation.compose import prefill_recomputing
+from memos_cluster.tiers.activation.segmented import (
+    ACTIVATION, PLAINTEXT, Prepared, SegmentComposer)
 from memos_cluster.tiers.activation.kvstore import KVStore, Layers, cache_layers, cache_view
 from memos_cluster.tiers.llm.prompt import prompt_format
 
@@ -50,28 +51,16 @@ class GenerateRequest:
     sampling: SamplingParams = SamplingParams()
     use_cache: bool = True  # False: full prefill of the same prompt (the exactness baseline)
     adapters: tuple[str, ...] = ()  # loaded adapter names active for this request (LoRA)
+    # "" the engine's composition; "prefix" the block as the prompt's exact cached prefix
+    # (what memory_mode auto asks for: the answer is a full prefill's), then the retrieved.
+    compose: str = ""
 
 
-@dataclass
-class _Prepared:
-    """A request's prompt before decoding: the cache so far and the tokens still to prefill."""
-
-    cache: Any
-    pending: list[int]
-    prompt_tokens: int
-    saved: int = 0  # prompt tokens whose keys/values came from activation memory
-    caches_used: list[str] = field(default_factory=list)
-    pins: list[str] = field(default_factory=list)  # cache ids to release after the request
-    from_cache: int = 0  # memories served from activation memory
-    # Segments composition: shifted pieces not yet in the cache, and the tokens in the cache
-    # plus in those pieces (where the next memory goes).
-    pieces: list[Piece] = field(default_factory=list)
-    length: int = 0
-    # Composed memories whose cache never saw the memories before them: (first position,
-    # tokens, reused from activation memory), the candidates for recomputation; and the
-    # chosen ones, (tokens, positions), recomputed with the question's prefill.
-    spans: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
-    recompute: tuple[list[int], list[int]] = field(default_factory=lambda: ([], []))
+def segment_options(activation: ActivationConfig) -> dict[str, Any]:
+    """The engine's composition arguments from the configuration (the KV actor, the benches)."""
+    return {"compose": activation.compose, "recompute_ratio": activation.recompute_ratio,
+            "recompute_select": activation.recompute_select,
+            "anchor": activation.segment_anchor}
 
 
 class ActivationEngine:
@@ -83,15 +72,12 @@ class ActivationEngine:
         # Segments composition shifts cached keys: refused (ConfigError) for a model whose
         # positions it cannot shift.
         self.compose = compose
-        # Segments composition: the share of composed memory tokens recomputed per prompt.
-        self.recompute_ratio = recompute_ratio
-        self.recompute_select = recompute_select  # select.RULES
-        self._rope = RopeShift(model) if compose == "segments" else None
         if compose == "prefix" and getattr(model.config, "sliding_window", None):
             # A sliding-window cache keeps only the window: a stored block would be cut.
             raise ConfigError("activation.compose 'prefix' does not support sliding-window "
                               "attention; use 'segments'", "activation.compose")
 
+        self._sliding = bool(getattr(model.config, "sliding_window", None))
         self._model = model
         self.adapters = AdapterHost(model)  # every forward pass goes through it
         self._tokenizer = tokenizer
@@ -102,14 +88,16 @@ class ActivationEngine:
         self.format = prompt_format(tokenizer, [t for e in eos if e is not None
                                                 for t in (e if isinstance(e, list) else [e])])
         self._head = list(self.format.head)
-        # Segments composition: a neutral memory line each memory's own cache is computed
-        # after (then dropped), so that every memory was encoded as a later line of the list,
-        # as it stands in most prompts (Star Attention's anchor block). "" for none.
-        self._anchor = list(self.format.memory(anchor)) if anchor else []
-        self._anchor_key = "anchor:" + hashlib.sha256(anchor.encode()).hexdigest()[:16]
         # Every Generate composes its block again: tokenize each memory text once.
         self._memory_tokens = functools.lru_cache(maxsize=MEMORY_TOKEN_CACHE)(
             self.format.memory)
+        # Segments composition (segmented.py); `anchor` is a memory line each memory's own
+        # cache is computed after (then dropped), "" for none. The share of composed tokens
+        # recomputed per prompt and the rule choosing them: select.py.
+        self._composer = None if compose != "segments" else SegmentComposer(
+            model, store, self._head, list(self.format.memory(anchor)) if anchor else [],
+            "anchor:" + hashlib.sha256(anchor.encode()).hexdigest()[:16], self._memory_tokens,
+            self.segments, self._prefill, recompute_ratio, recompute_select)
 
     def segments(self, block: Sequence[BlockMemory],
                  adapters: Sequence[str] = ()) -> tuple[list[Segment], list[int]]:
@@ -171,149 +159,17 @@ class ActivationEngine:
         Who calls it: the KV actor, when memories are promoted to activation memory
         (ActivateMemories)."""
         with self.adapters.using(()) as model:
-            if self.compose == "segments":
-                return self._build_segments(model, block)
+            if self._composer is not None:
+                return self._composer.build(model, block)
             _, stats, pinned = self._block_cache(model, block, ())
         self._store.release(pinned)
         return stats
-
-    def _build_segments(self, model: Any, block: Sequence[BlockMemory]) -> BlockStats:
-        """Counts as a prefix block would: the first memory's tokens include the head."""
-        total = prefilled = 0
-        for i, memory in enumerate(block):
-            num_tokens = len(self._memory_tokens(memory.text, memory.event_time_ms)) + (
-                len(self._head) if i == 0 else 0)
-            _, pinned, built = self._segment(model, memory, (), build=True)
-            self._store.release(pinned)
-            total += num_tokens
-            prefilled += num_tokens if built else 0
-        return BlockStats(total, prefilled, total - prefilled, "")
-
-    def _segment(self, model: Any, memory: BlockMemory, adapters: Sequence[str],
-                 build: bool) -> tuple[Optional[Layers], Optional[str], bool]:
-        """The memory's canonical cache ([head] + memory, positions 0..n): (layers, pinned cache
-        id to release, built now). Looked up first; prefilled and recorded when missing and
-        `build`; (None, None, False) when missing and not `build`."""
-        from transformers import DynamicCache
-
-        segments, tokens = self._canonical(memory, adapters)
-        match, layers = self._store.acquire([s.key for s in segments])
-        if layers is not None and match.num_segments == len(segments):
-            # A longer prefix-mode block starting with this memory holds it too: crop.
-            return [(k[..., :len(tokens), :], v[..., :len(tokens), :]) for k, v in layers], \
-                match.cache_id, False
-        self._store.release(match.cache_id)
-        if not build:
-            return None, None, False
-        cache = DynamicCache(config=self._model.config)
-        self._prefill(model, tokens, cache)
-        layers = cache_layers(cache)
-        self._store.put(segments, layers)
-        return layers, None, True
-
-    def _canonical(self, memory: BlockMemory,
-                   adapters: Sequence[str]) -> tuple[list[Segment], list[int]]:
-        """A memory's own cache in segments composition: its segments and tokens, [head] +
-        memory, or [head] + the anchor line + memory (the opening's segment names the anchor
-        and the adapters, so caches of other openings never match)."""
-        if not self._anchor:
-            return self.segments((memory,), adapters)
-        opening = self._anchor_key + ("|adapters:" + "+".join(adapters) if adapters else "")
-        ids = self._memory_tokens(memory.text, memory.event_time_ms)
-        return [Segment(SegmentKey("", opening, 0), len(self._head) + len(self._anchor)),
-                Segment(SegmentKey(memory.cube_id, memory.memory_id, memory.version),
-                        len(ids))], self._head + self._anchor + list(ids)
-
-    def _compose(self, model: Any, request: GenerateRequest, tail: list[int]) -> _Prepared:
-        """Segments composition: cached memories appended with their keys shifted to their
-        place, the others left pending (prefilled in place, attending to what precedes)."""
-        # The prompt's memories in order, each with whether it belongs in activation memory
-        # (block memories are cached when missing; retrieved ones only reused).
-        memories = [(m, True) for m in request.block] + [(m, False) for m in request.retrieved]
-        prepared = _Prepared(composed_cache(self._model.config), list(self._head),
-                             len(self._head) + len(tail)
-                             + sum(len(self._memory_tokens(m.text, m.event_time_ms))
-                                   for m, _ in memories))
-        self._check_length(prepared.prompt_tokens, request.sampling)
-        try:
-            for memory, in_block in memories:
-                ids = self._memory_tokens(memory.text, memory.event_time_ms)
-                layers, pinned, built = (None, None, False)
-                if request.use_cache:
-                    layers, pinned, built = self._segment(model, memory, request.adapters,
-                                                          in_block)
-                if layers is None:
-                    prepared.pending += ids
-                    continue
-                if pinned:  # released once the pieces are in the cache
-                    prepared.pins.append(pinned)
-                self._append(model, prepared, layers, ids, reused=not built)
-                if pinned:  # reused, not built now
-                    prepared.caches_used.append(pinned)
-                    prepared.saved += len(ids)
-                    prepared.from_cache += 1
-            self._flush(prepared)
-            self._select(model, prepared, tail)
-        finally:  # the pieces are in the cache (copied): the stored caches may move again
-            self._store.release_all(prepared.pins)
-            prepared.pins = []
-        prepared.pending += tail
-        return prepared
-
-    def _append(self, model: Any, prepared: _Prepared, layers: Layers, ids: Sequence[int],
-                reused: bool) -> None:
-        head, opening = len(self._head), len(self._head) + len(self._anchor)
-        exact = False  # whether these keys/values are a full prefill's (never recomputed)
-        if prepared.pending == self._head and prepared.length == 0:
-            # The segment's own head is the prompt's: take it too.
-            prepared.pieces.append(segment_piece(layers, 0, 0, stop=head))
-            prepared.pending, prepared.length = [], head
-            prepared.saved += head if reused else 0
-            exact = not self._anchor  # computed after the head alone, as it stands here
-        elif prepared.pending:  # what precedes this memory must be in the cache first
-            self._flush(prepared)
-            self._prefill(model, prepared.pending, prepared.cache)
-            prepared.length += len(prepared.pending)
-            prepared.pending = []
-        # The memory's tokens sit after the opening in its own cache: move them to here.
-        piece = segment_piece(layers, opening, prepared.length - opening)
-        if not exact:
-            prepared.spans.append((prepared.length, tuple(ids), reused))
-        prepared.pieces.append(piece)
-        prepared.length += piece.num_tokens
-
-    def _select(self, model: Any, prepared: _Prepared, tail: Sequence[int]) -> None:
-        """Choose the composed tokens the question's prefill recomputes: the `recompute_ratio`
-        share of the memories' tokens whose cache never saw the memories before them (all but
-        a memory that opens the prompt and was cached after the head alone), picked by the
-        `recompute_select` rule from one probe pass (select.py). A ratio of 1 recomputes them
-        all: the prompt's keys and values are then a full prefill's (up to rounding)."""
-        tokens = [t for _, ids, _ in prepared.spans for t in ids]
-        positions = [start + i for start, ids, _ in prepared.spans for i in range(len(ids))]
-        reused = [r for _, ids, r in prepared.spans for _ in ids]
-        count = min(len(tokens), math.ceil(self.recompute_ratio * len(tokens)))
-        if count == 0:
-            return
-        if count < len(tokens):
-            found = probe(model, self._model, self._rope, prepared.cache, tokens, positions,
-                          prepared.pending + list(tail), len(tail))
-            chosen = choose(found, [len(ids) for _, ids, _ in prepared.spans], count,
-                            self.recompute_select)
-        else:
-            chosen = list(range(len(tokens)))
-        prepared.recompute = ([tokens[i] for i in chosen], [positions[i] for i in chosen])
-        prepared.saved -= sum(reused[i] for i in chosen)
-
-    def _flush(self, prepared: _Prepared) -> None:
-        if prepared.pieces:
-            append_pieces(prepared.cache, prepared.pieces, self._rope)
-            prepared.pieces = []
 
     def _prompt_tail(self, request: GenerateRequest) -> list[int]:
         """What follows the cached block: in prefix composition the retrieved memories (as
         memories, prefilled), then the question and the answer's opening."""
         tail = []
-        if self.compose == "prefix":
+        if self._compose_of(request) == "prefix":
             for memory in request.retrieved:
                 tail += self._memory_tokens(memory.text, memory.event_time_ms)
         return tail + self.format.tail(request.query)
@@ -331,25 +187,51 @@ class ActivationEngine:
         with self.adapters.using(request.adapters) as model:
             yield from self._generate(model, request, start)
 
-    def _prefix(self, model: Any, request: GenerateRequest, tail: list[int]) -> _Prepared:
+    def _prefix(self, model: Any, request: GenerateRequest, tail: list[int]) -> Prepared:
         """Prefix composition: the block's longest cached prefix, the rest pending."""
         from transformers import DynamicCache
 
         _, block_tokens = self.segments(request.block)  # the head first, even for no memory
         self._check_length(len(block_tokens) + len(tail), request.sampling)
         if not request.use_cache:
-            return _Prepared(DynamicCache(config=self._model.config), block_tokens + tail,
+            return Prepared(DynamicCache(config=self._model.config), block_tokens + tail,
                              len(block_tokens) + len(tail))
         cache, block, pinned = self._block_cache(model, request.block, request.adapters)
-        return _Prepared(cache, tail if block.num_tokens else self._head + tail,
-                         max(block.num_tokens, len(self._head)) + len(tail), block.reused_tokens,
-                         [block.cache_id] if block.reused_tokens else [],
-                         [pinned] if pinned else [])
+        prepared = Prepared(cache, tail if block.num_tokens else self._head + tail,
+                            max(block.num_tokens, len(self._head)) + len(tail),
+                            block.reused_tokens,
+                            [block.cache_id] if block.reused_tokens else [],
+                            [pinned] if pinned else [])
+        prepared.served = self._served_prefix(request, block.reused_tokens)
+        prepared.from_cache = sum(tier == ACTIVATION for _, tier in prepared.served)
+        return prepared
 
-    def _prepare(self, model: Any, request: GenerateRequest) -> _Prepared:
+    def _served_prefix(self, request: GenerateRequest,
+                       reused_tokens: int) -> list[tuple[BlockMemory, str]]:
+        """Prefix composition: the block memories inside the reused prefix came from
+        activation memory, the rest of the block and the retrieved ones from their text."""
+        segments, _ = self.segments(request.block, request.adapters)
+        opening = 1 if request.adapters and request.block else 0  # the adapters' segment
+        served, end = [], 0
+        for memory, segment in zip(request.block, segments[opening:]):
+            end += segment.num_tokens + (len(self._head) if opening and not served else 0)
+            served.append((memory, ACTIVATION if end <= reused_tokens else PLAINTEXT))
+        return served + [(m, PLAINTEXT) for m in request.retrieved]
+
+    def _compose_of(self, request: GenerateRequest) -> str:
+        return request.compose or self.compose
+
+    def _prepare(self, model: Any, request: GenerateRequest) -> Prepared:
         tail = self._prompt_tail(request)
-        if self.compose == "segments":
-            return self._compose(model, request, tail)
+        if self._compose_of(request) == "segments":
+            if self._composer is None:
+                raise InvalidArgument("this engine composes prefixes only", "compose")
+            return self._composer.compose(
+                model, request.block, request.retrieved, request.adapters, request.use_cache,
+                tail, lambda tokens: self._check_length(tokens, request.sampling))
+        if self._sliding:  # a sliding-window cache keeps only the window: a block would be cut
+            raise InvalidArgument("prefix composition does not support sliding-window "
+                                  "attention", "compose")
         return self._prefix(model, request, tail)
 
     def _generate(self, model: Any, request: GenerateRequest,
@@ -384,7 +266,7 @@ class ActivationEngine:
                 self._store.release_all(prepared.pins)
         return logits.float().cpu()
 
-    def _decode(self, model: Any, request: GenerateRequest, prepared: _Prepared,
+    def _decode(self, model: Any, request: GenerateRequest, prepared: Prepared,
                 start: float) -> Iterator[TokenEvent | GenerateStats]:
         import torch
 
@@ -417,7 +299,9 @@ class ActivationEngine:
                             caches_used=tuple(dict.fromkeys(prepared.caches_used)),
                             num_generated=len(generated), finish_reason=reason,
                             generated=tuple(generated), adapters_used=request.adapters,
-                            retrieved_from_activation=prepared.from_cache)
+                            retrieved_from_activation=prepared.from_cache,
+                            memories=tuple(ServedMemory(m.cube_id, m.memory_id, m.version, tier)
+                                           for m, tier in prepared.served))
 
 
 def pick_token(logits: Any, sampling: SamplingParams, generator: Any) -> int:

@@ -15,7 +15,7 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import AdapterRecord, BlockMemory, BlockStats, check_base
 from memos_cluster.tiers.activation.blocks import Budgets
-from memos_cluster.tiers.activation.engine import ActivationEngine
+from memos_cluster.tiers.activation.engine import ActivationEngine, segment_options
 from memos_cluster.tiers.activation.kvstore import KVStore
 from memos_cluster.tiers.llm.model import default_device, load_causal_lm, resolve_model
 
@@ -42,7 +42,7 @@ class KVHost:
         self._store = KVStore(identity, device, budgets, spill_dir)
         max_tokens = min(activation.max_prompt_tokens, model.config.max_position_embeddings)
         self._engine = ActivationEngine(model, tokenizer, self._store, max_tokens,
-                                        activation.compose, activation.recompute_ratio)
+                                        **segment_options(activation))
         self._max_block = activation.max_block_memories
         self._selection: dict[str, list[str]] = {}  # cube -> memory ids, in activation order
         self._adapters = adapters

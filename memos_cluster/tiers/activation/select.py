@@ -25,10 +25,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from memos_cluster.core.config import RECOMPUTE_RULES as RULES
 from memos_cluster.core.errors import ConfigError, FailedPrecondition
 from memos_cluster.tiers.activation.compose import RopeShift, Stop, forward_pass, positions_of
-
-RULES = ("deviation", "attention", "product", "memory")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Optional, P
 
 from memos_cluster.core import validation as v
 from memos_cluster.core.config import MemosConfig
-from memos_cluster.core.errors import InvalidArgument, NotFound
+from memos_cluster.core.errors import NotFound
 from memos_cluster.core.tier_types import (
     BlockMemory, BlockStats, GenerateCall, GenerateStats, TokenEvent, block_memory)
 from memos_cluster.core.types import SearchQuery
@@ -79,8 +79,36 @@ class ActivationService:
         the activation blocks of the cubes in order, then the retrieved memories not in them,
         then the query. Segments composition: the retrieved memories when retrieval is asked
         for (those in a block first, served from their caches), else the blocks."""
-        call = self.with_defaults(call)
-        self._check(call)
+        call = v.generate_with_defaults(call, self._config)
+        v.check_generate(call, self._limits, self._config)
+        generate = self._generate_auto if call.memory_mode == "auto" else self._generate_explicit
+        async for event in generate(call):
+            yield event
+
+    async def _retrieve(self, call: GenerateCall) -> list[BlockMemory]:
+        """The query's retrieved memories, rank order; told to `on_access` as used (whichever
+        tier serves them)."""
+        hits = [block_memory(h.item) for h in await self._memory.search(SearchQuery(
+            call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k))]
+        if self.on_access is not None:
+            self.on_access([(m.cube_id, m.memory_id, m.version) for m in hits], "generate")
+        return hits
+
+    async def _generate_auto(self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
+        """memory_mode auto: the retrieved memories, in rank order, as the prompt's exact
+        cached prefix. The KV actor reuses the longest cached prefix of that list (a
+        promoted memory's own cache when it ranks first; a whole earlier prompt's when the
+        same memories come back, as they do for a cube's frequent questions) and prefills the
+        rest, so the answer is a full prefill's of the plaintext prompt; each prompt's list
+        is kept for the next (least recently used first out, within the budgets)."""
+        hits = await self._retrieve(call)
+        request = GenerateRequest(tuple(hits), call.query, (), call.sampling, use_cache=True,
+                                  compose="prefix")
+        async for event in self.port_of(call.cube_ids[0]).generate(request, []):
+            yield event
+
+    async def _generate_explicit(
+            self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
         selections = await self.selections(call.cube_ids) if call.use_activation_memory else {}
         in_block = {(c, i) for c, ids in selections.items() for i in ids}
         block: list[BlockMemory] = []
@@ -94,21 +122,17 @@ class ActivationService:
         # Access events are the memories the request retrieved, wherever they are served from.
         # The block's other memories ride along in every prompt; counting them would keep
         # whatever is promoted hot forever, so a cache's use is not a demand signal.
-        accessed = []
         if call.use_retrieved_memories:
-            hits = [block_memory(h.item) for h in await self._memory.search(SearchQuery(
-                call.cube_ids, call.query,
-                call.retrieval_top_k or self._config.retrieval_top_k))]
+            hits = await self._retrieve(call)
             retrieved = [m for m in hits if (m.cube_id, m.memory_id) not in in_block]
             from_activation = len(hits) - len(retrieved)
             if self._config.compose == "segments":
                 block = [m for m in hits if (m.cube_id, m.memory_id) in in_block]
-            accessed = [(m.cube_id, m.memory_id, m.version) for m in hits]
         else:  # the cubes must exist even when only the activation block is used
             for cube_id in call.cube_ids:
                 await self._memory.get_cube(cube_id)
-        if self.on_access is not None:
-            self.on_access(accessed, "generate")
+            if self.on_access is not None:
+                self.on_access([], "generate")
         records = []
         if call.use_parametric_memory and self._adapters_for is not None:
             records = await self._adapters_for(call.cube_ids)
@@ -129,28 +153,6 @@ class ActivationService:
         if self._config.compose == "prefix":
             return replace(stats, retrieved_from_activation=in_block)
         return stats
-
-    def with_defaults(self, call: GenerateCall) -> GenerateCall:
-        """max_new_tokens 0 and top_p 0 become the configured defaults (whatever the
-        transport)."""
-        sampling = replace(call.sampling,
-                           max_new_tokens=call.sampling.max_new_tokens
-                           or self._config.default_max_new_tokens,
-                           top_p=call.sampling.top_p or 1.0)
-        return replace(call, sampling=sampling)
-
-    def _check(self, call: GenerateCall) -> None:
-        if not call.cube_ids:
-            raise InvalidArgument("name at least one cube", "cube_ids")
-        for i, cube_id in enumerate(call.cube_ids):
-            v.check_id(cube_id, f"cube_ids[{i}]", self._limits)
-        v.check_text(call.query, "query", self._limits.max_query_chars)
-        sampling = call.sampling
-        if not 1 <= sampling.max_new_tokens <= self._config.max_new_tokens_limit:
-            raise InvalidArgument(f"max_new_tokens must be between 1 and "
-                                  f"{self._config.max_new_tokens_limit}", "max_new_tokens")
-        if sampling.temperature < 0 or not 0 < sampling.top_p <= 1:
-            raise InvalidArgument("temperature must be >= 0 and top_p in (0, 1]", "temperature")
 
     async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
         """Each cube's activation block (memory ids, in order), one call per KV actor, in the

@@ -33,9 +33,6 @@ from typing import Any, Callable, Optional, Sequence
 # user's turn) it answered the second from its own imagination.
 SYSTEM_INTRO = "Context:\n"
 SYSTEM_OUTRO = "Answer the user's question from the context, in a few words."
-# A memory line that says nothing: segments composition can cache each memory after it (then
-# drop it), so every memory is encoded as a later line of the list (activation.segment_anchor).
-NEUTRAL_MEMORY = "Note: the conversation continues."
 MEMORY_MARK = "\u2063MEMORIES\u2063"  # invisible separators: never in a memory or a question
 QUESTION_MARK = "\u2063QUESTION\u2063"
 

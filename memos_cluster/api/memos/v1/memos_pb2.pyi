@@ -351,7 +351,7 @@ class ActivateMemoriesResponse(_message.Message):
     def __init__(self, num_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., reused_tokens: _Optional[int] = ..., cache_id: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("cube_ids", "query", "max_new_tokens", "temperature", "top_p", "seed", "use_activation_memory", "use_retrieved_memories", "retrieval_top_k", "use_parametric_memory")
+    __slots__ = ("cube_ids", "query", "max_new_tokens", "temperature", "top_p", "seed", "use_activation_memory", "use_retrieved_memories", "retrieval_top_k", "use_parametric_memory", "memory_mode")
     CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -362,6 +362,7 @@ class GenerateRequest(_message.Message):
     USE_RETRIEVED_MEMORIES_FIELD_NUMBER: _ClassVar[int]
     RETRIEVAL_TOP_K_FIELD_NUMBER: _ClassVar[int]
     USE_PARAMETRIC_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MODE_FIELD_NUMBER: _ClassVar[int]
     cube_ids: _containers.RepeatedScalarFieldContainer[str]
     query: str
     max_new_tokens: int
@@ -372,7 +373,8 @@ class GenerateRequest(_message.Message):
     use_retrieved_memories: bool
     retrieval_top_k: int
     use_parametric_memory: bool
-    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., use_activation_memory: _Optional[bool] = ..., use_retrieved_memories: _Optional[bool] = ..., retrieval_top_k: _Optional[int] = ..., use_parametric_memory: _Optional[bool] = ...) -> None: ...
+    memory_mode: str
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., use_activation_memory: _Optional[bool] = ..., use_retrieved_memories: _Optional[bool] = ..., retrieval_top_k: _Optional[int] = ..., use_parametric_memory: _Optional[bool] = ..., memory_mode: _Optional[str] = ...) -> None: ...
 
 class GenerateToken(_message.Message):
     __slots__ = ("token_id", "text")
@@ -383,7 +385,7 @@ class GenerateToken(_message.Message):
     def __init__(self, token_id: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
 
 class GenerateStats(_message.Message):
-    __slots__ = ("ttft_ms", "total_ms", "prompt_tokens", "prefill_tokens", "prefill_tokens_saved", "caches_used", "num_generated", "finish_reason", "adapters_used", "retrieved_from_activation")
+    __slots__ = ("ttft_ms", "total_ms", "prompt_tokens", "prefill_tokens", "prefill_tokens_saved", "caches_used", "num_generated", "finish_reason", "adapters_used", "retrieved_from_activation", "memories")
     TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -394,6 +396,7 @@ class GenerateStats(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_USED_FIELD_NUMBER: _ClassVar[int]
     RETRIEVED_FROM_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    MEMORIES_FIELD_NUMBER: _ClassVar[int]
     ttft_ms: float
     total_ms: float
     prompt_tokens: int
@@ -404,7 +407,20 @@ class GenerateStats(_message.Message):
     finish_reason: str
     adapters_used: _containers.RepeatedScalarFieldContainer[str]
     retrieved_from_activation: int
-    def __init__(self, ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., prefill_tokens_saved: _Optional[int] = ..., caches_used: _Optional[_Iterable[str]] = ..., num_generated: _Optional[int] = ..., finish_reason: _Optional[str] = ..., adapters_used: _Optional[_Iterable[str]] = ..., retrieved_from_activation: _Optional[int] = ...) -> None: ...
+    memories: _containers.RepeatedCompositeFieldContainer[ServedMemory]
+    def __init__(self, ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., prompt_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., prefill_tokens_saved: _Optional[int] = ..., caches_used: _Optional[_Iterable[str]] = ..., num_generated: _Optional[int] = ..., finish_reason: _Optional[str] = ..., adapters_used: _Optional[_Iterable[str]] = ..., retrieved_from_activation: _Optional[int] = ..., memories: _Optional[_Iterable[_Union[ServedMemory, _Mapping]]] = ...) -> None: ...
+
+class ServedMemory(_message.Message):
+    __slots__ = ("cube_id", "memory_id", "version", "tier")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    memory_id: str
+    version: int
+    tier: str
+    def __init__(self, cube_id: _Optional[str] = ..., memory_id: _Optional[str] = ..., version: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
 
 class TrainAdapterRequest(_message.Message):
     __slots__ = ("cube_id", "memory_ids", "rank", "steps", "learning_rate")
