@@ -30,12 +30,13 @@ class AccessShipper:
         self._events = EventBuffer(config.scheduler.event_buffer)
         self._task: Optional[asyncio.Task] = None
 
-    def note(self, used: list[tuple[str, str, int]], kind: str) -> None:
-        """Record accesses (cube, memory id, version) of one request; never waits."""
+    def note(self, used: list[tuple[str, str, int]], kind: str, query: str = "") -> None:
+        """Record accesses (cube, memory id, version) of one request, and the query that
+        made them (Search, Generate); never waits."""
         if self._scheduler is None or not used:
             return
         now = time.time()
-        self._events.add(AccessEvent(c, m, v, kind, now) for c, m, v in used)
+        self._events.add(AccessEvent(c, m, v, kind, now, query) for c, m, v in used)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._ship())
 

@@ -133,7 +133,7 @@ class TrainerHandle:
         self._timeout_s = timeout_s
 
     async def _call(self, method: str, *args):
-        handle = self._actor.get() if method == "start" else self._actor.existing()
+        handle = self._actor.get() if method.startswith("start") else self._actor.existing()
         if handle is None:
             raise NotFound("no training job here (the trainer has not run one)", "job_id")
         return await call_actor(handle, "lora-trainer", method, *args,
@@ -141,6 +141,9 @@ class TrainerHandle:
 
     async def start(self, cube_id, memories, spec):
         return await self._call("start", cube_id, list(memories), spec)
+
+    async def start_questions(self, cube_id, lessons, spec):
+        return await self._call("start_questions", cube_id, list(lessons), spec)
 
     async def job(self, job_id):
         return await self._call("job", job_id)

@@ -18,6 +18,7 @@ from memos_cluster.core.logs import configure_json_logging
 from memos_cluster.core.tier_types import BlockMemory, TrainingJob
 from memos_cluster.tiers.llm.model import default_device, load_causal_lm, resolve_model
 from memos_cluster.tiers.parametric.store import AdapterStore
+from memos_cluster.tiers.parametric.distill import Lesson
 from memos_cluster.tiers.parametric.trainer import AdapterTrainer
 from memos_cluster.tiers.parametric.training import LoraSpec
 
@@ -49,6 +50,10 @@ class LoRATrainerActor:
 
     def start(self, cube_id: str, memories: Sequence[BlockMemory], spec: LoraSpec) -> TrainingJob:
         return self._trainer.start(cube_id, memories, spec)
+
+    def start_questions(self, cube_id: str, lessons: Sequence[Lesson],
+                        spec: LoraSpec) -> TrainingJob:
+        return self._trainer.start_questions(cube_id, lessons, spec)
 
     def job(self, job_id: str) -> TrainingJob:
         return self._trainer.job(job_id)

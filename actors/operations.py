@@ -80,7 +80,8 @@ class Operations:
 
     async def search(self, who: Principal, query):
         hits = await self._parametric.annotate(await self._service.search(query))
-        self._note([(h.item.cube_id, h.item.id, h.item.version) for h in hits], "search")
+        self._note([(h.item.cube_id, h.item.id, h.item.version) for h in hits], "search",
+                   query.query)
         return hits
 
     async def get(self, who: Principal, cube_id, ids):
@@ -139,10 +140,12 @@ class Operations:
         return await self.activation.activate(cube_id, memory_ids, replace)
 
     async def train(self, who: Principal, cube_id, memory_ids, rank=0, steps=0,
-                    learning_rate=0.0):
+                    learning_rate=0.0, questions=()):
         parametric = self._parametric
-        return await parametric.train(cube_id, memory_ids,
-                                      parametric.spec(rank, steps, learning_rate))
+        spec = parametric.spec(rank, steps, learning_rate)
+        if questions:
+            return await parametric.train_questions(cube_id, questions, spec)
+        return await parametric.train(cube_id, memory_ids, spec)
 
     async def _job_for(self, who: Principal, job_id, needed: str):
         """The job, if the caller may see it; another tenant's job reads as no job at all."""

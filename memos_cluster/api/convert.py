@@ -303,7 +303,8 @@ def adapter_to_pb(record: AdapterRecord, current: bool) -> pb.Adapter:
                       memory_ids=[m for m, _ in record.memories],
                       memory_versions=[n for _, n in record.memories],
                       metrics={k: float(x) for k, x in record.metrics.items()},
-                      stale=record.stale, created_at_ms=record.created_at_ms, current=current)
+                      stale=record.stale, created_at_ms=record.created_at_ms, current=current,
+                      questions=list(record.questions), rejected=record.rejected)
 
 
 def adapter_from_pb(message: pb.Adapter) -> AdapterRecord:
@@ -312,7 +313,8 @@ def adapter_from_pb(message: pb.Adapter) -> AdapterRecord:
                          base=dict(message.base),
                          memories=tuple(zip(message.memory_ids, message.memory_versions)),
                          spec={}, metrics=dict(message.metrics),
-                         created_at_ms=message.created_at_ms, stale=message.stale)
+                         created_at_ms=message.created_at_ms, stale=message.stale,
+                         questions=tuple(message.questions), rejected=message.rejected)
 
 
 # ---- the scheduler ----------------------------------------------------------------------------

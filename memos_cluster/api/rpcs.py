@@ -140,11 +140,12 @@ CODECS: Mapping[str, Codec] = {
                       c.block_stats_from_pb),
     "generate": Codec(lambda r: (c.generate_from_pb(r),), c.generate_event_to_pb,
                       c.generate_to_pb, c.generate_event_from_pb),
-    "train": Codec(lambda r: (r.cube_id, list(r.memory_ids), r.rank, r.steps, r.learning_rate),
+    "train": Codec(lambda r: (r.cube_id, list(r.memory_ids), r.rank, r.steps, r.learning_rate,
+                              list(r.questions)),
                    c.job_to_pb,
-                   lambda cube_id, ids, rank, steps, lr: pb.TrainAdapterRequest(
+                   lambda cube_id, ids, rank, steps, lr, questions=(): pb.TrainAdapterRequest(
                        cube_id=cube_id, memory_ids=list(ids), rank=rank, steps=steps,
-                       learning_rate=lr),
+                       learning_rate=lr, questions=list(questions)),
                    c.job_from_pb),
     "training_job": _job(pb.GetTrainingJobRequest),
     "cancel_training": _job(pb.CancelTrainingRequest),

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from memos_cluster.bench.qa import BIG_BUDGET, CATEGORIES, LocomoRetriever
+from memos_cluster.bench.qa import BENCH_BUDGETS, CATEGORIES, LocomoRetriever
 from memos_cluster.bench.stats import bootstrap_interval
 from memos_cluster.core.config import DEFAULT_SEGMENT_ANCHOR as NEUTRAL_MEMORY, MemosConfig
 from memos_cluster.core.tier_types import BlockMemory, SamplingParams
@@ -136,7 +136,7 @@ class _Engines:
         from memos_cluster.tiers.activation.engine import ActivationEngine
         from memos_cluster.tiers.activation.kvstore import KVStore
 
-        budgets, limit = Budgets(BIG_BUDGET, BIG_BUDGET, BIG_BUDGET), \
+        budgets, limit = Budgets(*BENCH_BUDGETS), \
             model.config.max_position_embeddings
         stores: dict[tuple[str, str], Any] = {}
         self.arms: dict[str, Any] = {}

@@ -1,23 +1,25 @@
-"""`memos-cluster bench qa`: does each memory tier make answers better, and faster? LoCoMo
-question answering on one model, in one run, six ways:
+"""`memos-cluster bench qa`: does each memory tier keep answers as good, and make them sooner?
+LoCoMo question answering on one model, in one run, every question of the chosen
+conversations (categories 1-4), five ways:
 
 - none: the question alone;
 - plaintext: the top-k memories retrieved by the plaintext tier's hybrid search, prefilled in
   the prompt (the memories as lines of the system message, then the question);
 - activation_segments: the same prompt, its memories served from their per-memory KV caches
-  (segments composition: keys moved to their places, attention between memories left out);
+  (segments composition with the configured anchor, recompute ratio and rule);
 - activation_prefix: the same prompt, its memories served as one cached block (prefix
   composition: exact, so the answer is the plaintext arm's, only sooner);
-- parametric: the conversation's LoRA adapter, no retrieval. The adapter is trained on the
-  cube's hot memories, as the scheduler picks them for LoRA training: those the sampled
-  questions' searches returned (`adapter_memories="hot"`), or on all of its memories ("all");
-- parametric_plaintext: the adapter and the retrieved memories.
+- auto: what memory_mode auto does with the memories promoted (their own caches built) and the
+  question asked for the first time: the retrieved list as an exact prefix, the longest cached
+  part of it reused (the first memory's own cache), the rest prefilled.
 
 Answers are scored against LoCoMo's gold answers (token F1 and containment, answers.py), per
-category; time to first token is measured for every generation. In-process, like `bench kv`
-and `bench lora`: the activation engine over the plaintext tier (milvus-lite) and the trainer,
-as the KV, shard and LoRA actors run them. Activation caches are built before a question is
-timed (what promotion does ahead of a request). Not a test: it asserts nothing.
+category, and compared with the plaintext arm question by question (a paired bootstrap 95%
+interval of the F1 difference; the share of identical answers); time to first token is
+measured for every generation. In-process, like `bench kv`: the activation engine over the
+plaintext tier (milvus-lite), as the KV and shard actors run them. Activation caches are built
+before a question is timed (what promotion does ahead of a request). Parametric memory is
+measured by `bench parametric`. Not a test: it asserts nothing.
 """
 from __future__ import annotations
 
@@ -32,11 +34,12 @@ from memos_cluster.core.tier_types import BlockMemory, GenerateStats, SamplingPa
 from memos_cluster.core.types import CubeSpec, SearchQuery
 from memos_cluster.data.locomo import locomo_memories
 
-ARMS = ("none", "plaintext", "activation_segments", "activation_prefix", "parametric",
-        "parametric_plaintext")
+ARMS = ("none", "plaintext", "activation_segments", "activation_prefix", "auto")
 CATEGORIES = ("1", "2", "3", "4")  # 5 (adversarial) has no gold answer to score against
 MAX_NEW_TOKENS = 16  # LoCoMo's gold answers are a few words
-BIG_BUDGET = 1 << 40  # bytes: every cache stays in memory during the run
+# KV bytes per store (device, host RAM, disk): a run's caches stay in memory, bounded, the
+# least recently used dropped (rebuilt, untimed, when promoted again).
+BENCH_BUDGETS = (3 << 30, 1 << 30, 0)
 
 
 def qa_questions(sample: dict, per_category: int = 0) -> list[dict]:
@@ -90,7 +93,7 @@ def _ttft(stats: Sequence[GenerateStats]) -> dict[str, float]:
 
 class _Arms:
     """The engines the arms run on, over one loaded model: segments composition (also the
-    full prefills of none and plaintext, and the adapters) and prefix composition."""
+    full prefills of none and plaintext, and auto's exact prefix) and prefix composition."""
 
     def __init__(self, model: Any, tokenizer: Any, identity: Any, device: str, root: Path,
                  activation: Any):
@@ -98,7 +101,7 @@ class _Arms:
         from memos_cluster.tiers.activation.engine import ActivationEngine, segment_options
         from memos_cluster.tiers.activation.kvstore import KVStore
 
-        budgets = Budgets(BIG_BUDGET, BIG_BUDGET, BIG_BUDGET)
+        budgets = Budgets(*BENCH_BUDGETS)
         limit = model.config.max_position_embeddings
         self.segments = ActivationEngine(model, tokenizer, KVStore(
             identity, device, budgets, root / "kv-segments"), limit,
@@ -107,21 +110,21 @@ class _Arms:
             identity, device, budgets, root / "kv-prefix"), limit, compose="prefix")
         self._tokenizer = tokenizer
 
-    def answer(self, arm: str, question: str, hits: tuple[BlockMemory, ...],
-               adapter: str = "") -> tuple[str, GenerateStats]:
+    def answer(self, arm: str, question: str,
+               hits: tuple[BlockMemory, ...]) -> tuple[str, GenerateStats]:
         from memos_cluster.tiers.activation.engine import GenerateRequest
 
         sampling = SamplingParams(max_new_tokens=MAX_NEW_TOKENS)
-        if arm.startswith("activation"):
-            engine = self.segments if arm == "activation_segments" else self.prefix
+        if arm.startswith("activation") or arm == "auto":
+            engine = self.prefix if arm == "activation_prefix" else self.segments
             engine.build(hits)  # promotion, ahead of the request: not timed
-            request = GenerateRequest(hits, question, sampling=sampling)
+            request = GenerateRequest(hits, question, sampling=sampling,
+                                      compose="prefix" if arm == "auto" else "")
         else:  # a full prefill: the question, after the retrieved memories if the arm has them
             engine = self.segments
             request = GenerateRequest(
-                (), question, retrieved=hits if arm.endswith("plaintext") else (),
-                sampling=sampling, use_cache=False,
-                adapters=(adapter,) if arm.startswith("parametric") else ())
+                (), question, retrieved=hits if arm == "plaintext" else (),
+                sampling=sampling, use_cache=False)
         events = list(engine.generate(request))
         stats = events[-1]
         return self._tokenizer.decode(list(stats.generated), skip_special_tokens=True), stats
@@ -133,32 +136,19 @@ class _Arms:
             self.answer(arm, "warm-up", hits)
 
 
-def _train_adapter(trainer: Any, store: Any, cube_id: str, memories: list[BlockMemory],
-                   spec: Any, timeout_s: float = 7200) -> Any:
-    """The conversation's adapter, trained on its memories (as the LoRA trainer actor does)."""
-    job = trainer.wait(trainer.start(cube_id, memories, spec).job_id, timeout_s)
-    if job.status != "succeeded":
-        raise SystemExit(f"training the adapter of {cube_id} {job.status}: {job.error}")
-    return store.current(cube_id)
-
-
 def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Sequence[dict],
-                 per_category: int, top_k: int, spec: Any,
-                 adapter_memories: str = "hot", say: Callable[[str], None] = print,
+                 per_category: int, top_k: int, say: Callable[[str], None] = print,
                  plot_path: Optional[str] = None,
                  arms_run: Sequence[str] = ARMS) -> dict[str, Any]:
     """The `arms_run` arms (plaintext always among them: the others are compared with it) on
     every sampled question of `samples` (LoCoMo conversations); the figures `bench qa --out`
     writes (F1 and containment in percent, TTFT in ms)."""
+    from memos_cluster.tiers.llm.model import load_causal_lm, resolve_model
+
     unknown = sorted(set(arms_run) - set(ARMS))
     if unknown:
         raise SystemExit(f"unknown arms {unknown}; the arms are {', '.join(ARMS)}")
     arms_run = [a for a in ARMS if a in arms_run or a == "plaintext"]
-
-    from memos_cluster.tiers.llm.model import load_causal_lm, resolve_model
-    from memos_cluster.tiers.parametric.store import AdapterStore
-    from memos_cluster.tiers.parametric.trainer import AdapterTrainer
-
     path, identity = resolve_model(model_name, config.model_cache_dir())
     model, tokenizer = load_causal_lm(path, device)
     tables = {arm: AnswerTable() for arm in arms_run}
@@ -169,32 +159,17 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
         root = Path(scratch)
         retriever, arms = LocomoRetriever(config, root), _Arms(
             model, tokenizer, identity, device, root, config.activation)
-        store = AdapterStore(str(root / "adapters"))
-        trainer = AdapterTrainer(lambda: (model, tokenizer, identity), store)
         try:
-            cubes = {s["sample_id"]: retriever.load(s["sample_id"], s) for s in samples}
+            for sample in samples:
+                retriever.load(sample["sample_id"], sample)
             hits = [retriever.top(q["conversation"], q["question"], top_k) for q in questions]
-            say(f"{len(questions)} questions ({per_category} a category of 1-4 per "
-                f"conversation: {', '.join(cubes)}); top {top_k} memories; {model_name}")
-            arms.warm_up(hits[0])
-            _run_arms(arms, [a for a in arms_run if not a.startswith("parametric")], questions,
-                      hits, {}, tables, stats, answers)
-            trained = [a for a in arms_run if a.startswith("parametric")]
-            adapters = {}
-            for cube_id, memories in (_training_sets(cubes, questions, hits, adapter_memories)
-                                      if trained else {}).items():
-                say(f"training the adapter of {cube_id} on {len(memories)} of its "
-                    f"{len(cubes[cube_id])} memories ({adapter_memories}) ...")
-                record = _train_adapter(trainer, store, cube_id, memories, spec)
-                arms.segments.adapters.load(record.name, store.fetch(record, root / "fetched"))
-                adapters[cube_id] = record.name
-            if trained:
-                _run_arms(arms, trained, questions, hits, adapters, tables, stats, answers)
         finally:
-            trainer.shutdown()
             retriever.close()
-    result = _figures(tables, stats, answers, questions, identity, top_k, spec)
-    result["adapter_memories"] = adapter_memories
+        say(f"{len(questions)} questions (of {', '.join(s['sample_id'] for s in samples)}); "
+            f"top {top_k} memories; {model_name}; arms {', '.join(arms_run)}")
+        arms.warm_up(hits[0])
+        _run_arms(arms, arms_run, questions, hits, tables, stats, answers)
+    result = _figures(tables, stats, answers, questions, identity, top_k)
     result["segments"] = {k: v for k, v in vars(config.activation).items()
                           if k in ("recompute_ratio", "recompute_select", "segment_anchor")}
     say_qa(result, say)
@@ -204,30 +179,14 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
     return result
 
 
-def _training_sets(cubes: dict[str, list[BlockMemory]], questions: list[dict], hits: list,
-                   adapter_memories: str) -> dict[str, list[BlockMemory]]:
-    """What each conversation's adapter trains on: every memory ("all"), or its hot ones
-    ("hot"): the memories its questions' searches returned, in the order first returned."""
-    if adapter_memories == "all":
-        return cubes
-    if adapter_memories != "hot":
-        raise SystemExit(f"adapter memories are 'hot' or 'all', not {adapter_memories!r}")
-    hot: dict[str, dict[str, BlockMemory]] = {cube_id: {} for cube_id in cubes}
-    for question, retrieved in zip(questions, hits):
-        for memory in retrieved:
-            hot[question["conversation"]].setdefault(memory.memory_id, memory)
-    return {cube_id: list(chosen.values()) for cube_id, chosen in hot.items()}
-
-
 def _run_arms(arms: _Arms, names: Sequence[str], questions: list[dict], hits: list,
-              adapters: dict[str, str], tables: dict, stats: dict, answers: dict) -> None:
+              tables: dict, stats: dict, answers: dict) -> None:
     from tqdm import tqdm
 
     for question, retrieved in tqdm(list(zip(questions, hits)), desc=", ".join(names),
                                     unit="question"):
         for arm in names:
-            text, generated = arms.answer(arm, question["question"], retrieved,
-                                          adapters.get(question["conversation"], ""))
+            text, generated = arms.answer(arm, question["question"], retrieved)
             tables[arm].add(question["category"], text, question["answer"])
             stats[arm].append(generated)
             answers[arm].append(text)
@@ -254,10 +213,10 @@ def _agreement(answers: dict[str, list[str]], arm: str) -> float:
     return round(100 * sum(a == b for a, b in pairs) / len(pairs), 1) if pairs else 0.0
 
 
-def _figures(tables, stats, answers, questions, identity, top_k, spec) -> dict[str, Any]:
+def _figures(tables, stats, answers, questions, identity, top_k) -> dict[str, Any]:
     result = {"model": identity.as_metadata(), "questions": len(questions),
               "sample": sorted({q["conversation"] for q in questions}), "top_k": top_k,
-              "max_new_tokens": MAX_NEW_TOKENS, "lora": spec.as_dict(), "arms": {}}
+              "max_new_tokens": MAX_NEW_TOKENS, "arms": {}}
     for arm in tables:
         overall = tables[arm].scores()
         result["arms"][arm] = {

@@ -1,16 +1,22 @@
-"""`memos-cluster bench tiers`: a Zipf-skewed Generate workload against a running cluster, with the
-scheduler on and off in the same run (two cubes with the same memories: the "off" arm's cube is
-never promoted because the scheduler is paused while that arm runs).
+"""`memos-cluster bench tiers`: a Zipf-skewed workload of real LoCoMo questions against a
+running cluster, with the scheduler off (plaintext: every prompt prefilled) and on (the upper
+tiers serving), in the same run, scored for answers as well as speed.
 
-Each request picks a memory by Zipf rank (exponent s) and asks Generate about it, with activation
-memory and `retrieval_top_k` retrieved memories. It is served from activation memory when the
-memories it retrieves are already in the cube's activation block (their keys and values are
-reused instead of prefilled); a request counts as served from activation memory only when every
-memory it retrieves is in the block (none prefilled). Reported: the fraction of requests served
-so after warm-up (and the fraction of retrieved memories served so), mean
-and p95 time to first token per arm, promotion lag (seconds from a memory's `promote_frequency`-th
-request to its first request served from activation memory), migrations per minute.
-Not a test: it asserts nothing about speed.
+The conversation's turns are loaded into one cube an arm (the same memories each). Requests
+ask the conversation's questions (categories 1-4, with gold answers), each drawn by Zipf rank
+(exponent s): a few questions are asked often, as a user's or an agent's are. Arms:
+
+- off: the scheduler paused, Generate with retrieval and no activation memory (a full
+  prefill of the retrieved memories every time): the baseline;
+- auto (scheduler on): memory_mode auto, the system choosing the tiers;
+- segments (scheduler on): explicit activation memory with retrieval, per-memory caches
+  composed (approximate; `activation.compose: segments`).
+
+Reported per arm after warm-up: token F1 and containment against the gold answers, agreement
+with the off arm (percent of requests answered exactly as it answered the same question), with
+a paired bootstrap interval of F1 minus off's; time to first token (mean, p95, ratio to off);
+the share of prompt memories served from activation memory; migrations per minute.
+Not a test: it asserts nothing.
 """
 from __future__ import annotations
 
@@ -20,15 +26,14 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from memos_cluster.bench.stats import percentiles_ms
+from memos_cluster.bench.answers import AnswerTable, token_f1
+from memos_cluster.bench.stats import bootstrap_interval, percentiles_ms
 from memos_cluster.client import MemosClient
-from memos_cluster.core.tier_types import GenerateStats
+from memos_cluster.core.tier_types import GenerateStats, TokenEvent
 from memos_cluster.core.types import NewMemory
 
-
-def question(text: str, words: int = 8) -> str:
-    """A short query about a memory: its first words (retrieval finds the memory by them)."""
-    return " ".join(text.split()[:words])
+ARMS = ("auto", "segments")  # besides "off", which always runs first
+MAX_NEW_TOKENS = 16  # LoCoMo's gold answers are a few words
 
 
 def zipf_ranks(num_items: int, exponent: float, count: int, seed: int) -> list[int]:
@@ -36,84 +41,112 @@ def zipf_ranks(num_items: int, exponent: float, count: int, seed: int) -> list[i
     return random.Random(seed).choices(range(num_items), weights=weights, k=count)
 
 
-def _ttft(stats: Sequence[GenerateStats]) -> dict[str, float]:
-    return {**percentiles_ms([s.ttft_ms / 1000 for s in stats]),
-            "mean_prompt_tokens": round(statistics.mean(s.prompt_tokens for s in stats), 1),
-            "mean_prefill_tokens": round(statistics.mean(s.prefill_tokens for s in stats), 1)}
+def _ask(client: MemosClient, cube: str, arm: str, question: str,
+         top_k: int) -> tuple[str, GenerateStats]:
+    flags = {"off": dict(use_activation_memory=False, use_retrieved_memories=True),
+             "segments": dict(use_activation_memory=True, use_retrieved_memories=True),
+             "auto": dict(memory_mode="auto")}[arm]
+    text, stats = "", None
+    for event in client.generate(cube, question, max_new_tokens=MAX_NEW_TOKENS,
+                                 retrieval_top_k=top_k, **flags):
+        if isinstance(event, TokenEvent):
+            text += event.text
+        else:
+            stats = event
+    return text, stats
 
 
-def _arm(client: MemosClient, cube: str, texts: Sequence[str], ranks: Sequence[int],
-         top_k: int, pace_s: float) -> tuple[list[GenerateStats], list[float], dict[int, float]]:
-    """Run the workload; returns stats, request times and first activation-served time a rank."""
-    stats, times, served = [], [], {}
-    for rank in ranks:
+def _arm(client: MemosClient, cube: str, arm: str, questions: Sequence[dict],
+         ranks: Sequence[int], top_k: int,
+         pace_s: float) -> tuple[list[str], list[GenerateStats]]:
+    from tqdm import tqdm
+
+    answers, stats = [], []
+    for rank in tqdm(ranks, desc=arm, unit="request"):
         start = time.monotonic()
-        *_, last = client.generate(cube, question(texts[rank]), max_new_tokens=1,
-                                   use_retrieved_memories=True, retrieval_top_k=top_k)
+        text, last = _ask(client, cube, arm, questions[rank]["question"], top_k)
+        answers.append(text)
         stats.append(last)
-        times.append(start)
-        if last.retrieved_from_activation >= top_k and rank not in served:
-            served[rank] = start
         time.sleep(max(0.0, pace_s - (time.monotonic() - start)))
-    return stats, times, served
+    return answers, stats
 
 
-def group_turns(texts: Sequence[str], turns: int) -> list[str]:
-    """Consecutive turns joined into one memory each (a stretch of dialogue, `turns` long)."""
-    return ["\n".join(texts[i:i + turns]) for i in range(0, len(texts), turns)]
+def _figures(arm: str, answers: list[str], stats: list[GenerateStats], off: list[str],
+             off_stats: list[GenerateStats], golds: list[dict]) -> dict[str, Any]:
+    table = AnswerTable()
+    for text, gold in zip(answers, golds):
+        table.add(gold["category"], text, gold["answer"])
+    differences = [100 * (token_f1(a, g["answer"]) - token_f1(b, g["answer"]))
+                   for a, b, g in zip(answers, off, golds)]
+    low, high = bootstrap_interval(differences)
+    served = [m.tier for s in stats for m in s.memories]
+    off_mean = statistics.fmean(s.ttft_ms for s in off_stats)
+    ttft = percentiles_ms([s.ttft_ms / 1000 for s in stats])
+    return {**table.scores(), "f1_minus_off": {"mean": round(statistics.fmean(differences), 1),
+                                               "low": round(low, 1), "high": round(high, 1)},
+            "agreement_with_off": round(100 * sum(a == b for a, b in zip(answers, off))
+                                        / len(off), 1),
+            "ttft_ms": ttft, "ttft_ratio": round(ttft["mean"] / off_mean, 3),
+            "memories_from_activation": round(served.count("activation") / len(served), 3)
+            if served else 0.0,
+            "mean_prefill_tokens": round(statistics.fmean(s.prefill_tokens for s in stats), 1)}
 
 
-def run_tiers_bench(client: MemosClient, texts: Sequence[str], num_requests: int = 400,
-                    exponent: float = 1.1, top_k: int = 3, warmup_fraction: float = 0.25,
-                    promote_after: int = 3, pace_s: float = 0.05, seed: int = 0,
+def run_tiers_bench(client: MemosClient, memories: Sequence[NewMemory],
+                    questions: Sequence[dict], arms: Sequence[str] = ARMS,
+                    num_requests: int = 200, exponent: float = 1.1, top_k: int = 4,
+                    warmup_fraction: float = 0.25, pace_s: float = 0.05, seed: int = 0,
                     say: Callable[[str], None] = print) -> dict[str, Any]:
+    """`questions`: qa_questions() of the conversation whose `memories` these are."""
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        raise SystemExit(f"unknown tiers arms {unknown}: the arms are {', '.join(ARMS)}")
     stamp = int(time.time())
-    cubes = {arm: f"bench-tiers-{arm}-{stamp}" for arm in ("on", "off")}
-    memories = [NewMemory(t, id=f"m{i}") for i, t in enumerate(texts)]
-    for cube in cubes.values():
-        client.create_cube(cube, description="bench tiers")
-        client.add(cube, memories)
-    ranks = zipf_ranks(len(texts), exponent, num_requests, seed)
+    names = ["off", *arms]
+    cubes = {arm: f"bench-tiers-{arm}-{stamp}" for arm in names}
+    ranks = zipf_ranks(len(questions), exponent, num_requests, seed)
     warmup = int(warmup_fraction * num_requests)
+    runs: dict[str, tuple[list[str], list[GenerateStats]]] = {}
+    migrations: dict[str, dict[str, int]] = {}
     try:
-        client.scheduler("pause")
-        say(f"scheduler off: {num_requests} Generate requests, Zipf s={exponent} over "
-            f"{len(texts)} memories ...")
-        off, _, _ = _arm(client, cubes["off"], texts, ranks, top_k, pace_s)
-        client.scheduler("resume")
-        say("scheduler on ...")
-        started = time.monotonic()
-        on, times, served = _arm(client, cubes["on"], texts, ranks, top_k, pace_s)
-        minutes = (time.monotonic() - started) / 60
-        migrations = Counter(m.action for m in client.tier_status(cubes["on"]).migrations)
+        for arm in names:
+            client.create_cube(cubes[arm], description="bench tiers")
+            client.add_many(cubes[arm], list(memories))
+        for arm in names:
+            client.scheduler("pause" if arm == "off" else "resume")
+            say(f"{arm}: {num_requests} Generate requests, Zipf s={exponent} over "
+                f"{len(questions)} questions, {len(memories)} memories, top {top_k}")
+            started = time.monotonic()
+            runs[arm] = _arm(client, cubes[arm], arm, questions, ranks, top_k, pace_s)
+            minutes = (time.monotonic() - started) / 60
+            counted = Counter(m.action for m in client.tier_status(cubes[arm]).migrations)
+            migrations[arm] = {"per_min": round(sum(counted.values()) / minutes, 1)
+                               if minutes else 0.0, **counted}
     finally:
+        client.scheduler("resume")
         for cube in cubes.values():
             client.delete_cube(cube)
-    # Promotion lag: from a rank's promote_after-th request to its first served request.
-    lags, seen = [], {}
-    for rank, at in zip(ranks, times):
-        seen[rank] = seen.get(rank, 0) + 1
-        if seen[rank] == promote_after and rank in served and served[rank] >= at:
-            lags.append(served[rank] - at)
-    after = on[warmup:]
-    result = {"activation_hit_rate": round(sum(1 for s in after
-                                               if s.retrieved_from_activation >= top_k)
-                                           / len(after), 3),
-              "retrieved_from_activation": round(sum(s.retrieved_from_activation for s in after)
-                                                 / (top_k * len(after)), 3),
-              "ttft_ms": {"on": _ttft(on[warmup:]), "off": _ttft(off[warmup:])},
-              "promotion_lag_s": round(statistics.median(lags), 2) if lags else None,
-              "migrations_per_min": round(sum(migrations.values()) / minutes, 1)
-              if minutes else 0.0,
-              "migrations": dict(migrations),
-              "requests": num_requests, "warmup": warmup, "zipf_s": exponent,
-              "memories": len(texts), "retrieval_top_k": top_k}
-    ttft = result["ttft_ms"]
-    say(f"served from activation memory after warm-up: {100 * result['activation_hit_rate']:.1f}%"
-        f" of requests, {100 * result['retrieved_from_activation']:.1f}% of retrieved memories")
-    say(f"TTFT mean/p95: scheduler on {ttft['on']['mean']} / {ttft['on']['p95']} ms, off "
-        f"{ttft['off']['mean']} / {ttft['off']['p95']} ms "
-        f"(on/off mean {ttft['on']['mean'] / ttft['off']['mean']:.2f})")
-    say(f"promotion lag (median) {result['promotion_lag_s']} s; "
-        f"{result['migrations_per_min']} migrations/min {result['migrations']}")
+    golds = [questions[r] for r in ranks[warmup:]]
+    off_answers, off_stats = (x[warmup:] for x in runs["off"])
+    result: dict[str, Any] = {"requests": num_requests, "warmup": warmup, "zipf_s": exponent,
+                              "questions": len(questions), "distinct_asked": len(set(ranks)),
+                              "memories": len(memories), "retrieval_top_k": top_k,
+                              "max_new_tokens": MAX_NEW_TOKENS, "arms": {}}
+    for arm in names:
+        answers, stats = (x[warmup:] for x in runs[arm])
+        result["arms"][arm] = {**_figures(arm, answers, stats, off_answers, off_stats, golds),
+                               "migrations": migrations[arm]}
+    say_tiers(result, say)
     return result
+
+
+def say_tiers(result: dict[str, Any], say: Callable[[str], None]) -> None:
+    say(f"after {result['warmup']} warm-up requests ({result['distinct_asked']} distinct "
+        f"questions asked of {result['questions']}):")
+    say(f"{'arm':<10}{'F1':>6}{'F1 - off [95%]':>22}{'same as off':>13}{'TTFT mean':>11}"
+        f"{'p95':>9}{'ratio':>7}{'from activation':>17}")
+    for arm, r in result["arms"].items():
+        d = r["f1_minus_off"]
+        say(f"{arm:<10}{r['f1']:>6}" + f"{d['mean']} [{d['low']}, {d['high']}]".rjust(22)
+            + f"{r['agreement_with_off']:>12}%{r['ttft_ms']['mean']:>11}{r['ttft_ms']['p95']:>9}"
+            f"{r['ttft_ratio']:>7}{100 * r['memories_from_activation']:>16.1f}%")

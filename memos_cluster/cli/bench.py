@@ -95,7 +95,6 @@ def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
     from memos_cluster.bench.qa import ARMS, run_qa_bench
     from memos_cluster.data.locomo import load_locomo
     from memos_cluster.tiers.llm.model import default_device
-    from memos_cluster.tiers.parametric.service import lora_spec
 
     wanted = [c for c in (args.conversations or "conv-26").split(",") if c]
     samples = [s for s in load_locomo(_needs(data)) if s["sample_id"] in wanted]
@@ -104,8 +103,7 @@ def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
     plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
     return run_qa_bench(config, args.model or config.activation.model,
                         default_device(args.device), samples, args.per_category, args.top_k,
-                        dataclasses.replace(lora_spec(config.parametric), steps=args.steps),
-                        args.adapter_memories, plot_path=plot,
+                        plot_path=plot,
                         arms_run=[a for a in (args.arms or ",".join(ARMS)).split(",") if a])
 
 
@@ -126,15 +124,38 @@ def bench_fidelity(args, config: MemosConfig, data: Optional[str]) -> dict:
                               arms, args.holdout)
 
 
-def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
-    from memos_cluster.bench.tiers import group_turns, run_tiers_bench
-    from memos_cluster.data.locomo import locomo_texts
+def bench_parametric(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: a question adapter trained on a conversation's frequent questions."""
+    from memos_cluster.bench.parametric import run_parametric_bench
+    from memos_cluster.data.locomo import load_locomo
+    from memos_cluster.tiers.llm.model import default_device
+    from memos_cluster.tiers.parametric.service import lora_spec
 
-    turns = locomo_texts(_needs(data), first=1)
-    texts = group_turns(turns, args.turns_per_memory)[:args.memories]
-    run = dict(num_requests=args.requests, top_k=args.top_k)
+    wanted = [c for c in (args.conversations or "conv-26,conv-30").split(",") if c]
+    found = {s["sample_id"]: s for s in load_locomo(_needs(data))}
+    if len(wanted) != 2 or not set(wanted) <= set(found):
+        raise SystemExit(f"parametric: --conversations names the cube's conversation and "
+                         f"another one, both in {data} (got {wanted})")
+    return run_parametric_bench(config, args.model or config.activation.model,
+                                default_device(args.device), found[wanted[0]],
+                                found[wanted[1]], args.pairs, args.top_k,
+                                dataclasses.replace(lora_spec(config.parametric),
+                                                    steps=args.steps))
+
+
+def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
+    from memos_cluster.bench.qa import qa_questions
+    from memos_cluster.bench.tiers import ARMS, run_tiers_bench
+    from memos_cluster.data.locomo import load_locomo, locomo_memories
+
+    samples = [s for s in load_locomo(_needs(data)) if s["sample_id"] == args.conversation]
+    if not samples:
+        raise SystemExit(f"{args.conversation} is not in {data}")
+    run = dict(memories=locomo_memories(samples[0]), questions=qa_questions(samples[0]),
+               arms=[a for a in (args.arms or ",".join(ARMS)).split(",") if a],
+               num_requests=args.requests, top_k=args.top_k)
     if args.address:
-        return run_tiers_bench(client_for(args, config), texts, **run)
+        return run_tiers_bench(client_for(args, config), **run)
     from actors.cluster import temporary_cluster
 
     # Cycles every 2 s and a 2-minute half-life, so a run of a few minutes shows the
@@ -144,7 +165,7 @@ def bench_tiers(args, config: MemosConfig, data: Optional[str]) -> dict:
                                    "scheduler.max_block_memories": args.block_memories
                                    or config.scheduler.max_block_memories})
     with temporary_cluster(fast, prefix="memos-bench-") as client:
-        result = run_tiers_bench(client, texts, **run)
+        result = run_tiers_bench(client, **run)
     return {**result, "compose": fast.activation.compose,
             "block_memories": fast.scheduler.max_block_memories}
 
@@ -201,7 +222,8 @@ def bench_drills(args, config: MemosConfig, data: Optional[str]) -> dict:
 
 
 BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
-           "lora": bench_lora, "qa": bench_qa, "fidelity": bench_fidelity, "tiers": bench_tiers, "cluster": bench_cluster,
+           "lora": bench_lora, "qa": bench_qa, "fidelity": bench_fidelity,
+           "parametric": bench_parametric, "tiers": bench_tiers, "cluster": bench_cluster,
            "load": bench_load, "drills": bench_drills}
 
 
@@ -221,7 +243,7 @@ def add_bench_command(sub):
                                          "cluster (shards, rebalance, failures), load, drills")
     bench.add_argument("which", choices=sorted(BENCHES))
     bench.add_argument("--data", help="LoCoMo file")
-    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway: which one")
+    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway, tiers: which one")
     bench.add_argument("--conversations", help="locomo, fidelity: sample ids, comma-separated "
                                                "(all); qa: (conv-26)")
     bench.add_argument("--per-category", type=int, default=0,
@@ -233,10 +255,7 @@ def add_bench_command(sub):
     bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
     bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
     bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
-    bench.add_argument("--requests", type=int, default=400, help="tiers: Generate requests an arm")
-    bench.add_argument("--memories", type=int, default=60, help="tiers: memories a cube")
-    bench.add_argument("--turns-per-memory", type=int, default=4,
-                       help="tiers: consecutive LoCoMo turns joined into one memory")
+    bench.add_argument("--requests", type=int, default=200, help="tiers: Generate requests an arm")
     bench.add_argument("--top-k", type=int, default=4,
                        help="tiers, qa, fidelity: memories retrieved a request")
     bench.add_argument("--block-memories", type=int, default=0,
@@ -245,18 +264,16 @@ def add_bench_command(sub):
     bench.add_argument("--scenario", help="load: a scenario file (load_tests/scenarios/*.yaml)")
     bench.add_argument("--clients", type=int, default=0,
                        help="load: concurrent clients (default: the scenario's)")
-    bench.add_argument("--steps", type=int, default=80,
-                       help="qa: LoRA steps per adapter (80 of 8 examples: ~10 min on 2 CPU "
-                            "cores; parametric.steps is the cluster's)")
-    bench.add_argument("--adapter-memories", choices=("hot", "all"), default="hot",
-                       help="qa: train each adapter on the memories the questions' searches "
-                            "returned (hot), or on all of the conversation's")
+    bench.add_argument("--steps", type=int, default=150,
+                       help="parametric: LoRA steps (of parametric.batch_size examples; "
+                            "parametric.steps is the cluster's)")
     bench.add_argument("--plot", help="load, qa: a PNG (default: --out with .png)")
     bench.add_argument("--arms", help="comma-separated; fidelity: compose[+anchor][@ratio]"
-                                      "[:rule] (bench/fidelity.py); qa: arm names "
-                                      "(all; plaintext always runs)")
+                                      "[:rule] (bench/fidelity.py); qa, tiers: arm "
+                                      "names (all; plaintext / off always runs)")
     bench.add_argument("--pairs", type=int, default=40,
-                       help="fidelity: (memories, question) pairs per conversation")
+                       help="fidelity: (memories, question) pairs per conversation; "
+                            "parametric: questions a split")
     bench.add_argument("--holdout", help="fidelity: the conversation reported apart from the "
                                          "others (tune on those, report this one)")
     return bench

@@ -46,7 +46,8 @@ def cmd_adapters(args, config: MemosConfig) -> int:
     client = client_for(args, config)
     if args.action == "train":
         job = client.train_adapter(args.cube, args.ids, rank=args.rank, steps=args.steps,
-                                   learning_rate=args.learning_rate)
+                                   learning_rate=args.learning_rate,
+                                   questions=args.question or ())
         print(f"training job {job.job_id} for {args.cube}: {job.status}")
         if args.wait:
             job = _follow_job(client, job.job_id)
@@ -68,12 +69,16 @@ def cmd_adapters(args, config: MemosConfig) -> int:
             if args.action == "show" and record.version != args.version:
                 continue
             mark = "current" if record.version == listing.current_version else (
-                "stale" if record.stale else "")
+                "stale" if record.stale else "rejected" if record.rejected else "")
             metrics = ", ".join(f"{k} {v:g}" for k, v in sorted(record.metrics.items()))
-            print(f"v{record.version} {mark:<7} {len(record.memories)} memories; {metrics}")
+            print(f"v{record.version} {mark:<8} {len(record.memories)} memories"
+                  + (f", {len(record.questions)} questions" if record.questions else "")
+                  + f"; {metrics}")
             if args.action == "show":
                 print("  base: " + ", ".join(f"{k}={v}" for k, v in record.base.items()))
                 print("  trained on: " + ", ".join(f"{m}@{n}" for m, n in record.memories))
+                for question in record.questions:
+                    print(f"  answers: {question}")
     return 0
 
 
@@ -137,6 +142,9 @@ def add_tier_commands(sub) -> tuple:
     adapters.add_argument("--steps", type=int, default=0)
     adapters.add_argument("--learning-rate", type=float, default=0.0)
     adapters.add_argument("--wait", action="store_true", help="train: follow it to the end")
+    adapters.add_argument("--question", action="append",
+                          help="train: a question adapter answering this question without "
+                               "retrieval (repeat it; no memory ids then)")
     tiers = sub.add_parser("tiers", help="a cube's memories by tier and access frequency")
     tiers.add_argument("cube")
     tiers.add_argument("--last", type=int, default=20, help="recent migrations to show")

@@ -267,10 +267,13 @@ class MemosClient:
 
     # ---- parametric memory -----------------------------------------------------------------
     def train_adapter(self, cube_id: str, memory_ids: Sequence[str], rank: int = 0,
-                      steps: int = 0, learning_rate: float = 0.0) -> TrainingJob:
-        """Start training a new adapter version on these memories; returns the queued job
-        at once (poll `training_job`, or `wait_for_training`). 0: configured settings."""
-        return self._call("train", cube_id, list(memory_ids), rank, steps, learning_rate)
+                      steps: int = 0, learning_rate: float = 0.0,
+                      questions: Sequence[str] = ()) -> TrainingJob:
+        """Start training a new adapter version on these memories, or (questions, with no
+        memory ids) a question adapter answering them without retrieval; returns the queued
+        job at once (poll `training_job`, or `wait_for_training`). 0: configured settings."""
+        return self._call("train", cube_id, list(memory_ids), rank, steps, learning_rate,
+                          list(questions))
 
     def training_job(self, job_id: str) -> TrainingJob:
         return self._call("training_job", job_id)

@@ -234,7 +234,7 @@ class ActivationConfig:
     # Segments composition: which tokens are recomputed. "deviation" (CacheBlend), "attention"
     # (the question's attention), "product" (both), "memory" (the most attended memories
     # whole): tiers/activation/select.py; measured in docs/activation.md.
-    recompute_select: str = "deviation"
+    recompute_select: str = "memory"
     # Segments composition: each memory's own cache is computed after this memory line, then
     # the line is dropped, so that every memory was encoded as a later line of the list, as
     # it stands in a prompt. "" computes it right after the prompt's head.
@@ -263,8 +263,17 @@ class ParametricConfig:
     learning_rate: float = 0.003
     batch_size: int = 8
     max_train_memories: int = 2000  # memories one run may train on
+    max_train_questions: int = 256  # questions one question adapter may learn
     # How long the gateway trusts its view of a cube's current adapter (marks on Search hits).
     index_ttl_s: float = 5.0
+    # memory_mode auto applies a question adapter only to a query whose embedding is at least
+    # this close (cosine) to a question it was trained on (tiers/parametric/gate.py).
+    gate_similarity: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.gate_similarity <= 1.0:
+            raise ConfigError(f"parametric.gate_similarity must be within (0, 1], not "
+                              f"{self.gate_similarity}", "parametric.gate_similarity")
 
 
 @dataclass
@@ -283,6 +292,11 @@ class SchedulerConfig:
     consolidate_frequency: float = 6.0  # hot enough to train into the cube's adapter
     consolidate_min_age_s: float = 900.0  # ... for at least this long
     stable_s: float = 900.0  # ... and unchanged this long
+    # Consolidation trains a question adapter when the cube has questions asked at least this
+    # often (decayed), on its `max_adapter_questions` most frequent; else its hot memories.
+    question_frequency: float = 3.0
+    max_adapter_questions: int = 64
+    max_questions_per_cube: int = 256  # questions the scheduler tracks a cube
     min_retrain_interval_s: float = 3600.0  # per cube
     max_concurrent_trainings: int = 1
     # Near-duplicates (cosine of MiniLM vectors at least this) are merged into the hottest one;

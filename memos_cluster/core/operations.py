@@ -126,10 +126,15 @@ def _generate(config: MemosConfig, args: tuple) -> None:
 
 
 def _train(config: MemosConfig, args: tuple) -> None:
-    cube_id, memory_ids, rank, steps, learning_rate = (*args, 0, 0, 0.0)[:5]
+    cube_id, memory_ids, rank, steps, learning_rate, questions = (*args, 0, 0, 0.0, ())[:6]
     v.check_id(cube_id, "cube_id", config.limits)
-    v.check_training(memory_ids, rank, steps, learning_rate, config.limits,
-                     config.parametric.max_train_memories)
+    if questions:
+        v.check_questions(questions, memory_ids, config.limits,
+                          config.parametric.max_train_questions)
+        v.check_lora_settings(rank, steps, learning_rate)
+    else:
+        v.check_training(memory_ids, rank, steps, learning_rate, config.limits,
+                         config.parametric.max_train_memories)
 
 
 def _job(config: MemosConfig, args: tuple) -> None:

@@ -127,6 +127,13 @@ class AdapterRecord:
     created_at_ms: int
     stale: bool = False  # a memory it was trained on was deleted: not served; retrain or retire
     files: tuple[str, ...] = field(default=())  # adapter file names, lineage.json excluded
+    # Question adapters (tiers/parametric/distill.py): the questions it answers without
+    # retrieval (each with its trained rewrites), which memory_mode auto compares a query with;
+    # empty for a memory-recall adapter.
+    questions: tuple[str, ...] = field(default=())
+    # It agreed with the teacher on held-out rewrites less than the version it would replace:
+    # kept with its figures, never served.
+    rejected: bool = False
 
     @property
     def name(self) -> str:
@@ -141,6 +148,7 @@ class AdapterRecord:
         data = json.loads(text)
         data["memories"] = tuple(tuple(m) for m in data["memories"])
         data["files"] = tuple(data.get("files", ()))
+        data["questions"] = tuple(data.get("questions", ()))
         return cls(**data)
 
 
@@ -151,8 +159,9 @@ class AdapterListing:
 
 
 def current_of(records: Sequence[AdapterRecord]) -> Optional[AdapterRecord]:
-    """The newest version that is not stale (records oldest first): the one Generate applies."""
-    live = [r for r in records if not r.stale]
+    """The newest version that is neither stale nor rejected (records oldest first): the one
+    Generate applies."""
+    live = [r for r in records if not (r.stale or r.rejected)]
     return live[-1] if live else None
 
 

@@ -313,6 +313,18 @@ def check_training(memory_ids: Iterable[str], rank: int, steps: int, learning_ra
     return ids
 
 
+def check_questions(questions: Sequence[str], memory_ids: Sequence[str], limits: LimitsConfig,
+                    max_questions: int) -> None:
+    """A question adapter's questions (TrainAdapter): 1..max_questions query texts, and no
+    memory ids beside them (the memories are what each question retrieves)."""
+    if memory_ids:
+        raise InvalidArgument("name memory_ids or questions, not both", "questions")
+    if not isinstance(questions, (list, tuple)) or not 1 <= len(questions) <= max_questions:
+        raise InvalidArgument(f"questions: 1 to {max_questions} of them", "questions")
+    for i, question in enumerate(questions):
+        check_text(question, f"questions[{i}]", limits.max_query_chars)
+
+
 def check_key_settings(name: str, expires_in_s: Optional[float], rate_limit_rps: float) -> None:
     """A new API key's name, lifetime (seconds; None: never expires) and own rate limit
     (requests/s; 0: the default). Who calls it: the gateway, and the auth registry itself."""

@@ -136,6 +136,9 @@ class GuardedShard:
     def embed_query(self, query: str):
         return self.tier.embed_query(query)
 
+    def embed_texts(self, texts: list[str]):
+        return self.tier.embed_texts(texts)
+
     def get(self, cube_id, ids):
         self.guard.check([cube_id])
         return self.tier.get(cube_id, ids)

@@ -26,6 +26,7 @@ class AccessEvent:
     version: int
     kind: str  # one of KINDS
     time_s: float  # when it happened (seconds since the epoch)
+    query: str = ""  # the Search or Generate query that reached the memory ("" for a Get)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import MemosError, NotFound
 from memos_cluster.core.fileutil import write_atomically
 from memos_cluster.core.tier_types import MemoryTier, Migration, TierStatus, current_of
+from memos_cluster.scheduler.questions import QuestionLog
 from memos_cluster.scheduler.frequency import AccessEvent, FrequencyTable
 from memos_cluster.scheduler.policy import (
     CubeState, MemoryState, MigrationPlan, Snapshot, plan)
@@ -47,6 +48,8 @@ class Scheduler:
         self._state_path = state_path
         self._clock = clock
         self._table = FrequencyTable(config.scheduler.half_life_s)
+        self._questions = QuestionLog(config.scheduler.half_life_s,
+                                      config.scheduler.max_questions_per_cube)
         self._activated_at: dict[tuple[str, str], float] = {}
         self._last_trained: dict[str, float] = {}
         self._jobs: dict[str, str] = {}  # cube -> training job started by the scheduler
@@ -57,8 +60,13 @@ class Scheduler:
 
     # ---- events ----------------------------------------------------------------------------
     def record(self, events: Sequence[AccessEvent], num_dropped: int = 0) -> None:
+        asked = set()  # a request's events share its query and time: one question each
         for event in events:
             self._table.record(event)
+            if event.query and event.kind != "get":
+                asked.add((event.cube_id, event.query, event.time_s))
+        for cube_id, query, time_s in sorted(asked, key=lambda x: x[2]):
+            self._questions.record(cube_id, query, time_s)
         self.num_events += len(events)
         self.num_dropped += num_dropped
 
@@ -163,15 +171,25 @@ class Scheduler:
                     self._activated_at.pop((c, m), None)
                     self._log.append(Migration(now, c, m, "demote"))
         for cube_id, ids in result.consolidate.items():
+            # A cube asked the same questions often gets a question adapter for them (what a
+            # small model's adapter can do: docs/parametric.md); else its hot memories'.
+            questions = self._questions.frequent(cube_id, now, self._config.question_frequency,
+                                                 self._config.max_adapter_questions)
             try:
-                job = await self._parametric.train(cube_id, list(ids), self._parametric.spec())
+                if questions:
+                    job = await self._parametric.train_questions(cube_id, questions,
+                                                                 self._parametric.spec())
+                else:
+                    job = await self._parametric.train(cube_id, list(ids),
+                                                       self._parametric.spec())
             except MemosError as exc:
                 self._log.append(Migration(now, cube_id, "", "failed", f"train: {exc}"))
                 continue
             self._jobs[cube_id] = job.job_id
             self._last_trained[cube_id] = now
+            what = f"{len(questions)} questions" if questions else f"{len(ids)} memories"
             self._log.append(Migration(now, cube_id, "", "consolidate",
-                                       f"job {job.job_id} on {len(ids)} memories"))
+                                       f"job {job.job_id} on {what}"))
         for cube_id, keep, merged in result.merge:
             try:
                 kept = await self._memory.merge(cube_id, keep, list(merged))
@@ -209,7 +227,7 @@ class Scheduler:
 
     # ---- checkpoint ------------------------------------------------------------------------
     def checkpoint(self) -> None:
-        state = {"table": self._table.to_json(),
+        state = {"table": self._table.to_json(), "questions": self._questions.to_json(),
                  "activated_at": [[c, m, t] for (c, m), t in self._activated_at.items()],
                  "last_trained": self._last_trained, "jobs": self._jobs,
                  "log": [asdict(x) for x in self._log], "paused": self.paused}
@@ -221,6 +239,9 @@ class Scheduler:
             return False
         state = json.loads(self._state_path.read_text())
         self._table = FrequencyTable.from_json(state["table"], self._config.half_life_s)
+        self._questions = QuestionLog.from_json(state.get("questions", {}),
+                                                self._config.half_life_s,
+                                                self._config.max_questions_per_cube)
         self._activated_at = {(c, m): t for c, m, t in state["activated_at"]}
         self._last_trained = dict(state["last_trained"])
         self._jobs = dict(state["jobs"])

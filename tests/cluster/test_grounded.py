@@ -47,3 +47,39 @@ def test_retrieved_memories_ground_the_answer(conversation_cube, question, fact)
     assert fact not in bare.lower(), bare
     # The answer ends at the model's end of turn or the token budget, never mid-template.
     assert "<|im_" not in grounded and stats.num_generated <= 16
+
+
+def auto(client, cube, question) -> tuple[str, GenerateStats]:
+    events = list(client.generate(cube, question, max_new_tokens=16, memory_mode="auto"))
+    (stats,) = [e for e in events if isinstance(e, GenerateStats)]
+    return "".join(e.text for e in events if isinstance(e, TokenEvent)), stats
+
+
+def test_a_question_adapter_answers_its_questions_and_only_those(conversation_cube):
+    """TrainAdapter with questions distils the model's answers with their retrieved memories
+    into an adapter; memory_mode auto then answers those questions (and their rewrites) with
+    the adapter alone, no retrieval, and any other question by retrieval with the adapter off.
+    A later version that agrees with its teacher less is kept rejected and never served."""
+    client, cube = conversation_cube
+    learnt = [FACTS[0][0], FACTS[1][0]]
+    job = client.wait_for_training(client.train_adapter(
+        cube, [], steps=40, questions=learnt).job_id, timeout_s=900)
+    assert job.status == "succeeded", job.error
+    listing = client.adapters(cube)
+    current = next(r for r in listing.adapters if r.version == listing.current_version)
+    assert set(learnt) <= set(current.questions) and not current.rejected
+    assert current.metrics["held_out_agreement"] > current.metrics["base_held_out_agreement"]
+
+    answer_text, stats = auto(client, cube, "Quick question: " + learnt[0])
+    assert stats.adapters_used == (f"{cube}@v{current.version}",) and not stats.memories
+    assert stats.prompt_tokens < 80  # the question alone, no memories
+    other, other_stats = auto(client, cube, FACTS[2][0])
+    assert not other_stats.adapters_used and len(other_stats.memories) > 0
+    assert FACTS[2][1] in other.lower(), other
+
+    worse = client.wait_for_training(client.train_adapter(
+        cube, [], steps=1, questions=learnt).job_id, timeout_s=900)
+    assert worse.status == "succeeded", worse.error
+    listing = client.adapters(cube)
+    (newest,) = [r for r in listing.adapters if r.version == worse.version]
+    assert newest.rejected and listing.current_version == current.version

@@ -78,3 +78,25 @@ def test_generate_errors_are_statuses(client, cube):
         generate(client, cube, query="")
     with pytest.raises(NotFound, match="memories"):
         client.activate(cube, ["never-added"])
+
+
+def test_auto_mode_is_a_full_prefill_that_reuses_its_own_prompt(client, cube):
+    """memory_mode auto retrieves, answers as a full prefill of the retrieved memories does,
+    and serves the same memories from activation memory when they come back; the stats say
+    which tier served each memory."""
+    client.add(cube, NOTES)
+    question = "which lantern was lit in the garden?"
+    tokens, first = generate(client, cube, question, memory_mode="auto")
+    plain, full = generate(client, cube, question, use_activation_memory=False,
+                           use_retrieved_memories=True)
+    assert tokens == plain and first.prompt_tokens == full.prompt_tokens
+    assert len(first.memories) == MemosConfig().activation.retrieval_top_k
+    assert all(m.tier == "plaintext" and m.cube_id == cube for m in first.memories)
+    again, second = generate(client, cube, question, memory_mode="auto")
+    assert again == tokens
+    assert [m.memory_id for m in second.memories] == [m.memory_id for m in first.memories]
+    assert all(m.tier == "activation" for m in second.memories)
+    assert second.prefill_tokens < first.prefill_tokens
+    assert second.retrieved_from_activation == len(second.memories)
+    with pytest.raises(InvalidArgument, match="memory_mode"):
+        generate(client, cube, question, memory_mode="fastest")

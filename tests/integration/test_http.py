@@ -106,6 +106,16 @@ def test_generate_streams_server_sent_events(base_url, two_users):
         refused = http.post("/v1/generate", json={**body, "max_new_tokens": 100_000})
         assert refused.status_code == 400
         assert refused.json()["error"]["field"] == "max_new_tokens"
+        # No memory flag at all: HTTP's default is memory_mode auto, which retrieves (the
+        # stats name each retrieved memory and its tier); a flag asks for explicit mode.
+        for flags, retrieved in (({}, True), ({"use_activation_memory": True}, False)):
+            with http.stream("POST", "/v1/generate", json={
+                    "cube_ids": [two_users["cube"]], "query": "Where is the spare key?",
+                    "max_new_tokens": 2, **flags}) as reply:
+                lines = [line for line in reply.iter_lines() if line.startswith("data:")]
+            stats = json.loads(lines[-1][5:])
+            assert bool(stats["memories"]) is retrieved, stats
+            assert all(m["tier"] in ("activation", "plaintext") for m in stats["memories"])
 
 
 def test_another_tenants_key_is_refused_over_http(base_url, two_users):

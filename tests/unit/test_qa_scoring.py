@@ -4,7 +4,7 @@ character tokenizer, so the token lists read as text)."""
 import pytest
 
 from memos_cluster.bench.answers import AnswerTable, contains, token_f1
-from memos_cluster.bench.qa import _training_sets, qa_questions
+from memos_cluster.bench.qa import qa_questions
 from memos_cluster.core.tier_types import BlockMemory
 from memos_cluster.tiers.llm.prompt import PromptFormat
 
@@ -51,18 +51,7 @@ def test_the_sample_takes_the_first_questions_of_each_scored_category():
     picked = qa_questions(sample, per_category=1)
     assert [(q["question"], q["answer"], q["category"]) for q in picked] == [
         ("q1", "a", "1"), ("q3", "2023", "2")]
-
-
-def test_hot_adapters_train_on_what_the_questions_retrieved_once_each():
-    m = {i: BlockMemory("c", f"m{i}", 1, f"text {i}") for i in range(4)}
-    cubes = {"c": list(m.values())}
-    questions = [{"conversation": "c"}, {"conversation": "c"}]
-    hits = [(m[2], m[0]), (m[0], m[3])]
-    assert [x.memory_id for x in _training_sets(cubes, questions, hits, "hot")["c"]] == [
-        "m2", "m0", "m3"]
-    assert _training_sets(cubes, questions, hits, "all") == cubes
-    with pytest.raises(SystemExit):
-        _training_sets(cubes, questions, hits, "warm")
+    assert [q["question"] for q in qa_questions(sample)] == ["q1", "q2", "q3"]  # 0: all
 
 
 def test_a_memory_line_and_its_training_example_show_its_date():

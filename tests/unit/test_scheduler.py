@@ -58,6 +58,11 @@ class LocalTrainer:
 
     def __init__(self, trainer):
         self.trainer = trainer
+        self.lessons = []  # what question runs were asked to learn
+
+    async def start_questions(self, cube_id, lessons, spec):
+        self.lessons = list(lessons)
+        return self.trainer.start_questions(cube_id, lessons, spec)
 
     async def start(self, cube_id, memories, spec):
         return self.trainer.start(cube_id, memories, spec)
@@ -67,6 +72,9 @@ class LocalTrainer:
 
     async def cancel(self, job_id):
         return self.trainer.cancel(job_id)
+
+
+PORTS = {}
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +103,7 @@ def system(tmp_path_factory):
                                    {"kv-0": LocalKV(host)}, adapters_for=parametric.current)
     make = lambda: Scheduler(config, activation, parametric,  # noqa: E731
                              config.scheduler_state_path(), clock, memory=memory)
+    PORTS["trainer"] = parametric._trainer  # the LocalTrainer, for test_frequent_questions_...
     yield config, clock, memory, activation, trainer, make
     trainer.shutdown()
     tier.close()
@@ -104,9 +113,11 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-def touch(scheduler, clock, cube, ids, times=1):
-    scheduler.record([AccessEvent(cube, i, 1, "search", clock.now) for i in ids
-                      for _ in range(times)])
+def touch(scheduler, clock, cube, ids, times=1, query=""):
+    """`times` requests, each reaching every memory of `ids` (with `query`, when given)."""
+    for _ in range(times):
+        scheduler.record([AccessEvent(cube, i, 1, "search", clock.now, query) for i in ids])
+        clock.now += 0.001
 
 
 def test_hot_memories_flow_through_the_tiers(system):
@@ -202,3 +213,30 @@ def test_near_duplicates_are_merged_with_lineage(system):
     kept = run(memory.get("dups", ["k1"])).items[0]
     assert kept.metadata["merged_from"] == ["k2@1"]
     assert run(scheduler.cycle()).merge == ()  # nothing left to merge
+
+
+def test_frequent_questions_become_a_question_adapter(system):
+    """Consolidation of a cube asked the same question often trains a question adapter on
+    it (the question and its retrieved memories), not a memory-recall one; a question asked
+    too rarely is not learnt."""
+    _, clock, memory, _, trainer, make = system
+    run(memory.create_cube(CubeSpec("asked")))
+    run(memory.add("asked", [NewMemory("The spare key is in the kitchen drawer", id="key"),
+                             NewMemory("The bikes are in the garden shed", id="bikes")]))
+    scheduler = make()
+    for _ in range(4):  # hot, old and stable enough to consolidate (see the fixture)
+        touch(scheduler, clock, "asked", ["key"], times=2, query="Where is the spare key?")
+        clock.now += 50
+    touch(scheduler, clock, "asked", ["key"], times=3, query="Where is the spare key?")
+    touch(scheduler, clock, "asked", ["bikes"], query="Where are the bikes?")
+    plan = run(scheduler.cycle())
+    assert "asked" in plan.consolidate
+    (lesson,) = PORTS["trainer"].lessons
+    assert lesson.question == "Where is the spare key?"
+    assert "key" in [m.memory_id for m in lesson.memories]
+    log = run(scheduler.tier_status("asked")).migrations
+    assert "on 1 questions" in [m for m in log if m.action == "consolidate"][-1].detail
+    # The random-weight model's answers share no word with the memory: nothing learnt, and
+    # the run says so when the scheduler next looks.
+    job = trainer.wait(scheduler._jobs["asked"], 300)
+    assert job.status == "failed" and "answered from its memories" in job.error

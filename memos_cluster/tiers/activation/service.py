@@ -20,7 +20,10 @@ from memos_cluster.core.tier_types import (
 from memos_cluster.core.types import SearchQuery
 from memos_cluster.placement.shardmap import HashRing
 from memos_cluster.tiers.activation.engine import GenerateRequest
+from memos_cluster.tiers.parametric.gate import nearest_question, stack
 from memos_cluster.tiers.plaintext.service import MemoryService
+
+QUESTION_VECTORS_KEPT = 64  # question adapters whose embedded questions the gateway keeps
 
 
 class KVPort(Protocol):
@@ -40,9 +43,12 @@ class ActivationService:
         self._adapters_for = adapters_for
         # Told (cube, memory id, version) of every memory a Generate used: the gateway turns
         # them into access events for the scheduler.
-        self.on_access: Optional[Callable[[list[tuple[str, str, int]], str], None]] = None
+        self.on_access: Optional[Callable[[list[tuple[str, str, int]], str, str], None]] = None
         self._config = config.activation
         self._limits = config.limits
+        self._gate_similarity = config.parametric.gate_similarity
+        # Question adapters' questions embedded, by adapter name (oldest first out).
+        self._question_vectors: dict[str, Any] = {}
         self._memory = memory
         self._ring = ring
         self._ports = dict(ports)
@@ -91,21 +97,52 @@ class ActivationService:
         hits = [block_memory(h.item) for h in await self._memory.search(SearchQuery(
             call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k))]
         if self.on_access is not None:
-            self.on_access([(m.cube_id, m.memory_id, m.version) for m in hits], "generate")
+            self.on_access([(m.cube_id, m.memory_id, m.version) for m in hits], "generate",
+                           call.query)
         return hits
 
     async def _generate_auto(self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
-        """memory_mode auto: the retrieved memories, in rank order, as the prompt's exact
-        cached prefix. The KV actor reuses the longest cached prefix of that list (a
-        promoted memory's own cache when it ranks first; a whole earlier prompt's when the
-        same memories come back, as they do for a cube's frequent questions) and prefills the
-        rest, so the answer is a full prefill's of the plaintext prompt; each prompt's list
-        is kept for the next (least recently used first out, within the budgets)."""
-        hits = await self._retrieve(call)
-        request = GenerateRequest(tuple(hits), call.query, (), call.sampling, use_cache=True,
-                                  compose="prefix")
-        async for event in self.port_of(call.cube_ids[0]).generate(request, []):
+        """memory_mode auto. A query close to a question the cube's question adapter learnt
+        (tiers/parametric/gate.py) is answered by the adapter alone, with no memories in the
+        prompt. Any other: the retrieved memories, in rank order, as the prompt's exact cached
+        prefix: the KV actor reuses the longest cached prefix of that list (a promoted
+        memory's own cache when it ranks first; a whole earlier prompt's when the same
+        memories come back, as they do for a cube's frequent questions) and prefills the rest,
+        so the answer is a full prefill's of the plaintext prompt; each prompt's list is kept
+        for the next (least recently used first out, within the budgets)."""
+        record = await self._gated_adapter(call)
+        if record is not None:
+            if self.on_access is not None:
+                self.on_access([], "generate", call.query)
+            request = GenerateRequest((), call.query, (), call.sampling, use_cache=True,
+                                      adapters=(record.name,), compose="prefix")
+            records = [record]
+        else:
+            hits = await self._retrieve(call)
+            request = GenerateRequest(tuple(hits), call.query, (), call.sampling,
+                                      use_cache=True, compose="prefix")
+            records = []
+        async for event in self.port_of(call.cube_ids[0]).generate(request, records):
             yield event
+
+    async def _gated_adapter(self, call: GenerateCall) -> Optional[Any]:
+        """The cube's question adapter when the query is one it learnt (one cube only: an
+        adapter answers for its own cube); else None."""
+        if len(call.cube_ids) != 1 or self._adapters_for is None:
+            return None
+        records = [r for r in await self._adapters_for(call.cube_ids) if r.questions]
+        if not records:
+            return None
+        record = records[0]
+        if record.name not in self._question_vectors:
+            if len(self._question_vectors) >= QUESTION_VECTORS_KEPT:
+                self._question_vectors.pop(next(iter(self._question_vectors)))
+            self._question_vectors[record.name] = stack(
+                await self._memory.embed(record.cube_id, record.questions))
+        query = stack(await self._memory.embed(record.cube_id, [call.query]))[0]
+        decision = nearest_question(query, self._question_vectors[record.name],
+                                    self._gate_similarity)
+        return record if decision.admitted else None
 
     async def _generate_explicit(
             self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
@@ -132,7 +169,7 @@ class ActivationService:
             for cube_id in call.cube_ids:
                 await self._memory.get_cube(cube_id)
             if self.on_access is not None:
-                self.on_access([], "generate")
+                self.on_access([], "generate", call.query)
         records = []
         if call.use_parametric_memory and self._adapters_for is not None:
             records = await self._adapters_for(call.cube_ids)

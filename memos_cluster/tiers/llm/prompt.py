@@ -46,6 +46,7 @@ class PromptFormat:
     memory_template: str  # one memory as text, "{text}" in it
     tail_template: str  # the question and the answer's opening, "{question}" in it
     end_id: Optional[int] = None  # the token that ends an answer (a training example's last)
+    decode: Optional[Callable[[Sequence[int]], str]] = None  # token ids -> text, when needed
 
     def memory(self, text: str, event_time_ms: Optional[int] = None) -> tuple[int, ...]:
         """A memory's tokens (its piece of any prompt), with the date it happened on when the

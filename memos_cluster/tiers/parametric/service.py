@@ -19,7 +19,8 @@ from memos_cluster.core import validation as v
 from memos_cluster.core.config import MemosConfig, ParametricConfig
 from memos_cluster.core.errors import NotFound
 from memos_cluster.core.tier_types import AdapterRecord, BlockMemory, TrainingJob, block_memory
-from memos_cluster.core.types import SearchHit
+from memos_cluster.core.types import SearchHit, SearchQuery
+from memos_cluster.tiers.parametric.distill import Lesson
 from memos_cluster.tiers.parametric.store import AdapterStore
 from memos_cluster.tiers.parametric.training import LoraSpec
 from memos_cluster.tiers.plaintext.service import MemoryService
@@ -28,6 +29,8 @@ from memos_cluster.tiers.plaintext.service import MemoryService
 class TrainerPort(Protocol):
     async def start(self, cube_id: str, memories: Sequence[BlockMemory],
                     spec: LoraSpec) -> TrainingJob: ...
+    async def start_questions(self, cube_id: str, lessons: Sequence[Lesson],
+                              spec: LoraSpec) -> TrainingJob: ...
     async def job(self, job_id: str) -> TrainingJob: ...
     async def cancel(self, job_id: str) -> TrainingJob: ...
 
@@ -74,7 +77,7 @@ class ParametricService:
         self._memory = memory
         self._store = store
         self._trainer = trainer
-        self.index = AdapterIndex(store, config.parametric.index_ttl_s)
+        self._top_k = config.activation.retrieval_top_k  # a question's memories, as Generate        self.index = AdapterIndex(store, config.parametric.index_ttl_s)
 
     def spec(self, rank: int = 0, steps: int = 0, learning_rate: float = 0.0) -> LoraSpec:
         return lora_spec(self._config, rank, steps, learning_rate)
@@ -88,6 +91,18 @@ class ParametricService:
             raise NotFound(f"memories {list(found.missing_ids)[:5]} are not in cube "
                            f"{cube_id!r}", "memory_ids")
         return await self._trainer.start(cube_id, [block_memory(m) for m in found.items], spec)
+
+    async def train_questions(self, cube_id: str, questions: Sequence[str],
+                              spec: LoraSpec) -> TrainingJob:
+        """Start a question adapter's run (distill.py): each question with the memories a
+        Generate retrieves for it now (current versions, `activation.retrieval_top_k`).
+        Who calls it: TrainAdapter with questions, and the scheduler's consolidation."""
+        await self._memory.get_cube(cube_id)  # NotFound for an unknown cube
+        lessons = []
+        for question in dict.fromkeys(questions):
+            hits = await self._memory.search(SearchQuery((cube_id,), question, self._top_k))
+            lessons.append(Lesson(question, tuple(block_memory(h.item) for h in hits)))
+        return await self._trainer.start_questions(cube_id, lessons, spec)
 
     async def job(self, job_id: str) -> TrainingJob:
         return await self._trainer.job(job_id)

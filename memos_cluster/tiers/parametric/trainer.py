@@ -17,9 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from memos_cluster.core.errors import FailedPrecondition, NotFound
+from memos_cluster.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from memos_cluster.core.tier_types import AdapterRecord, BlockMemory, TrainingJob
 from memos_cluster.tiers.llm.model import ModelIdentity
+from memos_cluster.tiers.parametric.distill import (
+    Lesson, agreement, distill_lora, layout_of, rewrites, teach)
 from memos_cluster.tiers.parametric.store import AdapterStore, local_size_bytes
 from memos_cluster.tiers.parametric.training import (
     LoraSpec, TrainingCancelled, mean_token_loss, timed, train_lora)
@@ -55,6 +57,20 @@ class AdapterTrainer:
 
     def start(self, cube_id: str, memories: Sequence[BlockMemory], spec: LoraSpec) -> TrainingJob:
         """Queue a run on these memories (current versions) and return at once."""
+        return self._queue(cube_id, spec, lambda job_id, stop: self._train_and_save(
+            job_id, tuple(memories), spec, stop))
+
+    def start_questions(self, cube_id: str, lessons: Sequence[Lesson],
+                        spec: LoraSpec) -> TrainingJob:
+        """Queue a question adapter's run (distill.py): the lessons' questions answered as
+        the base model answers them with their memories, from the question alone."""
+        if not lessons:
+            raise InvalidArgument("no questions to learn", "questions")
+        return self._queue(cube_id, spec, lambda job_id, stop: self._distill_and_save(
+            job_id, tuple(lessons), spec, stop))
+
+    def _queue(self, cube_id: str, spec: LoraSpec,
+               work: Callable[[str, threading.Event], int]) -> TrainingJob:
         spec.check()
         with self._lock:
             busy = [j for j in self._jobs.values()
@@ -66,7 +82,7 @@ class AdapterTrainer:
                               created_at_ms=self._now_ms())
             self._jobs[job.job_id] = job
             self._cancel[job.job_id] = threading.Event()
-        threading.Thread(target=self._run, args=(job.job_id, tuple(memories), spec),
+        threading.Thread(target=self._run, args=(job.job_id, work),
                          name=f"train-{job.job_id}", daemon=True).start()
         return job
 
@@ -102,16 +118,16 @@ class AdapterTrainer:
                 self.cancel(job.job_id)
                 self.wait(job.job_id, timeout_s)
 
-    def _run(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec) -> None:
+    def _run(self, job_id: str, work: Callable[[str, threading.Event], int]) -> None:
         """The job's thread: failures end up in the job's status and error, which is how they
         are reported (nothing is written to the store unless the run succeeds)."""
         try:
-            self._train_job(job_id, memories, spec)
+            self._train_job(job_id, work)
         finally:
             if self._on_finished is not None:
                 self._on_finished(self.job(job_id))
 
-    def _train_job(self, job_id: str, memories: tuple[BlockMemory, ...], spec: LoraSpec) -> None:
+    def _train_job(self, job_id: str, work: Callable[[str, threading.Event], int]) -> None:
         stop = self._cancel[job_id]
         with self._train_lock:
             if stop.is_set():
@@ -119,7 +135,7 @@ class AdapterTrainer:
                 return
             self._set(job_id, status="running")
             try:
-                version = self._train_and_save(job_id, memories, spec, stop)
+                version = work(job_id, stop)
             except TrainingCancelled:
                 self._set(job_id, status="cancelled", finished_at_ms=self._now_ms())
             except Exception as exc:  # reported through the job, see docstring
@@ -159,3 +175,48 @@ class AdapterTrainer:
                 return self._store.save(record, Path(scratch)).version
         finally:
             peft_model.unload()  # the base model is plain again for the next job
+
+    def _distill_and_save(self, job_id: str, lessons: tuple[Lesson, ...], spec: LoraSpec,
+                          stop: threading.Event) -> int:
+        """Teacher targets, the student trained, judged on held-out rewrites against the
+        cube's current question adapter, and saved: as current when it agrees with the teacher
+        at least as well, else as rejected (kept with its figures, never served)."""
+        model, tokenizer, identity = self._load_base()
+        cube_id = self.job(job_id).cube_id
+        layout = layout_of(model, tokenizer)
+        (targets, dropped), teach_s = timed(lambda: teach(model, layout, lessons))
+        base = {"trained": agreement(model, layout, targets, False),
+                "held_out": agreement(model, layout, targets, True)}
+        peft_model, train_s = timed(lambda: distill_lora(
+            model, layout, targets, spec,
+            on_step=lambda step, loss: self._set(job_id, step=step, loss=loss),
+            should_stop=stop.is_set))
+        try:
+            held_out = agreement(peft_model, layout, targets, True)
+            previous = self._store.current(cube_id)
+            bar = previous.metrics.get("held_out_agreement", 0.0) \
+                if previous is not None and previous.questions else 0.0
+            memories = {(m.memory_id, m.version) for lesson in lessons for m in lesson.memories
+                        if any(t.question == lesson.question for t in targets)}
+            with tempfile.TemporaryDirectory(prefix="memos-adapter-") as scratch:
+                peft_model.save_pretrained(scratch)
+                record = AdapterRecord(
+                    cube_id=cube_id, version=self._store.next_version(cube_id),
+                    base=identity.as_metadata(), memories=tuple(sorted(memories)),
+                    spec={**spec.as_dict(), "kind": "questions"},
+                    metrics={"questions": len(targets), "dropped_questions": dropped,
+                             "trained_agreement": agreement(peft_model, layout, targets, False),
+                             "held_out_agreement": held_out,
+                             "base_trained_agreement": base["trained"],
+                             "base_held_out_agreement": base["held_out"],
+                             "bar": bar, "teach_s": round(teach_s, 2),
+                             "train_s": round(train_s, 2),
+                             "adapter_bytes": local_size_bytes(Path(scratch))},
+                    created_at_ms=self._now_ms(), rejected=held_out < bar,
+                    questions=tuple(q for t in targets
+                                    for q in [t.question] + rewrites(t.question)[:-1]))
+                if stop.is_set():
+                    raise TrainingCancelled("cancelled before saving")
+                return self._store.save(record, Path(scratch)).version
+        finally:
+            peft_model.unload()

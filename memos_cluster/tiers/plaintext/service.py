@@ -128,6 +128,11 @@ class MemoryService:
         hits.sort(key=lambda h: (-h.score, h.item.cube_id, h.item.id))
         return hits[: query.top_k]
 
+    async def embed(self, cube_id: str, texts: Sequence[str]) -> list[list[float]]:
+        """Texts embedded (L2-normalised) by the model of the shard serving cube_id, the one
+        its searches use. Who calls it: ActivationService, for memory_mode auto's gate."""
+        return await self._on(cube_id, "embed_texts", list(texts))
+
     async def near_duplicates(self, cube_id: str, memory_id: str,
                               min_similarity: float) -> list[tuple[str, float]]:
         """Who calls it: the scheduler, looking for memories to merge."""

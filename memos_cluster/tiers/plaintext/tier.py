@@ -268,7 +268,12 @@ class PlaintextTier:
     def embed_query(self, query: str) -> list[float]:
         """The query's embedding. Who calls it: searches, and MemoryService for a search over
         several shards (so the query is embedded once, on one of them)."""
-        return [float(x) for x in self._embedder.embed([query])[0]]
+        return self.embed_texts([query])[0]
+
+    def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        """L2-normalised embeddings of texts by the tier's model. Who calls it: MemoryService
+        (memory_mode auto compares a query with a question adapter's questions)."""
+        return [[float(x) for x in row] for row in self._embedder.embed(texts)]
 
     def _search_one(self, field: str, data: Any, limit: int, expr: str,
                     rows: Optional[dict[str, dict]] = None) -> list[dict]:

@@ -423,18 +423,20 @@ class ServedMemory(_message.Message):
     def __init__(self, cube_id: _Optional[str] = ..., memory_id: _Optional[str] = ..., version: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
 
 class TrainAdapterRequest(_message.Message):
-    __slots__ = ("cube_id", "memory_ids", "rank", "steps", "learning_rate")
+    __slots__ = ("cube_id", "memory_ids", "rank", "steps", "learning_rate", "questions")
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     MEMORY_IDS_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    QUESTIONS_FIELD_NUMBER: _ClassVar[int]
     cube_id: str
     memory_ids: _containers.RepeatedScalarFieldContainer[str]
     rank: int
     steps: int
     learning_rate: float
-    def __init__(self, cube_id: _Optional[str] = ..., memory_ids: _Optional[_Iterable[str]] = ..., rank: _Optional[int] = ..., steps: _Optional[int] = ..., learning_rate: _Optional[float] = ...) -> None: ...
+    questions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cube_id: _Optional[str] = ..., memory_ids: _Optional[_Iterable[str]] = ..., rank: _Optional[int] = ..., steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., questions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TrainingJob(_message.Message):
     __slots__ = ("job_id", "cube_id", "status", "step", "steps", "loss", "error", "version")
@@ -469,7 +471,7 @@ class CancelTrainingRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class Adapter(_message.Message):
-    __slots__ = ("cube_id", "version", "base", "memory_ids", "memory_versions", "metrics", "stale", "created_at_ms", "current")
+    __slots__ = ("cube_id", "version", "base", "memory_ids", "memory_versions", "metrics", "stale", "created_at_ms", "current", "questions", "rejected")
     class BaseEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -493,6 +495,8 @@ class Adapter(_message.Message):
     STALE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
+    QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
     cube_id: str
     version: int
     base: _containers.ScalarMap[str, str]
@@ -502,7 +506,9 @@ class Adapter(_message.Message):
     stale: bool
     created_at_ms: int
     current: bool
-    def __init__(self, cube_id: _Optional[str] = ..., version: _Optional[int] = ..., base: _Optional[_Mapping[str, str]] = ..., memory_ids: _Optional[_Iterable[str]] = ..., memory_versions: _Optional[_Iterable[int]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., stale: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., current: _Optional[bool] = ...) -> None: ...
+    questions: _containers.RepeatedScalarFieldContainer[str]
+    rejected: bool
+    def __init__(self, cube_id: _Optional[str] = ..., version: _Optional[int] = ..., base: _Optional[_Mapping[str, str]] = ..., memory_ids: _Optional[_Iterable[str]] = ..., memory_versions: _Optional[_Iterable[int]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., stale: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., current: _Optional[bool] = ..., questions: _Optional[_Iterable[str]] = ..., rejected: _Optional[bool] = ...) -> None: ...
 
 class ListAdaptersRequest(_message.Message):
     __slots__ = ("cube_id",)
