@@ -59,22 +59,26 @@ class ArmSpec:
     ratio: float = 0.0  # activation.recompute_ratio
     rule: str = "deviation"  # activation.recompute_select
     anchor: str = ""  # activation.segment_anchor
+    instruction: bool = False  # activation.cache_instruction
 
 
 def parse_arm(text: str) -> ArmSpec:
     """"segments+anchor@0.1:attention" -> ArmSpec; SystemExit naming the arm if malformed."""
     rest, _, rule = text.partition(":")
     rest, _, ratio = rest.partition("@")
-    compose, _, extra = rest.partition("+")
+    compose, *extras = rest.split("+")
+    anchors = [e for e in extras if e in ANCHORS]
     try:
         spec = ArmSpec(text, compose, float(ratio or 0), rule or "deviation",
-                       ANCHORS.get(extra, ""))
+                       ANCHORS[anchors[0]] if anchors else "", "instruction" in extras)
     except ValueError:
         raise SystemExit(f"arm {text!r}: the ratio after '@' is a number") from None
-    if compose not in ("prefix", "segments") or (extra and extra not in ANCHORS) or \
-            (compose == "prefix" and (extra or ratio or rule)) or not 0 <= spec.ratio <= 1:
-        raise SystemExit(f"arm {text!r} is not compose[+anchor][@ratio][:rule] (compose: "
-                         f"prefix or segments; prefix takes nothing more; ratio in [0, 1])")
+    if compose not in ("prefix", "segments") or len(anchors) > 1 or \
+            set(extras) - set(ANCHORS) - {"instruction"} or \
+            (compose == "prefix" and (extras or ratio or rule)) or not 0 <= spec.ratio <= 1:
+        raise SystemExit(f"arm {text!r} is not compose[+anchor][+instruction][@ratio][:rule] "
+                         f"(compose: prefix or segments; prefix takes nothing more; ratio in "
+                         f"[0, 1])")
     return spec
 
 
@@ -138,14 +142,15 @@ class _Engines:
 
         budgets, limit = Budgets(*BENCH_BUDGETS), \
             model.config.max_position_embeddings
-        stores: dict[tuple[str, str], Any] = {}
+        stores: dict[tuple[str, str, bool], Any] = {}
         self.arms: dict[str, Any] = {}
         for i, arm in enumerate(arms):
-            store = stores.setdefault((arm.compose, arm.anchor), KVStore(
+            store = stores.setdefault((arm.compose, arm.anchor, arm.instruction), KVStore(
                 identity, device, budgets, root / f"kv-{i}"))
             self.arms[arm.name] = ActivationEngine(
                 model, tokenizer, store, limit, compose=arm.compose, recompute_ratio=arm.ratio,
-                recompute_select=arm.rule, anchor=arm.anchor)
+                recompute_select=arm.rule, anchor=arm.anchor,
+                cache_instruction=arm.instruction)
         self.full = ActivationEngine(model, tokenizer, KVStore(
             identity, device, budgets, root / "kv-full"), limit, compose="segments")
 

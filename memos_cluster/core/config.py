@@ -227,10 +227,11 @@ class ActivationConfig:
     # "prefix": the cube's whole block is every prompt's prefix, cached exactly.
     compose: str = "segments"
     # Segments composition: the share of the composed memories' tokens whose keys/values a
-    # request computes again over the whole prompt (the most deviating ones, CacheBlend): 0
-    # composes only (fastest, answers drift: each memory never saw the others), 1 recomputes
-    # them all (a full prefill's answer). 0.15 measured on SmolLM2: docs/activation.md.
-    recompute_ratio: float = 0.15
+    # request computes again over the whole prompt with the question: 0 composes only (with
+    # the anchor, within 2 F1 of a full prefill at 0.41 of its time to first token on 2 CPU
+    # cores), 0.15 is three times closer to a full prefill (bench fidelity) at 0.59 there
+    # (cheap on a GPU), 1 recomputes them all (a full prefill's answer): docs/activation.md.
+    recompute_ratio: float = 0.0
     # Segments composition: which tokens are recomputed. "deviation" (CacheBlend), "attention"
     # (the question's attention), "product" (both), "memory" (the most attended memories
     # whole): tiers/activation/select.py; measured in docs/activation.md.
@@ -239,6 +240,9 @@ class ActivationConfig:
     # the line is dropped, so that every memory was encoded as a later line of the list, as
     # it stands in a prompt. "" computes it right after the prompt's head.
     segment_anchor: str = DEFAULT_SEGMENT_ANCHOR
+    # Segments composition: the prompt's fixed instruction after the memories is composed
+    # from its own cache too (prefilled with the question otherwise).
+    cache_instruction: bool = False
 
     def __post_init__(self) -> None:
         check_choice("activation.compose", self.compose, COMPOSITIONS)

@@ -18,11 +18,13 @@ from test_activation_engine import BIG, GREEDY, MEMORIES, run
 ANCHOR = "Bob noted that nothing happened that day"
 
 
-def anchored_engine(loaded, tmp_path, ratio=0.0, anchor=ANCHOR):
+def anchored_engine(loaded, tmp_path, ratio=0.0, anchor=ANCHOR, instruction=False):
     model, tokenizer, identity = loaded
-    store = KVStore(identity, "cpu", Budgets(BIG, BIG, BIG), tmp_path / f"spill-{ratio}")
+    store = KVStore(identity, "cpu", Budgets(BIG, BIG, BIG),
+                    tmp_path / f"spill-{ratio}-{instruction}")
     return ActivationEngine(model, tokenizer, store, 4096, compose="segments",
-                            recompute_ratio=ratio, anchor=anchor), store
+                            recompute_ratio=ratio, anchor=anchor,
+                            cache_instruction=instruction), store
 
 
 def tiers(stats):
@@ -63,6 +65,27 @@ def test_later_memories_are_moved_from_their_anchored_caches_to_their_places(loa
     everything, _ = anchored_engine(loaded, tmp_path, ratio=1.0)
     everything.build(MEMORIES[:3])
     request = GenerateRequest(order, "which door was open?", sampling=GREEDY)
+    assert run(everything, request).generated == run(everything, dataclasses.replace(
+        request, use_cache=False)).generated
+
+
+def test_the_instruction_is_composed_from_its_own_cache(loaded, tmp_path):
+    """With cache_instruction the prompt's fixed instruction after the memories comes from
+    its cache (built once, kept), so a hit prefills only the question; recomputing every
+    composed token, the instruction's too, still gives a full prefill's answer."""
+    engine, _ = anchored_engine(loaded, tmp_path, instruction=True)
+    engine.build(MEMORIES[:3])
+    request = GenerateRequest(MEMORIES[:3], "which door was open?", sampling=GREEDY)
+    tail, fixed = engine._prompt_tail(request), engine.format.instruction()
+    assert fixed and tail[:len(fixed)] == list(fixed)
+    first, again = run(engine, request), run(engine, request)
+    assert first.prefill_tokens == len(tail)  # the instruction's cache was built now
+    assert again.prefill_tokens == len(tail) - len(fixed)
+    assert tiers(again) == [(m.memory_id, "activation") for m in MEMORIES[:3]]
+    assert again.retrieved_from_activation == 3
+
+    everything, _ = anchored_engine(loaded, tmp_path, ratio=1.0, instruction=True)
+    everything.build(MEMORIES[:3])
     assert run(everything, request).generated == run(everything, dataclasses.replace(
         request, use_cache=False)).generated
 

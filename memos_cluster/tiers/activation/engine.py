@@ -60,13 +60,15 @@ def segment_options(activation: ActivationConfig) -> dict[str, Any]:
     """The engine's composition arguments from the configuration (the KV actor, the benches)."""
     return {"compose": activation.compose, "recompute_ratio": activation.recompute_ratio,
             "recompute_select": activation.recompute_select,
-            "anchor": activation.segment_anchor}
+            "anchor": activation.segment_anchor,
+            "cache_instruction": activation.cache_instruction}
 
 
 class ActivationEngine:
     def __init__(self, model: Any, tokenizer: Any, store: KVStore, max_prompt_tokens: int,
                  compose: str = "prefix", recompute_ratio: float = 0.0,
-                 recompute_select: str = "deviation", anchor: str = ""):
+                 recompute_select: str = "deviation", anchor: str = "",
+                 cache_instruction: bool = False):
         from memos_cluster.tiers.llm.serving import AdapterHost
 
         # Segments composition shifts cached keys: refused (ConfigError) for a model whose
@@ -97,7 +99,8 @@ class ActivationEngine:
         self._composer = None if compose != "segments" else SegmentComposer(
             model, store, self._head, list(self.format.memory(anchor)) if anchor else [],
             "anchor:" + hashlib.sha256(anchor.encode()).hexdigest()[:16], self._memory_tokens,
-            self.segments, self._prefill, recompute_ratio, recompute_select)
+            self.segments, self._prefill, recompute_ratio, recompute_select,
+            self.format.instruction() if cache_instruction else ())
 
     def segments(self, block: Sequence[BlockMemory],
                  adapters: Sequence[str] = ()) -> tuple[list[Segment], list[int]]:

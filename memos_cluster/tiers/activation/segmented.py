@@ -30,6 +30,9 @@ from memos_cluster.tiers.activation.kvstore import KVStore, Layers, cache_layers
 from memos_cluster.tiers.activation.select import choose, probe
 
 ACTIVATION, PLAINTEXT = "activation", "plaintext"  # which tier served a prompt's memory
+# The prompt's fixed instruction (PromptFormat.instruction) as a pseudo-memory: composed from
+# its own anchored cache after the memories, when `activation.cache_instruction` is on.
+INSTRUCTION = BlockMemory("", "instruction", 0, "")
 
 
 @dataclass
@@ -70,9 +73,13 @@ class SegmentComposer:
     def __init__(self, model: Any, store: KVStore, head: Sequence[int], anchor: Sequence[int],
                  anchor_key: str, memory_tokens: Callable[..., tuple[int, ...]],
                  plain_segments: Callable[..., tuple[list[Segment], list[int]]],
-                 prefill: Callable[..., Any], ratio: float, rule: str):
+                 prefill: Callable[..., Any], ratio: float, rule: str,
+                 instruction: Sequence[int] = ()):
         """`plain_segments(block, adapters)` and `prefill(model, tokens, cache)` are the
-        engine's; `anchor` the anchor line's tokens ([] for none)."""
+        engine's; `anchor` the anchor line's tokens ([] for none); `instruction` the tail's
+        fixed opening, cached and composed like a memory (() to prefill it with the
+        question)."""
+        self._instruction = tuple(instruction)
         self._model = model
         self._rope = RopeShift(model)
         self._store = store
@@ -83,6 +90,11 @@ class SegmentComposer:
         self.ratio, self.rule = ratio, rule
 
     # ---- the caches ----------------------------------------------------------------------
+    def _ids(self, memory: BlockMemory) -> tuple[int, ...]:
+        if memory is INSTRUCTION:
+            return self._instruction
+        return self._memory_tokens(memory.text, memory.event_time_ms)
+
     def _canonical(self, memory: BlockMemory, adapters: Sequence[str],
                    anchored: bool) -> tuple[list[Segment], list[int], int]:
         """A memory's own cache: its segments, tokens and opening length. The anchored one's
@@ -91,7 +103,7 @@ class SegmentComposer:
             segments, tokens = self._plain_segments((memory,), adapters)
             return segments, tokens, len(self._head)
         opening = self._anchor_key + ("|adapters:" + "+".join(adapters) if adapters else "")
-        ids = self._memory_tokens(memory.text, memory.event_time_ms)
+        ids = self._ids(memory)
         start = len(self._head) + len(self._anchor)
         return [Segment(SegmentKey("", opening, 0), start),
                 Segment(SegmentKey(memory.cube_id, memory.memory_id, memory.version),
@@ -143,12 +155,15 @@ class SegmentComposer:
         memories = [(m, True) for m in block] + [(m, False) for m in retrieved]
         prepared = Prepared(composed_cache(self._model.config), list(self._head),
                             len(self._head) + len(tail)
-                            + sum(len(self._memory_tokens(m.text, m.event_time_ms))
-                                  for m, _ in memories))
+                            + sum(len(self._ids(m)) for m, _ in memories))
         check_length(prepared.prompt_tokens)
         try:
             for memory, in_block in memories:
                 self._place(model, prepared, memory, in_block, adapters, use_cache)
+            fixed = len(self._instruction)
+            if fixed and use_cache and memories and tuple(tail[:fixed]) == self._instruction:
+                self._place(model, prepared, INSTRUCTION, True, adapters, use_cache)
+                tail = tail[fixed:]
             self._flush(prepared)
             self._select(model, prepared, tail)
         finally:  # the pieces are in the cache (copied): the stored caches may move again
@@ -159,7 +174,7 @@ class SegmentComposer:
 
     def _place(self, model: Any, prepared: Prepared, memory: BlockMemory, in_block: bool,
                adapters: Sequence[str], use_cache: bool) -> None:
-        ids = self._memory_tokens(memory.text, memory.event_time_ms)
+        ids = self._ids(memory)
         found = _Found(None, None, False, 0, False)
         if use_cache:
             opens = prepared.pending == self._head and prepared.length == 0
@@ -169,14 +184,16 @@ class SegmentComposer:
                 found = self.lookup(model, memory, adapters, in_block, anchored=True)
         if found.layers is None:
             prepared.pending += ids
-            prepared.served.append((memory, PLAINTEXT))
+            if memory is not INSTRUCTION:
+                prepared.served.append((memory, PLAINTEXT))
             return
         if found.pinned:  # released once the pieces are in the cache
             prepared.pins.append(found.pinned)
             prepared.caches_used.append(found.pinned)
             prepared.saved += len(ids)
-            prepared.from_cache += 1
-        prepared.served.append((memory, PLAINTEXT if found.built else ACTIVATION))
+            prepared.from_cache += memory is not INSTRUCTION
+        if memory is not INSTRUCTION:
+            prepared.served.append((memory, PLAINTEXT if found.built else ACTIVATION))
         self._append(model, prepared, found, ids)
 
     def _append(self, model: Any, prepared: Prepared, found: _Found, ids: Sequence[int]) -> None:

@@ -61,8 +61,16 @@ class PromptFormat:
         moment = datetime.fromtimestamp(event_time_ms / 1000, tz=timezone.utc)
         return f"({moment.day} {moment:%B %Y}) "
 
+    def instruction(self) -> tuple[int, ...]:
+        """The tail's fixed opening, the same in every prompt (chat: the instruction after the
+        memories, the end of the system message, the user's turn opened), tokenized on its own
+        so that segments composition can cache it like a memory."""
+        fixed, _, _ = self.tail_template.partition("{question}")
+        return tuple(self.tokenize(fixed)) if fixed else ()
+
     def tail(self, question: str) -> list[int]:
-        return self.tokenize(self.tail_template.replace("{question}", question))
+        _, _, after = self.tail_template.partition("{question}")
+        return list(self.instruction()) + self.tokenize(question + after)
 
     def recall(self, text: str, cues: Sequence[str] = (),
                event_time_ms: Optional[int] = None) -> tuple[list[int], list[int]]:

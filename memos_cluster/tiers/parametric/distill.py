@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import BlockMemory
 from memos_cluster.tiers.llm.prompt import PromptFormat, prompt_format
-from memos_cluster.tiers.parametric.training import LoraSpec, TrainingCancelled
+from memos_cluster.tiers.parametric.training import LoraSpec, run_lora
 
 TOP_K = 32  # teacher log-probabilities kept per answer token
 MAX_ANSWER_TOKENS = 16
@@ -122,16 +122,18 @@ def teach(model: Any, layout: PromptFormat, lessons: Sequence[Lesson],
     return targets, dropped
 
 
+def asked(target: Target, held_out: bool) -> list[str]:
+    """The texts a target is asked as: the question and its trained rewrites, or (held_out)
+    its held-out rewrite."""
+    variants = rewrites(target.question)
+    return variants[-1:] if held_out else [target.question] + variants[:-1]
+
+
 def _examples(layout: PromptFormat, targets: Sequence[Target],
               held_out: bool) -> list[tuple[list[int], Target]]:
-    """(student prompt, target) pairs: each question and its trained rewrites, or (held_out)
-    only each question's last rewrite."""
-    out = []
-    for target in targets:
-        variants = rewrites(target.question)
-        asked = variants[-1:] if held_out else [target.question] + variants[:-1]
-        out += [(list(layout.head) + layout.tail(q), target) for q in asked]
-    return out
+    """(student prompt, target) pairs, one a text `asked` gives."""
+    return [(list(layout.head) + layout.tail(q), target)
+            for target in targets for q in asked(target, held_out)]
 
 
 def _forward_answers(model: Any, rows: Sequence[tuple[list[int], Target]]) -> list[Any]:
@@ -160,25 +162,41 @@ def distillation_loss(student: Any, target: Target) -> Any:
     return -(teacher * picked).sum(dim=-1).mean()
 
 
-def agreement(model: Any, layout: PromptFormat, targets: Sequence[Target],
-              held_out: bool) -> float:
-    """Percent of the teacher's answer tokens the student reproduces before its first miss
-    (teacher forced: exactly its own greedy answer's agreement), over the questions (trained)
-    or their held-out rewrites."""
+def reproduced(model: Any, layout: PromptFormat, targets: Sequence[Target],
+               held_out: bool) -> list[float]:
+    """For each text `asked` gives, in order: the share of the teacher's answer the student
+    reproduces before its first miss (teacher forced: exactly its own greedy answer's
+    agreement; 1.0 is the teacher's whole answer)."""
     import torch
 
-    rows = _examples(layout, targets, held_out)
-    if not rows:
-        return 0.0
-    total = 0.0
+    shares = []
     with torch.inference_mode():
-        for row in rows:
+        for row in _examples(layout, targets, held_out):
             picks = _forward_answers(model, [row])[0].argmax(dim=-1).tolist()
             answer, same = row[1].answer, 0
             while same < len(answer) and picks[same] == answer[same]:
                 same += 1
-            total += same / len(answer)
-    return round(100 * total / len(rows), 1)
+            shares.append(same / len(answer))
+    return shares
+
+
+def agreement(model: Any, layout: PromptFormat, targets: Sequence[Target],
+              held_out: bool) -> float:
+    """`reproduced` as a percent, over the questions and their trained rewrites, or over
+    their held-out rewrites."""
+    shares = reproduced(model, layout, targets, held_out)
+    return round(100 * sum(shares) / len(shares), 1) if shares else 0.0
+
+
+def learned(model: Any, layout: PromptFormat, targets: Sequence[Target]) -> tuple[list[str],
+                                                                                float]:
+    """The trained texts (questions and rewrites) whose whole teacher answer the student
+    gives, the only ones memory_mode auto lets the adapter answer; and `agreement` over all
+    of them."""
+    texts = [q for target in targets for q in asked(target, False)]
+    shares = reproduced(model, layout, targets, False)
+    return [q for q, share in zip(texts, shares) if share == 1.0], \
+        round(100 * sum(shares) / len(shares), 1) if shares else 0.0
 
 
 def distill_lora(model: Any, layout: PromptFormat, targets: Sequence[Target], spec: LoraSpec,
@@ -186,39 +204,17 @@ def distill_lora(model: Any, layout: PromptFormat, targets: Sequence[Target], sp
     """Wrap `model` with a fresh LoRA adapter trained on the targets. Returns the peft model
     (the caller saves it and must `unload()` it). TrainingCancelled when `should_stop()`."""
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    spec.check()
     rows = _examples(layout, targets, held_out=False)
     if not rows:
         raise InvalidArgument("no question was answered from its memories: nothing to learn",
                               "questions")
-    torch.manual_seed(spec.seed)
-    peft_model = get_peft_model(model, LoraConfig(
-        r=spec.rank, lora_alpha=spec.alpha, lora_dropout=0.0,
-        target_modules=list(spec.target_modules)))
-    try:
-        optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad],
-                                      lr=spec.learning_rate)
-        generator = torch.Generator().manual_seed(spec.seed)
-        peft_model.train()
-        for step in range(spec.steps):
-            if should_stop():
-                raise TrainingCancelled(f"cancelled at step {step}")
-            batch = [rows[i] for i in torch.randint(0, len(rows), (spec.batch_size,),
-                                                    generator=generator).tolist()]
-            logits = _forward_answers(peft_model, batch)
-            loss = torch.stack([distillation_loss(s, t) for s, (_, t) in
-                                zip(logits, batch)]).mean()
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            on_step(step + 1, float(loss.detach()))
-        peft_model.eval()
-        return peft_model
-    except BaseException:
-        peft_model.unload()
-        raise
+
+    def loss_of(peft_model: Any, index: list[int]) -> Any:
+        batch = [rows[i] for i in index]
+        logits = _forward_answers(peft_model, batch)
+        return torch.stack([distillation_loss(s, t) for s, (_, t) in zip(logits, batch)]).mean()
+    return run_lora(model, spec, len(rows), loss_of, on_step, should_stop)
 
 
 def layout_of(model: Any, tokenizer: Any) -> PromptFormat:

@@ -21,7 +21,7 @@ from memos_cluster.core.errors import FailedPrecondition, InvalidArgument, NotFo
 from memos_cluster.core.tier_types import AdapterRecord, BlockMemory, TrainingJob
 from memos_cluster.tiers.llm.model import ModelIdentity
 from memos_cluster.tiers.parametric.distill import (
-    Lesson, agreement, distill_lora, layout_of, rewrites, teach)
+    Lesson, agreement, distill_lora, layout_of, learned, teach)
 from memos_cluster.tiers.parametric.store import AdapterStore, local_size_bytes
 from memos_cluster.tiers.parametric.training import (
     LoraSpec, TrainingCancelled, mean_token_loss, timed, train_lora)
@@ -193,9 +193,10 @@ class AdapterTrainer:
             should_stop=stop.is_set))
         try:
             held_out = agreement(peft_model, layout, targets, True)
+            answered, trained = learned(peft_model, layout, targets)
             previous = self._store.current(cube_id)
             bar = previous.metrics.get("held_out_agreement", 0.0) \
-                if previous is not None and previous.questions else 0.0
+                if previous is not None and previous.spec.get("kind") == "questions" else 0.0
             memories = {(m.memory_id, m.version) for lesson in lessons for m in lesson.memories
                         if any(t.question == lesson.question for t in targets)}
             with tempfile.TemporaryDirectory(prefix="memos-adapter-") as scratch:
@@ -205,7 +206,8 @@ class AdapterTrainer:
                     base=identity.as_metadata(), memories=tuple(sorted(memories)),
                     spec={**spec.as_dict(), "kind": "questions"},
                     metrics={"questions": len(targets), "dropped_questions": dropped,
-                             "trained_agreement": agreement(peft_model, layout, targets, False),
+                             "learned_texts": len(answered),
+                             "trained_agreement": trained,
                              "held_out_agreement": held_out,
                              "base_trained_agreement": base["trained"],
                              "base_held_out_agreement": base["held_out"],
@@ -213,8 +215,7 @@ class AdapterTrainer:
                              "train_s": round(train_s, 2),
                              "adapter_bytes": local_size_bytes(Path(scratch))},
                     created_at_ms=self._now_ms(), rejected=held_out < bar,
-                    questions=tuple(q for t in targets
-                                    for q in [t.question] + rewrites(t.question)[:-1]))
+                    questions=tuple(answered))
                 if stop.is_set():
                     raise TrainingCancelled("cancelled before saving")
                 return self._store.save(record, Path(scratch)).version

@@ -121,18 +121,34 @@ def train_lora(model: Any, tokenizer: Any, texts: Sequence[str], spec: LoraSpec,
     """Wrap `model` with a fresh LoRA adapter and train it on `texts`. Returns the peft model;
     the caller saves it and must `unload()` it to get the plain base back (peft injects its
     layers into `model`). Raises TrainingCancelled when `should_stop()` turns true."""
+    if not texts:
+        raise InvalidArgument("no memories to train on", "memory_ids")
+    encoded = _encode(model, tokenizer, texts, spec.max_tokens, times)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def loss_of(peft_model: Any, index: list[int]) -> Any:
+        batch = {k: v.to(peft_model.device) for k, v in _batch(encoded, index, pad).items()}
+        return peft_model(**batch).loss
+    return run_lora(model, spec, len(encoded), loss_of, on_step, should_stop)
+
+
+def run_lora(model: Any, spec: LoraSpec, num_examples: int,
+             loss_of: Callable[[Any, list[int]], Any], on_step: Callable[[int, float], None],
+             should_stop: Callable[[], bool]) -> Any:
+    """Wrap `model` with a fresh LoRA adapter (spec's rank, alpha, target modules) and take
+    `spec.steps` AdamW steps, each on `spec.batch_size` example indices drawn with replacement
+    (seeded), minimising `loss_of(peft_model, indices)`. Returns the peft model in eval mode;
+    unloads it and re-raises on any failure (TrainingCancelled when `should_stop()`). Who
+    calls it: `train_lora` (memory recall) and `distill.distill_lora` (question adapters)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     spec.check()
-    if not texts:
-        raise InvalidArgument("no memories to train on", "memory_ids")
     torch.manual_seed(spec.seed)
-    config = LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=0.0,
-                        target_modules=list(spec.target_modules))
-    peft_model = get_peft_model(model, config)
+    peft_model = get_peft_model(model, LoraConfig(
+        r=spec.rank, lora_alpha=spec.alpha, lora_dropout=0.0,
+        target_modules=list(spec.target_modules)))
     try:
-        encoded = _encode(model, tokenizer, texts, spec.max_tokens, times)
         optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad],
                                       lr=spec.learning_rate)
         generator = torch.Generator().manual_seed(spec.seed)
@@ -140,11 +156,8 @@ def train_lora(model: Any, tokenizer: Any, texts: Sequence[str], spec: LoraSpec,
         for step in range(spec.steps):
             if should_stop():
                 raise TrainingCancelled(f"cancelled at step {step}")
-            index = torch.randint(0, len(encoded), (spec.batch_size,), generator=generator)
-            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-            batch = {k: v.to(peft_model.device) for k, v in
-                     _batch(encoded, index.tolist(), pad).items()}
-            loss = peft_model(**batch).loss
+            index = torch.randint(0, num_examples, (spec.batch_size,), generator=generator)
+            loss = loss_of(peft_model, index.tolist())
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
