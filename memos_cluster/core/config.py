@@ -242,7 +242,7 @@ class ActivationConfig:
     segment_anchor: str = DEFAULT_SEGMENT_ANCHOR
     # Segments composition: the prompt's fixed instruction after the memories is composed
     # from its own cache too (prefilled with the question otherwise).
-    cache_instruction: bool = False
+    cache_instruction: bool = True
 
     def __post_init__(self) -> None:
         check_choice("activation.compose", self.compose, COMPOSITIONS)
