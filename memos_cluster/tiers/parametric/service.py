@@ -77,7 +77,8 @@ class ParametricService:
         self._memory = memory
         self._store = store
         self._trainer = trainer
-        self._top_k = config.activation.retrieval_top_k  # a question's memories, as Generate        self.index = AdapterIndex(store, config.parametric.index_ttl_s)
+        self._top_k = config.activation.retrieval_top_k  # a question's memories, as Generate
+        self.index = AdapterIndex(store, config.parametric.index_ttl_s)
 
     def spec(self, rank: int = 0, steps: int = 0, learning_rate: float = 0.0) -> LoraSpec:
         return lora_spec(self._config, rank, steps, learning_rate)
