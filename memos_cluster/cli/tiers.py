@@ -71,7 +71,7 @@ def cmd_adapters(args, config: MemosConfig) -> int:
             mark = "current" if record.version == listing.current_version else (
                 "stale" if record.stale else "rejected" if record.rejected else "")
             metrics = ", ".join(f"{k} {v:g}" for k, v in sorted(record.metrics.items()))
-            print(f"v{record.version} {mark:<8} {len(record.memories)} memories"
+            print(f"v{record.version} {mark:<7} {len(record.memories)} memories"
                   + (f", {len(record.questions)} questions" if record.questions else "")
                   + f"; {metrics}")
             if args.action == "show":

@@ -35,10 +35,10 @@ def test_activate_then_generate_reuses_the_block(client, cube):
 
     tokens, stats = generate(client, cube)
     # The block's first memory (with the prompt's head) is reused as it is; of the others,
-    # the configured share of tokens (none by default) is recomputed with the question.
-    recomputed = grown.num_tokens - stats.prefill_tokens_saved
-    assert 0 <= recomputed <= math.ceil(MemosConfig().activation.recompute_ratio
-                                        * grown.num_tokens)
+    # the configured share of tokens (none by default) is recomputed with the question. (The
+    # prompt's instruction may come from its own cache too, built by an earlier request.)
+    ratio = MemosConfig().activation.recompute_ratio
+    assert stats.prefill_tokens_saved >= grown.num_tokens - math.ceil(ratio * grown.num_tokens)
     assert stats.caches_used and stats.ttft_ms > 0
     again, _ = generate(client, cube)
     assert again == tokens  # greedy and deterministic

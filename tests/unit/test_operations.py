@@ -85,7 +85,7 @@ SAMPLES = {
     "activate": ("c1", ["m1"], True),
     "generate": (GenerateCall(("c1",), "what pet?", SamplingParams(16, 0.5, 0.75, 3), True, True,
                               4, True),),
-    "train": ("c1", ["m1"], 8, 20, 0.0078125),  # proto floats are float32: exact values
+    "train": ("c1", ["m1"], 8, 20, 0.0078125, []),  # proto floats are float32: exact values
     "training_job": ("job1",),
     "cancel_training": ("job1",),
     "adapters": ("c1",),
