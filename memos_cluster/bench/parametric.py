@@ -30,7 +30,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 from memos_cluster.bench.answers import token_f1
 from memos_cluster.bench.qa import LocomoRetriever, qa_questions

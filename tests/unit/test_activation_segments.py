@@ -13,7 +13,7 @@ from memos_cluster.core.tier_types import BlockMemory
 from memos_cluster.tiers.activation.blocks import Budgets
 from memos_cluster.tiers.activation.compose import (
     RopeShift, append_pieces, prefill_recomputing, segment_piece)
-from memos_cluster.tiers.activation.select import choose, probe
+from memos_cluster.tiers.activation.select import probe
 from memos_cluster.tiers.activation.engine import ActivationEngine, GenerateRequest
 from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers
 

@@ -3,7 +3,6 @@ that serves them: rewrites, targets, training, acceptance against the previous v
 the real built-in model (random weights: the mechanics) and pure numpy for the gate."""
 import numpy as np
 import pytest
-import torch
 
 from memos_cluster.core.tier_types import AdapterRecord, BlockMemory, current_of
 from memos_cluster.tiers.parametric.distill import (

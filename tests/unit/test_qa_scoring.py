@@ -5,7 +5,6 @@ import pytest
 
 from memos_cluster.bench.answers import AnswerTable, contains, token_f1
 from memos_cluster.bench.qa import qa_questions
-from memos_cluster.core.tier_types import BlockMemory
 from memos_cluster.tiers.llm.prompt import PromptFormat
 
 MAY_8_2023_MS = 1683547200000  # 2023-05-08 12:00 UTC

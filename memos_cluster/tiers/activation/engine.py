@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 from memos_cluster.core.config import ActivationConfig
@@ -37,7 +36,7 @@ from memos_cluster.tiers.activation.blocks import Segment, SegmentKey
 from memos_cluster.tiers.activation.compose import prefill_recomputing
 from memos_cluster.tiers.activation.segmented import (
     ACTIVATION, PLAINTEXT, Prepared, SegmentComposer)
-from memos_cluster.tiers.activation.kvstore import KVStore, Layers, cache_layers, cache_view
+from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers, cache_view
 from memos_cluster.tiers.llm.prompt import prompt_format
 
 MEMORY_TOKEN_CACHE = 8192  # memory texts whose token ids an engine keeps
@@ -74,12 +73,12 @@ class ActivationEngine:
         # Segments composition shifts cached keys: refused (ConfigError) for a model whose
         # positions it cannot shift.
         self.compose = compose
-        if compose == "prefix" and getattr(model.config, "sliding_window", None):
-            # A sliding-window cache keeps only the window: a stored block would be cut.
+        # A sliding-window cache keeps only the window: a stored prefix block would be cut.
+        self._sliding = bool(getattr(model.config, "sliding_window", None))
+        if compose == "prefix" and self._sliding:
             raise ConfigError("activation.compose 'prefix' does not support sliding-window "
                               "attention; use 'segments'", "activation.compose")
 
-        self._sliding = bool(getattr(model.config, "sliding_window", None))
         self._model = model
         self.adapters = AdapterHost(model)  # every forward pass goes through it
         self._tokenizer = tokenizer

@@ -52,8 +52,6 @@ def probe(model: Any, base_model: Any, rope: RopeShift, cache: Any, tokens: Sequ
     `layer`'s value projection. The
     cache is left as it was: layer 0 is rewritten with the values it held (exact there) and
     the question's entries are cropped away."""
-    import torch
-
     captured: dict[str, Any] = {}
 
     def grab(name: str, stop: bool) -> Any:

@@ -111,9 +111,7 @@ class ActivationService:
         so the answer is a full prefill's of the plaintext prompt; each prompt's list is kept
         for the next (least recently used first out, within the budgets)."""
         record = await self._gated_adapter(call)
-        if record is not None:
-            if self.on_access is not None:
-                self.on_access([], "generate", call.query)
+        if record is not None:  # no memory used: no access event (the shipper drops empty ones)
             request = GenerateRequest((), call.query, (), call.sampling, use_cache=True,
                                       adapters=(record.name,), compose="prefix")
             records = [record]
