@@ -179,19 +179,38 @@ class SearchConfig:
     # How hybrid mode fuses its two retrievers: "score" (min-max normalised scores, weighted
     # sum) or "rrf" (weighted reciprocal rank fusion, rrf_k); see memos_cluster/fusion.py.
     fusion: str = "score"
-    # Weights of the two retrievers in hybrid mode. BM25 over text plus context is the stronger
-    # one on conversational memory (LoCoMo dev recall@10: BM25 67.7, MiniLM 50.8; fused with
-    # score fusion 0.3/0.7: 70.4).
-    dense_weight: float = 0.3
-    bm25_weight: float = 0.7
+    # Weights of the two retrievers in hybrid mode (only their ratio matters). BM25 over text
+    # plus context is the stronger one on conversational memory alone, but with the neighbour
+    # spread and the date boost on, leave-one-conversation-out cross-validation on LoCoMo dev
+    # chose 0.5/0.5 in four folds of five (bench locomo --cross-validate, docs/retrieval.md).
+    dense_weight: float = 0.5
+    bm25_weight: float = 0.5
 
     def __post_init__(self) -> None:
         check_choice("search.fusion", self.fusion, FUSIONS)
         check_choice("search.default_mode", self.default_mode, SEARCH_MODES)
+        if not 0.0 <= self.neighbour_share <= 1.0:
+            raise ConfigError(f"search.neighbour_share {self.neighbour_share} is not in 0..1",
+                              "search.neighbour_share")
+        if self.date_boost < 0:
+            raise ConfigError(f"search.date_boost {self.date_boost} is negative",
+                              "search.date_boost")
     # Candidates each retriever contributes to fusion in hybrid mode (at least top_k). Fixed
     # rather than a multiple of top_k, so for top_k up to this a smaller top_k returns a
-    # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite.
-    num_candidates: int = 40
+    # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite;
+    # cross-validation chose 100 over 40 and 60 in four folds of five (gateway Search p95 and
+    # read_heavy throughput against 40: docs/retrieval.md).
+    num_candidates: int = 100
+    # Hybrid mode: each candidate also gets this share of its better conversation neighbour's
+    # fused score (fusion.spread_to_neighbours; neighbours read off memories' context, so a
+    # memory without context has none). 0: off. Cross-validation chose 0.5 of 0/0.25/0.5 in
+    # three folds of five, 0.25 in two (0.75 and 1.0 were worse on all five).
+    neighbour_share: float = 0.5
+    # Hybrid mode: added to the fused score of memories whose event time falls in the month a
+    # query names ("camping in June", "in July 2023"; tiers/plaintext/dates.py). Fused scores
+    # are at most 1 + neighbour_share, so 1.5 or more ranks every such memory first (every
+    # cross-validation fold chose 1.5 of 0/0.5/1.5). 0: off.
+    date_boost: float = 1.5
 
 
 # A memory line that says nothing, in a memory's own shape (a date, a speaker, a greeting). A

@@ -34,3 +34,33 @@ def test_score_fusion_handles_flat_and_empty_lists():
     assert minmax_fuse([[("a", 1.0), ("b", 1.0)], []]) == [("a", 1.0), ("b", 1.0)]
     with pytest.raises(ValueError):
         minmax_fuse([[("a", 1.0)]], weights=[1.0, 1.0])
+
+
+def test_a_reply_is_lifted_by_the_turn_it_answers():
+    from memos_cluster.tiers.plaintext.fusion import spread_to_neighbours
+
+    fused = [("question-turn", 1.0), ("stranger", 0.5), ("reply", 0.4)]
+    spread = spread_to_neighbours(fused, {"reply": "question-turn"}, share=0.25)
+    # reply: 0.4 + 0.25 * 1.0 = 0.65 passes the stranger; the turn gains 0.25 * 0.4.
+    assert spread == [("question-turn", pytest.approx(1.1)), ("reply", pytest.approx(0.65)),
+                      ("stranger", 0.5)]
+
+
+def test_a_neighbour_no_retriever_returned_is_not_added():
+    from memos_cluster.tiers.plaintext.fusion import spread_to_neighbours
+
+    fused = [("a", 1.0), ("b", 0.2)]
+    spread = spread_to_neighbours(fused, {"c": "a", "a": "z"}, share=0.5)
+    assert [key for key, _ in spread] == ["a", "b"]
+    assert spread == fused
+    assert spread_to_neighbours(fused, {"b": "a"}, share=0.0) == fused
+
+
+def test_predecessors_are_read_off_the_context_within_a_cube():
+    from memos_cluster.tiers.plaintext.tier import predecessors
+
+    rows = {"1": {"cube_id": "c", "text": "A: hi", "context": ""},
+            "2": {"cube_id": "c", "text": "B: yes, in May", "context": "X: old\nA: hi"},
+            "3": {"cube_id": "other", "text": "B: no", "context": "A: hi"},
+            "4": {"cube_id": "c", "text": "A: hi again", "context": "Y: not a candidate"}}
+    assert predecessors(rows) == {"2": "1"}

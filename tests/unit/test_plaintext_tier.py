@@ -141,6 +141,27 @@ def test_state_is_recovered_from_milvus_alone(tier, config, embedder):
         reopened.close()
 
 
+def test_a_reply_gets_a_share_of_the_turn_it_answers(tier, config, embedder):
+    turn = "Bob: did you ever go to the pottery workshop downtown?"
+    tier.add("alice", [NewMemory(turn, id="turn", context="Ann: hi Bob"),
+                       NewMemory("Ann: yes, last May!", id="reply", context=f"Ann: hi Bob\n{turn}")])
+
+    def scores(share):
+        shares = with_overrides(config, {"search.neighbour_share": share})
+        reopened = PlaintextTier(shares, "shard-0", embedder)
+        reopened.open()
+        try:
+            return {h.item.id: h.score for h in search(reopened, "pottery workshop", top_k=5)}
+        finally:
+            reopened.close()
+
+    tier.close()
+    plain, spread = scores(0.0), scores(0.5)
+    assert spread["reply"] == pytest.approx(plain["reply"] + 0.5 * plain["turn"])
+    assert spread["turn"] == pytest.approx(plain["turn"] + 0.5 * plain["reply"])
+    assert spread["pet"] == pytest.approx(plain["pet"])  # no neighbour among the candidates
+
+
 class CountingEmbedder:
     """The real embedder, counting the texts it embeds one at a time (queries)."""
 

@@ -51,3 +51,24 @@ def rrf_fuse(ranked: Sequence[Sequence[Key]], k: int = 60,
         for rank, key in enumerate(keys, start=1):
             scores[key] = scores.get(key, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: pair[1], reverse=True)
+
+
+def spread_to_neighbours(fused: Sequence[tuple[Key, float]], predecessor: dict[Key, Key],
+                         share: float) -> list[tuple[Key, float]]:
+    """Each candidate also gets `share` of its better neighbour's fused score (its predecessor
+    or its successor among the candidates; `predecessor` maps a key to the key before it in its
+    conversation). Many answers span a turn and its reply, and a reply ("Yes, last May!") rarely
+    shares a word with the question. Only candidates are re-scored: a neighbour that no
+    retriever returned stays out, which cross-validated no worse than adding it. Returns
+    (key, score) pairs best first; ties keep the fused order.
+    LoCoMo dev, cross-validated (bench locomo --cross-validate): see docs/retrieval.md."""
+    if share <= 0:
+        return list(fused)
+    scores = dict(fused)
+    best_neighbour: dict[Key, float] = {}
+    for key, before in predecessor.items():
+        if key in scores and before in scores:
+            best_neighbour[key] = max(best_neighbour.get(key, 0.0), scores[before])
+            best_neighbour[before] = max(best_neighbour.get(before, 0.0), scores[key])
+    spread = [(key, score + share * best_neighbour.get(key, 0.0)) for key, score in fused]
+    return sorted(spread, key=lambda pair: pair[1], reverse=True)

@@ -23,9 +23,10 @@ from memos_cluster.core.types import (
     SearchHit, SearchMode, SearchQuery, ShardHealth)
 from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.tiers.plaintext import schema as ms
+from memos_cluster.tiers.plaintext.dates import boost_in_month, named_month
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
-from memos_cluster.tiers.plaintext.fusion import minmax_fuse, rrf_fuse
+from memos_cluster.tiers.plaintext.fusion import minmax_fuse, rrf_fuse, spread_to_neighbours
 from memos_cluster.tiers.plaintext.stopwords import stop_words
 from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
 from memos_cluster.tiers.plaintext.transfer import Transfer
@@ -314,6 +315,13 @@ class PlaintextTier:
                              k=search.rrf_k, weights=weights)
         else:
             fused = minmax_fuse([dense, sparse], weights=weights)
+        if search.neighbour_share > 0:
+            fused = spread_to_neighbours(fused, predecessors(rows), search.neighbour_share)
+        month = named_month(query) if search.date_boost > 0 else None
+        if month is not None:
+            decode = self.store.engine.decode_event_time
+            times = {pk: decode(row.get("event_time_ms")) for pk, row in rows.items()}
+            fused = boost_in_month(fused, times, month, search.date_boost)
         return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
                 for pk, score in fused[:top_k]]
 
@@ -321,6 +329,20 @@ class PlaintextTier:
         self.store.client.list_collections()
         return ShardHealth(shard_id=self.shard_id, is_ok=True,
                            detail=f"{len(self.store.cube_ids)} cubes")
+
+
+def predecessors(rows: dict[str, dict]) -> dict[str, str]:
+    """pk -> the pk of the candidate just before it in its conversation: the one of the same
+    cube whose text is the last line of its context (ingest puts a turn's preceding turns
+    there, oldest first: data/locomo.py, the `context` of AddMemories)."""
+    by_text = {(row["cube_id"], row["text"]): pk for pk, row in rows.items()}
+    out = {}
+    for pk, row in rows.items():
+        if row["context"]:
+            before = by_text.get((row["cube_id"], row["context"].rsplit("\n", 1)[-1]))
+            if before is not None and before != pk:
+                out[pk] = before
+    return out
 
 
 def _cut(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
