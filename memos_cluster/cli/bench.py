@@ -58,6 +58,12 @@ def bench_locomo(args, config: MemosConfig, data: Optional[str]) -> dict:
     from memos_cluster.bench.locomo import run_locomo_bench
 
     conversations = [c for c in (args.conversations or "").split(",") if c] or None
+    if args.cross_validate:  # in-process: the engine's lists, every recipe scored offline
+        from memos_cluster.bench.locomo_cv import run_cross_validation
+
+        embedders = [e for e in args.embedders.split(",") if e]
+        return run_cross_validation(_needs(data), config, config.model_cache_dir() / "crossval",
+                                    embedders, conversations)
     ks = [int(k) for k in args.k.split(",")]
     return _on_client(args, config, lambda client, _: run_locomo_bench(
         client, _needs(data), conversations, ks))
@@ -249,6 +255,11 @@ def add_bench_command(sub):
     bench.add_argument("--per-category", type=int, default=0,
                        help="qa: questions of each category 1-4 per conversation (0: all)")
     bench.add_argument("--k", default="5,10,25,50", help="locomo: turn budgets")
+    bench.add_argument("--cross-validate", action="store_true",
+                       help="locomo: leave-one-conversation-out cross-validation of the "
+                            "search's choices, in-process (bench/locomo_cv.py)")
+    bench.add_argument("--embedders", default="minilm",
+                       help="locomo --cross-validate: dense models to try (minilm, e5)")
     bench.add_argument("--out", help="write the figures as JSON here")
     bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
     bench.add_argument("--device", help="kv, lora: cpu or cuda (default: cuda if available)")

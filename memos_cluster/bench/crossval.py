@@ -1,0 +1,178 @@
+"""Leave-one-conversation-out cross-validation of retrieval recipes. Pure functions.
+
+A recipe is every choice the search makes (stop words, context turns indexed, retrievers and
+their weights, fusion, candidates a retriever, neighbour spread). For each fold one conversation
+is held out: the recipe with the best mean of recall@5 and recall@10 on the other four is chosen
+and scored on the held-out one. The cross-validated figure is the mean (and spread) of the five
+held-out scores; the per-category table pools every question scored by a recipe chosen without
+its conversation. Who calls it: `bench locomo --cross-validate` (bench/locomo_cv.py).
+"""
+from __future__ import annotations
+
+import itertools
+import statistics
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from memos_cluster.bench.evaluation import CATEGORY_NAMES, Question, evidence_recall
+from memos_cluster.tiers.plaintext.dates import boost_in_month, named_month
+from memos_cluster.tiers.plaintext.fusion import minmax_fuse, rrf_fuse, spread_to_neighbours
+
+KS = (5, 10)
+RRF_K = 60
+Scored = list[tuple[str, float]]  # (dia_id, score), best first
+
+
+@dataclass(frozen=True)
+class QuestionLists:
+    """One question's candidates: retriever name -> (dia_id, score) best first. Names:
+    "bm25/<stop words>/<context turns>" and the dense embedders' names."""
+
+    question: Question
+    lists: dict[str, Scored]
+
+
+@dataclass(frozen=True)
+class Turns:
+    """A conversation's turns in order: dia_ids, texts, each turn's predecessor in its session
+    (what the search reads off a memory's context: see fusion.spread_to_neighbours) and event
+    time (ms since the epoch, its session's date)."""
+
+    ids: list[str]
+    texts: list[str]
+    predecessor: dict[str, str]
+    event_times: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    stop_words: str  # BM25 analyzer stop words ("lucene", "extended")
+    context_turns: int  # preceding turns indexed with each turn for BM25
+    dense: tuple[tuple[str, float], ...]  # (embedder name, weight); BM25 takes 1 - their sum
+    fusion: str = "score"  # "score" (min-max) or "rrf"
+    candidates: int = 40  # per retriever
+    neighbour: float = 0.0  # share of a hit's score given to its session neighbours
+    date_boost: float = 0.0  # added to hits in the month the question names (plaintext/dates.py)
+
+    @property
+    def bm25_weight(self) -> float:
+        return round(1.0 - sum(w for _, w in self.dense), 4)
+
+    def label(self) -> str:
+        dense = "+".join(f"{n}:{w:g}" for n, w in self.dense if w) or "no dense"
+        return (f"bm25:{self.bm25_weight:g} {dense}, {self.fusion}, stop {self.stop_words}, "
+                f"ctx {self.context_turns}, cand {self.candidates}, nb {self.neighbour:g}, "
+                f"date {self.date_boost:g}")
+
+
+def rank(recipe: Recipe, lists: QuestionLists, turns: Turns) -> list[str]:
+    """The recipe's ranked dia_ids for one question."""
+    named = [(f"bm25/{recipe.stop_words}/{recipe.context_turns}", recipe.bm25_weight)]
+    named += [(name, w) for name, w in recipe.dense if w > 0]
+    scored = [lists.lists[name][:recipe.candidates] for name, _ in named]
+    weights = [w for _, w in named]
+    if recipe.fusion == "rrf":
+        fused = rrf_fuse([[key for key, _ in pairs] for pairs in scored], k=RRF_K,
+                         weights=weights)
+    else:
+        fused = minmax_fuse(scored, weights=weights)
+    if recipe.neighbour > 0:
+        fused = spread_to_neighbours(fused, turns.predecessor, recipe.neighbour)
+    if recipe.date_boost > 0:
+        fused = boost_in_month(fused, turns.event_times, named_month(lists.question.question),
+                               recipe.date_boost)
+    return [key for key, _ in fused]
+
+
+@dataclass
+class Scores:
+    """Per-question recalls of one recipe: recall[k][i] for question i."""
+
+    recall: dict[int, list[float]] = field(default_factory=dict)
+
+
+def score(recipe: Recipe, questions: Sequence[QuestionLists],
+          turns: dict[str, Turns]) -> Scores:
+    out = Scores({k: [] for k in KS})
+    for lists in questions:
+        ranked = [[t] for t in rank(recipe, lists, turns[lists.question.conversation])]
+        for k in KS:
+            out.recall[k].append(evidence_recall(ranked, lists.question.evidence, k))
+    return out
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+@dataclass(frozen=True)
+class Fold:
+    held_out: str
+    chosen: Recipe
+    train_objective: float  # mean of R@5 and R@10 on the four training conversations
+    held_out_recall: dict[int, float]
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    folds: list[Fold]
+    held_out: dict[int, list[float]]  # k -> each question's recall under its fold's recipe
+
+
+def cross_validate(recipes: Sequence[Recipe], scores: dict[Recipe, Scores],
+                   questions: Sequence[QuestionLists]) -> CrossValidation:
+    """One fold per conversation: the recipe best on the others, scored on it."""
+    conversations = sorted({q.question.conversation for q in questions})
+    folds, held_out = [], {k: [0.0] * len(questions) for k in KS}
+    for held in conversations:
+        train = [i for i, q in enumerate(questions) if q.question.conversation != held]
+        test = [i for i, q in enumerate(questions) if q.question.conversation == held]
+
+        def objective(recipe: Recipe) -> float:
+            return _mean(_mean(scores[recipe].recall[k][i] for i in train) for k in KS)
+        # Ties go to the earlier recipe: grid order puts the simpler settings first.
+        chosen = max(recipes, key=objective)
+        folds.append(Fold(held, chosen, objective(chosen),
+                          {k: _mean(scores[chosen].recall[k][i] for i in test) for k in KS}))
+        for i in test:
+            for k in KS:
+                held_out[k][i] = scores[chosen].recall[k][i]
+    return CrossValidation(folds, held_out)
+
+
+def category_table(per_question: dict[int, Sequence[float]],
+                   questions: Sequence[QuestionLists]) -> dict:
+    """{"all"|category: {k: recall}} from per-question recalls (k -> recall of question i)."""
+    groups = {"all": list(range(len(questions)))}
+    for c in CATEGORY_NAMES:
+        groups[c] = [i for i, q in enumerate(questions) if q.question.category == c]
+    return {g: {str(k): round(_mean(per_question[k][i] for i in idx), 4) for k in KS}
+            for g, idx in groups.items()}
+
+
+def summary(folds: Sequence[Fold]) -> dict:
+    """Mean, population standard deviation, min and max of the held-out recalls."""
+    out = {}
+    for k in KS:
+        values = [f.held_out_recall[k] for f in folds]
+        out[str(k)] = {"mean": round(_mean(values), 4), "sd": round(statistics.pstdev(values), 4),
+                       "min": round(min(values), 4), "max": round(max(values), 4)}
+    return out
+
+
+def grid(dense_names: Sequence[str], stop_words: Sequence[str], context_turns: Sequence[int],
+         dense_weights: Sequence[float], candidates: Sequence[int],
+         neighbours: Sequence[float], fusions: Sequence[str],
+         date_boosts: Sequence[float] = (0.0,)) -> list[Recipe]:
+    """Every combination; each dense embedder takes a weight from dense_weights (0 = off), the
+    dense weights summing below 1 (BM25 keeps the rest)."""
+    out = []
+    for stop, ctx, fusion, cand, nb, date in itertools.product(
+            stop_words, context_turns, fusions, candidates, neighbours, date_boosts):
+        for weights in itertools.product(dense_weights, repeat=len(dense_names)):
+            if sum(weights) >= 1.0 - 1e-9:
+                continue
+            out.append(Recipe(stop, ctx, tuple(zip(dense_names, weights)), fusion, cand, nb,
+                              date))
+    return out
