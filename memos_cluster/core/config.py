@@ -197,10 +197,11 @@ class SearchConfig:
                               "search.date_boost")
     # Candidates each retriever contributes to fusion in hybrid mode (at least top_k). Fixed
     # rather than a multiple of top_k, so for top_k up to this a smaller top_k returns a
-    # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite;
-    # cross-validation chose 100 over 40 and 60 in four folds of five (gateway Search p95 and
-    # read_heavy throughput against 40: docs/retrieval.md).
-    num_candidates: int = 100
+    # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite.
+    # Cross-validation chose 100 in four folds of five, but 60 recalls within 0.4 points of it
+    # on all five, and 100 cost 9-15% of read_heavy's Search throughput against 40 where 60 cost
+    # none (docs/retrieval.md).
+    num_candidates: int = 60
     # Hybrid mode: each candidate also gets this share of its better conversation neighbour's
     # fused score (fusion.spread_to_neighbours; neighbours read off memories' context, so a
     # memory without context has none). 0: off. Cross-validation chose 0.5 of 0/0.25/0.5 in
