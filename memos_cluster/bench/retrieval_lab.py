@@ -53,11 +53,12 @@ def _cached_embed(name: str, embed: Callable[[list[str]], np.ndarray], texts: li
 
 def dense_lists(name: str, embed_docs: Callable[[list[str]], np.ndarray],
                 embed_queries: Callable[[list[str]], np.ndarray], samples: Sequence[dict],
-                work_dir: Path, say: Callable[[str], None]) -> dict[tuple[str, str], Scored]:
+                turns_of: dict[str, Turns], work_dir: Path,
+                say: Callable[[str], None]) -> dict[tuple[str, str], Scored]:
     """(sample_id, question) -> exact cosine top LIST_DEPTH turns by one embedder."""
     out: dict[tuple[str, str], Scored] = {}
     for sample in samples:
-        turns = conversation_turns(sample)
+        turns = turns_of[sample["sample_id"]]
         say(f"  {name}: {sample['sample_id']} ({len(turns.ids)} turns)")
         docs = _cached_embed(f"{name}-docs", embed_docs, turns.texts, work_dir)
         questions = [q.question for q in locomo_questions(sample)]
@@ -93,8 +94,8 @@ def _bm25_in(tier: PlaintextTier, context_turns: int, samples: Sequence[dict],
         memories = locomo_memories(sample, context_turns=context_turns)
         # BM25 does not read the dense field: zero vectors spare an embedding pass per variant.
         tier.add(cube, memories, vectors=np.zeros((len(memories), dim), dtype=np.float32))
-    for name in (tier.store.names.collection,):
-        tier.store.client.flush(name)
+    # Sealed rows search fast; the tier's own flusher waits for writes to pause (flush.py).
+    tier.store.client.flush(tier.store.names.collection)
     for sample in samples:
         for question in locomo_questions(sample):
             hits = tier.search(SearchQuery(cube_ids=(sample["sample_id"],),
@@ -112,9 +113,10 @@ def collect(samples: Sequence[dict], embedders: dict[str, tuple[Callable, Callab
     embedder (name -> (embed documents, embed queries)). `embedder`: the tier's model, whose
     dimension the throwaway collections take."""
     work_dir.mkdir(parents=True, exist_ok=True)
+    turns = {s["sample_id"]: conversation_turns(s) for s in samples}
     by_retriever: dict[str, dict[tuple[str, str], Scored]] = {}
     for name, (docs, queries) in embedders.items():
-        by_retriever[name] = dense_lists(name, docs, queries, samples, work_dir, say)
+        by_retriever[name] = dense_lists(name, docs, queries, samples, turns, work_dir, say)
     for stop, context in variants:
         say(f"  bm25: stop words {stop}, {context} context turns")
         by_retriever[f"bm25/{stop}/{context}"] = bm25_lists(stop, context, samples, embedder)
@@ -124,4 +126,4 @@ def collect(samples: Sequence[dict], embedders: dict[str, tuple[Callable, Callab
             key = (sample["sample_id"], question.question)
             out.append(QuestionLists(question, {n: lists[key] for n, lists in
                                                 by_retriever.items()}))
-    return out, {s["sample_id"]: conversation_turns(s) for s in samples}
+    return out, turns

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from memos_cluster.bench.locomo import run_locomo_bench
+from locomo_shapes import locomo_sample
 
 TOPICS = ["pottery class", "camping trip", "violin lessons", "marathon training",
           "adoption agency", "beach sunrise painting", "book club", "garden tomatoes"]
@@ -19,9 +20,7 @@ def sample(sample_id: str) -> dict:
            "evidence": [f"D1:{2 * i - 1}"], "category": 2 if i % 2 else 4}
           for i, topic in enumerate(TOPICS, 1)]
     qa.append({"question": "unlabelled", "answer": "x", "category": 5})
-    return {"sample_id": sample_id, "qa": qa, "conversation": {
-        "speaker_a": "Ann", "speaker_b": "Bo",
-        "session_1_date_time": "1:56 pm on 8 May, 2023", "session_1": turns}}
+    return locomo_sample(sample_id, turns, qa)
 
 
 @pytest.mark.parametrize("client", ["grpc"], indirect=True)  # the bench, not the transport

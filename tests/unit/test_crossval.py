@@ -3,6 +3,7 @@ import pytest
 
 from memos_cluster.bench import crossval as cv
 from memos_cluster.bench.evaluation import Question
+from locomo_shapes import locomo_sample
 
 
 def _question(conv: str, evidence: str, bm25: list[str], dense: list[str]) -> cv.QuestionLists:
@@ -61,9 +62,7 @@ def _conversation(sample_id: str, topics: list[str]) -> dict:
         turns.append({"speaker": "Bo", "dia_id": f"D1:{2 * i}", "text": "Yes, last May!"})
     qa = [{"question": f"When was the {topic}?", "answer": "last May",
            "evidence": [f"D1:{2 * i}"], "category": 2} for i, topic in enumerate(topics, 1)]
-    return {"sample_id": sample_id, "qa": qa, "conversation": {
-        "speaker_a": "Ann", "speaker_b": "Bo",
-        "session_1_date_time": "1:56 pm on 8 May, 2023", "session_1": turns}}
+    return locomo_sample(sample_id, turns, qa)
 
 
 def test_lists_come_from_the_engine_and_replies_need_their_neighbour(tmp_path):
