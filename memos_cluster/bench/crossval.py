@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from memos_cluster.bench.evaluation import CATEGORY_NAMES, Question, evidence_recall
-from memos_cluster.tiers.plaintext.dates import boost_in_month, named_month
-from memos_cluster.tiers.plaintext.fusion import minmax_fuse, rrf_fuse, spread_to_neighbours
+from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
 
 KS = (5, 10)
 RRF_K = 60
@@ -70,17 +69,10 @@ def rank(recipe: Recipe, lists: QuestionLists, turns: Turns) -> list[str]:
     named = [(f"bm25/{recipe.stop_words}/{recipe.context_turns}", recipe.bm25_weight)]
     named += [(name, w) for name, w in recipe.dense if w > 0]
     scored = [lists.lists[name][:recipe.candidates] for name, _ in named]
-    weights = [w for _, w in named]
-    if recipe.fusion == "rrf":
-        fused = rrf_fuse([[key for key, _ in pairs] for pairs in scored], k=RRF_K,
-                         weights=weights)
-    else:
-        fused = minmax_fuse(scored, weights=weights)
-    if recipe.neighbour > 0:
-        fused = spread_to_neighbours(fused, turns.predecessor, recipe.neighbour)
-    if recipe.date_boost > 0:
-        fused = boost_in_month(fused, turns.event_times, named_month(lists.question.question),
-                               recipe.date_boost)
+    fused = fuse_hybrid(scored, [w for _, w in named], lists.question.question,
+                        method=recipe.fusion, rrf_k=RRF_K, neighbour_share=recipe.neighbour,
+                        predecessor=lambda: turns.predecessor, date_boost=recipe.date_boost,
+                        event_times=lambda: turns.event_times)
     return [key for key, _ in fused]
 
 

@@ -144,7 +144,8 @@ def test_state_is_recovered_from_milvus_alone(tier, config, embedder):
 def test_a_reply_gets_a_share_of_the_turn_it_answers(tier, config, embedder):
     turn = "Bob: did you ever go to the pottery workshop downtown?"
     tier.add("alice", [NewMemory(turn, id="turn", context="Ann: hi Bob"),
-                       NewMemory("Ann: yes, last May!", id="reply", context=f"Ann: hi Bob\n{turn}")])
+                       NewMemory("Ann: yes, last May!", id="reply",
+                                 context=f"Ann: hi Bob\n{turn}")])
 
     def scores(share):
         shares = with_overrides(config, {"search.neighbour_share": share})

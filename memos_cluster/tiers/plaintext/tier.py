@@ -23,10 +23,9 @@ from memos_cluster.core.types import (
     SearchHit, SearchMode, SearchQuery, ShardHealth)
 from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.tiers.plaintext import schema as ms
-from memos_cluster.tiers.plaintext.dates import boost_in_month, named_month
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
-from memos_cluster.tiers.plaintext.fusion import minmax_fuse, rrf_fuse, spread_to_neighbours
+from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
 from memos_cluster.tiers.plaintext.stopwords import stop_words
 from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
 from memos_cluster.tiers.plaintext.transfer import Transfer
@@ -309,19 +308,12 @@ class PlaintextTier:
         dense = [(h["pk"], float(h["distance"]))
                  for h in self._search_one("dense", given or vector.result(), candidates, expr,
                                            rows=rows)]
-        weights = [search.dense_weight, search.bm25_weight]
-        if search.fusion == "rrf":
-            fused = rrf_fuse([[pk for pk, _ in dense], [pk for pk, _ in sparse]],
-                             k=search.rrf_k, weights=weights)
-        else:
-            fused = minmax_fuse([dense, sparse], weights=weights)
-        if search.neighbour_share > 0:
-            fused = spread_to_neighbours(fused, predecessors(rows), search.neighbour_share)
-        month = named_month(query) if search.date_boost > 0 else None
-        if month is not None:
-            decode = self.store.engine.decode_event_time
-            times = {pk: decode(row.get("event_time_ms")) for pk, row in rows.items()}
-            fused = boost_in_month(fused, times, month, search.date_boost)
+        decode = self.store.engine.decode_event_time
+        fused = fuse_hybrid(
+            [dense, sparse], [search.dense_weight, search.bm25_weight], query,
+            method=search.fusion, rrf_k=search.rrf_k, neighbour_share=search.neighbour_share,
+            predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
+            event_times=lambda: {pk: decode(row.get("event_time_ms")) for pk, row in rows.items()})
         return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
                 for pk, score in fused[:top_k]]
 
