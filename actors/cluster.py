@@ -55,7 +55,9 @@ def connect_ray(config: MemosConfig) -> bool:
     if started:
         export_tls_env(config)
     ray.init(
-        address=address,
+        # "local", not None: None would join whatever /tmp/ray/ray_current_cluster names, and a
+        # crashed earlier Ray leaves that file behind (ray.init then waits minutes and fails).
+        address=address if address is not None else "local",
         namespace=config.ray.namespace,
         num_cpus=config.ray.num_cpus if started else None,
         include_dashboard=config.ray.include_dashboard if started else None,
