@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memos_cluster.api.http_routes import (
     HTTP_STATUS, RETRY_AFTER_S, ROUTES, Route, check_routes, error_json, message_json,
@@ -23,17 +24,52 @@ from memos_cluster.api.http_routes import (
 from memos_cluster.api.openapi import openapi_document
 from memos_cluster.api.rpcs import CODECS
 from memos_cluster.core.config import LimitsConfig
-from memos_cluster.core.errors import InvalidArgument, MemosError
-from memos_cluster.core.validation import check_request_bytes
+from memos_cluster.core.errors import InvalidArgument, MemosError, NotFound, Unimplemented
+from memos_cluster.core.validation import check_json_depth, check_request_bytes
 
 
-def error_response(error: MemosError) -> JSONResponse:
-    """An error as its HTTP status and the one JSON error shape (never a traceback)."""
+def error_response(error: MemosError, http_status: Optional[int] = None) -> JSONResponse:
+    """An error as its HTTP status (`http_status`, else its code's) and the one JSON error
+    shape (never a traceback)."""
     headers = {}
     if error.status in RETRY_AFTER_S:
         headers["Retry-After"] = str(RETRY_AFTER_S[error.status])
-    return JSONResponse(error_json(error), status_code=HTTP_STATUS.get(error.status, 500),
-                        headers=headers)
+    return JSONResponse(error_json(error), headers=headers,
+                        status_code=http_status or HTTP_STATUS.get(error.status, 500))
+
+
+async def _unrouted(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """What the router itself answers (no such path, a method the path lacks), in the error
+    shape instead of FastAPI's {"detail": ...}. Ids with encoded slashes land here too: the
+    path is decoded before routing, so `a%2Fb` is two segments and matches no route."""
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no route {request.method} {request.url.path[:200]}",
+                                       "path"))
+    if exc.status_code == 405:
+        return error_response(Unimplemented(
+            f"{request.method} is not a method of {request.url.path[:200]}", "method"), 405)
+    return error_response(InvalidArgument(str(exc.detail)[:200], ""), exc.status_code)
+
+
+class UrlLimit:
+    """A pure ASGI middleware: a path plus query longer than `max_url_bytes` is 414 in the
+    error shape before routing (limits.max_url_bytes; docs/api.md). Pure ASGI rather than
+    BaseHTTPMiddleware, which would buffer Generate's event stream."""
+
+    def __init__(self, app: Any, max_url_bytes: int):
+        self.app, self.max_url_bytes = app, max_url_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or scope["path"].encode()) \
+                + len(scope.get("query_string") or b"")
+            if size > self.max_url_bytes:
+                response = error_response(InvalidArgument(
+                    f"the URL is {size} bytes, more than the limit of {self.max_url_bytes}",
+                    "url"), 414)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def request_metadata(request: Request) -> tuple[tuple[str, str], ...]:
@@ -50,9 +86,14 @@ async def _body(request: Request, route: Route, limits: LimitsConfig) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+    except RecursionError:  # nesting past the parser's stack: the same answer as the limit's
+        raise InvalidArgument(f"the body nests deeper than {limits.max_json_depth} levels",
+                              "body") from None
     except ValueError as exc:
         raise InvalidArgument(f"the request body is not JSON: {exc}", "body") from None
+    check_json_depth(body, "body", limits.max_json_depth)
+    return body
 
 
 def _sse(name: str, data: dict) -> bytes:
@@ -146,4 +187,6 @@ def build_http_app(gateway: Any) -> FastAPI:
                                                            title="memos-cluster API"),
                       methods=["GET"], include_in_schema=False)
     app.router.routes.append(mcp_route)
+    app.add_exception_handler(StarletteHTTPException, _unrouted)
+    app.add_middleware(UrlLimit, max_url_bytes=gateway.config.limits.max_url_bytes)
     return app

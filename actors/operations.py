@@ -89,6 +89,11 @@ class Operations:
         self._note([(m.cube_id, m.id, m.version) for m in result.items], "get")
         return result
 
+    async def list_memories(self, who: Principal, query):
+        # Not an access event: browsing a table is not using a memory (the scheduler's
+        # frequencies count searches, gets and generations).
+        return await self._service.list_memories(query)
+
     async def update(self, who: Principal, update):
         item = await self._service.update(update)
         self._invalidate_later(item.cube_id, [item.id], deleted=False)

@@ -14,8 +14,8 @@ from memos_cluster.core.tier_types import (
     ServedMemory,
     SchedulerStatus, TierStatus, TokenEvent, TrainingJob)
 from memos_cluster.core.types import (
-    Rebalance, ShardInfo, ShardsStatus, CubeSpec, CubeStats, MemoryItem, MemoryUpdate, NewMemory,
-    SearchFilter, SearchHit, SearchMode, SearchQuery, TimeRange)
+    Rebalance, ShardInfo, ShardsStatus, CubeSpec, CubeStats, ListQuery, MemoryItem, MemoryPage,
+    MemoryUpdate, NewMemory, SearchFilter, SearchHit, SearchMode, SearchQuery, TimeRange)
 
 MODE_FROM_PB = {
     pb.SEARCH_MODE_HYBRID: SearchMode.HYBRID,
@@ -93,6 +93,36 @@ def search_from_pb(message: pb.SearchRequest) -> SearchQuery:
         cube_ids=tuple(message.cube_ids), query=message.query,
         top_k=message.top_k, mode=MODE_FROM_PB.get(message.mode),
         filter=filter_from_pb(message.filter))
+
+
+def list_from_pb(message: pb.ListMemoriesRequest) -> ListQuery:
+    """The page token is the offset in decimal; anything else is not a token we gave out."""
+    token = message.page_token
+    if token and not (token.isascii() and token.isdigit() and len(token) <= 12):
+        raise InvalidArgument("page_token must be one a previous page returned", "page_token")
+    return ListQuery(cube_id=message.cube_id, filter=filter_from_pb(message.filter),
+                     text_contains=message.text_contains, page_size=message.page_size,
+                     offset=int(token or 0))
+
+
+def list_to_pb(query: ListQuery) -> pb.ListMemoriesRequest:
+    request = pb.ListMemoriesRequest(cube_id=query.cube_id, text_contains=query.text_contains,
+                                     page_size=query.page_size,
+                                     page_token=str(query.offset) if query.offset else "")
+    filter_to_pb(query.filter, request.filter)
+    return request
+
+
+def page_to_pb(page: MemoryPage) -> pb.ListMemoriesResponse:
+    return pb.ListMemoriesResponse(
+        memories=[memory_to_pb(m) for m in page.items], total=page.total,
+        next_page_token="" if page.next_offset is None else str(page.next_offset))
+
+
+def page_from_pb(message: pb.ListMemoriesResponse) -> MemoryPage:
+    token = message.next_page_token
+    return MemoryPage(items=tuple(memory_from_pb(m) for m in message.memories),
+                      next_offset=int(token) if token else None, total=message.total)
 
 
 def update_from_pb(message: pb.UpdateMemoryRequest) -> MemoryUpdate:

@@ -66,6 +66,8 @@ ROUTES: tuple[Route, ...] = (
     Route("delete_cube", "DELETE", "/cubes/{cube_id}", "Delete a cube and all its memories"),
     Route("add", "POST", "/cubes/{cube_id}/memories", "Add memories (idempotent with ids)"),
     Route("get", "GET", "/cubes/{cube_id}/memories", "Memories by id (?ids=a&ids=b)"),
+    Route("list_memories", "POST", "/cubes/{cube_id}/memories/list",
+          "A page of the cube's memories, newest first, filtered (text, type, times)"),
     Route("delete", "DELETE", "/cubes/{cube_id}/memories", "Delete memories (?ids=a&ids=b)"),
     Route("update", "PATCH", "/cubes/{cube_id}/memories/{id}",
           "Update a memory (a new version; the old one goes to its history)"),

@@ -115,6 +115,8 @@ CODECS: Mapping[str, Codec] = {
                  lambda cube_id, ids: pb.GetMemoriesRequest(cube_id=cube_id, ids=list(ids)),
                  lambda r: GetResult(tuple(c.memory_from_pb(m) for m in r.memories),
                                      tuple(r.missing_ids))),
+    "list_memories": Codec(lambda r: (c.list_from_pb(r),), c.page_to_pb, c.list_to_pb,
+                           c.page_from_pb),
     "update": Codec(lambda r: (c.update_from_pb(r),),
                     lambda item: pb.UpdateMemoryResponse(memory=c.memory_to_pb(item)),
                     c.update_to_pb, lambda r: c.memory_from_pb(r.memory)),

@@ -60,10 +60,12 @@ def bearer_token(metadata: Sequence[tuple[str, str]]) -> str:
     is none, or more than one."""
     values = [v for k, v in metadata if k.lower() == AUTH_HEADER]
     if not values:
-        raise Unauthenticated("missing API key: send 'authorization: Bearer <key>' metadata")
+        # One message for every transport: an HTTP header and a gRPC metadata entry alike.
+        raise Unauthenticated("missing API key: send 'authorization: Bearer <key>' (an HTTP "
+                              "header, or gRPC call metadata)")
     if len(values) > 1:
         raise Unauthenticated("more than one authorization header")
     scheme, _, token = values[0].strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("authorization metadata must be 'Bearer <key>'")
+        raise Unauthenticated("the authorization value must be 'Bearer <key>'")
     return token.strip()

@@ -36,8 +36,9 @@ from memos_cluster.core.tier_types import (
     AdapterListing, BlockStats, GenerateCall, GenerateStats, SamplingParams, SchedulerStatus,
     TierStatus, TokenEvent, TrainingJob)
 from memos_cluster.core.types import (
-    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, MemoryItem, MemoryUpdate, NewMemory,
-    SearchFilter, SearchHit, SearchMode, SearchQuery, ShardHealth, ShardsStatus)
+    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
+    MemoryUpdate, NewMemory, SearchFilter, SearchHit, SearchMode, SearchQuery, ShardHealth,
+    ShardsStatus)
 
 __all__ = ["API_KEY_ENV", "MemosClient", "TLSOptions", "Transport", "parse_address"]
 
@@ -221,6 +222,15 @@ class MemosClient:
 
     def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
         return self._call("get", cube_id, list(ids))
+
+    def list_memories(self, cube_id: str, text_contains: str = "",
+                      filter: Optional[SearchFilter] = None, page_size: int = 0,
+                      offset: int = 0) -> MemoryPage:
+        """One page of the cube's memories, newest update first; pass the page's
+        `next_offset` back as `offset` for the next one (None: the last page)."""
+        return self._call("list_memories", ListQuery(
+            cube_id=cube_id, filter=filter if filter is not None else SearchFilter(),
+            text_contains=text_contains, page_size=page_size, offset=offset))
 
     def update(self, cube_id: str, memory_id: str, text: str,
                metadata: Optional[dict[str, Any]] = None, memory_type: str = "",

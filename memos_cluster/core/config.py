@@ -167,6 +167,12 @@ class LimitsConfig:
     max_cubes_per_search: int = 32
     max_metadata_bytes: int = 16384  # JSON-encoded size of one item's metadata
     max_metadata_depth: int = 5
+    # An HTTP body's JSON nesting (objects and arrays, levels): deeper is INVALID_ARGUMENT
+    # naming the body, before any field is read (gRPC has protobuf's own limit of 100).
+    max_json_depth: int = 32
+    # An HTTP request's path plus query (bytes): longer is 414 in the error shape. Serve's
+    # HTTP server refuses a request line past its own buffer (about 64 KiB) with a plain 400.
+    max_url_bytes: int = 8192
     max_query_chars: int = 2000
     max_id_chars: int = 128
 

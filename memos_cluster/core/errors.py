@@ -70,6 +70,12 @@ class DeadlineExceeded(MemosError):
     status = "DEADLINE_EXCEEDED"
 
 
+class Unimplemented(MemosError):
+    """No such method: HTTP's 405 on a path that exists (the router's answer)."""
+
+    status = "UNIMPLEMENTED"
+
+
 class InternalError(MemosError):
     status = "INTERNAL"
 
@@ -84,5 +90,5 @@ ERRORS_BY_STATUS: dict[str, type[MemosError]] = {
     cls.status: cls
     for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unavailable,
                 DeadlineExceeded, InternalError, Unauthenticated, PermissionDenied,
-                ResourceExhausted)
+                ResourceExhausted, Unimplemented)
 }

@@ -20,7 +20,7 @@ from memos_cluster.core.auth_types import PERMISSIONS, ROLES
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import CONTROL_ACTIONS, GenerateCall
-from memos_cluster.core.types import CubeSpec, MemoryUpdate, SearchQuery
+from memos_cluster.core.types import CubeSpec, ListQuery, MemoryUpdate, SearchQuery
 
 # ---- access rules -----------------------------------------------------------------------------
 ANY = "any"  # any authenticated caller (the operation itself scopes what it returns)
@@ -44,7 +44,7 @@ def _query_cubes(state: Any, args: tuple) -> Sequence[str]:
     return tuple(args[0].cube_ids)  # SearchQuery and GenerateCall
 
 
-def _update_cube(state: Any, args: tuple) -> Sequence[str]:
+def _cube_of_first(state: Any, args: tuple) -> Sequence[str]:
     return (args[0].cube_id,)
 
 
@@ -102,6 +102,10 @@ def _add(config: MemosConfig, args: tuple) -> None:
 def _search(config: MemosConfig, args: tuple) -> None:
     query = v.search_with_defaults(v.expect(args[0], SearchQuery, "query"), config.search)
     v.check_search(query, config.limits)
+
+
+def _list(config: MemosConfig, args: tuple) -> None:
+    v.check_list_query(v.expect(args[0], ListQuery, "query"), config.limits)
 
 
 def _update(config: MemosConfig, args: tuple) -> None:
@@ -196,7 +200,8 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     Operation("add", "AddMemories", Access("write", _first), _add),
     Operation("search", "Search", Access("read", _query_cubes), _search),
     Operation("get", "GetMemories", Access("read", _first), _cube_ids("ids")),
-    Operation("update", "UpdateMemory", Access("write", _update_cube), _update),
+    Operation("list_memories", "ListMemories", Access("read", _cube_of_first), _list),
+    Operation("update", "UpdateMemory", Access("write", _cube_of_first), _update),
     Operation("history", "GetMemoryHistory", Access("read", _first), _history),
     Operation("delete", "DeleteMemories", Access("write", _first), _cube_ids("ids")),
     Operation("health", "Health", Access(ANY), _nothing),

@@ -99,6 +99,25 @@ class SearchQuery:
 
 
 @dataclass(frozen=True)
+class ListQuery:
+    """One page of a cube's current memories, newest update first (ListMemories: the
+    console's memory table)."""
+
+    cube_id: str
+    filter: SearchFilter = SearchFilter()  # the same structured filter as a search
+    text_contains: str = ""  # a case-insensitive substring of the text; "" matches every text
+    page_size: int = 0  # memories per page; 0: the server's default (50)
+    offset: int = 0  # matching memories skipped, in the listing's order (the page token)
+
+
+@dataclass(frozen=True)
+class MemoryPage:
+    items: tuple[MemoryItem, ...]  # newest update first, ties by id
+    next_offset: Optional[int]  # the next page's offset; None on the last page
+    total: int  # memories matching the filter and text, over every page
+
+
+@dataclass(frozen=True)
 class CubeSpec:
     """A MemCube's identity and caller-owned description."""
 

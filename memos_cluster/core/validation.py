@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional, Sequence, TypeVar
 from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
 from memos_cluster.core.errors import InvalidArgument, ResourceExhausted
 from memos_cluster.core.tier_types import MEMORY_MODES, GenerateCall
-from memos_cluster.core.types import MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
+from memos_cluster.core.types import ListQuery, MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
 
 # Ids are opaque to Milvus but must be safe as parts of a primary key: no separators or spaces.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-@]*$")
@@ -121,6 +121,22 @@ def _depth(value: Any) -> int:
     if isinstance(value, list):
         return 1 + max((_depth(v) for v in value), default=0)
     return 0
+
+
+def check_json_depth(value: Any, field: str, limit: int) -> None:
+    """InvalidArgument naming `field` when parsed JSON nests objects/arrays deeper than `limit`
+    levels. Iterative, so a body just under the parser's own recursion limit cannot overflow
+    the stack here. Who calls it: the HTTP routes, on every JSON body."""
+    if not isinstance(value, (dict, list)):
+        return
+    stack = [(value, 1)]  # containers only, with their level
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise InvalidArgument(f"the {field} nests deeper than {limit} levels", field)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, (dict, list)))
 
 
 def check_metadata(value: dict[str, Any], field: str, limits: LimitsConfig) -> dict[str, Any]:
@@ -244,6 +260,21 @@ def check_search(query: SearchQuery, limits: LimitsConfig) -> None:
     check_text(query.query, "query", limits.max_query_chars)
     if not 1 <= query.top_k <= limits.max_top_k:
         raise InvalidArgument(f"top_k must be between 1 and {limits.max_top_k}", "top_k")
+    check_filter(query.filter, limits)
+
+
+def check_list_query(query: ListQuery, limits: LimitsConfig) -> None:
+    """ListMemories' arguments. Who calls it: the operation table and MemoryService."""
+    check_id(query.cube_id, "cube_id", limits)
+    if not isinstance(query.text_contains, str) \
+            or len(query.text_contains) > limits.max_query_chars:
+        raise InvalidArgument(f"text_contains is longer than {limits.max_query_chars} "
+                              "characters", "text_contains")
+    if not 0 <= query.page_size <= limits.max_ids_per_request:
+        raise InvalidArgument(f"page_size must be between 0 (the default) and "
+                              f"{limits.max_ids_per_request}", "page_size")
+    if query.offset < 0:
+        raise InvalidArgument("page_token must be one a previous page returned", "page_token")
     check_filter(query.filter, limits)
 
 

@@ -16,6 +16,7 @@ from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.operations import BY_RPC, OPERATIONS, validate
 from memos_cluster.core.tier_types import GenerateCall, SamplingParams
 from memos_cluster.core.types import (
+    ListQuery,
     CubeSpec, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
 
 CLIENT = Path(__file__).resolve().parents[2] / "memos_cluster" / "client" / "__init__.py"
@@ -77,6 +78,8 @@ SAMPLES = {
     "search": (SearchQuery(("c1", "c2"), "cat", 5, SearchMode.BM25,
                            SearchFilter(("fact",), ("chat",), (("n", 1),), TimeRange(1, 9))),),
     "get": ("c1", ["m1", "m2"]),
+    "list_memories": (ListQuery("c1", SearchFilter(("fact",), created_at=TimeRange(3, None)),
+                                "cats", 20, 40),),
     "update": (MemoryUpdate("c1", "m1", "Alice has two cats", {"n": 2}, "fact", 7, 3),),
     "history": ("c1", "m1"),
     "delete": ("c1", ["m1"]),

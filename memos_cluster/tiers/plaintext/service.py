@@ -15,8 +15,8 @@ from memos_cluster.core import validation as v
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import MemosError
 from memos_cluster.core.types import (
-    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, MemoryItem, MemoryUpdate, NewMemory,
-    SearchHit, SearchMode, SearchQuery, ShardHealth)
+    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
+    MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
 from memos_cluster.placement.layout import Layout
 from memos_cluster.placement.ownership import CubeGuard, GuardedShard
 from memos_cluster.placement.routing import Router
@@ -98,6 +98,10 @@ class MemoryService:
         v.check_id(cube_id, "cube_id", self._limits)
         ids = v.check_ids(ids, "ids", self._limits)
         return await self._on(cube_id, "get", cube_id, ids)
+
+    async def list_memories(self, query: ListQuery) -> MemoryPage:
+        v.check_list_query(query, self._limits)
+        return await self._on(query.cube_id, "list_memories", query)
 
     async def update(self, update: MemoryUpdate) -> MemoryItem:
         v.check_update(update, self._limits)

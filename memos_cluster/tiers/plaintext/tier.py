@@ -19,13 +19,14 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable)
 from memos_cluster.core.types import (
-    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, MemoryItem, MemoryUpdate, NewMemory,
-    SearchHit, SearchMode, SearchQuery, ShardHealth)
+    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
+    MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
 from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
 from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
+from memos_cluster.tiers.plaintext.listing import Listing
 from memos_cluster.tiers.plaintext.stopwords import stop_words
 from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
 from memos_cluster.tiers.plaintext.transfer import Transfer
@@ -47,6 +48,7 @@ class PlaintextTier:
         self.store = MilvusStore(config.storage, shard_id, clock)
         self.duplicates = Duplicates(self.store)
         self.transfer = Transfer(self.store)
+        self.listing = Listing(self.store)
         self._query_pool: Optional[ThreadPoolExecutor] = None  # made by open(); see _hybrid
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -178,6 +180,10 @@ class PlaintextTier:
             items=tuple(self.store.engine.row_to_item(found[i]) for i in ids if i in found),
             missing_ids=tuple(i for i in ids if i not in found),
         )
+
+    def list_memories(self, query: ListQuery) -> MemoryPage:
+        """A page of the cube's current memories, newest update first (listing.py)."""
+        return self.listing.page(query, self._config.limits.max_ids_per_request)
 
     def update(self, update: MemoryUpdate) -> MemoryItem:
         """Write a new version; the previous one goes to history first, so a crash between the

@@ -240,6 +240,30 @@ class GetMemoriesResponse(_message.Message):
     missing_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., missing_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class ListMemoriesRequest(_message.Message):
+    __slots__ = ("cube_id", "filter", "text_contains", "page_size", "page_token")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    filter: SearchFilter
+    text_contains: str
+    page_size: int
+    page_token: str
+    def __init__(self, cube_id: _Optional[str] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., text_contains: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMemoriesResponse(_message.Message):
+    __slots__ = ("memories", "next_page_token", "total")
+    MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    memories: _containers.RepeatedCompositeFieldContainer[Memory]
+    next_page_token: str
+    total: int
+    def __init__(self, memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
 class UpdateMemoryRequest(_message.Message):
     __slots__ = ("cube_id", "id", "text", "replace_metadata", "metadata", "memory_type", "has_event_time", "event_time_ms", "expected_version")
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
