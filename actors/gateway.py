@@ -62,9 +62,10 @@ def _set_status(grpc_context: Any, exc: Exception) -> str:
 def _count(rpc: str, status: str, began: float, transport: str = "grpc") -> None:
     """Request metrics of one call (memos_requests_total, memos_request_latency_ms), labelled
     with the front it came through (grpc, ray, http, mcp)."""
+    latency_ms = logs.elapsed_ms(began)
     metrics.inc("memos_requests_total", rpc=rpc, status=status, transport=transport)
-    metrics.observe("memos_request_latency_ms", logs.elapsed_ms(began), rpc=rpc,
-                    transport=transport)
+    metrics.observe("memos_request_latency_ms", latency_ms, rpc=rpc, transport=transport)
+    metrics.REQUEST_STATS.record(rpc, transport, status, latency_ms)
 
 
 def _serve_request_id() -> str:

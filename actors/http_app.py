@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator, Callable, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memos_cluster.api.http_routes import (
@@ -23,6 +24,7 @@ from memos_cluster.api.http_routes import (
     request_message)
 from memos_cluster.api.openapi import openapi_document
 from memos_cluster.api.rpcs import CODECS
+from memos_cluster.console import CONSOLE_DIR, SWAGGER_ASSETS
 from memos_cluster.core.config import LimitsConfig
 from memos_cluster.core.errors import InvalidArgument, MemosError, NotFound, Unimplemented
 from memos_cluster.core.validation import check_json_depth, check_request_bytes
@@ -183,9 +185,16 @@ def build_http_app(gateway: Any) -> FastAPI:
     document = openapi_document()
     app.add_api_route("/openapi.json", lambda: JSONResponse(document), methods=["GET"],
                       include_in_schema=False)
-    app.add_api_route("/docs", lambda: get_swagger_ui_html(openapi_url="/openapi.json",
-                                                           title="memos-cluster API"),
-                      methods=["GET"], include_in_schema=False)
+    # Swagger UI and the console from files in the package: no CDN, the machine may be offline.
+    app.mount("/docs/assets", StaticFiles(directory=SWAGGER_ASSETS), name="swagger-assets")
+    app.add_api_route("/docs", lambda: get_swagger_ui_html(
+        openapi_url="/openapi.json", title="memos-cluster API",
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/docs/assets/favicon.png"), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/console", lambda: RedirectResponse("/console/"), methods=["GET"],
+                      include_in_schema=False)
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.router.routes.append(mcp_route)
     app.add_exception_handler(StarletteHTTPException, _unrouted)
     app.add_middleware(UrlLimit, max_url_bytes=gateway.config.limits.max_url_bytes)

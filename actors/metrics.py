@@ -12,9 +12,12 @@ from typing import Any, Mapping
 from ray.util import metrics as ray_metrics
 
 from memos_cluster.core.metrics_catalog import BY_NAME, LATENCY_BUCKETS_MS
+from memos_cluster.core.request_stats import RequestStats
 
 _made: dict[str, Any] = {}
 _lock = threading.Lock()
+# This process's recent requests (a gateway replica's), for GetGatewayStats and the console.
+REQUEST_STATS = RequestStats()
 
 
 def metric(name: str) -> Any:

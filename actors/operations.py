@@ -18,6 +18,7 @@ from memos_cluster.core.errors import (
     AlreadyExists, FailedPrecondition, NotFound, PermissionDenied)
 from memos_cluster.core.tier_types import AdapterListing, current_of
 
+from actors import metrics
 from actors.auth import AuthGate
 from actors.handles import DirectoryHandle, SchedulerHandle
 
@@ -184,6 +185,10 @@ class Operations:
     async def scheduler(self, who: Principal, action):
         return await self._require_scheduler().control(
             action, timeout_s=self._config.gateway.request_timeout_s)
+
+    async def gateway_stats(self, who: Principal):
+        """This replica's recent requests (each replica counts its own calls)."""
+        return metrics.REQUEST_STATS.snapshot()
 
     async def shards(self, who: Principal):
         return await self._directory.status(timeout_s=self._config.gateway.request_timeout_s)

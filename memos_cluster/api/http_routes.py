@@ -97,6 +97,8 @@ ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", "Each shard's health"),
     Route("ping", "GET", "/ping", "A no-op through the gateway"),
     Route("scheduler", "POST", "/scheduler", "Pause, resume or run the tier scheduler"),
+    Route("gateway_stats", "GET", "/gateway/stats",
+          "This gateway replica's recent requests: rates, latencies, errors"),
     Route("shards", "GET", "/shards", "Shards, their cubes and rebalance progress"),
     Route("reshard", "POST", "/shards", "Set the shards (cubes move online)"),
     Route("whoami", "GET", "/whoami", "The caller's user and key"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from memos_cluster.api import convert as c, convert_auth as ca
+from memos_cluster.api import convert as c, convert_auth as ca, convert_stats as cs
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.operations import OPERATIONS
 from memos_cluster.core.tier_types import AdapterListing
@@ -163,6 +163,7 @@ CODECS: Mapping[str, Codec] = {
     "scheduler": Codec(lambda r: (r.action,), c.scheduler_status_to_pb,
                        lambda action: pb.ControlSchedulerRequest(action=action),
                        c.scheduler_status_from_pb),
+    "gateway_stats": _empty(pb.GetGatewayStatsRequest, cs.stats_to_pb, cs.stats_from_pb),
     "shards": _empty(pb.ListShardsRequest, c.shards_status_to_pb, c.shards_status_from_pb),
     "reshard": Codec(lambda r: (list(r.shard_ids),), c.shards_status_to_pb,
                      lambda shard_ids: pb.ReshardRequest(shard_ids=list(shard_ids)),

@@ -35,6 +35,7 @@ from memos_cluster.core.errors import DeadlineExceeded, InvalidArgument, MemosEr
 from memos_cluster.core.tier_types import (
     AdapterListing, BlockStats, GenerateCall, GenerateStats, SamplingParams, SchedulerStatus,
     TierStatus, TokenEvent, TrainingJob)
+from memos_cluster.core.request_stats import GatewayStats
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchFilter, SearchHit, SearchMode, SearchQuery, ShardHealth,
@@ -249,6 +250,10 @@ class MemosClient:
 
     def delete(self, cube_id: str, ids: Sequence[str]) -> DeleteResult:
         return self._call("delete", cube_id, list(ids))
+
+    def gateway_stats(self) -> GatewayStats:
+        """The answering gateway replica's recent requests (admins only)."""
+        return self._call("gateway_stats")
 
     def health(self) -> list[ShardHealth]:
         return self._call("health")

@@ -221,6 +221,7 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
               audit=lambda args: None if args[0] == "status" else
               ("scheduler", "cluster", f"action={args[0]}")),
     Operation("shards", "ListShards", Access(SYSTEM), _nothing),
+    Operation("gateway_stats", "GetGatewayStats", Access(SYSTEM), _nothing),
     Operation("reshard", "Reshard", Access(SYSTEM), _reshard,
               audit=lambda args: ("reshard", "cluster", f"shards={','.join(args[0])}")),
     # users, keys, grants (the auth registry audits its own changes)

@@ -143,6 +143,10 @@ class GuardedShard:
         self.guard.check([cube_id])
         return self.tier.get(cube_id, ids)
 
+    def list_memories(self, query):
+        self.guard.check([query.cube_id])
+        return self.tier.list_memories(query)
+
     def update(self, update):
         with self.guard.writing(update.cube_id):
             return self.tier.update(update)

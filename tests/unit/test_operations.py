@@ -78,6 +78,7 @@ SAMPLES = {
     "search": (SearchQuery(("c1", "c2"), "cat", 5, SearchMode.BM25,
                            SearchFilter(("fact",), ("chat",), (("n", 1),), TimeRange(1, 9))),),
     "get": ("c1", ["m1", "m2"]),
+    "gateway_stats": (),
     "list_memories": (ListQuery("c1", SearchFilter(("fact",), created_at=TimeRange(3, None)),
                                 "cats", 20, 40),),
     "update": (MemoryUpdate("c1", "m1", "Alice has two cats", {"n": 2}, "fact", 7, 3),),

@@ -690,6 +690,60 @@ class ListShardsResponse(_message.Message):
     rebalance: RebalanceProgress
     def __init__(self, epoch: _Optional[int] = ..., shards: _Optional[_Iterable[_Union[ShardInfo, _Mapping]]] = ..., pending_moves: _Optional[int] = ..., rebalance: _Optional[_Union[RebalanceProgress, _Mapping]] = ...) -> None: ...
 
+class GetGatewayStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class OperationStats(_message.Message):
+    __slots__ = ("rpc", "transport", "requests", "errors", "p50_ms", "p95_ms")
+    RPC_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_MS_FIELD_NUMBER: _ClassVar[int]
+    rpc: str
+    transport: str
+    requests: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    def __init__(self, rpc: _Optional[str] = ..., transport: _Optional[str] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ...) -> None: ...
+
+class RateSample(_message.Message):
+    __slots__ = ("time_s", "transport", "requests_per_s")
+    TIME_S_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    time_s: float
+    transport: str
+    requests_per_s: float
+    def __init__(self, time_s: _Optional[float] = ..., transport: _Optional[str] = ..., requests_per_s: _Optional[float] = ...) -> None: ...
+
+class RecentError(_message.Message):
+    __slots__ = ("time_s", "rpc", "transport", "code")
+    TIME_S_FIELD_NUMBER: _ClassVar[int]
+    RPC_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    time_s: float
+    rpc: str
+    transport: str
+    code: str
+    def __init__(self, time_s: _Optional[float] = ..., rpc: _Optional[str] = ..., transport: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class GetGatewayStatsResponse(_message.Message):
+    __slots__ = ("window_s", "operations", "rates", "errors")
+    WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    RATES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    window_s: float
+    operations: _containers.RepeatedCompositeFieldContainer[OperationStats]
+    rates: _containers.RepeatedCompositeFieldContainer[RateSample]
+    errors: _containers.RepeatedCompositeFieldContainer[RecentError]
+    def __init__(self, window_s: _Optional[float] = ..., operations: _Optional[_Iterable[_Union[OperationStats, _Mapping]]] = ..., rates: _Optional[_Iterable[_Union[RateSample, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[RecentError, _Mapping]]] = ...) -> None: ...
+
 class ReshardRequest(_message.Message):
     __slots__ = ("shard_ids",)
     SHARD_IDS_FIELD_NUMBER: _ClassVar[int]

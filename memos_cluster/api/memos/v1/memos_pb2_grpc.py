@@ -144,6 +144,11 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.FromString,
                 _registered_method=True)
+        self.GetGatewayStats = channel.unary_unary(
+                '/memos.v1.MemoryService/GetGatewayStats',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetGatewayStatsRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetGatewayStatsResponse.FromString,
+                _registered_method=True)
         self.ListShards = channel.unary_unary(
                 '/memos.v1.MemoryService/ListShards',
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ListShardsRequest.SerializeToString,
@@ -342,6 +347,12 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetGatewayStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListShards(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -526,6 +537,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ControlScheduler,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.SerializeToString,
+            ),
+            'GetGatewayStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGatewayStats,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetGatewayStatsRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetGatewayStatsResponse.SerializeToString,
             ),
             'ListShards': grpc.unary_unary_rpc_method_handler(
                     servicer.ListShards,
@@ -1182,6 +1198,33 @@ class MemoryService:
             '/memos.v1.MemoryService/ControlScheduler',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ControlSchedulerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGatewayStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/GetGatewayStats',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetGatewayStatsRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GetGatewayStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
