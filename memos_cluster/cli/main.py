@@ -82,6 +82,8 @@ def cmd_up(args, config: MemosConfig) -> int:
         client.wait_ready()
         print(f"memos-cluster gateway ready: gRPC {running.grpc_address}, "
               f"health http://{running.http_address}/-/healthz, data in {config.data_dir}")
+        print(f"web console http://{running.http_address}/console/ (sign in with an API key), "
+              f"API docs http://{running.http_address}/docs")
         if config.auth.enabled:
             print(f"auth on: the admin key is ${config.auth.admin_key_env} or "
                   f"{config.admin_key_path()}; this machine's commands use it, other clients "

@@ -135,7 +135,9 @@ def test_a_user_keeps_and_edits_memory_and_sees_its_tiers(browser, base_url, peo
         alice.shot("4-edit-conflict")
         assert api.get(cube, [memory_id]).items[0].text == "Alice adopted two cats, Miso and Tofu"
     page.click(f"[data-history='{memory_id}']")
-    assert page.wait_for_selector("#memory-panel .diff ins").inner_text().strip() in ("two", "cats,")
+    diff = page.wait_for_selector("#memory-panel .version:last-child .diff")
+    assert "two cats" in diff.eval_on_selector("ins", "e => e.textContent")
+    assert "grey cat" in diff.eval_on_selector("del", "e => e.textContent")
     alice.shot("5-history")
 
     alice.go(f"tiers/{cube}", "#activate-selected")
@@ -149,6 +151,18 @@ def test_a_user_keeps_and_edits_memory_and_sees_its_tiers(browser, base_url, peo
     assert "Activated 1 memory" in alice.notice()
     page.wait_for_selector("td .badge.activation")
     alice.shot("6-tiers")
+
+    alice.go("generate", "#generate-query")
+    page.check(f"input[name=cubes][value='{cube}']")
+    page.fill("#generate-query", "Which cats did Alice adopt?")
+    page.fill("input[name=max_new_tokens]", "8")
+    page.click("#run-generate")
+    stats = page.wait_for_selector("#generate-stats").inner_text()
+    assert "TTFT" in stats and page.inner_text("#answer").strip()
+    served = page.inner_text("#generate-after table")
+    assert "Miso and Tofu" in served  # the prompt's memories, by text, with their tier
+    assert "activation" in served or "plaintext" in served
+    alice.shot("11-generate")
     alice.close()
 
 
@@ -168,6 +182,15 @@ def test_another_user_is_refused_and_sees_why(browser, base_url, people):
 
 def test_an_admin_sees_health_metrics_and_keys(browser, base_url, people):
     admin = Person(browser, base_url, people["admin"])
+    cube = f"ops-{uuid.uuid4().hex[:6]}"
+    with MemosClient(base_url, api_key=people["admin"]) as api:
+        api.create_cube(cube)
+    admin.go(f"tiers/{cube}", "#scheduler-pause")  # pause and resume: other tests see no change
+    admin.page.click("#scheduler-pause")
+    admin.page.wait_for_selector("#scheduler-resume")
+    assert "paused" in admin.page.inner_text("#scheduler")
+    admin.page.click("#scheduler-resume")
+    admin.page.wait_for_selector("#scheduler-pause")
     admin.go("health", "#health svg")
     assert "Operations" in admin.page.inner_text("#health")
     admin.shot("8-health")

@@ -132,12 +132,32 @@ export function wordDiff(before, after) {
       keep[i][j] = a[i] === b[j] ? keep[i + 1][j + 1] + 1 : Math.max(keep[i + 1][j], keep[i][j + 1]);
     }
   }
-  const out = h("p", { class: "diff" });
+  const ops = [];  // [kind, token]: "=", "-" or "+"
   let i = 0, j = 0;
   while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) { out.append(a[i]); i++; j++; }
-    else if (j < m && (i === n || keep[i][j + 1] >= keep[i + 1][j])) out.append(h("ins", {}, b[j++]));
-    else out.append(h("del", {}, a[i++]));
+    if (i < n && j < m && a[i] === b[j]) { ops.push(["=", a[i]]); i++; j++; }
+    else if (j < m && (i === n || keep[i][j + 1] >= keep[i + 1][j])) ops.push(["+", b[j++]]);
+    else ops.push(["-", a[i++]]);
+  }
+  // Read as phrases: blanks kept between two changes join the change, and each changed stretch
+  // shows all it removed, then all it added ("a grey cat" -> "two cats," not word by word).
+  ops.forEach((op, k) => {
+    const changed = (other) => other && other[0] !== "=";
+    if (op[0] === "=" && !op[1].trim() && changed(ops[k - 1]) && changed(ops[k + 1])) {
+      op[0] = "~";
+    }
+  });
+  const out = h("p", { class: "diff" });
+  for (let k = 0; k < ops.length;) {
+    if (ops[k][0] === "=") { out.append(ops[k++][1]); continue; }
+    let removed = "", added = "";
+    for (; k < ops.length && ops[k][0] !== "="; k++) {
+      const [kind, token] = ops[k];
+      if (kind !== "+") removed += token;
+      if (kind !== "-") added += token;
+    }
+    if (removed) out.append(h("del", {}, removed));
+    if (added) out.append(h("ins", {}, added));
   }
   return out;
 }

@@ -67,7 +67,7 @@ async function showHistory(panel, cubeId, memory) {
 // Edit: the update carries the version the person started from; if someone else wrote a newer
 // one meanwhile the server refuses (FAILED_PRECONDITION) and the console says so, keeping the
 // typed text, instead of overwriting theirs.
-function showEdit(panel, cubeId, memory, onDone) {
+function showEdit(panel, cubeId, memory, onDone, onConflict) {
   const text = h("textarea", { id: "edit-text", rows: 4 }, memory.text);
   const save = h("button", { id: "save-edit" }, "Save");
   const status = h("div", { id: "edit-status" });
@@ -86,6 +86,7 @@ function showEdit(panel, cubeId, memory, onDone) {
         `opened version ${memory.version}; nothing was overwritten. Their text:`,
         h("blockquote", {}, now ? now.text : "(deleted)"),
         "Your text is still in the box: reopen the memory to edit the new version."));
+      onConflict();  // the table shows the version now stored
     }
   }));
   clear(panel, h("h2", {}, `Edit ${memory.id} (version ${memory.version})`), text,
@@ -118,7 +119,7 @@ export async function render(main, [cubeId]) {
         h("button", { class: "small secondary", "data-history": m.id,
                       onclick: (e) => busy(e.target, () => showHistory(panel, cubeId, m)) }, "History"),
         h("button", { class: "small", "data-edit": m.id,
-                      onclick: () => showEdit(panel, cubeId, m, load) }, "Edit"),
+                      onclick: () => showEdit(panel, cubeId, m, () => { clear(panel); load(); }, load) }, "Edit"),
         h("button", { class: "small danger", "data-delete": m.id, onclick: (e) => busy(e.target, async () => {
           if (!await confirmAction(`Delete memory ${m.id} and its history?`)) return;
           await api("DELETE", `/cubes/${seg(cubeId)}/memories`, { query: { ids: m.id } });
