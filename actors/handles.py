@@ -12,7 +12,7 @@ from ray.exceptions import GetTimeoutError
 
 from memos_cluster.client.ray_transport import ray_errors
 from memos_cluster.core import logs
-from memos_cluster.core.errors import NotFound, Unavailable
+from memos_cluster.core.errors import NotFound, ShardMissing, Unavailable
 from actors.names import shard_actor_name
 
 __all__ = ["AuthStoreHandle", "DirectoryHandle", "KVHandle", "NamedActor", "SchedulerHandle",
@@ -36,10 +36,12 @@ class NamedActor:
     actor's restarts; it is dropped when the actor is found dead). `create()`, when given, makes
     the actor the first time a call needs it."""
 
-    def __init__(self, name: str, namespace: str, create: Optional[Callable[[], Any]] = None):
+    def __init__(self, name: str, namespace: str, create: Optional[Callable[[], Any]] = None,
+                 missing: type[Unavailable] = Unavailable):
         self.name = name
         self._namespace = namespace
         self._create = create
+        self._missing = missing  # raised by get() when there is no such actor
         self._handle: Any = None
 
     def existing(self) -> Any:
@@ -55,7 +57,7 @@ class NamedActor:
         handle = self.existing()
         if handle is None:
             if self._create is None:
-                raise Unavailable(f"{self.name} does not exist yet; retry shortly")
+                raise self._missing(f"{self.name} does not exist yet; retry shortly")
             handle = self._handle = self._create()
         return handle
 
@@ -69,7 +71,8 @@ class ShardHandle:
 
     def __init__(self, shard_id: str, namespace: str, timeout_s: float):
         self.shard_id = shard_id
-        self._actor = NamedActor(shard_actor_name(shard_id), namespace)
+        # No actor for a shard the caller's layout names: the router refreshes and re-routes.
+        self._actor = NamedActor(shard_actor_name(shard_id), namespace, missing=ShardMissing)
         self._timeout_s = timeout_s
 
     async def call(self, method: str, *args: Any) -> Any:

@@ -31,6 +31,7 @@ class LoadReport:
     refused: int = 0  # write attempts that failed retryably (then retried with the same ids)
     searches: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # status -> calls clients saw fail
+    last_error: dict[str, str] = field(default_factory=dict)  # status -> its latest message
     failures: list[str] = field(default_factory=list)  # writers that gave up
     # (seconds since start, seconds without an acknowledged write) for each gap over 1 s
     stalls: list[tuple[float, float]] = field(default_factory=list)
@@ -114,6 +115,7 @@ class WriteLoad:
     def _count(self, exc: MemosError) -> None:
         """Call with the lock held."""
         self.report.errors[exc.status] = self.report.errors.get(exc.status, 0) + 1
+        self.report.last_error[exc.status] = exc.message
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ class WrongShard(Unavailable):
     older). Gateways refresh their layout and re-route; a caller only sees it if that fails."""
 
 
+class ShardMissing(Unavailable):
+    """The caller's layout names a shard that has no actor: a reshard removed it (the layout
+    is older than the directory's) or it is not made yet. Gateways refresh their layout and
+    re-route, as for WrongShard; a caller only sees it if that fails."""
+
+
 class CubeMoving(Unavailable):
     """The cube is being copied to another shard; writes wait for the move (seconds)."""
 

@@ -1,7 +1,8 @@
 """Gateway-side routing of cubes to shard ports by the layout (layout.py).
 
 A shard refuses a cube it does not own (`WrongShard`, nothing done): the router then refreshes its
-layout from the directory and re-routes. A write to a cube being moved is refused too
+layout from the directory and re-routes; likewise when the layout names a shard that has no actor
+(`ShardMissing`: a reshard removed it after this router last refreshed). A write to a cube being moved is refused too
 (`CubeMoving`, nothing done): the router waits and retries, with backoff, until the move is over
 or `move_wait_s` has passed. Both refusals happen before a shard does anything, so a retried write
 is never applied twice.
@@ -14,7 +15,7 @@ import asyncio
 import time
 from typing import Awaitable, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
-from memos_cluster.core.errors import CubeMoving, WrongShard
+from memos_cluster.core.errors import CubeMoving, ShardMissing, WrongShard
 from memos_cluster.placement.layout import Layout
 from memos_cluster.placement.shardmap import HashRing
 
@@ -79,7 +80,7 @@ class Router:
             while True:
                 try:
                     return await op(self.port(shard_id), cubes)
-                except (WrongShard, CubeMoving):
+                except (WrongShard, ShardMissing, CubeMoving):
                     if self._refresh is None or self._clock() > deadline:
                         raise
                 before = self._layout.epoch

@@ -54,9 +54,13 @@ def test_export_then_import_reproduces_search_results(grpc_address, config, tmp_
                 a = client.search(source, query, top_k=10, **kwargs)
                 b = client.search(copy, query, top_k=10, **kwargs)
                 assert [h.item.id for h in a] == [h.item.id for h in b], (query, mode)
-                # BM25 statistics are per segment in milvus-lite, and the copy's segments are
-                # its own: the scores agree to 1e-3, not to the bit (seen: 0.2792 vs 0.2794).
-                assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-3)
+                # Dense scores are the stored vectors' (copied, not re-embedded). BM25's
+                # statistics (document frequencies, average length) cover every cube of a
+                # shard's collection, so a copy on another shard, beside other cubes, scores
+                # differently (seen: 0.2792 vs 0.2794 alone, up to 3.6% apart beside other
+                # tests' cubes); hybrid fuses those. Only the dense scores must agree.
+                if mode is SearchMode.DENSE:
+                    assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-4)
     finally:
         client.delete_cube(source)
         if copy in {c.cube_id for c in client.list_cubes()}:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from memos_cluster.core.errors import CubeMoving, Unavailable, WrongShard
+from memos_cluster.core.errors import CubeMoving, ShardMissing, Unavailable, WrongShard
 from memos_cluster.placement.layout import Layout, LayoutStore, placement_of
 from memos_cluster.placement.ownership import CubeGuard
 from memos_cluster.placement.routing import Router
@@ -173,3 +173,26 @@ def test_router_reroutes_after_a_move_and_waits_out_a_copy():
     stuck = {s: Port(s, CubeGuard(s, copying)) for s in shard_names(2)}
     with pytest.raises(CubeMoving):
         asyncio.run(Router(copying, stuck).call(cube, lambda p: p.echo([cube])))
+
+
+class GonePort:
+    """A shard a reshard removed: its actor no longer exists (actors/handles.py's ShardHandle)."""
+
+    async def echo(self, cubes):
+        raise ShardMissing("memos-shard-2 does not exist yet; retry shortly")
+
+
+def test_router_reroutes_when_its_layout_names_a_removed_shard():
+    three = Layout(shard_names(3), 32, epoch=3)
+    cube = next(c for c in CUBES if three.owner(c) == "shard-2")
+    two = Layout(shard_names(2), 32, epoch=4)  # the directory's: shard-2 removed
+    ports = {s: Port(s, CubeGuard(s, two)) for s in shard_names(2)} | {"shard-2": GonePort()}
+
+    async def refresh():
+        return two
+
+    router = Router(three, ports, refresh, move_wait_s=5)
+    assert asyncio.run(router.call(cube, lambda p: p.echo([cube]))) == [(two.owner(cube), cube)]
+    assert router.layout.epoch == 4
+    with pytest.raises(ShardMissing):  # nothing to refresh from: the caller sees it
+        asyncio.run(Router(three, ports).call(cube, lambda p: p.echo([cube])))

@@ -20,6 +20,14 @@ async function cubeChooser(main) {
       h("a", { href: `#/tiers/${seg(c.cube_id)}` }, c.cube_id)))));
 }
 
+// The adapter versions trained on this memory (its lineage), the served one marked.
+function adapterMarks(adapters, memoryId) {
+  const mine = adapters.filter((a) => a.memory_ids.includes(memoryId));
+  if (!mine.length) return "—";
+  return h("span", {}, mine.map((a) => badge(`v${a.version}${a.current ? " current" : ""}`,
+                                             a.current ? "parametric" : "")));
+}
+
 function adapterTable(adapters) {
   return table([
     { label: "Version", class: "num", cell: (a) => `v${a.version}` },
@@ -109,6 +117,7 @@ export async function render(main, [cubeId], me) {
         { label: "Ver.", class: "num", cell: (m) => m.version },
         { label: "Frequency", class: "num", cell: (m) => fmtNum(m.frequency, 2) },
         { label: "Tiers", cell: (m) => h("span", { class: "tiers" }, m.tiers.map((t) => badge(t))) },
+        { label: "In adapter", cell: (m) => adapterMarks(listing.adapters, m.memory_id) },
       ], hot, "The scheduler has seen no access to this cube yet.")),
     h("section", { class: "card" }, h("h2", {}, "Adapters"), adapterTable(listing.adapters)),
     h("section", { class: "card" }, h("h2", {}, "Training jobs"), await jobList(cubeId)),
