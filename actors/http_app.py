@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Callable, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -90,7 +90,7 @@ async def _body(request: Request, route: Route, limits: LimitsConfig) -> Any:
     try:
         body = json.loads(raw)
     except RecursionError:  # nesting past the parser's stack: the same answer as the limit's
-        raise InvalidArgument(f"the body nests deeper than {limits.max_json_depth} levels",
+        raise InvalidArgument(f"body nests deeper than {limits.max_json_depth} levels",
                               "body") from None
     except ValueError as exc:
         raise InvalidArgument(f"the request body is not JSON: {exc}", "body") from None
@@ -192,8 +192,7 @@ def build_http_app(gateway: Any) -> FastAPI:
         swagger_js_url="/docs/assets/swagger-ui-bundle.js",
         swagger_css_url="/docs/assets/swagger-ui.css",
         swagger_favicon_url="/docs/assets/favicon.png"), methods=["GET"], include_in_schema=False)
-    app.add_api_route("/console", lambda: RedirectResponse("/console/"), methods=["GET"],
-                      include_in_schema=False)
+    # StaticFiles(html=True) itself redirects /console to /console/.
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.router.routes.append(mcp_route)
     app.add_exception_handler(StarletteHTTPException, _unrouted)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections import deque
+from itertools import accumulate
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -122,24 +123,20 @@ class RequestStats:
         first = self._buckets[0].index if self._buckets else last
         samples = []
         for index in range(first, last + 1):
-            bucket = by_index.get(index)
-            for transport in transports:
-                calls = sum(sum(c) for (_, t), c in bucket.histograms.items()
-                            if t == transport) if bucket else 0
-                samples.append(RateSample(index * self.bucket_s, transport,
-                                          calls / self.bucket_s))
+            bucket = by_index.get(index)  # None: no call in that bucket
+            calls: Counter[str] = Counter()
+            for (_, transport), counts in (bucket.histograms if bucket else {}).items():
+                calls[transport] += sum(counts)
+            samples.extend(RateSample(index * self.bucket_s, t, calls[t] / self.bucket_s)
+                           for t in transports)
         return tuple(samples)
 
 
 def _quantile(counts: list[int], q: float) -> float:
     """The upper edge (ms) of the histogram bucket holding quantile q; past the last edge,
     the last edge (the true value is larger)."""
-    total = sum(counts)
-    if not total:
+    cumulative = list(accumulate(counts))
+    if not cumulative[-1]:
         return 0.0
-    rank, seen = q * total, 0
-    for i, n in enumerate(counts):
-        seen += n
-        if seen >= rank:
-            return float(LATENCY_BUCKETS_MS[min(i, len(LATENCY_BUCKETS_MS) - 1)])
-    return float(LATENCY_BUCKETS_MS[-1])
+    i = bisect.bisect_left(cumulative, q * cumulative[-1])
+    return float(LATENCY_BUCKETS_MS[min(i, len(LATENCY_BUCKETS_MS) - 1)])

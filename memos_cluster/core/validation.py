@@ -14,7 +14,8 @@ from typing import Any, Iterable, Optional, Sequence, TypeVar
 from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
 from memos_cluster.core.errors import InvalidArgument, ResourceExhausted
 from memos_cluster.core.tier_types import MEMORY_MODES, GenerateCall
-from memos_cluster.core.types import ListQuery, MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange
+from memos_cluster.core.types import (
+    ListQuery, MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange)
 
 # Ids are opaque to Milvus but must be safe as parts of a primary key: no separators or spaces.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-@]*$")
@@ -115,25 +116,17 @@ def check_text(value: str, field: str, max_chars: int) -> str:
     return value
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
-
-
 def check_json_depth(value: Any, field: str, limit: int) -> None:
     """InvalidArgument naming `field` when parsed JSON nests objects/arrays deeper than `limit`
     levels. Iterative, so a body just under the parser's own recursion limit cannot overflow
-    the stack here. Who calls it: the HTTP routes, on every JSON body."""
+    the stack here. Who calls it: the HTTP routes, on every JSON body, and check_metadata."""
     if not isinstance(value, (dict, list)):
         return
     stack = [(value, 1)]  # containers only, with their level
     while stack:
         node, depth = stack.pop()
         if depth > limit:
-            raise InvalidArgument(f"the {field} nests deeper than {limit} levels", field)
+            raise InvalidArgument(f"{field} nests deeper than {limit} levels", field)
         children = node.values() if isinstance(node, dict) else node
         stack.extend((child, depth + 1) for child in children
                      if isinstance(child, (dict, list)))
@@ -146,8 +139,7 @@ def check_metadata(value: dict[str, Any], field: str, limits: LimitsConfig) -> d
         if not METADATA_KEY_PATTERN.match(key):
             raise InvalidArgument(
                 f"{field} key {key[:40]!r} is malformed: use letters, digits and _", field)
-    if _depth(value) > limits.max_metadata_depth:
-        raise InvalidArgument(f"{field} nests deeper than {limits.max_metadata_depth}", field)
+    check_json_depth(value, field, limits.max_metadata_depth)
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:

@@ -1,11 +1,11 @@
 """Gateway-side routing of cubes to shard ports by the layout (layout.py).
 
 A shard refuses a cube it does not own (`WrongShard`, nothing done): the router then refreshes its
-layout from the directory and re-routes; likewise when the layout names a shard that has no actor
-(`ShardMissing`: a reshard removed it after this router last refreshed). A write to a cube being moved is refused too
-(`CubeMoving`, nothing done): the router waits and retries, with backoff, until the move is over
-or `move_wait_s` has passed. Both refusals happen before a shard does anything, so a retried write
-is never applied twice.
+layout from the directory and re-routes; likewise when the layout names a shard that has no
+actor (`ShardMissing`: a reshard removed it after this router last refreshed). A write to a cube
+being moved is refused too (`CubeMoving`, nothing done): the router waits and retries, with
+backoff, until the move is over or `move_wait_s` has passed. The refusals happen before a shard
+does anything, so a retried write is never applied twice.
 
 Who calls it: `MemoryService`, for every request; the gateway and the scheduler build one.
 """

@@ -8,10 +8,11 @@ can shift a memory across the cut (shown twice or not at all), never lose it fro
 """
 from __future__ import annotations
 
-from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.config import LimitsConfig
 from memos_cluster.core.types import ListQuery, MemoryPage
+from memos_cluster.core.validation import check_list_query
 from memos_cluster.tiers.plaintext.filters import build_search_expr
-from memos_cluster.tiers.plaintext.store import PAGE_ROWS, MilvusStore
+from memos_cluster.tiers.plaintext.store import MilvusStore
 
 DEFAULT_PAGE_SIZE = 50  # memories per page when the caller gives 0
 
@@ -22,28 +23,18 @@ class Listing:
     def __init__(self, store: MilvusStore):
         self._store = store
 
-    def page(self, query: ListQuery, max_page_size: int) -> MemoryPage:
+    def page(self, query: ListQuery, limits: LimitsConfig) -> MemoryPage:
         """Who calls it: PlaintextTier.list_memories, for the shard actor."""
+        check_list_query(query, limits)  # the service checked too; a shard serves other callers
         store = self._store
         store.require_cube(query.cube_id)
         size = query.page_size or DEFAULT_PAGE_SIZE
-        if not 0 < size <= max_page_size:
-            raise InvalidArgument(f"page_size must be between 1 and {max_page_size}",
-                                  "page_size")
-        if query.offset < 0:
-            raise InvalidArgument("page_token must be one a previous page returned",
-                                  "page_token")
         expr = build_search_expr([query.cube_id], query.filter, store.engine.event_time_none)
         needle = query.text_contains.casefold()
         fields = ["memory_id", "updated_at_ms"] + (["text"] if needle else [])
-        iterator = store.client.query_iterator(store.names.collection, batch_size=PAGE_ROWS,
-                                               filter=expr.render(), output_fields=fields)
-        keys: list[tuple[int, str]] = []
-        while batch := iterator.next():
-            keys.extend((-int(r["updated_at_ms"]), r["memory_id"]) for r in batch
-                        if not needle or needle in r["text"].casefold())
-        iterator.close()
-        keys.sort()
+        keys = sorted((-int(r["updated_at_ms"]), r["memory_id"])
+                      for r in store.scan_rows(store.names.collection, expr.render(), fields)
+                      if not needle or needle in r["text"].casefold())
         ids = [memory_id for _, memory_id in keys[query.offset:query.offset + size]]
         rows = store.current_rows(query.cube_id, ids)
         # A memory deleted between the scan and the read is left out of its page.

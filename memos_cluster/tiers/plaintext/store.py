@@ -176,8 +176,12 @@ class MilvusStore:
     def cube_rows(self, collection: str, cube_id: str,
                   fields: list[str]) -> list[dict[str, Any]]:
         """Every row of a cube in a collection, read page by page."""
-        iterator = self.client.query_iterator(collection, batch_size=PAGE_ROWS,
-                                              filter=scope_expr([cube_id]).render(),
+        return self.scan_rows(collection, scope_expr([cube_id]).render(), fields)
+
+    def scan_rows(self, collection: str, expr: str,
+                  fields: list[str]) -> list[dict[str, Any]]:
+        """Every row matching `expr` (a rendered filter), read page by page."""
+        iterator = self.client.query_iterator(collection, batch_size=PAGE_ROWS, filter=expr,
                                               output_fields=fields)
         rows: list[dict[str, Any]] = []
         while batch := iterator.next():

@@ -183,7 +183,7 @@ class PlaintextTier:
 
     def list_memories(self, query: ListQuery) -> MemoryPage:
         """A page of the cube's current memories, newest update first (listing.py)."""
-        return self.listing.page(query, self._config.limits.max_ids_per_request)
+        return self.listing.page(query, self._config.limits)
 
     def update(self, update: MemoryUpdate) -> MemoryItem:
         """Write a new version; the previous one goes to history first, so a crash between the
