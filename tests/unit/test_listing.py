@@ -13,16 +13,7 @@ from memos_cluster.core.validation import check_json_depth, check_list_query
 from memos_cluster.embed import make_embedder
 from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
-
-class StepClock:
-    """Each call one second later, so every write has its own update time."""
-
-    def __init__(self):
-        self.now_s = 1_700_000_000.0
-
-    def __call__(self):
-        self.now_s += 1.0
-        return self.now_s
+from clocks import StepClock
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from memos_cluster.tiers.plaintext.service import LocalShard, MemoryService
 from memos_cluster.tiers.plaintext.schema import StorageRefused
 from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
+from clocks import StepClock
+
 FACTS = [
     NewMemory("Caroline adopted a grey cat called Miso", id="pet", metadata={"who": "caroline"},
               event_time_ms=1_000),
@@ -21,15 +23,6 @@ FACTS = [
               event_time_ms=5_000),
     NewMemory("The quarterly budget review moved to Thursday", id="work", memory_type="task"),
 ]
-
-
-class FakeClock:
-    def __init__(self):
-        self.now_s = 1_700_000_000.0
-
-    def __call__(self):
-        self.now_s += 1.0
-        return self.now_s
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def config(tmp_path):
 
 @pytest.fixture
 def tier(config, embedder):
-    tier = PlaintextTier(config, "shard-0", embedder, clock=FakeClock())
+    tier = PlaintextTier(config, "shard-0", embedder, clock=StepClock())
     tier.open()
     tier.create_cube(CubeSpec("alice"))
     tier.add("alice", FACTS)
