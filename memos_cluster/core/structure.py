@@ -165,3 +165,13 @@ class EntityDetail:
     memories: tuple[Any, ...] = ()  # MemoryItems mentioning it, newest event first, at most 50
     relations: tuple[EntityRelation, ...] = ()
     neighbours: tuple[EntityNeighbour, ...] = field(default_factory=tuple)  # most shared first
+
+
+@dataclass(frozen=True)
+class ReindexStep:
+    """One batch of a reindex (the reader run again over stored memories, in id order)."""
+
+    num_read: int  # memories read in this batch
+    num_changed: int  # of them, memories whose structure changed and were rewritten
+    next_after: Optional[str]  # the cursor for the next batch (last id read); None: done
+    total: int  # the cube's current memories

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
 from memos_cluster.core.errors import InvalidArgument, ResourceExhausted
+from memos_cluster.core.structure import EntityQuery
 from memos_cluster.core.tier_types import MEMORY_MODES, GenerateCall
 from memos_cluster.core.types import (
     ListQuery, MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange)
@@ -23,11 +24,15 @@ METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MEMORY_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # C0 control characters other than tab, newline and carriage return, plus DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Every C0 and C1 control character, tab and line breaks included (one-line references).
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_SOURCE_CHARS = 256
 # Event times (epoch ms) strictly within +-2**62 ms, about 146 million years either way: storage
 # keeps -2**62 as "no event time" where the engine has no NULL.
 MAX_EVENT_TIME_MS = 2 ** 62
 MAX_DESCRIPTION_CHARS = 4096
+MAX_ENTITY_LABEL_CHARS = 64
+MAX_ENTITY_REF_CHARS = 256  # an entity's id, or a name or alias that GetEntity looks up
 MAX_KEY_NAME_CHARS = 128
 # Longer lifetimes are refused (use no expiry): the fuzz test's huge ones broke the listing of
 # every key of that user, as their times left int64 milliseconds.
@@ -252,6 +257,7 @@ def check_search(query: SearchQuery, limits: LimitsConfig) -> None:
     check_text(query.query, "query", limits.max_query_chars)
     if not 1 <= query.top_k <= limits.max_top_k:
         raise InvalidArgument(f"top_k must be between 1 and {limits.max_top_k}", "top_k")
+    check_event_time(query.reference_time_ms, "reference_time_ms")
     check_filter(query.filter, limits)
 
 
@@ -268,6 +274,43 @@ def check_list_query(query: ListQuery, limits: LimitsConfig) -> None:
     if query.offset < 0:
         raise InvalidArgument("page_token must be one a previous page returned", "page_token")
     check_filter(query.filter, limits)
+
+
+def check_entity_query(query: EntityQuery, limits: LimitsConfig) -> None:
+    """ListEntities' arguments. Who calls it: the operation table and MemoryService."""
+    check_id(query.cube_id, "cube_id", limits)
+    if not isinstance(query.name_contains, str) \
+            or len(query.name_contains) > limits.max_query_chars:
+        raise InvalidArgument(f"name_contains is longer than {limits.max_query_chars} "
+                              "characters", "name_contains")
+    if not isinstance(query.label, str) or len(query.label) > MAX_ENTITY_LABEL_CHARS:
+        raise InvalidArgument(f"label is longer than {MAX_ENTITY_LABEL_CHARS} characters",
+                              "label")
+    if isinstance(query.page_size, bool) or not isinstance(query.page_size, int) \
+            or not 0 <= query.page_size <= limits.max_ids_per_request:
+        raise InvalidArgument(f"page_size must be between 0 (the default) and "
+                              f"{limits.max_ids_per_request}", "page_size")
+    if isinstance(query.offset, bool) or not isinstance(query.offset, int) or query.offset < 0:
+        raise InvalidArgument("page_token must be one a previous page returned", "page_token")
+
+
+def check_entity_ref(cube_id: str, entity_ref: str, limits: LimitsConfig) -> None:
+    """GetEntity's arguments: the cube, and an entity's id or one of its names or aliases.
+    Who calls it: the operation table and MemoryService."""
+    check_id(cube_id, "cube_id", limits)
+    if not isinstance(entity_ref, str):
+        raise InvalidArgument("entity_id must be a string", "entity_id")
+    if not entity_ref.strip():
+        raise InvalidArgument("entity_id must not be empty", "entity_id")
+    if len(entity_ref) > MAX_ENTITY_REF_CHARS:
+        raise InvalidArgument(f"entity_id is longer than {MAX_ENTITY_REF_CHARS} characters",
+                              "entity_id")
+    if _ANY_CONTROL.search(entity_ref):
+        raise InvalidArgument("entity_id contains control characters", "entity_id")
+    try:
+        entity_ref.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument("entity_id is not valid UTF-8", "entity_id") from exc
 
 
 def check_cube_spec(spec: Any, limits: LimitsConfig) -> None:
