@@ -42,6 +42,9 @@ class StorageConfig:
     collection: str = "memories"
     history_collection: str = "memory_history"
     cube_collection: str = "cubes"
+    # A cube's entities (the entity graph's nodes: name, aliases, label, name embedding); its
+    # mentions and relations are in each memory's `structure` (docs/structure.md).
+    entity_collection: str = "entities"
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
     hnsw_ef: int = 64  # search-time breadth; larger is slower and finds more
@@ -199,9 +202,10 @@ class SearchConfig:
         if not 0.0 <= self.neighbour_share <= 1.0:
             raise ConfigError(f"search.neighbour_share {self.neighbour_share} is not in 0..1",
                               "search.neighbour_share")
-        if self.date_boost < 0:
-            raise ConfigError(f"search.date_boost {self.date_boost} is negative",
-                              "search.date_boost")
+        for key in ("date_boost", "when_boost"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"search.{key} {getattr(self, key)} is negative",
+                                  f"search.{key}")
     # Candidates each retriever contributes to fusion in hybrid mode (at least top_k). Fixed
     # rather than a multiple of top_k, so for top_k up to this a smaller top_k returns a
     # prefix of a larger one. Each 100 candidates cost about 8 ms per retriever on milvus-lite.
@@ -214,11 +218,17 @@ class SearchConfig:
     # memory without context has none). 0: off. Cross-validation chose 0.5 of 0/0.25/0.5 in
     # three folds of five, 0.25 in two (0.75 and 1.0 were worse on all five).
     neighbour_share: float = 0.5
-    # Hybrid mode: added to the fused score of memories whose event time falls in the month a
-    # query names ("camping in June", "in July 2023"; tiers/plaintext/dates.py). Fused scores
-    # are at most 1 + neighbour_share, so 1.5 or more ranks every such memory first (every
-    # cross-validation fold chose 1.5 of 0/0.5/1.5). 0: off.
+    # Hybrid mode: added to the fused score of memories whose event time or a date they
+    # mention falls in a time the query names ("camping in June", "in July 2023", "last
+    # week"; tiers/plaintext/dates.py). Fused scores are at most 1 + neighbour_share, so 1.5
+    # or more ranks every such memory first. 0: off.
     date_boost: float = 1.5
+    # Hybrid mode: added to the fused score of memories that hold a resolved date when the
+    # query asks when ("When did ...", "What date ..."; dates.py). 0: off.
+    when_boost: float = 0.0
+    # Resolved dates appended to the text BM25 indexes ("yesterday" -> "7 May 2023"), so a
+    # question naming a date finds the memory that said "yesterday". Fixed per written row.
+    bm25_dates: bool = True
 
 
 # A memory line that says nothing, in a memory's own shape (a date, a speaker, a greeting). A
@@ -342,6 +352,26 @@ class SchedulerConfig:
     max_migration_log: int = 1000  # recent migrations kept for GetTierStatus
 
 
+READER_BACKENDS = ("spacy", "none")
+
+
+@dataclass
+class ReaderConfig:
+    """The memory reader on the write path (memos_cluster/reader/, docs/structure.md)."""
+
+    # "spacy": dates resolved, entities and relations from spaCy's English small pipeline;
+    # "none": memories are stored as given, with no structure and no entity graph.
+    backend: str = "spacy"
+    # A memory longer than this (characters) is read up to here: spaCy's cost grows with length.
+    max_parse_chars: int = 2000
+
+    def __post_init__(self) -> None:
+        check_choice("reader.backend", self.backend, READER_BACKENDS)
+        if self.max_parse_chars < 1:
+            raise ConfigError("reader.max_parse_chars must be at least 1",
+                              "reader.max_parse_chars")
+
+
 @dataclass
 class MemosConfig:
     data_dir: str = "./memos-data"
@@ -360,6 +390,7 @@ class MemosConfig:
     activation: ActivationConfig = field(default_factory=ActivationConfig)
     parametric: ParametricConfig = field(default_factory=ParametricConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
 
     def data_root(self) -> Path:
         """data_dir, absolute: every derived path below starts here."""

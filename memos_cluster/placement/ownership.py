@@ -165,7 +165,21 @@ class GuardedShard:
 
     def merge(self, cube_id, keep_id, duplicate_ids):
         with self.guard.writing(cube_id):
-            return self.tier.duplicates.merge(cube_id, keep_id, duplicate_ids)
+            merged = self.tier.duplicates.merge(cube_id, keep_id, duplicate_ids)
+        self.tier.structure.forget(cube_id)  # the graph reloads without the duplicates
+        return merged
+
+    def list_entities(self, query):
+        self.guard.check([query.cube_id])
+        return self.tier.list_entities(query)
+
+    def get_entity(self, cube_id, entity_ref):
+        self.guard.check([cube_id])
+        return self.tier.get_entity(cube_id, entity_ref)
+
+    def reindex(self, cube_id, after_id, batch_size):
+        with self.guard.writing(cube_id):
+            return self.tier.reindex(cube_id, after_id, batch_size)
 
     def export_cube(self, cube_id):
         self.guard.check([cube_id])
@@ -174,7 +188,9 @@ class GuardedShard:
     def restore_cube(self, export):
         """A cube from an export (memos-cluster import); refused if it exists."""
         with self.guard.writing(export.cube_id, creates=True):
-            return self.tier.transfer.import_cube(export, must_be_new=True)
+            num_rows = self.tier.transfer.import_cube(export, must_be_new=True)
+        self.tier.structure.forget(export.cube_id)
+        return num_rows
 
     # ---- the directory's side: layout, moves, the shards view -------------------------------
     def set_layout(self, layout: Layout) -> None:
@@ -191,7 +207,9 @@ class GuardedShard:
 
     def import_cube(self, export) -> int:
         """A moved cube's copy arriving here (a partial earlier copy is replaced)."""
-        return self.tier.transfer.import_cube(export)
+        num_rows = self.tier.transfer.import_cube(export)
+        self.tier.structure.forget(export.cube_id)
+        return num_rows
 
     def adopt_cube(self, cube_id: str) -> None:
         self.tier.transfer.adopt_cube(cube_id)

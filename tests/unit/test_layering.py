@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "memos_cluster"
 GENERATED = f"{PACKAGE}.api.memos"
 
-LIBRARY = ("core", "placement", "embed", "auth", "tiers", "scheduler", "data", "deploy", "console")
+LIBRARY = ("core", "placement", "embed", "reader", "auth", "tiers", "scheduler", "data", "deploy", "console")
 EDGE_FOLDERS = ("api", "client")
 ENTRY_FOLDERS = ("cli", "bench")
 EDGES_AND_ENTRIES = tuple(f"{PACKAGE}.{f}" for f in (*EDGE_FOLDERS, *ENTRY_FOLDERS))

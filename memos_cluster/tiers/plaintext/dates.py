@@ -1,12 +1,17 @@
-"""Months named in a query, matched against memories' event times. Pure functions.
+"""Time in hybrid search. Pure functions.
 
-"When did Melanie go camping in June?" is about a memory of June: in hybrid mode the memories
-whose event time falls in the named month (and year, when one follows it in the same clause)
-get `search.date_boost` added to their fused score. Event times are read in UTC, as ingest
-writes them (data/locomo.py parses session dates as UTC). Only capitalised month names count:
-lower-case "may" is a verb, and a query starting with "May" is asking leave.
-Who calls it: PlaintextTier._hybrid, and the cross-validation (bench/crossval.py) that chose the
-boost. LoCoMo dev: 110 of 997 questions name a month (docs/retrieval.md).
+Two signals, both applied to the fused candidates (fusion.fuse_hybrid), each with its weight
+chosen by leave-one-conversation-out cross-validation (bench locomo --cross-validate):
+- a query that names a time ("in May 2023", "last week", "in June", "on 20 May") ranks first the
+  memories whose event time, or a date they mention ("yesterday" resolved at ingest), falls in
+  it (`search.date_boost`). Relative phrases resolve against the request's reference time
+  (SearchQuery.reference_time_ms, default now); a month or day named without a year matches
+  that month (or day) of any year;
+- a question that asks when ("When did ...", "What date ...", "How long ago ...") ranks higher
+  the memories that hold a resolved time expression (`search.when_boost`): the answer to a
+  "when" is a memory that says when.
+Event times and resolved dates are UTC, as ingest writes them.
+Who calls it: fusion.fuse_hybrid (PlaintextTier._hybrid and the cross-validation).
 """
 from __future__ import annotations
 
@@ -15,42 +20,87 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Hashable, Optional, Sequence, TypeVar
 
-Key = TypeVar("Key", bound=Hashable)
+from memos_cluster.reader.times import find_times
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
-# A month name, then optionally a year before the clause ends ("in July 2023", "on 13 October,
-# 2023"; not a year two sentences on).
-_MONTH = re.compile(r"\b(" + "|".join(MONTHS) + r")\b(?:[^.?!;]*?\b((?:19|20)\d\d)\b)?")
+Key = TypeVar("Key", bound=Hashable)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_WHEN = re.compile(r"^\s*(?:when\b|what\s+(?:date|day|month|year|time)\b|how\s+long\s+ago\b|"
+                   r"which\s+(?:date|day|month|year)\b|in\s+what\s+(?:month|year)\b)",
+                   re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class MonthRef:
-    month: int  # 1..12
-    year: Optional[int] = None  # None: that month of any year
+class MemoryTimes:
+    """What a memory says about time: its event time and the periods its text mentions."""
 
-    def holds(self, event_time_ms: Optional[int]) -> bool:
-        if event_time_ms is None:
-            return False
-        moment = datetime.fromtimestamp(event_time_ms / 1000, timezone.utc)
-        return moment.month == self.month and self.year in (None, moment.year)
+    event_time_ms: Optional[int] = None
+    periods: tuple[tuple[int, int], ...] = ()  # resolved mentions: [start, end) epoch ms
 
 
-def named_month(query: str) -> Optional[MonthRef]:
-    """The first month the query names, or None."""
-    for match in _MONTH.finditer(query):
-        if match.group(1) == "May" and match.start() == 0:
+@dataclass(frozen=True)
+class QueryTime:
+    start_ms: int
+    end_ms: int  # exclusive
+    granularity: str  # day, weekend, week, month, year
+    any_year: bool  # a month or day named without a year: that month or day of any year
+
+    def overlaps(self, start_ms: int, end_ms: int) -> bool:
+        if not self.any_year:
+            return start_ms < self.end_ms and self.start_ms < end_ms
+        want = _utc(self.start_ms)
+        for moment in (_utc(start_ms), _utc(max(start_ms, end_ms - 1))):
+            if moment.month == want.month and (self.granularity != "day"
+                                               or moment.day == want.day):
+                return True
+        return False
+
+    def holds(self, times: MemoryTimes) -> bool:
+        if times.event_time_ms is not None and self.overlaps(times.event_time_ms,
+                                                             times.event_time_ms + 1):
+            return True
+        return any(self.overlaps(s, e) for s, e in times.periods)
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+def query_times(query: str, reference_ms: int) -> list[QueryTime]:
+    """The resolved time expressions of a query (the reader's rules, against the reference
+    time). A query starting "May I ..." names no month."""
+    out = []
+    for mention in find_times(query, reference_ms):
+        if not mention.is_resolved:
             continue
-        year = int(match.group(2)) if match.group(2) else None
-        return MonthRef(MONTHS.index(match.group(1)) + 1, year)
-    return None
+        absolute = mention.granularity in ("day", "month") and \
+            not re.search(r"\b(?:ago|last|next|this|yesterday|today|tomorrow|before|after)\b",
+                          mention.span, re.IGNORECASE)
+        out.append(QueryTime(mention.start_ms, mention.end_ms, mention.granularity,
+                             absolute and not _YEAR.search(mention.span)))
+    return out
 
 
-def boost_in_month(fused: Sequence[tuple[Key, float]], event_times: dict[Key, Optional[int]],
-                   ref: Optional[MonthRef], boost: float) -> list[tuple[Key, float]]:
-    """Add `boost` to the score of each key whose event time (ms since the epoch) `ref` holds;
-    best first, ties in the fused order. No month or no boost: the fused list unchanged."""
-    if ref is None or boost <= 0:
+def is_when_question(query: str) -> bool:
+    return bool(_WHEN.search(query))
+
+
+def boost_times(fused: Sequence[tuple[Key, float]], times: dict[Key, MemoryTimes],
+                query: str, reference_ms: int, date_boost: float, when_boost: float
+                ) -> list[tuple[Key, float]]:
+    """Add `date_boost` to each candidate a time the query names holds, and `when_boost` to
+    each candidate with a resolved date when the query asks when; best first, ties in the
+    fused order. Neither applies: the fused list unchanged."""
+    wanted = query_times(query, reference_ms) if date_boost > 0 else []
+    asks_when = when_boost > 0 and is_when_question(query)
+    if not wanted and not asks_when:
         return list(fused)
-    boosted = [(key, score + boost * ref.holds(event_times.get(key))) for key, score in fused]
+    none = MemoryTimes()
+    boosted = []
+    for key, score in fused:
+        memory = times.get(key, none)
+        if wanted and any(q.holds(memory) for q in wanted):
+            score += date_boost
+        if asks_when and memory.periods:
+            score += when_boost
+        boosted.append((key, score))
     return sorted(boosted, key=lambda pair: pair[1], reverse=True)

@@ -5,7 +5,7 @@
   it. It keeps how far ahead a strong BM25 match is, which rank fusion throws away.
 - `rrf_fuse` (`search.fusion: rrf`): weighted reciprocal rank fusion,
   score(d) = sum_i w_i / (k + rank_i(d)), rank starting at 1.
-- `fuse_hybrid`: one of those, then the neighbour spread and the month boost (hybrid search).
+- `fuse_hybrid`: one of those, then the neighbour spread and the time boosts (hybrid search).
 Measured on LoCoMo dev (997 questions, BM25 weight 0.7, dense 0.3, 50 candidates each):
 recall@5/@10 61.1/70.4 with score fusion against 57.9/67.9 with RRF (k 60).
 Fusing here rather than in Milvus's hybrid_search lets the method and weights be configured, and
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Hashable, Optional, Sequence, TypeVar
 
-from memos_cluster.tiers.plaintext.dates import boost_in_month, named_month
+from memos_cluster.tiers.plaintext.dates import MemoryTimes, boost_times
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -81,12 +81,15 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
                 query: str, *, method: str = "score", rrf_k: int = 60,
                 neighbour_share: float = 0.0,
                 predecessor: Callable[[], dict[Key, Key]] = dict, date_boost: float = 0.0,
-                event_times: Callable[[], dict[Key, Optional[int]]] = dict,
-                ) -> list[tuple[Key, float]]:
+                when_boost: float = 0.0,
+                times: Callable[[], dict[Key, MemoryTimes]] = dict,
+                reference_ms: int = 0) -> list[tuple[Key, float]]:
     """Hybrid mode's whole ranking: fuse the retrievers' (key, score) lists, then the neighbour
-    spread, then the boost of the month the query names. `predecessor` and `event_times` are
-    called only when their step is on. Who calls it: PlaintextTier._hybrid, and the
-    cross-validation (bench/crossval.py), so the bench scores what the engine does."""
+    spread, then the time boosts (dates.py: memories in a time the query names, memories
+    with a date for a question that asks when). `predecessor` and `times` are called only when
+    their step is on; `reference_ms`: what the query's relative dates are relative to. Who
+    calls it: PlaintextTier._hybrid, and the cross-validation (bench/crossval.py), so the
+    bench scores what the engine does."""
     if method == "rrf":
         fused = rrf_fuse([[key for key, _ in pairs] for pairs in scored], k=rrf_k,
                          weights=weights)
@@ -94,7 +97,6 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
         fused = minmax_fuse(scored, weights=weights)
     if neighbour_share > 0:
         fused = spread_to_neighbours(fused, predecessor(), neighbour_share)
-    month = named_month(query) if date_boost > 0 else None
-    if month is not None:
-        fused = boost_in_month(fused, event_times(), month, date_boost)
+    if date_boost > 0 or when_boost > 0:
+        fused = boost_times(fused, times(), query, reference_ms, date_boost, when_boost)
     return fused

@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from memos_cluster.core.config import StorageConfig
 from memos_cluster.core.errors import FailedPrecondition
+from memos_cluster.core.structure import MemoryStructure
 from memos_cluster.core.types import CubeSpec, MemoryItem
 
 MAX_ID_BYTES = 128
@@ -35,7 +36,10 @@ MAX_TEXT_BYTES = 65535  # VARCHAR ceiling; validation caps texts well below it i
 PLACEHOLDER_VECTOR = [0.0, 1.0]  # for collections that have no real vectors
 
 MEMORY_FIELDS = ["pk", "cube_id", "memory_id", "text", "context", "memory_type", "metadata",
-                 "source", "created_at_ms", "updated_at_ms", "event_time_ms", "version"]
+                 "source", "created_at_ms", "updated_at_ms", "event_time_ms", "version",
+                 "structure"]
+ENTITY_FIELDS = ["pk", "cube_id", "entity_id", "name", "label", "aliases"]
+MAX_NAME_BYTES = 1024
 CUBE_FIELDS = ["cube_id", "description", "metadata", "created_at_ms"]
 
 
@@ -150,11 +154,19 @@ def _scalar_fields(schema: Any, data_type: Any, engine: EngineProfile) -> None:
     schema.add_field("updated_at_ms", data_type.INT64)
     schema.add_field("event_time_ms", data_type.INT64, nullable=engine.nullable)
     schema.add_field("version", data_type.INT64)
+    # What the memory reader found (core/structure.py MemoryStructure.to_json): dates,
+    # entity mentions with their entity ids, relations. {} when none.
+    schema.add_field("structure", data_type.JSON)
 
 
-def index_text(item: MemoryItem) -> str:
-    """What BM25 indexes (and, by default, what is embedded): context, then the text."""
-    return f"{item.context}\n{item.text}" if item.context else item.text
+def index_text(item: MemoryItem, with_dates: bool = True) -> str:
+    """What BM25 indexes: context, then the text, then (`with_dates`) the resolved dates of
+    the text's time expressions ("7 May 2023"), so a question naming a date finds a memory
+    that said "yesterday" (search.bm25_dates; docs/structure.md)."""
+    text = f"{item.context}\n{item.text}" if item.context else item.text
+    labels = dict.fromkeys(t.label() for t in item.structure.resolved_times()) \
+        if with_dates else {}
+    return f"{text}\n{' '.join(labels)}" if labels else text
 
 
 def _scope_index(index: Any, engine: EngineProfile) -> None:
@@ -201,6 +213,8 @@ def create_collections(client: Any, storage: StorageConfig, engine: EngineProfil
         _scope_index(index, engine)
         client.create_collection(storage.history_collection, schema=schema, index_params=index,
                                  consistency_level="Strong")
+    if storage.entity_collection not in existing:
+        _create_entities(client, storage, engine, dim, DataType)
     if storage.cube_collection not in existing:
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("cube_id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_BYTES)
@@ -214,11 +228,44 @@ def create_collections(client: Any, storage: StorageConfig, engine: EngineProfil
                                  consistency_level="Strong")
 
 
+def _create_entities(client: Any, storage: StorageConfig, engine: EngineProfile, dim: int,
+                     data_type: Any) -> None:
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("pk", data_type.VARCHAR, is_primary=True, max_length=2 * MAX_ID_BYTES + 8)
+    schema.add_field("cube_id", data_type.VARCHAR, max_length=MAX_ID_BYTES,
+                     is_partition_key=engine.partition_key)
+    schema.add_field("entity_id", data_type.VARCHAR, max_length=MAX_ID_BYTES)
+    schema.add_field("name", data_type.VARCHAR, max_length=MAX_NAME_BYTES)
+    schema.add_field("label", data_type.VARCHAR, max_length=64)
+    schema.add_field("aliases", data_type.JSON)
+    schema.add_field("dense", data_type.FLOAT_VECTOR, dim=dim)  # the name's embedding
+    index = client.prepare_index_params()
+    # FLAT keeps the raw vectors the graph reads back at load (milvus-lite's AUTOINDEX
+    # refuses to return them from a growing segment); entities are compared in numpy.
+    index.add_index("dense", index_type="FLAT", metric_type="COSINE")
+    _scope_index(index, engine)
+    client.create_collection(storage.entity_collection, schema=schema, index_params=index,
+                             consistency_level="Strong")
+
+
+def check_fields(client: Any, storage: StorageConfig) -> None:
+    """Refuse memories written before memories had a `structure` field: the collections'
+    schema is fixed at creation. Who calls it: MilvusStore.open, after create_collections."""
+    fields = {f["name"] for f in client.describe_collection(storage.collection)["fields"]}
+    if "structure" not in fields:
+        raise StorageRefused(
+            f"collection {storage.collection!r} was created by a version without memory "
+            "structure (dates, entities). Export each cube with that version (`memos-cluster "
+            "export CUBE --out DIR`), then import it here (`memos-cluster import DIR`; the "
+            "import reads every memory again), or start on a new data_dir", "data_dir")
+
+
 def load_collections(client: Any, storage: StorageConfig) -> None:
     """Load every collection into memory for search. A collection comes back 'released' after
     its server restarts (e.g. a shard actor killed with milvus-lite inside), so every open
     loads them; loading a loaded collection is a no-op."""
-    for name in (storage.collection, storage.history_collection, storage.cube_collection):
+    for name in (storage.collection, storage.history_collection, storage.cube_collection,
+                 storage.entity_collection):
         client.load_collection(name)
 
 
@@ -236,6 +283,7 @@ def _item_to_row(item: MemoryItem) -> dict[str, Any]:
         "updated_at_ms": item.updated_at_ms,
         "event_time_ms": item.event_time_ms,
         "version": item.version,
+        "structure": item.structure.to_json(),
     }
 
 
@@ -254,6 +302,7 @@ def _row_to_item(row: dict[str, Any]) -> MemoryItem:
         source=entity["source"],
         version=int(entity["version"]),
         context=entity.get("context") or "",
+        structure=MemoryStructure.from_json(entity.get("structure")),
     )
 
 

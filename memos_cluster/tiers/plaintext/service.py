@@ -13,7 +13,8 @@ from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequen
 
 from memos_cluster.core import validation as v
 from memos_cluster.core.config import MemosConfig
-from memos_cluster.core.errors import MemosError
+from memos_cluster.core.errors import InvalidArgument, MemosError
+from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery, ReindexStep
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
@@ -102,6 +103,23 @@ class MemoryService:
     async def list_memories(self, query: ListQuery) -> MemoryPage:
         v.check_list_query(query, self._limits)
         return await self._on(query.cube_id, "list_memories", query)
+
+    async def list_entities(self, query: EntityQuery) -> EntityPage:
+        v.check_entity_query(query, self._limits)
+        return await self._on(query.cube_id, "list_entities", query)
+
+    async def get_entity(self, cube_id: str, entity_id: str) -> EntityDetail:
+        v.check_entity_ref(cube_id, entity_id, self._limits)
+        return await self._on(cube_id, "get_entity", cube_id, entity_id)
+
+    async def reindex(self, cube_id: str, after_id: str, batch_size: int) -> ReindexStep:
+        """One batch of the reader run again over a cube's memories (ids after `after_id`).
+        Who calls it: `memos-cluster reindex`, batch after batch."""
+        v.check_id(cube_id, "cube_id", self._limits)
+        if not 1 <= batch_size <= self._limits.max_batch_items:
+            raise InvalidArgument(f"batch_size must be 1..{self._limits.max_batch_items}",
+                                  "batch_size")
+        return await self._on(cube_id, "reindex", cube_id, after_id, batch_size)
 
     async def update(self, update: MemoryUpdate) -> MemoryItem:
         v.check_update(update, self._limits)

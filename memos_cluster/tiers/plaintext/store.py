@@ -61,6 +61,7 @@ class MilvusStore:
         self.write_lock = threading.Lock()
         self._flush = FlushPolicy(storage.flush_max_pending_rows, storage.flush_idle_s)
         self._client: Any = None
+        self.bm25_dates = True  # resolved dates indexed for BM25 (search.bm25_dates)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self, uri: str, dim: int, stop_words: list[str]) -> None:
@@ -72,6 +73,7 @@ class MilvusStore:
         self._client = FlushSafeClient(self._connect(uri))
         self._while_starting(lambda: ms.create_collections(self._client, self.names,
                                                            self.engine, dim, stop_words))
+        ms.check_fields(self._client, self.names)
         self._while_starting(lambda: ms.load_collections(self._client, self.names))
         self.cube_ids = set()
         iterator = self._client.query_iterator(self.names.cube_collection, batch_size=4096,
@@ -128,7 +130,7 @@ class MilvusStore:
                 return False
             pending = self._flush.pending_rows
         for name in (self.names.collection, self.names.history_collection,
-                     self.names.cube_collection):
+                     self.names.cube_collection, self.names.entity_collection):
             self.client.flush(name)
         with self.write_lock:  # writers update the same counters under this lock
             self._flush.note_flushed(pending)
@@ -159,7 +161,7 @@ class MilvusStore:
     def memory_row(self, item: MemoryItem, vector: Any) -> dict[str, Any]:
         row = self.engine.item_to_row(item)
         row["pk"] = ms.memory_pk(item.cube_id, item.id)
-        row["index_text"] = ms.index_text(item)
+        row["index_text"] = ms.index_text(item, self.bm25_dates)
         row["dense"] = [float(x) for x in vector]
         return row
 

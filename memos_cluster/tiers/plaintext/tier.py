@@ -21,14 +21,19 @@ from memos_cluster.core.errors import (
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
+from memos_cluster.core.structure import (
+    EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep)
 from memos_cluster.embed.base import Embedder, embed_inputs
+from memos_cluster.reader import MemoryReader, ReaderInput, make_reader
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
+from memos_cluster.tiers.plaintext.dates import MemoryTimes
 from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
 from memos_cluster.tiers.plaintext.listing import Listing
 from memos_cluster.tiers.plaintext.stopwords import stop_words
 from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
+from memos_cluster.tiers.plaintext.structure import StructureIndex, reader_input
 from memos_cluster.tiers.plaintext.transfer import Transfer
 
 TIE_SLACK = 8  # extra rows fetched so a tie at the top_k cut is broken by id, not storage order
@@ -41,11 +46,15 @@ class PlaintextTier:
     copies for moves, exports and imports)."""
 
     def __init__(self, config: MemosConfig, shard_id: str, embedder: Embedder,
-                 clock: Clock = time.time):
+                 clock: Clock = time.time, reader: Optional[MemoryReader] = None):
         self._config = config
         self.shard_id = shard_id
         self._embedder = embedder
         self.store = MilvusStore(config.storage, shard_id, clock)
+        self.store.bm25_dates = config.search.bm25_dates
+        # Dates, entities and relations of every memory written, and the cubes' entity graphs.
+        self.structure = StructureIndex(self.store, reader or make_reader(config.reader),
+                                        embedder.embed)
         self.duplicates = Duplicates(self.store)
         self.transfer = Transfer(self.store)
         self.listing = Listing(self.store)
@@ -65,8 +74,9 @@ class PlaintextTier:
                                               thread_name_prefix=f"{self.shard_id}-embed")
 
     def warm_up(self) -> None:
-        """Load the embedding model now rather than on the first request."""
+        """Load the embedding model and the reader now rather than on the first request."""
         self._embedder.embed(["warm up"])
+        self.structure.read([ReaderInput("Sam: I went there yesterday.", 0)])
 
     def flush_if_due(self) -> bool:
         """Who calls it: the shard actor's background flusher, about every second."""
@@ -107,6 +117,7 @@ class PlaintextTier:
             self.store.client.delete(self.store.names.collection, filter=scope)
             self.store.client.delete(self.store.names.history_collection, filter=scope)
             self.store.client.delete(self.store.names.cube_collection, ids=[cube_id])
+            self.structure.delete_cube(cube_id)
             self.store.cube_ids.discard(cube_id)
         return num_memories
 
@@ -146,12 +157,16 @@ class PlaintextTier:
         elif len(vectors) != len(items) or any(len(v) != self._embedder.dim for v in vectors):
             raise InvalidArgument(f"vectors must be {len(items)} rows of {self._embedder.dim}",
                                   "vectors")
+        structures = self.structure.read([reader_input(i) for i in items])
         with self.store.write_lock:
             self.store.require_cube(cube_id)
             existing = self.store.current_rows(cube_id, [i.id for i in items if i.id])
-            rows, num_unchanged = [], 0
+            rows, stored, num_unchanged = [], [], 0
             now_ms = self.store.now_ms()
-            for memory_id, item, vector in zip(ids, items, vectors):
+            new = [i for i, memory_id in enumerate(ids) if memory_id not in existing]
+            resolved = dict(zip(new, self.structure.resolve(cube_id,
+                                                            [structures[i] for i in new])))
+            for index, (memory_id, item, vector) in enumerate(zip(ids, items, vectors)):
                 if memory_id in existing:
                     if not _same_content(self.store.engine.row_to_item(existing[memory_id]),
                                          item):
@@ -160,16 +175,18 @@ class PlaintextTier:
                             "use UpdateMemory to change it", "memories.id")
                     num_unchanged += 1
                     continue
-                stored = MemoryItem(
+                stored_item = MemoryItem(
                     id=memory_id, cube_id=cube_id, text=item.text,
                     memory_type=item.memory_type, metadata=dict(item.metadata),
                     created_at_ms=now_ms, updated_at_ms=now_ms,
                     event_time_ms=item.event_time_ms, source=item.source, version=1,
-                    context=item.context)
-                rows.append(self.store.memory_row(stored, vector))
+                    context=item.context, structure=resolved[index])
+                rows.append(self.store.memory_row(stored_item, vector))
+                stored.append(stored_item)
             if rows:
                 self.store.client.insert(self.store.names.collection, rows)
                 self.store.wrote(len(rows))
+                self.structure.put(cube_id, stored)
         return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged)
 
 
@@ -211,9 +228,14 @@ class PlaintextTier:
                 memory_type=update.memory_type or current.memory_type,
                 event_time_ms=(current.event_time_ms if update.event_time_ms is None
                                else update.event_time_ms))
+            # Read under the lock: the event time the dates resolve against is the stored one.
+            structure = self.structure.resolve(update.cube_id,
+                                               self.structure.read([reader_input(new)]))[0]
+            new = replace(new, structure=structure)
             self.store.client.upsert(self.store.names.collection,
                                      [self.store.memory_row(new, vector)])
             self.store.wrote(2)
+            self.structure.put(update.cube_id, [new])
         return new
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
@@ -245,8 +267,24 @@ class PlaintextTier:
                 self.store.client.delete(self.store.names.collection,
                                          ids=[ms.memory_pk(cube_id, i) for i in present])
                 self.store.wrote(len(present))
+                self.structure.remove(cube_id, present)
         return DeleteResult(num_deleted=len(present),
                             missing_ids=tuple(i for i in ids if i not in found))
+
+    # ---- structure -------------------------------------------------------------------------
+    def reindex(self, cube_id: str, after_id: str, batch_size: int) -> ReindexStep:
+        """One batch of a reindex (structure.py). Who calls it: `memos-cluster reindex`."""
+        self.store.require_cube(cube_id)
+        return self.structure.reindex(cube_id, after_id, batch_size)
+
+    def list_entities(self, query: EntityQuery) -> EntityPage:
+        self.store.require_cube(query.cube_id)
+        return self.structure.list_entities(query)
+
+    def get_entity(self, cube_id: str, entity_ref: str) -> EntityDetail:
+        self.store.require_cube(cube_id)
+        return self.structure.detail(cube_id, entity_ref,
+                                     lambda ids: list(self.get(cube_id, ids).items))
 
     # ---- search ----------------------------------------------------------------------------
     def search(self, request: SearchQuery,
@@ -269,7 +307,7 @@ class PlaintextTier:
                                        top_k + TIE_SLACK, expr)
             return _cut([SearchHit(self.store.engine.row_to_item(h), float(h["distance"]))
                          for h in results], top_k)
-        return self._hybrid(query, top_k, expr, vector)
+        return self._hybrid(query, top_k, expr, vector, request.reference_time_ms)
 
     def embed_query(self, query: str) -> list[float]:
         """The query's embedding. Who calls it: searches, and MemoryService for a search over
@@ -294,8 +332,17 @@ class PlaintextTier:
                 rows.setdefault(hit["pk"], hit)
         return hits
 
+    def _times(self, rows: dict[str, dict]) -> dict[str, MemoryTimes]:
+        """Each candidate's event time and resolved dates, for the time boosts."""
+        decode = self.store.engine.decode_event_time
+        return {pk: MemoryTimes(decode(row.get("event_time_ms")), tuple(
+            (t.start_ms, t.end_ms) for t in
+            MemoryStructure.from_json(row.get("structure")).resolved_times()))
+            for pk, row in rows.items()}
+
     def _hybrid(self, query: str, top_k: int, expr: str,
-                given: Optional[Sequence[float]] = None) -> list[SearchHit]:
+                given: Optional[Sequence[float]] = None,
+                reference_ms: Optional[int] = None) -> list[SearchHit]:
         """Dense and BM25 candidates, with their rows, fused (fusion.py). The query is embedded
         on a worker thread while the BM25 search runs: onnxruntime releases the GIL, so the two
         overlap on a second core. Candidates come with their fields, so no third call fetches
@@ -314,19 +361,21 @@ class PlaintextTier:
         dense = [(h["pk"], float(h["distance"]))
                  for h in self._search_one("dense", given or vector.result(), candidates, expr,
                                            rows=rows)]
-        decode = self.store.engine.decode_event_time
         fused = fuse_hybrid(
             [dense, sparse], [search.dense_weight, search.bm25_weight], query,
             method=search.fusion, rrf_k=search.rrf_k, neighbour_share=search.neighbour_share,
             predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
-            event_times=lambda: {pk: decode(row.get("event_time_ms")) for pk, row in rows.items()})
+            when_boost=search.when_boost, times=lambda: self._times(rows),
+            reference_ms=self.store.now_ms() if reference_ms is None else reference_ms)
         return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
                 for pk, score in fused[:top_k]]
 
     def health(self) -> ShardHealth:
         self.store.client.list_collections()
+        errors = self.structure.num_reader_errors
         return ShardHealth(shard_id=self.shard_id, is_ok=True,
-                           detail=f"{len(self.store.cube_ids)} cubes")
+                           detail=f"{len(self.store.cube_ids)} cubes" +
+                           (f", {errors} reader failures" if errors else ""))
 
 
 def predecessors(rows: dict[str, dict]) -> dict[str, str]:

@@ -1,0 +1,210 @@
+"""A cube's entity graph: entities, which memories mention them, and the memories' relations.
+Bookkeeping only (no Milvus, no tensors): the rows it is built from live in Milvus (entity rows
+in the shard's entity collection, mentions and relations in each memory's `structure`), so the
+graph is rebuilt from them after a restart (structure.py loads it) and kept current on writes.
+
+Entity resolution, cheapest first (`resolve`): the normalised exact name or alias (any label:
+"Caroline" tagged PERSON by spaCy, NAME by the noun-phrase rule and the "I" of her turns are one
+entity), then a fuzzy name match (difflib ratio >= FUZZY_RATIO, names of 5+ characters), then
+the cosine of name embeddings (>= EMBED_COSINE, same label), which the caller computes only for
+names the first two left unmatched.
+
+Who uses it: `StructureIndex` (structure.py), under its lock.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional, Sequence
+
+from memos_cluster.core.structure import (
+    Entity, EntityMention, EntityNeighbour, EntityPage, EntityQuery, EntityRelation,
+    MemoryStructure)
+
+FUZZY_RATIO = 0.9  # difflib similarity for two names to be one entity
+FUZZY_MIN_CHARS = 5  # shorter names match exactly only ("Mel" is not "Meg")
+EMBED_COSINE = 0.9  # name-embedding cosine for two names of one label to be one entity
+MAX_NEIGHBOURS = 24  # neighbours GetEntity returns (the console draws them)
+MAX_RELATIONS = 100
+
+
+def normalise(name: str) -> str:
+    """The key names are compared by: lower case, no leading article, no possessive, words
+    of letters and digits only."""
+    key = name.lower().strip()
+    key = re.sub(r"^(?:the|a|an)\s+", "", key)
+    key = re.sub(r"'s$", "", key)
+    return " ".join(re.findall(r"[^\W_]+", key))
+
+
+def entity_id_for(cube_id: str, name: str) -> str:
+    """A stable, URL-safe id: the name's slug and a short hash of (cube, normalised name)."""
+    slug = "-".join(re.findall(r"[a-z0-9]+", normalise(name)))[:40] or "entity"
+    digest = hashlib.sha1(f"{cube_id}\0{normalise(name)}".encode()).hexdigest()[:6]
+    return f"{slug}-{digest}"
+
+
+@dataclass
+class EntityRecord:
+    """What is stored of an entity (its row in the entity collection)."""
+
+    entity_id: str
+    name: str
+    label: str
+    aliases: list[str] = field(default_factory=list)
+
+    def keys(self) -> list[str]:
+        return [normalise(self.name), *(normalise(a) for a in self.aliases)]
+
+
+@dataclass
+class _MemoryFacts:
+    entity_ids: frozenset[str]
+    relations: tuple[tuple[str, str, str, str, str], ...]  # subj id, subj, pred, obj id, obj
+    event_time_ms: Optional[int]
+
+
+class CubeGraph:
+    def __init__(self, cube_id: str):
+        self.cube_id = cube_id
+        self.entities: dict[str, EntityRecord] = {}
+        self._by_key: dict[str, str] = {}  # normalised name or alias -> entity id
+        self._memories: dict[str, _MemoryFacts] = {}
+        self._mentioned_by: dict[str, set[str]] = {}  # entity id -> memory ids
+
+    # ---- entities ------------------------------------------------------------------------
+    def add_entity(self, record: EntityRecord) -> None:
+        self.entities[record.entity_id] = record
+        for key in record.keys():
+            self._by_key.setdefault(key, record.entity_id)
+
+    def add_alias(self, entity_id: str, alias: str) -> EntityRecord:
+        record = self.entities[entity_id]
+        if normalise(alias) not in record.keys():
+            record.aliases.append(alias)
+        self._by_key.setdefault(normalise(alias), entity_id)
+        return record
+
+    def match(self, name: str) -> Optional[str]:
+        """An entity by exact normalised name, else by fuzzy name; None when neither."""
+        key = normalise(name)
+        if not key:
+            return None
+        if key in self._by_key:
+            return self._by_key[key]
+        if len(key) < FUZZY_MIN_CHARS:
+            return None
+        close = difflib.get_close_matches(
+            key, [k for k in self._by_key if abs(len(k) - len(key)) <= 3 and k[:1] == key[:1]],
+            n=1, cutoff=FUZZY_RATIO)
+        return self._by_key[close[0]] if close else None
+
+    def find(self, ref: str) -> Optional[str]:
+        """An entity by id, else by name or alias (GetEntity accepts either)."""
+        return ref if ref in self.entities else self._by_key.get(normalise(ref))
+
+    # ---- memories ------------------------------------------------------------------------
+    def put_memory(self, memory_id: str, structure: MemoryStructure,
+                   event_time_ms: Optional[int]) -> None:
+        """Record (or replace) what a memory mentions; its mentions carry entity ids."""
+        self.remove_memory(memory_id)
+        ids = frozenset(m.entity_id for m in structure.entities if m.entity_id in self.entities)
+        by_name = {normalise(m.name): m.entity_id for m in structure.entities if m.entity_id}
+        relations = tuple((by_name.get(normalise(r.subject), ""), r.subject, r.predicate,
+                           by_name.get(normalise(r.object), ""), r.object)
+                          for r in structure.relations)
+        self._memories[memory_id] = _MemoryFacts(ids, relations, event_time_ms)
+        for entity_id in ids:
+            self._mentioned_by.setdefault(entity_id, set()).add(memory_id)
+
+    def remove_memory(self, memory_id: str) -> None:
+        facts = self._memories.pop(memory_id, None)
+        if facts is not None:
+            for entity_id in facts.entity_ids:
+                self._mentioned_by.get(entity_id, set()).discard(memory_id)
+
+    def entities_of(self, memory_id: str) -> frozenset[str]:
+        facts = self._memories.get(memory_id)
+        return facts.entity_ids if facts else frozenset()
+
+    def num_mentions(self, entity_id: str) -> int:
+        return len(self._mentioned_by.get(entity_id, ()))
+
+    # ---- views ---------------------------------------------------------------------------
+    def view(self, entity_id: str) -> Entity:
+        r = self.entities[entity_id]
+        return Entity(r.entity_id, self.cube_id, r.name, r.label, tuple(r.aliases),
+                      self.num_mentions(entity_id))
+
+    def page(self, query: EntityQuery, page_size: int) -> EntityPage:
+        """ListEntities: entities with at least one current mention, most mentioned first."""
+        needle = query.name_contains.lower()
+        matching = [e for e in self.entities.values()
+                    if self.num_mentions(e.entity_id) > 0
+                    and (not query.label or e.label == query.label)
+                    and (not needle or any(needle in n.lower() for n in [e.name, *e.aliases]))]
+        matching.sort(key=lambda e: (-self.num_mentions(e.entity_id), e.name.lower(),
+                                     e.entity_id))
+        chosen = matching[query.offset:query.offset + page_size]
+        end = query.offset + len(chosen)
+        return EntityPage(tuple(self.view(e.entity_id) for e in chosen),
+                          end if end < len(matching) else None, len(matching))
+
+    def detail_parts(self, entity_id: str, max_memories: int
+                     ) -> tuple[list[str], list[EntityRelation], list[EntityNeighbour]]:
+        """GetEntity's memory ids (newest event first), relations and neighbours."""
+        memory_ids = sorted(self._mentioned_by.get(entity_id, ()),
+                            key=lambda m: (-(self._memories[m].event_time_ms or 0), m))
+        relations, shared = [], Counter()
+        for memory_id in memory_ids:
+            facts = self._memories[memory_id]
+            shared.update(e for e in facts.entity_ids if e != entity_id)
+            for subj_id, subj, pred, obj_id, obj in facts.relations:
+                if entity_id in (subj_id, obj_id) and len(relations) < MAX_RELATIONS:
+                    relations.append(EntityRelation(subj, pred, obj, memory_id,
+                                                    facts.event_time_ms))
+        neighbours = [EntityNeighbour(self.view(e), n) for e, n in
+                      sorted(shared.items(), key=lambda p: (-p[1], p[0]))[:MAX_NEIGHBOURS]]
+        return memory_ids[:max_memories], relations, neighbours
+
+    def memory_count(self) -> int:
+        return len(self._memories)
+
+
+def resolve_mentions(graph: CubeGraph, structures: Sequence[MemoryStructure],
+                     embed_match: Any = None) -> tuple[list[MemoryStructure], set[str]]:
+    """Give every mention an entity id, creating entities for new names. Returns the
+    structures with ids and the ids of entities created or given a new alias (to persist).
+    `embed_match(names_and_labels) -> list[Optional[entity id]]`: the embedding step for the
+    names exact and fuzzy matching left over; None skips it."""
+    changed: set[str] = set()
+    pending: dict[str, tuple[str, str]] = {}  # normalised name -> (name, label) unmatched
+    for structure in structures:
+        for mention in structure.entities:
+            key = normalise(mention.name)
+            if key and graph.match(mention.name) is None and key not in pending:
+                pending[key] = (mention.name, mention.label)
+    matched = embed_match(list(pending.values())) if embed_match and pending else \
+        [None] * len(pending)
+    for (name, label), entity_id in zip(pending.values(), matched):
+        if entity_id is not None and entity_id in graph.entities:
+            graph.add_alias(entity_id, name)
+        else:
+            entity_id = entity_id_for(graph.cube_id, name)
+            graph.add_entity(EntityRecord(entity_id, name, label))
+        changed.add(entity_id)
+    out = []
+    for structure in structures:
+        mentions = []
+        for mention in structure.entities:
+            entity_id = graph.match(mention.name) or ""
+            record = graph.entities.get(entity_id)
+            if record is not None and mention.label == "PERSON" and record.label != "PERSON":
+                record.label = "PERSON"  # a person named by NER outranks the phrase rule
+                changed.add(entity_id)
+            mentions.append(replace(mention, entity_id=entity_id))
+        out.append(replace(structure, entities=tuple(mentions)))
+    return out, changed
