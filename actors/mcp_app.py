@@ -29,7 +29,8 @@ INSTRUCTIONS = (
     "you may use. Save facts worth remembering with add_memories, find them with "
     "search_memories before answering questions about the past, correct them with "
     "update_memory (the old text stays in memory_history), and answer from memory with "
-    "generate.")
+    "generate. find_entities and get_entity show the people, places and things the memories "
+    "mention, with what is said about each.")
 
 
 class _KeyRequired:
@@ -96,6 +97,38 @@ Cube = Annotated[str, Field(description="the cube's id (list_cubes shows yours)"
 TopK = Annotated[int, Field(ge=1, le=200, description="how many memories to return")]
 
 
+def _dates(memory: dict[str, Any]) -> list[str]:
+    """The dates a memory's text mentions, resolved ("7 May 2023"), from its structure."""
+    times = memory.get("structure", {}).get("times", [])
+    return [t["label"] for t in times if t.get("resolved")]
+
+
+def _with_dates(found: dict[str, Any]) -> dict[str, Any]:
+    """Search hits with each memory's resolved dates in place of its whole structure (the
+    character offsets and parse an agent has no use for)."""
+    for hit in found.get("hits", []):
+        hit["memory"]["dates"] = _dates(hit["memory"])
+        hit["memory"].pop("structure", None)
+    return found
+
+
+def _entity(entity: dict[str, Any]) -> dict[str, Any]:
+    return {"entity_id": entity["entity_id"], "name": entity["name"], "label": entity["label"],
+            "aliases": entity["aliases"], "num_mentions": int(entity["num_mentions"])}
+
+
+def _entity_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """GetEntity's reply as an agent reads it: the memories' texts and dates, the relations,
+    the neighbours by name."""
+    return {**_entity(detail["entity"]),
+            "memories": [{"id": m["id"], "text": m["text"], "dates": _dates(m)}
+                         for m in detail["memories"]],
+            "relations": [{k: r[k] for k in ("subject", "predicate", "object", "memory_id")}
+                          for r in detail["relations"]],
+            "neighbours": [{"name": n["entity"]["name"], "entity_id": n["entity"]["entity_id"],
+                            "num_shared": int(n["num_shared"])} for n in detail["neighbours"]]}
+
+
 def _register_tools(server: Any, call: Any) -> None:
     @server.tool()
     async def list_cubes(ctx: Context) -> dict[str, Any]:
@@ -119,9 +152,10 @@ def _register_tools(server: Any, call: Any) -> None:
                               top_k: TopK = 5) -> dict[str, Any]:
         """Find the memories most relevant to a query (keyword and semantic search). Use it
         before answering anything about the user's or agent's past. Returns memories with
-        their ids, texts, versions and scores, best first."""
-        return await call(ctx, "search", {"cube_ids": [cube_id], "query": query,
-                                          "top_k": top_k})
+        their ids, texts, versions, scores and the dates their texts mention, resolved, best
+        first."""
+        return _with_dates(await call(ctx, "search", {"cube_ids": [cube_id], "query": query,
+                                                      "top_k": top_k}))
 
     @server.tool()
     async def get_memories(ctx: Context, cube_id: Cube, ids: Annotated[list[str], Field(
@@ -154,6 +188,31 @@ def _register_tools(server: Any, call: Any) -> None:
             description="the memory's id")]) -> dict[str, Any]:
         """Every version a memory has had, oldest first: how a fact changed over time."""
         return await call(ctx, "history", {"cube_id": cube_id, "id": id})
+
+    @server.tool()
+    async def find_entities(ctx: Context, cube_id: Cube, name: Annotated[Optional[str], Field(
+            description="part of a name or alias, any case; none: every entity")] = None,
+                            label: Annotated[Optional[str], Field(
+            description="PERSON, ORG, GPE, ... or CONCEPT; none: any")] = None,
+                            limit: Annotated[int, Field(
+            ge=1, le=200, description="how many entities to return")] = 20
+                            ) -> dict[str, Any]:
+        """Find the people, places, organisations and things a cube's memories mention,
+        most mentioned first. Returns each entity's id, name, label, aliases and how many
+        memories mention it, and how many match in all."""
+        page = await call(ctx, "list_entities", {"cube_id": cube_id, "name_contains": name or "",
+                                                 "label": label or "", "page_size": limit})
+        return {"entities": [_entity(e) for e in page["entities"]], "total": int(page["total"])}
+
+    @server.tool()
+    async def get_entity(ctx: Context, cube_id: Cube, entity: Annotated[str, Field(
+            description="an entity's id (find_entities) or its name or an alias, any case")]
+                         ) -> dict[str, Any]:
+        """Everything memory holds about one entity: its aliases, the memories that mention
+        it (newest first, with their dates), the relations they state about it, and the
+        entities most often mentioned with it."""
+        return _entity_detail(await call(ctx, "get_entity", {"cube_id": cube_id,
+                                                             "entity_id": entity}))
 
     @server.tool()
     async def generate(ctx: Context, cube_id: Cube, question: Annotated[str, Field(

@@ -95,6 +95,13 @@ class Operations:
         # frequencies count searches, gets and generations).
         return await self._service.list_memories(query)
 
+    async def list_entities(self, who: Principal, query):
+        # Not access events either: the entity graph is browsed, its memories are not used.
+        return await self._service.list_entities(query)
+
+    async def get_entity(self, who: Principal, cube_id, entity_id):
+        return await self._service.get_entity(cube_id, entity_id)
+
     async def update(self, who: Principal, update):
         item = await self._service.update(update)
         self._invalidate_later(item.cube_id, [item.id], deleted=False)

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from google.protobuf import json_format, struct_pb2
 
+from memos_cluster.api.convert_structure import structure_from_pb, structure_to_pb
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import (
@@ -92,7 +93,8 @@ def search_from_pb(message: pb.SearchRequest) -> SearchQuery:
     return SearchQuery(
         cube_ids=tuple(message.cube_ids), query=message.query,
         top_k=message.top_k, mode=MODE_FROM_PB.get(message.mode),
-        filter=filter_from_pb(message.filter))
+        filter=filter_from_pb(message.filter),
+        reference_time_ms=_opt_time(message.has_reference_time, message.reference_time_ms))
 
 
 def list_from_pb(message: pb.ListMemoriesRequest) -> ListQuery:
@@ -149,6 +151,7 @@ def memory_to_pb(item: MemoryItem, target: Optional[pb.Memory] = None) -> pb.Mem
     message.event_time_ms = item.event_time_ms or 0
     message.context = item.context
     dict_to_struct(item.metadata, message.metadata)
+    structure_to_pb(item.structure, message.structure)
     return message
 
 
@@ -210,7 +213,9 @@ def search_to_pb(query: SearchQuery) -> pb.SearchRequest:
     """top_k 0 and mode None travel as unset: the server applies its defaults."""
     request = pb.SearchRequest(cube_ids=list(query.cube_ids), query=query.query,
                                top_k=query.top_k,
-                               mode=MODE_TO_PB.get(query.mode, pb.SEARCH_MODE_UNSPECIFIED))
+                               mode=MODE_TO_PB.get(query.mode, pb.SEARCH_MODE_UNSPECIFIED),
+                               has_reference_time=query.reference_time_ms is not None,
+                               reference_time_ms=query.reference_time_ms or 0)
     filter_to_pb(query.filter, request.filter)
     return request
 
@@ -231,7 +236,8 @@ def memory_from_pb(message: pb.Memory) -> MemoryItem:
         memory_type=message.memory_type, metadata=struct_to_dict(message.metadata),
         created_at_ms=message.created_at_ms, updated_at_ms=message.updated_at_ms,
         event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
-        source=message.source, version=message.version, context=message.context)
+        source=message.source, version=message.version, context=message.context,
+        structure=structure_from_pb(message.structure))
 
 
 def cube_spec_from_pb(message: pb.Cube) -> CubeSpec:

@@ -68,6 +68,11 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "GET", "/cubes/{cube_id}/memories", "Memories by id (?ids=a&ids=b)"),
     Route("list_memories", "POST", "/cubes/{cube_id}/memories/list",
           "A page of the cube's memories, newest first, filtered (text, type, times)"),
+    Route("list_entities", "GET", "/cubes/{cube_id}/entities",
+          "A page of the cube's entities, most mentioned first "
+          "(?name_contains=&label=&page_size=&page_token=)"),
+    Route("get_entity", "GET", "/cubes/{cube_id}/entities/{entity_id}",
+          "An entity: aliases, memories, relations, neighbouring entities"),
     Route("delete", "DELETE", "/cubes/{cube_id}/memories", "Delete memories (?ids=a&ids=b)"),
     Route("update", "PATCH", "/cubes/{cube_id}/memories/{id}",
           "Update a memory (a new version; the old one goes to its history)"),

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from memos_cluster.api import convert as c, convert_auth as ca, convert_stats as cs
+from memos_cluster.api import (
+    convert as c, convert_auth as ca, convert_stats as cs, convert_structure as cst)
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.operations import OPERATIONS
+from memos_cluster.core.structure import EntityDetail
 from memos_cluster.core.tier_types import AdapterListing
 from memos_cluster.core.types import AddResult, DeleteResult, GetResult, ShardHealth
 
@@ -72,6 +74,24 @@ def _health_reply(shards: list[ShardHealth]) -> pb.HealthResponse:
         pb.ShardHealth(shard_id=s.shard_id, ok=s.is_ok, detail=s.detail) for s in shards])
 
 
+def _entity_reply(detail: EntityDetail) -> pb.GetEntityResponse:
+    response = pb.GetEntityResponse(entity=cst.entity_to_pb(detail.entity))
+    for memory in detail.memories:
+        c.memory_to_pb(memory, response.memories.add())
+    for relation in detail.relations:
+        cst.relation_to_pb(relation, response.relations.add())
+    for neighbour in detail.neighbours:
+        cst.neighbour_to_pb(neighbour, response.neighbours.add())
+    return response
+
+
+def _entity_read(r: pb.GetEntityResponse) -> EntityDetail:
+    return EntityDetail(cst.entity_from_pb(r.entity),
+                        memories=tuple(c.memory_from_pb(m) for m in r.memories),
+                        relations=tuple(cst.relation_from_pb(x) for x in r.relations),
+                        neighbours=tuple(cst.neighbour_from_pb(n) for n in r.neighbours))
+
+
 def _add_build(cube_id: str, items) -> pb.AddMemoriesRequest:
     request = pb.AddMemoriesRequest(cube_id=cube_id)
     for item in items:
@@ -117,6 +137,12 @@ CODECS: Mapping[str, Codec] = {
                                      tuple(r.missing_ids))),
     "list_memories": Codec(lambda r: (c.list_from_pb(r),), c.page_to_pb, c.list_to_pb,
                            c.page_from_pb),
+    "list_entities": Codec(lambda r: (cst.entity_query_from_pb(r),), cst.entity_page_to_pb,
+                           cst.entity_query_to_pb, cst.entity_page_from_pb),
+    "get_entity": Codec(lambda r: (r.cube_id, r.entity_id), _entity_reply,
+                        lambda cube_id, entity_id: pb.GetEntityRequest(cube_id=cube_id,
+                                                                       entity_id=entity_id),
+                        _entity_read),
     "update": Codec(lambda r: (c.update_from_pb(r),),
                     lambda item: pb.UpdateMemoryResponse(memory=c.memory_to_pb(item)),
                     c.update_to_pb, lambda r: c.memory_from_pb(r.memory)),

@@ -36,6 +36,7 @@ from memos_cluster.core.tier_types import (
     AdapterListing, BlockStats, GenerateCall, GenerateStats, SamplingParams, SchedulerStatus,
     TierStatus, TokenEvent, TrainingJob)
 from memos_cluster.core.request_stats import GatewayStats
+from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchFilter, SearchHit, SearchMode, SearchQuery, ShardHealth,
@@ -214,12 +215,15 @@ class MemosClient:
 
     def search(self, cube_ids: str | Sequence[str], query: str, top_k: int = 0,
                mode: Optional[SearchMode] = None,
-               filter: Optional[SearchFilter] = None) -> list[SearchHit]:
-        """top_k 0 and mode None take the server's defaults."""
+               filter: Optional[SearchFilter] = None,
+               reference_time_ms: Optional[int] = None) -> list[SearchHit]:
+        """top_k 0 and mode None take the server's defaults; the query's relative dates
+        ("last week") are relative to `reference_time_ms` (epoch ms; None: now)."""
         cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
         return self._call("search", SearchQuery(
             cube_ids=cubes, query=query, top_k=top_k, mode=mode,
-            filter=filter if filter is not None else SearchFilter()))
+            filter=filter if filter is not None else SearchFilter(),
+            reference_time_ms=reference_time_ms))
 
     def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
         return self._call("get", cube_id, list(ids))
@@ -232,6 +236,17 @@ class MemosClient:
         return self._call("list_memories", ListQuery(
             cube_id=cube_id, filter=filter if filter is not None else SearchFilter(),
             text_contains=text_contains, page_size=page_size, offset=offset))
+
+    # ---- the entity graph ------------------------------------------------------------------
+    def list_entities(self, cube_id: str, name_contains: str = "", label: str = "",
+                      page_size: int = 0, offset: int = 0) -> EntityPage:
+        """One page of the cube's entities, most mentioned first; paged like list_memories."""
+        return self._call("list_entities", EntityQuery(cube_id, name_contains, label, page_size,
+                                                       offset))
+
+    def get_entity(self, cube_id: str, entity_id: str) -> EntityDetail:
+        """An entity by id, name or alias (any case): its memories, relations, neighbours."""
+        return self._call("get_entity", cube_id, entity_id)
 
     def update(self, cube_id: str, memory_id: str, text: str,
                metadata: Optional[dict[str, Any]] = None, memory_type: str = "",

@@ -19,6 +19,7 @@ from memos_cluster.core import validation as v
 from memos_cluster.core.auth_types import PERMISSIONS, ROLES
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.structure import EntityQuery
 from memos_cluster.core.tier_types import CONTROL_ACTIONS, GenerateCall
 from memos_cluster.core.types import CubeSpec, ListQuery, MemoryUpdate, SearchQuery
 
@@ -106,6 +107,14 @@ def _search(config: MemosConfig, args: tuple) -> None:
 
 def _list(config: MemosConfig, args: tuple) -> None:
     v.check_list_query(v.expect(args[0], ListQuery, "query"), config.limits)
+
+
+def _list_entities(config: MemosConfig, args: tuple) -> None:
+    v.check_entity_query(v.expect(args[0], EntityQuery, "query"), config.limits)
+
+
+def _get_entity(config: MemosConfig, args: tuple) -> None:
+    v.check_entity_ref(args[0], args[1], config.limits)
 
 
 def _update(config: MemosConfig, args: tuple) -> None:
@@ -201,6 +210,8 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     Operation("search", "Search", Access("read", _query_cubes), _search),
     Operation("get", "GetMemories", Access("read", _first), _cube_ids("ids")),
     Operation("list_memories", "ListMemories", Access("read", _cube_of_first), _list),
+    Operation("list_entities", "ListEntities", Access("read", _cube_of_first), _list_entities),
+    Operation("get_entity", "GetEntity", Access("read", _first), _get_entity),
     Operation("update", "UpdateMemory", Access("write", _cube_of_first), _update),
     Operation("history", "GetMemoryHistory", Access("read", _first), _history),
     Operation("delete", "DeleteMemories", Access("write", _first), _cube_ids("ids")),

@@ -14,6 +14,7 @@ from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.operations import BY_RPC, OPERATIONS, validate
+from memos_cluster.core.structure import EntityQuery
 from memos_cluster.core.tier_types import GenerateCall, SamplingParams
 from memos_cluster.core.types import (
     ListQuery,
@@ -76,11 +77,14 @@ SAMPLES = {
     "add": ("c1", [NewMemory("Alice has a cat", id="m1", metadata={"n": 1}, event_time_ms=5,
                              context="before")]),
     "search": (SearchQuery(("c1", "c2"), "cat", 5, SearchMode.BM25,
-                           SearchFilter(("fact",), ("chat",), (("n", 1),), TimeRange(1, 9))),),
+                           SearchFilter(("fact",), ("chat",), (("n", 1),), TimeRange(1, 9)),
+                           reference_time_ms=1_683_417_600_000),),
     "get": ("c1", ["m1", "m2"]),
     "gateway_stats": (),
     "list_memories": (ListQuery("c1", SearchFilter(("fact",), created_at=TimeRange(3, None)),
                                 "cats", 20, 40),),
+    "list_entities": (EntityQuery("c1", "carol", "PERSON", 20, 40),),
+    "get_entity": ("c1", "Caroline Smith"),
     "update": (MemoryUpdate("c1", "m1", "Alice has two cats", {"n": 2}, "fact", 7, 3),),
     "history": ("c1", "m1"),
     "delete": ("c1", ["m1"]),
@@ -134,6 +138,9 @@ def test_arguments_cross_the_wire_unchanged_and_validate(name):
     ("generate", (GenerateCall(("c1",), "q", SamplingParams(10**6)),), "max_new_tokens"),
     ("ping", ("extra",), "args"),
     ("get", ("c1",), "args"),  # too few arguments from a hand-rolled caller
+    ("list_entities", (EntityQuery("c1", offset=-1),), "page_token"),
+    ("get_entity", ("c1", ""), "entity_id"),
+    ("get_entity", ("c 1", "Caroline"), "cube_id"),
 ])
 def test_validation_names_the_field(name, args, field):
     with pytest.raises(InvalidArgument) as info:

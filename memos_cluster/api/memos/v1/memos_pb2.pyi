@@ -20,7 +20,7 @@ SEARCH_MODE_DENSE: SearchMode
 SEARCH_MODE_BM25: SearchMode
 
 class Memory(_message.Message):
-    __slots__ = ("id", "cube_id", "text", "memory_type", "metadata", "created_at_ms", "updated_at_ms", "has_event_time", "event_time_ms", "source", "version", "context")
+    __slots__ = ("id", "cube_id", "text", "memory_type", "metadata", "created_at_ms", "updated_at_ms", "has_event_time", "event_time_ms", "source", "version", "context", "structure")
     ID_FIELD_NUMBER: _ClassVar[int]
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class Memory(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURE_FIELD_NUMBER: _ClassVar[int]
     id: str
     cube_id: str
     text: str
@@ -45,7 +46,66 @@ class Memory(_message.Message):
     source: str
     version: int
     context: str
-    def __init__(self, id: _Optional[str] = ..., cube_id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., version: _Optional[int] = ..., context: _Optional[str] = ...) -> None: ...
+    structure: MemoryStructure
+    def __init__(self, id: _Optional[str] = ..., cube_id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., version: _Optional[int] = ..., context: _Optional[str] = ..., structure: _Optional[_Union[MemoryStructure, _Mapping]] = ...) -> None: ...
+
+class TimeMention(_message.Message):
+    __slots__ = ("span", "start_char", "end_char", "resolved", "start_ms", "end_ms", "granularity", "label")
+    SPAN_FIELD_NUMBER: _ClassVar[int]
+    START_CHAR_FIELD_NUMBER: _ClassVar[int]
+    END_CHAR_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    END_MS_FIELD_NUMBER: _ClassVar[int]
+    GRANULARITY_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    span: str
+    start_char: int
+    end_char: int
+    resolved: bool
+    start_ms: int
+    end_ms: int
+    granularity: str
+    label: str
+    def __init__(self, span: _Optional[str] = ..., start_char: _Optional[int] = ..., end_char: _Optional[int] = ..., resolved: _Optional[bool] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., granularity: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class EntityMention(_message.Message):
+    __slots__ = ("span", "start_char", "end_char", "name", "label", "entity_id")
+    SPAN_FIELD_NUMBER: _ClassVar[int]
+    START_CHAR_FIELD_NUMBER: _ClassVar[int]
+    END_CHAR_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    span: str
+    start_char: int
+    end_char: int
+    name: str
+    label: str
+    entity_id: str
+    def __init__(self, span: _Optional[str] = ..., start_char: _Optional[int] = ..., end_char: _Optional[int] = ..., name: _Optional[str] = ..., label: _Optional[str] = ..., entity_id: _Optional[str] = ...) -> None: ...
+
+class Relation(_message.Message):
+    __slots__ = ("subject", "predicate", "object")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PREDICATE_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    predicate: str
+    object: str
+    def __init__(self, subject: _Optional[str] = ..., predicate: _Optional[str] = ..., object: _Optional[str] = ...) -> None: ...
+
+class MemoryStructure(_message.Message):
+    __slots__ = ("times", "entities", "relations", "reader")
+    TIMES_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    RELATIONS_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
+    times: _containers.RepeatedCompositeFieldContainer[TimeMention]
+    entities: _containers.RepeatedCompositeFieldContainer[EntityMention]
+    relations: _containers.RepeatedCompositeFieldContainer[Relation]
+    reader: str
+    def __init__(self, times: _Optional[_Iterable[_Union[TimeMention, _Mapping]]] = ..., entities: _Optional[_Iterable[_Union[EntityMention, _Mapping]]] = ..., relations: _Optional[_Iterable[_Union[Relation, _Mapping]]] = ..., reader: _Optional[str] = ...) -> None: ...
 
 class NewMemory(_message.Message):
     __slots__ = ("id", "text", "memory_type", "metadata", "has_event_time", "event_time_ms", "source", "context")
@@ -193,18 +253,22 @@ class SearchFilter(_message.Message):
     def __init__(self, memory_types: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., metadata_equals: _Optional[_Mapping[str, _struct_pb2.Value]] = ..., event_time: _Optional[_Union[TimeRange, _Mapping]] = ..., created_at: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("cube_ids", "query", "top_k", "mode", "filter")
+    __slots__ = ("cube_ids", "query", "top_k", "mode", "filter", "has_reference_time", "reference_time_ms")
     CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    HAS_REFERENCE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     cube_ids: _containers.RepeatedScalarFieldContainer[str]
     query: str
     top_k: int
     mode: SearchMode
     filter: SearchFilter
-    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ...) -> None: ...
+    has_reference_time: bool
+    reference_time_ms: int
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., has_reference_time: _Optional[bool] = ..., reference_time_ms: _Optional[int] = ...) -> None: ...
 
 class SearchHit(_message.Message):
     __slots__ = ("memory", "score", "tier", "adapter_version")
@@ -263,6 +327,90 @@ class ListMemoriesResponse(_message.Message):
     next_page_token: str
     total: int
     def __init__(self, memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
+class Entity(_message.Message):
+    __slots__ = ("entity_id", "cube_id", "name", "label", "aliases", "num_mentions")
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    NUM_MENTIONS_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    cube_id: str
+    name: str
+    label: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    num_mentions: int
+    def __init__(self, entity_id: _Optional[str] = ..., cube_id: _Optional[str] = ..., name: _Optional[str] = ..., label: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., num_mentions: _Optional[int] = ...) -> None: ...
+
+class ListEntitiesRequest(_message.Message):
+    __slots__ = ("cube_id", "name_contains", "label", "page_size", "page_token")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    name_contains: str
+    label: str
+    page_size: int
+    page_token: str
+    def __init__(self, cube_id: _Optional[str] = ..., name_contains: _Optional[str] = ..., label: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEntitiesResponse(_message.Message):
+    __slots__ = ("entities", "next_page_token", "total")
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    entities: _containers.RepeatedCompositeFieldContainer[Entity]
+    next_page_token: str
+    total: int
+    def __init__(self, entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
+class GetEntityRequest(_message.Message):
+    __slots__ = ("cube_id", "entity_id")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    entity_id: str
+    def __init__(self, cube_id: _Optional[str] = ..., entity_id: _Optional[str] = ...) -> None: ...
+
+class EntityRelation(_message.Message):
+    __slots__ = ("subject", "predicate", "object", "memory_id", "has_time", "time_ms")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PREDICATE_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ID_FIELD_NUMBER: _ClassVar[int]
+    HAS_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    predicate: str
+    object: str
+    memory_id: str
+    has_time: bool
+    time_ms: int
+    def __init__(self, subject: _Optional[str] = ..., predicate: _Optional[str] = ..., object: _Optional[str] = ..., memory_id: _Optional[str] = ..., has_time: _Optional[bool] = ..., time_ms: _Optional[int] = ...) -> None: ...
+
+class EntityNeighbour(_message.Message):
+    __slots__ = ("entity", "num_shared")
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    NUM_SHARED_FIELD_NUMBER: _ClassVar[int]
+    entity: Entity
+    num_shared: int
+    def __init__(self, entity: _Optional[_Union[Entity, _Mapping]] = ..., num_shared: _Optional[int] = ...) -> None: ...
+
+class GetEntityResponse(_message.Message):
+    __slots__ = ("entity", "memories", "relations", "neighbours")
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    RELATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    entity: Entity
+    memories: _containers.RepeatedCompositeFieldContainer[Memory]
+    relations: _containers.RepeatedCompositeFieldContainer[EntityRelation]
+    neighbours: _containers.RepeatedCompositeFieldContainer[EntityNeighbour]
+    def __init__(self, entity: _Optional[_Union[Entity, _Mapping]] = ..., memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., relations: _Optional[_Iterable[_Union[EntityRelation, _Mapping]]] = ..., neighbours: _Optional[_Iterable[_Union[EntityNeighbour, _Mapping]]] = ...) -> None: ...
 
 class UpdateMemoryRequest(_message.Message):
     __slots__ = ("cube_id", "id", "text", "replace_metadata", "metadata", "memory_type", "has_event_time", "event_time_ms", "expected_version")
