@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from memos_cluster.bench.evaluation import CATEGORY_NAMES, Question, evidence_recall
+from memos_cluster.tiers.plaintext.dates import MemoryTimes
 from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
 
 KS = (5, 10)
@@ -34,13 +35,19 @@ class QuestionLists:
 @dataclass(frozen=True)
 class Turns:
     """A conversation's turns in order: dia_ids, texts, each turn's predecessor in its session
-    (what the search reads off a memory's context: see fusion.spread_to_neighbours) and event
-    time (ms since the epoch, its session's date)."""
+    (what the search reads off a memory's context: see fusion.spread_to_neighbours), what each
+    says about time (its session's date and the dates the reader resolved in it) and the time
+    its questions are asked (the last session's, for relative dates in a question)."""
 
     ids: list[str]
     texts: list[str]
     predecessor: dict[str, str]
-    event_times: dict[str, int] = field(default_factory=dict)
+    times: dict[str, MemoryTimes] = field(default_factory=dict)
+    reference_ms: int = 0
+
+    def event_times_only(self) -> dict[str, MemoryTimes]:
+        """The turns' times without their resolved dates (the month boost before the reader)."""
+        return {k: MemoryTimes(t.event_time_ms) for k, t in self.times.items()}
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,13 @@ class Recipe:
     fusion: str = "score"  # "score" (min-max) or "rrf"
     candidates: int = 40  # per retriever
     neighbour: float = 0.0  # share of a hit's score given to its session neighbours
-    date_boost: float = 0.0  # added to hits in the month the question names (plaintext/dates.py)
+    date_boost: float = 0.0  # added to hits in a time the question names (plaintext/dates.py)
+    when_boost: float = 0.0  # added to hits holding a resolved date for "when" questions
+    bm25_dates: bool = False  # resolved dates appended to the BM25 text
+    # "reader": the date boost matches a turn's session date or a date it mentions, for any
+    # time the question names; "month": only months and session dates (the search before the
+    # reader, kept to score the "before" space)
+    time_mode: str = "reader"
 
     @property
     def bm25_weight(self) -> float:
@@ -59,20 +72,31 @@ class Recipe:
 
     def label(self) -> str:
         dense = "+".join(f"{n}:{w:g}" for n, w in self.dense if w) or "no dense"
+        extra = (f", when {self.when_boost:g}, bm25 dates {'on' if self.bm25_dates else 'off'}"
+                 if self.time_mode == "reader" else "")
         return (f"bm25:{self.bm25_weight:g} {dense}, {self.fusion}, stop {self.stop_words}, "
                 f"ctx {self.context_turns}, cand {self.candidates}, nb {self.neighbour:g}, "
-                f"date {self.date_boost:g}")
+                f"date {self.date_boost:g}{extra}")
+
+    @property
+    def bm25_list(self) -> str:
+        """The name of the BM25 candidate list this recipe reads (retrieval_lab.py)."""
+        dates = "/dates" if self.bm25_dates else ""
+        return f"bm25/{self.stop_words}/{self.context_turns}{dates}"
 
 
 def rank(recipe: Recipe, lists: QuestionLists, turns: Turns) -> list[str]:
     """The recipe's ranked dia_ids for one question."""
-    named = [(f"bm25/{recipe.stop_words}/{recipe.context_turns}", recipe.bm25_weight)]
+    named = [(recipe.bm25_list, recipe.bm25_weight)]
     named += [(name, w) for name, w in recipe.dense if w > 0]
     scored = [lists.lists[name][:recipe.candidates] for name, _ in named]
+    month = recipe.time_mode == "month"
     fused = fuse_hybrid(scored, [w for _, w in named], lists.question.question,
                         method=recipe.fusion, rrf_k=RRF_K, neighbour_share=recipe.neighbour,
                         predecessor=lambda: turns.predecessor, date_boost=recipe.date_boost,
-                        event_times=lambda: turns.event_times)
+                        when_boost=recipe.when_boost, reference_ms=turns.reference_ms,
+                        times=turns.event_times_only if month else lambda: turns.times,
+                        month_only=month)
     return [key for key, _ in fused]
 
 
@@ -156,15 +180,17 @@ def summary(folds: Sequence[Fold]) -> dict:
 def grid(dense_names: Sequence[str], stop_words: Sequence[str], context_turns: Sequence[int],
          dense_weights: Sequence[float], candidates: Sequence[int],
          neighbours: Sequence[float], fusions: Sequence[str],
-         date_boosts: Sequence[float] = (0.0,)) -> list[Recipe]:
+         date_boosts: Sequence[float] = (0.0,), when_boosts: Sequence[float] = (0.0,),
+         bm25_dates: Sequence[bool] = (False,), time_mode: str = "reader") -> list[Recipe]:
     """Every combination; each dense embedder takes a weight from dense_weights (0 = off), the
     dense weights summing below 1 (BM25 keeps the rest)."""
     out = []
-    for stop, ctx, fusion, cand, nb, date in itertools.product(
-            stop_words, context_turns, fusions, candidates, neighbours, date_boosts):
+    for stop, ctx, fusion, cand, nb, date, when, dates in itertools.product(
+            stop_words, context_turns, fusions, candidates, neighbours, date_boosts,
+            when_boosts, bm25_dates):
         for weights in itertools.product(dense_weights, repeat=len(dense_names)):
             if sum(weights) >= 1.0 - 1e-9:
                 continue
             out.append(Recipe(stop, ctx, tuple(zip(dense_names, weights)), fusion, cand, nb,
-                              date))
+                              date, when, dates, time_mode))
     return out

@@ -4,6 +4,8 @@ LoCoMo question, from the real engine, once, so that thousands of recipes can be
 - BM25 lists come from milvus-lite itself (the plaintext tier, in-process), one collection per
   index-time variant (stop words x preceding turns indexed as context): the engine's analyzer
   and scorer, not a re-implementation.
+- Each conversation is read once by the memory reader (its dates: `Turns.times`); a BM25
+  variant with dates indexes them beside the text, as the shard does (search.bm25_dates).
 - Dense lists are exact cosine top-N over each conversation's turn vectors (numpy): the HNSW
   index at ef 64 over ~600 rows of a cube returns the same neighbours; the gateway run of
   `bench locomo` then checks the chosen recipe end to end.
@@ -16,28 +18,56 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from memos_cluster.bench.crossval import QuestionLists, Scored, Turns
 from memos_cluster.bench.evaluation import locomo_questions
 from memos_cluster.core.config import MemosConfig, with_overrides
+from memos_cluster.core.structure import MemoryStructure
 from memos_cluster.core.types import CubeSpec, SearchMode, SearchQuery
 from memos_cluster.data.locomo import locomo_memories
 from memos_cluster.embed.base import Embedder
+from memos_cluster.reader import NullReader, ReaderInput, SpacyReader
+from memos_cluster.tiers.plaintext.dates import MemoryTimes
 from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 LIST_DEPTH = 100  # candidates kept per retriever and question (the recipes use up to this)
 
 
-def conversation_turns(sample: dict) -> Turns:
+class DatesReader:
+    """The reader's dates (no entities) of texts read once: the BM25 variants with dates reuse
+    them instead of reading every conversation again. Who builds it: `collect`."""
+
+    def __init__(self, structures: dict[tuple[str, int], MemoryStructure]):
+        self._structures = structures
+        self.name = "bench-dates"
+
+    def read_many(self, inputs):
+        return [self._structures[(i.text, i.event_time_ms)] for i in inputs]
+
+
+def read_dates(samples: Sequence[dict]) -> dict[tuple[str, int], MemoryStructure]:
+    """(text, event time) -> the reader's structure with its dates only, every turn once."""
+    memories = [m for s in samples for m in locomo_memories(s, context_turns=0)]
+    structures = SpacyReader().read_many([ReaderInput(m.text, m.event_time_ms)
+                                          for m in memories])
+    return {(m.text, m.event_time_ms): MemoryStructure(times=s.times, reader=s.reader)
+            for m, s in zip(memories, structures)}
+
+
+def conversation_turns(sample: dict,
+                       dates: dict[tuple[str, int], MemoryStructure]) -> Turns:
     memories = locomo_memories(sample, context_turns=0)
     ids = [m.metadata["dia_id"] for m in memories]
     predecessor = {ids[i]: ids[i - 1] for i in range(1, len(memories))
                    if memories[i].metadata["session"] == memories[i - 1].metadata["session"]}
-    return Turns(ids, [m.text for m in memories], predecessor,
-                 {i: m.event_time_ms for i, m in zip(ids, memories)})
+    times = {i: MemoryTimes(m.event_time_ms, tuple(
+        (t.start_ms, t.end_ms) for t in dates[(m.text, m.event_time_ms)].resolved_times()))
+        for i, m in zip(ids, memories)}
+    return Turns(ids, [m.text for m in memories], predecessor, times,
+                 max(m.event_time_ms for m in memories))
 
 
 def _cached_embed(name: str, embed: Callable[[list[str]], np.ndarray], texts: list[str],
@@ -71,13 +101,15 @@ def dense_lists(name: str, embed_docs: Callable[[list[str]], np.ndarray],
 
 
 def bm25_lists(stop_words: str, context_turns: int, samples: Sequence[dict],
-               embedder: Embedder) -> dict[tuple[str, str], Scored]:
+               embedder: Embedder, dates: Optional[DatesReader] = None
+               ) -> dict[tuple[str, str], Scored]:
     """(sample_id, question) -> the engine's BM25 top LIST_DEPTH, one cube a conversation, on a
-    throwaway milvus-lite directory with this variant's stop words and context."""
+    throwaway milvus-lite directory with this variant's stop words and context (and, with
+    `dates`, the reader's dates indexed beside the text)."""
     with tempfile.TemporaryDirectory(prefix="memos-crossval-") as data_dir:
         config = with_overrides(MemosConfig(), {"data_dir": data_dir,
                                                 "storage.bm25_stop_words": stop_words})
-        tier = PlaintextTier(config, "shard-0", embedder)
+        tier = PlaintextTier(config, "shard-0", embedder, reader=dates or NullReader())
         tier.open()
         try:
             return _bm25_in(tier, context_turns, samples, embedder.dim)
@@ -107,19 +139,24 @@ def _bm25_in(tier: PlaintextTier, context_turns: int, samples: Sequence[dict],
 
 
 def collect(samples: Sequence[dict], embedders: dict[str, tuple[Callable, Callable]],
-            embedder: Embedder, variants: Sequence[tuple[str, int]], work_dir: Path,
+            embedder: Embedder, variants: Sequence[tuple[str, int, bool]], work_dir: Path,
             say: Callable[[str], None] = print) -> tuple[list[QuestionLists], dict[str, Turns]]:
-    """Every question's lists: each (stop words, context turns) BM25 variant and each dense
-    embedder (name -> (embed documents, embed queries)). `embedder`: the tier's model, whose
-    dimension the throwaway collections take."""
+    """Every question's lists: each (stop words, context turns, dates) BM25 variant and each
+    dense embedder (name -> (embed documents, embed queries)). `embedder`: the tier's model,
+    whose dimension the throwaway collections take."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    turns = {s["sample_id"]: conversation_turns(s) for s in samples}
+    say("  reading every turn (dates) ...")
+    dates = read_dates(samples)
+    turns = {s["sample_id"]: conversation_turns(s, dates) for s in samples}
     by_retriever: dict[str, dict[tuple[str, str], Scored]] = {}
     for name, (docs, queries) in embedders.items():
         by_retriever[name] = dense_lists(name, docs, queries, samples, turns, work_dir, say)
-    for stop, context in variants:
-        say(f"  bm25: stop words {stop}, {context} context turns")
-        by_retriever[f"bm25/{stop}/{context}"] = bm25_lists(stop, context, samples, embedder)
+    for stop, context, with_dates in variants:
+        say(f"  bm25: stop words {stop}, {context} context turns, dates "
+            f"{'on' if with_dates else 'off'}")
+        name = f"bm25/{stop}/{context}" + ("/dates" if with_dates else "")
+        by_retriever[name] = bm25_lists(stop, context, samples, embedder,
+                                        DatesReader(dates) if with_dates else None)
     out = []
     for sample in samples:
         for question in locomo_questions(sample):

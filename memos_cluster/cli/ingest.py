@@ -51,8 +51,9 @@ def cmd_bulk(args, config: MemosConfig, fmt: str) -> int:
     return 0
 
 
-def job_entrypoint(argv: list[str]) -> str:
-    """This command line as a job entrypoint: --submit (and --dashboard) dropped, --bulk on."""
+def job_entrypoint(argv: list[str], mode_flag: str = "--bulk") -> str:
+    """This command line as a job entrypoint: --submit (and --dashboard) dropped, `mode_flag`
+    on (ingest's --bulk; "" adds none). Who calls it: cmd_submit, for ingest and reindex."""
     kept, skip = [], False
     for arg in argv:
         if skip:
@@ -64,17 +65,19 @@ def job_entrypoint(argv: list[str]) -> str:
             skip = True
             continue
         kept.append(arg)
-    if "--bulk" not in kept:
-        kept.append("--bulk")
+    if mode_flag and mode_flag not in kept:
+        kept.append(mode_flag)
     executable = Path(sys.executable).with_name("memos-cluster")
     return shlex.join([str(executable) if executable.exists() else "memos-cluster"] + kept)
 
 
-def cmd_submit(args, config: MemosConfig) -> int:
+def cmd_submit(args, config: MemosConfig, mode_flag: str = "--bulk") -> int:
+    """This command line (`ingest ... --submit`, `reindex ... --submit`) as a Ray job on the
+    cluster at --dashboard, its log followed; FailedPrecondition unless the job succeeded."""
     from actors.bulk_ingest import run_as_job
 
     address = args.dashboard or f"http://127.0.0.1:{config.ray.dashboard_port}"
-    job_id, status = run_as_job(address, job_entrypoint(args.argv),
+    job_id, status = run_as_job(address, job_entrypoint(args.argv, mode_flag),
                                 lambda text: print(text, end="", flush=True))
     if status != "SUCCEEDED":
         raise FailedPrecondition(f"job {job_id} {status}; rerun the same command to resume")

@@ -5,6 +5,9 @@
   ingest   load JSON/JSONL/Parquet/LoCoMo into a cube through a running gateway
   search   query one or more cubes
   status   shard health and cubes
+  reindex  run the memory reader over a cube's stored memories (a Ray driver, resumable)
+  entities, entity
+           a cube's entity graph: its entities; one entity's relations, neighbours, memories
   whoami, user, key, share, unshare, access, audit
            users, API keys and cube grants (see docs/security.md)
   bench    benchmarks: `bench gateway` (ingest rate, Search vs no-op latency) and
@@ -24,8 +27,10 @@ from typing import Optional
 from memos_cluster.cli.auth import AUTH_COMMANDS, add_auth_commands
 from memos_cluster.cli.bench import add_bench_command, cmd_bench
 from memos_cluster.cli.common import client_for, default_locomo_path
+from memos_cluster.cli.entities import add_entity_commands, cmd_entities, cmd_entity
 from memos_cluster.cli.ingest import add_bulk_arguments, cmd_ingest, ingest_into
 from memos_cluster.cli.mcp import add_mcp_command, cmd_mcp_config
+from memos_cluster.cli.reindex import add_reindex_command, cmd_reindex
 from memos_cluster.cli.shards import add_shards_command, cmd_shards
 from memos_cluster.cli.tiers import (
     add_tier_commands, cmd_activate, cmd_adapters, cmd_generate, cmd_scheduler, cmd_tiers)
@@ -174,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=5)
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     sub.add_parser("status", help="shard health and cubes")
+    add_reindex_command(sub)
+    entity_commands = add_entity_commands(sub)
     activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
     bench = add_bench_command(sub)
     shards = add_shards_command(sub)
@@ -183,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "RayService, and its cluster into k8s/standalone/")
     k8s.add_argument("--check", action="store_true", help="only check that they agree")
     for command in [ingest, search, sub.choices["status"], bench, activate, generate, adapters,
-                    tiers, scheduler, shards] + add_auth_commands(sub):
+                    tiers, scheduler, shards, *entity_commands] + add_auth_commands(sub):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port, grpcs://host:port (TLS), "
                               "http://host:port (the HTTP/JSON API) or ray:// (default: config)")
@@ -198,12 +205,14 @@ COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_
             "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
             "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s,
             "export": cmd_export, "import": cmd_import, "mcp-config": cmd_mcp_config,
+            "reindex": cmd_reindex, "entities": cmd_entities, "entity": cmd_entity,
             **AUTH_COMMANDS}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # `ingest --submit` re-runs it
+    # `ingest --submit` and `reindex --submit` re-run it as a Ray job
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         config = load_config(args.config, sets=args.set)
         return COMMANDS[args.command](args, config)

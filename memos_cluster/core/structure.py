@@ -85,6 +85,22 @@ class MemoryStructure:
     def resolved_times(self) -> tuple[TimeMention, ...]:
         return tuple(t for t in self.times if t.is_resolved)
 
+    def annotate(self, text: str) -> str:
+        """`text` with each resolved date written beside its phrase ("yesterday [7 May 2023]"),
+        so a small model can copy the date. Who calls it: tier_types.block_memory, for every
+        prompt a memory goes into. Offsets must be this text's (the reader's own)."""
+        out, last = [], 0
+        for t in sorted(self.resolved_times(), key=lambda t: t.start_char):
+            label = t.label()
+            if t.start_char < last or t.end_char > len(text) or \
+                    text[t.start_char:t.end_char] != t.span:
+                continue  # not this text's offsets (an edited text): leave it as written
+            if label.lower() in t.span.lower():
+                continue  # "7 May 2023" says its date already
+            out.append(text[last:t.end_char] + f" [{label}]")
+            last = t.end_char
+        return "".join(out) + text[last:]
+
     def to_json(self) -> dict[str, Any]:
         """The stored form (a Milvus JSON field, an archive column): short keys, lists."""
         if self.is_empty and not self.reader:

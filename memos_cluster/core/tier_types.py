@@ -96,7 +96,9 @@ class GenerateCall:
 
 
 def block_memory(item: MemoryItem) -> BlockMemory:
-    return BlockMemory(item.cube_id, item.id, item.version, item.text, item.event_time_ms)
+    # Resolved dates beside their phrases: "I went yesterday [7 May 2023]".
+    return BlockMemory(item.cube_id, item.id, item.version, item.structure.annotate(item.text),
+                       item.event_time_ms)
 
 
 # ---- parametric memory -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A cube as Parquet, so it can move between clusters: `DIR/memories.parquet` (current memories
-with their stored dense vectors, so nothing is re-embedded and search results come back
-identical) and `DIR/history.parquet` (every archived version). The cube's own row and its
+with their stored dense vectors and structure, so nothing is re-embedded or read again and
+search results come back identical), `DIR/history.parquet` (every archived version) and
+`DIR/entities.parquet` (the entity graph's nodes; format 2 on). The cube's own row and its
 adapters' metadata (versions, lineage, metrics; not the weights, which belong to a base model)
 travel as JSON in memories.parquet's schema metadata. DIR may be local or an object-store URI.
 
@@ -20,16 +21,22 @@ from memos_cluster.data.files import open_uri
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.transfer import CubeExport
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: memories carry `structure`, entities.parquet; 1 is still read
+READABLE_FORMATS = ("1", "2")
 _SCALARS = [("pk", pa.string()), ("cube_id", pa.string()), ("memory_id", pa.string()),
             ("text", pa.string()), ("context", pa.string()), ("memory_type", pa.string()),
             ("metadata", pa.string()),  # JSON text
             ("source", pa.string()), ("created_at_ms", pa.int64()),
             ("updated_at_ms", pa.int64()), ("event_time_ms", pa.int64()),
-            ("version", pa.int64())]
+            ("version", pa.int64()),
+            ("structure", pa.string())]  # JSON text (core/structure.py MemoryStructure)
 HISTORY_SCHEMA = pa.schema(_SCALARS)
 MEMORY_SCHEMA = pa.schema(_SCALARS + [("index_text", pa.string()),
                                       ("dense", pa.list_(pa.float32()))])
+ENTITY_SCHEMA = pa.schema([("pk", pa.string()), ("cube_id", pa.string()),
+                          ("entity_id", pa.string()), ("name", pa.string()),
+                          ("label", pa.string()), ("aliases", pa.string()),  # JSON text
+                          ("dense", pa.list_(pa.float32()))])
 
 
 @dataclass(frozen=True)
@@ -38,14 +45,23 @@ class CubeArchive:
     adapters: list[dict[str, Any]]  # AdapterRecord fields, for lineage
 
 
+JSON_COLUMNS = ("metadata", "structure", "aliases")
+
+
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    encoded = [{**r, "metadata": json.dumps(r.get("metadata") or {}, sort_keys=True)}
-               for r in rows]
+    json_columns = [c for c in JSON_COLUMNS if c in schema.names]
+    encoded = [{**r, **{c: json.dumps(r.get(c) or ({} if c != "aliases" else []),
+                                      sort_keys=True) for c in json_columns}} for r in rows]
     return pa.Table.from_pylist(encoded, schema=schema)
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    return [{**r, "metadata": json.loads(r["metadata"])} for r in table.to_pylist()]
+    json_columns = [c for c in JSON_COLUMNS if c in table.schema.names]
+    rows = [{**r, **{c: json.loads(r[c]) for c in json_columns}} for r in table.to_pylist()]
+    if table.schema.names and "structure" not in table.schema.names \
+            and "memory_id" in table.schema.names:
+        rows = [{**r, "structure": {}} for r in rows]  # format 1: read again by reindex
+    return rows
 
 
 def write_archive(archive: CubeArchive, uri: str) -> None:
@@ -58,6 +74,8 @@ def write_archive(archive: CubeArchive, uri: str) -> None:
     pq.write_table(memories, f"{root}/memories.parquet", filesystem=filesystem)
     pq.write_table(_table(archive.export.history_rows, HISTORY_SCHEMA),
                    f"{root}/history.parquet", filesystem=filesystem)
+    pq.write_table(_table(archive.export.entity_rows, ENTITY_SCHEMA),
+                   f"{root}/entities.parquet", filesystem=filesystem)
 
 
 def read_archive(uri: str) -> CubeArchive:
@@ -68,11 +86,15 @@ def read_archive(uri: str) -> CubeArchive:
     except FileNotFoundError as exc:
         raise InvalidArgument(f"{uri} is not a cube export: {exc}", "path") from exc
     meta = {k.decode(): v.decode() for k, v in (memories.schema.metadata or {}).items()}
-    if meta.get("memos.format") != FORMAT_VERSION:
+    if meta.get("memos.format") not in READABLE_FORMATS:
         raise InvalidArgument(f"{uri}: unknown export format {meta.get('memos.format')!r}",
                               "path")
+    entities = []
+    if meta["memos.format"] != "1":
+        entities = _rows(pq.read_table(f"{root}/entities.parquet", filesystem=filesystem))
     cube_row = json.loads(meta["memos.cube"])
-    export = CubeExport(cube_row["cube_id"], cube_row, _rows(memories), _rows(history))
+    export = CubeExport(cube_row["cube_id"], cube_row, _rows(memories), _rows(history),
+                        entities)
     return CubeArchive(export, json.loads(meta["memos.adapters"]))
 
 
@@ -83,4 +105,7 @@ def renamed(export: CubeExport, cube_id: str) -> CubeExport:
     history = [{**r, "cube_id": cube_id,
                 "pk": ms.history_pk(cube_id, r["memory_id"], r["version"])}
                for r in export.history_rows]
-    return CubeExport(cube_id, {**export.cube_row, "cube_id": cube_id}, memories, history)
+    entities = [{**r, "cube_id": cube_id, "pk": ms.memory_pk(cube_id, r["entity_id"])}
+                for r in export.entity_rows]
+    return CubeExport(cube_id, {**export.cube_row, "cube_id": cube_id}, memories, history,
+                      entities)

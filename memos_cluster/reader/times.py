@@ -68,7 +68,8 @@ def year_of(year: int) -> Period:
 # ---- the phrases ---------------------------------------------------------------------------
 _MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|" \
          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
-_WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_WEEKDAY = r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|" \
+           r"fri(?:day)?|saturday|sunday)"  # not "sat", "sun": words of their own
 _NUM = r"(?:\d{1,3}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|" \
        r"a couple of|couple of|a couple)"
 _UNIT = r"(?:day|week|weekend|month|year)s?"
@@ -90,7 +91,10 @@ _PATTERNS = [
     ("ago", rf"\b(?P<n>{_NUM})\s+(?P<unit>{_UNIT})\s+ago\b"),
     ("in_n", rf"\bin\s+(?P<n>{_NUM})\s+(?P<unit>{_UNIT})\b"),
     ("rel_unit", rf"\b(?P<rel>last|this\s+past|past|this|next|coming|this\s+coming)\s+"
-                 rf"(?P<unit>week|weekend|month|year|summer|winter|spring|fall|autumn)\b"),
+                 rf"(?P<unit>week|weekend|month|year)\b"),
+    ("rel_month", rf"\b(?P<rel>last|this|next|this\s+past)\s+(?P<month>{_MONTH})\b"),
+    # A season has no granularity of its own here: kept as a mention, left unresolved.
+    ("season", r"\b(?:last|this|next|this\s+past)\s+(?:summer|winter|spring|fall|autumn)\b"),
     ("rel_weekday", rf"\b(?P<rel>last|this|next|this\s+past|on|this\s+coming)\s+"
                     rf"(?P<wd>{_WEEKDAY})\b"),
     ("absolute", rf"\b(?:on\s+|in\s+|since\s+|by\s+)?(?P<abs>{_ABS})\b"),
@@ -98,7 +102,7 @@ _PATTERNS = [
               r"\s+ago|some\s+time\s+ago|a\s+while\s+(?:ago|back)|soon|someday|one\s+day)\b"),
 ]
 _COMPILED = [(name, re.compile(p, re.IGNORECASE)) for name, p in _PATTERNS]
-_SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
+_WEEKDAY_INDEX = {w[:3]: i for i, w in enumerate(WEEKDAYS)}
 
 
 def _number(text: str) -> Optional[int]:
@@ -156,13 +160,6 @@ def _relative_unit(rel: str, unit: str, base: date) -> Optional[Period]:
         return month_of(first.year, first.month)
     if unit == "year":
         return year_of(base.year + step)
-    if unit in _SEASONS:  # a season as its first month's period is too coarse: a 3-month span
-        month = _SEASONS[unit]
-        year = base.year + (step if step else 0)
-        if step < 0 and month >= base.month:
-            year = base.year - 1
-        start = date(year, month, 1)
-        return Period(start, start + relativedelta(months=3), "month")
     return None
 
 
@@ -170,8 +167,8 @@ def _shift(period: Period, what: str, direction: str) -> Optional[Period]:
     """'the <what> before|after' a period: anchored phrases."""
     sign = -1 if direction.lower() == "before" else 1
     what = what.lower()
-    if what in WEEKDAYS:
-        index = WEEKDAYS.index(what)
+    if what[:3] in _WEEKDAY_INDEX and what not in ("day", "week", "weekend", "month"):
+        index = _WEEKDAY_INDEX[what[:3]]
         pick = _weekday_before(period.start, index) if sign < 0 else \
             _weekday_after(period.end - timedelta(days=1), index)
         return day(pick)
@@ -220,9 +217,18 @@ def resolve_rule(name: str, match: re.Match, base: date) -> Optional[Period]:
         return _ago(n, group["unit"], base, -1 if name == "ago" else 1) if n else None
     if name == "rel_unit":
         return _relative_unit(group["rel"], group["unit"].lower(), base)
+    if name == "rel_month":
+        rel, month = " ".join(group["rel"].lower().split()), _month_number(group["month"])
+        if rel == "next":  # the first such month after the event's
+            year = base.year + (month <= base.month)
+        elif rel == "this":
+            year = base.year
+        else:  # the latest such month before the event's
+            year = base.year - (month >= base.month)
+        return month_of(year, month)
     if name == "rel_weekday":
         rel = " ".join(group["rel"].lower().split())
-        weekday = WEEKDAYS.index(group["wd"].lower())
+        weekday = _WEEKDAY_INDEX[group["wd"].lower()[:3]]
         if rel == "next" or rel == "this coming":
             return day(_weekday_after(base, weekday))
         if rel == "this":  # the one in the event's week
@@ -276,12 +282,22 @@ def find_times(text: str, event_time_ms: Optional[int],
             taken.append((start, end))
             found.append(_mention(text, start, end, period))
     for start, end in extra_spans:
-        if any(start < e and s < end for s, e in taken) or end - start > 80:
+        if any(start < e and s < end for s, e in taken) or end - start > 80 or \
+                _DURATION.fullmatch(text[start:end]):
             continue
         period = fallback(text[start:end], base) if fallback and base is not None else None
         taken.append((start, end))
         found.append(_mention(text, start, end, period))
     return sorted(found, key=lambda t: t.start_char)
+
+
+# Date entities spaCy finds that are not dates: durations ("a few days", "two weeks", "a wild
+# week"), ages and bare numbers ("when I was 10").
+_DURATION = re.compile(
+    rf"(?:(?:for\s+)?(?:a|an|the|few|several|some|many|a\s+few|the\s+past|the\s+last|"
+    rf"\d+|{_NUM})\s+)*(?:\w+\s+)?(?:few\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|"
+    rf"nights?|decades?)(?:\s+old)?|\d{{1,3}}|the\s+\d{{1,2}}(?:st|nd|rd|th)?\s+time",
+    re.IGNORECASE)
 
 
 def _mention(text: str, start: int, end: int, period: Optional[Period]) -> TimeMention:

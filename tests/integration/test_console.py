@@ -4,8 +4,10 @@ which `actors.cluster.start` brought up exactly as `memos-cluster up` does.
 
 A user signs in with their key, creates a cube, adds memories, searches, edits with a stale
 version (the conflict is shown, nothing is overwritten), reads the diff of the versions,
-activates memories and sees them in activation memory; another user is refused the cube; an
-admin sees health, metrics and the admin view; the page is usable at a phone's width. Each view
+activates memories and sees them in activation memory; memories that mention people show their
+resolved dates and link to the cube's entities, each drawn with its neighbours; another user is
+refused the cube; an admin sees health, metrics and the admin view; the page is usable at a
+phone's width. Each view
 is screenshotted into $MEMOS_ARTIFACTS_DIR (default test-artifacts/console/). Without a browser
 the test fails saying so: scripts/test.sh installs chromium.
 """
@@ -164,6 +166,67 @@ def test_a_user_keeps_and_edits_memory_and_sees_its_tiers(browser, base_url, peo
     assert "activation" in served or "plaintext" in served
     alice.shot("11-generate")
     alice.close()
+
+
+CAROLINE = "Caroline: I went to the LGBTQ support group yesterday."
+MELANIE = "Melanie: Caroline and I went camping at the lake last weekend."
+
+
+def test_memories_link_to_the_entities_they_mention(browser, base_url, people):
+    with MemosClient(base_url, api_key=people["alice"]) as api:
+        cube = f"people-{uuid.uuid4().hex[:6]}"
+        api.create_cube(cube)
+    alice = Person(browser, base_url, people["alice"])
+    page = alice.page
+    alice.go(f"memories/{cube}", "#memory-table")
+    for text in (CAROLINE, MELANIE):  # said on 8 May 2023: "yesterday" is 7 May
+        page.fill("#new-memory-text", text)
+        page.fill("#new-memory-day", "2023-05-08")
+        page.click("#add-memory")
+        page.wait_for_selector(f"#memory-table td:has-text('{text}')")
+    row = page.locator("#memory-table tbody tr", has_text="support group")
+    assert "yesterday → 7 May 2023" in row.locator(".date-tag").first.inner_text()
+    alice.shot("12-memory-dates")
+
+    # The mention links to the entity: its memories, relations and neighbourhood graph.
+    row.locator("a.entity-link", has_text="Caroline").first.click()
+    page.wait_for_selector("#entity-graph svg .graph-node.neighbour")
+    assert page.inner_text("#entity-title") == "Caroline"
+    assert page.evaluate("location.hash").startswith(f"#/entities/{cube}/")
+    assert "support group" in page.inner_text("#entity-memories")
+    assert page.locator("#entity-graph .graph-node.centre").count() == 1
+    alice.shot("14-entity")
+    neighbour = page.locator("#entity-graph .graph-node.neighbour").first
+    target = neighbour.get_attribute("data-entity")
+    neighbour.locator("circle").click()  # a node opens that entity
+    page.wait_for_function("t => decodeURIComponent(location.hash).endsWith('/' + t)", arg=target)
+    page.wait_for_function("document.querySelector('#entity-title')?.textContent !== 'Caroline'")
+
+    alice.go(f"entities/{cube}", "#entity-table table")
+    names = page.inner_text("#entity-table")
+    assert "Caroline" in names and "Melanie" in names
+    page.fill("#entity-label", "PERSON")
+    page.click("#apply-entity-filters")
+    page.wait_for_function(
+        "!document.querySelector('#entity-table').textContent.includes('support group')")
+    labels = page.query_selector_all("#entity-table .entity-label")
+    assert {b.inner_text() for b in labels} == {"PERSON"}
+    alice.shot("13-entities")
+    page.fill("#entity-label", "")
+    page.fill("#entity-name", "mel")
+    page.click("#apply-entity-filters")
+    page.wait_for_function(
+        "document.querySelector('#entity-page-range').textContent.includes('of 1')")
+    assert "Melanie" in page.inner_text("#entity-table") \
+        and "Caroline" not in page.inner_text("#entity-table")
+    alice.close()
+
+    phone = Person(browser, base_url, people["alice"], width=390, height=844)
+    phone.go(f"entities/{cube}/Caroline", "#entity-graph svg")  # a name works as well as an id
+    assert phone.page.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.page.mouse.move(0, 0)  # off the graph, which lies where the sign-in button was
+    phone.shot("15-phone-entity")
+    phone.close()
 
 
 def test_another_user_is_refused_and_sees_why(browser, base_url, people):

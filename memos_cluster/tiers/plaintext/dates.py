@@ -85,12 +85,14 @@ def is_when_question(query: str) -> bool:
 
 
 def boost_times(fused: Sequence[tuple[Key, float]], times: dict[Key, MemoryTimes],
-                query: str, reference_ms: int, date_boost: float, when_boost: float
-                ) -> list[tuple[Key, float]]:
+                query: str, reference_ms: int, date_boost: float, when_boost: float,
+                month_only: bool = False) -> list[tuple[Key, float]]:
     """Add `date_boost` to each candidate a time the query names holds, and `when_boost` to
     each candidate with a resolved date when the query asks when; best first, ties in the
     fused order. Neither applies: the fused list unchanged."""
     wanted = query_times(query, reference_ms) if date_boost > 0 else []
+    if month_only:  # the month boost before the reader (the cross-validation's "before")
+        wanted = [q for q in wanted if q.granularity == "month"]
     asks_when = when_boost > 0 and is_when_question(query)
     if not wanted and not asks_when:
         return list(fused)

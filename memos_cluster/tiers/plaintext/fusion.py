@@ -83,11 +83,13 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
                 predecessor: Callable[[], dict[Key, Key]] = dict, date_boost: float = 0.0,
                 when_boost: float = 0.0,
                 times: Callable[[], dict[Key, MemoryTimes]] = dict,
-                reference_ms: int = 0) -> list[tuple[Key, float]]:
+                reference_ms: int = 0, month_only: bool = False) -> list[tuple[Key, float]]:
     """Hybrid mode's whole ranking: fuse the retrievers' (key, score) lists, then the neighbour
     spread, then the time boosts (dates.py: memories in a time the query names, memories
     with a date for a question that asks when). `predecessor` and `times` are called only when
-    their step is on; `reference_ms`: what the query's relative dates are relative to. Who
+    their step is on; `reference_ms`: what the query's relative dates are relative to;
+    `month_only`: only months the query names count (the search before the reader, which the
+    cross-validation scores as its "before"). Who
     calls it: PlaintextTier._hybrid, and the cross-validation (bench/crossval.py), so the
     bench scores what the engine does."""
     if method == "rrf":
@@ -98,5 +100,6 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
     if neighbour_share > 0:
         fused = spread_to_neighbours(fused, predecessor(), neighbour_share)
     if date_boost > 0 or when_boost > 0:
-        fused = boost_times(fused, times(), query, reference_ms, date_boost, when_boost)
+        fused = boost_times(fused, times(), query, reference_ms, date_boost, when_boost,
+                            month_only)
     return fused

@@ -24,6 +24,7 @@ from memos_cluster.core.structure import (
     Entity, EntityMention, EntityNeighbour, EntityPage, EntityQuery, EntityRelation,
     MemoryStructure)
 
+CANDIDATE = "CANDIDATE"  # the reader's label for a word that is a name only if already known
 FUZZY_RATIO = 0.9  # difflib similarity for two names to be one entity
 FUZZY_MIN_CHARS = 5  # shorter names match exactly only ("Mel" is not "Meg")
 EMBED_COSINE = 0.9  # name-embedding cosine for two names of one label to be one entity
@@ -101,6 +102,16 @@ class CubeGraph:
             key, [k for k in self._by_key if abs(len(k) - len(key)) <= 3 and k[:1] == key[:1]],
             n=1, cutoff=FUZZY_RATIO)
         return self._by_key[close[0]] if close else None
+
+    def match_short_name(self, name: str) -> Optional[str]:
+        """A person called by the start of their name ("Mel" for Melanie): the one PERSON
+        entity whose name starts with it (3+ characters); None when none or several do."""
+        key = normalise(name)
+        if len(key) < 3 or " " in key:
+            return None
+        found = {e.entity_id for e in self.entities.values() if e.label == "PERSON"
+                 and normalise(e.name).startswith(key) and normalise(e.name) != key}
+        return found.pop() if len(found) == 1 else None
 
     def find(self, ref: str) -> Optional[str]:
         """An entity by id, else by name or alias (GetEntity accepts either)."""
@@ -185,7 +196,16 @@ def resolve_mentions(graph: CubeGraph, structures: Sequence[MemoryStructure],
     for structure in structures:
         for mention in structure.entities:
             key = normalise(mention.name)
-            if key and graph.match(mention.name) is None and key not in pending:
+            if not key or graph.match(mention.name) is not None or key in pending:
+                continue
+            short = graph.match_short_name(mention.name) \
+                if mention.label in ("PERSON", "NAME", CANDIDATE) else None
+            if mention.label == CANDIDATE and short is None:
+                continue  # a capitalised word opening a sentence names no new entity
+            if short is not None:
+                graph.add_alias(short, mention.name)
+                changed.add(short)
+            else:
                 pending[key] = (mention.name, mention.label)
     matched = embed_match(list(pending.values())) if embed_match and pending else \
         [None] * len(pending)

@@ -256,8 +256,9 @@ def check_fields(client: Any, storage: StorageConfig) -> None:
         raise StorageRefused(
             f"collection {storage.collection!r} was created by a version without memory "
             "structure (dates, entities). Export each cube with that version (`memos-cluster "
-            "export CUBE --out DIR`), then import it here (`memos-cluster import DIR`; the "
-            "import reads every memory again), or start on a new data_dir", "data_dir")
+            "export CUBE --out DIR`), import it here (`memos-cluster import DIR`), then read "
+            "its memories (`memos-cluster reindex --cube CUBE`); or start on a new data_dir",
+            "data_dir")
 
 
 def load_collections(client: Any, storage: StorageConfig) -> None:

@@ -7,7 +7,7 @@ interrupted copy left on the target, so a move can be retried from the start.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memos_cluster.core.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -27,10 +27,13 @@ class CubeExport:
     cube_row: dict[str, Any]
     memory_rows: list[dict[str, Any]]
     history_rows: list[dict[str, Any]]
+    # The cube's entities (name, label, aliases, name vector); mentions travel in the
+    # memories' `structure`. Empty in archives written before the entity graph.
+    entity_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def num_rows(self) -> int:
-        return 1 + len(self.memory_rows) + len(self.history_rows)
+        return 1 + len(self.memory_rows) + len(self.history_rows) + len(self.entity_rows)
 
 
 class Transfer:
@@ -52,8 +55,12 @@ class Transfer:
         for row in memories:
             row["dense"] = [float(x) for x in row["dense"]]
         history = self._all_rows(store.names.history_collection, cube_id, ms.MEMORY_FIELDS)
+        entities = self._all_rows(store.names.entity_collection, cube_id,
+                                  ms.ENTITY_FIELDS + ["dense"])
+        for row in entities:
+            row["dense"] = [float(x) for x in row["dense"]]
         return CubeExport(cube_id, dict(cube_rows[0]), store.engine.decode_rows(memories),
-                          store.engine.decode_rows(history))
+                          store.engine.decode_rows(history), entities)
 
     def _all_rows(self, collection: str, cube_id: str, fields: list[str]) -> list[dict]:
         rows = self._store.cube_rows(collection, cube_id, fields)
@@ -78,6 +85,10 @@ class Transfer:
                 raise AlreadyExists(f"cube {export.cube_id!r} already exists", "cube_id")
             self._store.client.delete(self._store.names.collection, filter=scope)
             self._store.client.delete(self._store.names.history_collection, filter=scope)
+            self._store.client.delete(self._store.names.entity_collection, filter=scope)
+            for start in range(0, len(export.entity_rows), EXPORT_BATCH):
+                self._store.client.insert(self._store.names.entity_collection,
+                                          export.entity_rows[start:start + EXPORT_BATCH])
             memories = self._store.engine.encode_rows(export.memory_rows)
             for start in range(0, len(memories), EXPORT_BATCH):
                 self._store.client.insert(self._store.names.collection,

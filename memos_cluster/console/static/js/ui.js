@@ -1,5 +1,6 @@
 // Small DOM helpers shared by the views: an element builder, tables, notices, a confirmation
-// dialog, SVG charts and a word diff. No framework: the views rebuild their part of the page.
+// dialog, SVG elements and charts, and a word diff. No framework: the views rebuild their part
+// of the page.
 
 // h("button", {class: "x", onclick}, "text", child...): attributes named on* become listeners.
 export function h(tag, attrs = {}, ...children) {
@@ -75,6 +76,8 @@ export const badge = (text, kind = text) => h("span", { class: `badge ${kind}` }
 export const short = (text, n = 140) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
 
 const SVG = "http://www.w3.org/2000/svg";
+// svg("circle", {r: 4}, child...): an SVG element (attributes set as given, no listeners).
+export function svg(tag, attrs = {}, ...children) { return s(tag, attrs, ...children); }
 function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);

@@ -59,6 +59,7 @@ export async function render(main) {
         : "—") },
       { label: "Created", cell: (c) => fmtTime(c.created_at_ms) },
       { label: "", cell: (c) => h("span", { class: "actions" },
+        h("a", { href: `#/entities/${seg(c.cube_id)}` }, "entities"),
         h("a", { href: `#/tiers/${seg(c.cube_id)}` }, "tiers"),
         h("button", { class: "danger small", "data-delete": c.cube_id,
                       onclick: (e) => busy(e.target, () => remove(c, refresh)) }, "Delete")) },

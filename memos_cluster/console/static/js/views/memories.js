@@ -1,8 +1,10 @@
-// A cube's memories: a paged, filtered table (ListMemories), add, a memory's versions as a
-// diff, edit with expected_version (a conflict is shown, the typed text kept), delete.
+// A cube's memories: a paged, filtered table (ListMemories) with each memory's resolved dates
+// and entity links, add (with an event date), a memory's versions as a diff, edit with
+// expected_version (a conflict is shown, the typed text kept), delete.
 import { api, seg } from "../api.js";
 import { h, clear, table, notify, errorBox, confirmAction, busy, fmtTime, short, wordDiff, badge }
   from "../ui.js";
+import { memoryMarks } from "./entities.js";
 
 const PAGE = 25;  // rows per page
 
@@ -42,17 +44,26 @@ function addForm(cubeId, onDone) {
   const text = h("textarea", { name: "text", id: "new-memory-text", rows: 2, required: true,
                                placeholder: "Something to remember" });
   const type = h("input", { name: "memory_type", placeholder: "fact", size: 8 });
+  // When it happened: the reader reads "yesterday" in the text against it. A day is sent as
+  // its noon UTC, which is the same day in nearly every time zone.
+  const day = h("input", { name: "event_day", id: "new-memory-day", type: "date",
+                           title: "when it happened (optional)" });
   const button = h("button", { type: "submit", id: "add-memory" }, "Add memory");
   return h("form", { class: "card inline-form", onsubmit: (e) => {
     e.preventDefault();
     busy(button, async () => {
-      const reply = await api("POST", `/cubes/${seg(cubeId)}/memories`, { body: {
-        memories: [{ text: text.value, memory_type: type.value.trim() }] } });
+      const memory = { text: text.value, memory_type: type.value.trim() };
+      if (day.value) {
+        const [y, m, d] = day.value.split("-").map(Number);
+        Object.assign(memory, { has_event_time: true, event_time_ms: Date.UTC(y, m - 1, d, 12) });
+      }
+      const reply = await api("POST", `/cubes/${seg(cubeId)}/memories`, { body: { memories: [memory] } });
       notify(`Added memory ${reply.ids[0]}.`, "ok");
       text.value = "";
       onDone();
     });
-  } }, h("label", { class: "grow" }, "New memory ", text), h("label", {}, "Type ", type), button);
+  } }, h("label", { class: "grow" }, "New memory ", text), h("label", {}, "Type ", type),
+    h("label", {}, "Event ", day), button);
 }
 
 async function showHistory(panel, cubeId, memory) {
@@ -110,7 +121,8 @@ export async function render(main, [cubeId]) {
     const total = Number(page.total), next = page.next_page_token;
     clear(body, table([
       { label: "Id", cell: (m) => h("code", {}, m.id) },
-      { label: "Text", class: "text", cell: (m) => short(m.text, 200) },
+      { label: "Text", class: "text", cell: (m) => h("div", {}, short(m.text, 200),
+          memoryMarks(m, cubeId)) },
       { label: "Type", cell: (m) => badge(m.memory_type, "type") },
       { label: "Ver.", class: "num", cell: (m) => m.version },
       { label: "Updated", cell: (m) => fmtTime(m.updated_at_ms) },
@@ -137,6 +149,7 @@ export async function render(main, [cubeId]) {
                     onclick: () => { offset = Number(next); load(); } }, "Older →")));
   }
   clear(main, h("div", { class: "view-head" }, h("h1", {}, `Memories of ${cubeId}`),
+    h("a", { href: `#/entities/${seg(cubeId)}` }, "entities →"),
     h("a", { href: `#/tiers/${seg(cubeId)}` }, "tiers →")),
     addForm(cubeId, load), filters, body, panel);
   await load();

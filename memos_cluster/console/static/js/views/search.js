@@ -1,8 +1,10 @@
-// The search playground: one query over one or more cubes, the hits with their scores and tier
-// marks. "Explain" also runs the query dense-only and BM25-only, so each hybrid hit shows its
-// rank and score in both retrievers (three searches: each counts as an access).
+// The search playground: one query over one or more cubes, the hits with their scores, tier
+// marks, resolved dates and entity links. "Explain" also runs the query dense-only and
+// BM25-only, so each hybrid hit shows its rank and score in both retrievers (three searches:
+// each counts as an access).
 import { api, seg } from "../api.js";
 import { h, clear, table, busy, errorBox, badge, fmtNum } from "../ui.js";
+import { memoryMarks } from "./entities.js";
 
 export function cubePicker(cubes, name = "cubes") {
   if (!cubes.length) return h("p", { class: "muted" }, "No cubes this key may read.");
@@ -69,6 +71,7 @@ async function run(form, results) {
       { label: "#", class: "num", cell: (hit) => reply.hits.indexOf(hit) + 1 },
       { label: "Score", class: "num", cell: (hit) => fmtNum(hit.score, 3) },
       { label: "Memory", class: "text", cell: (hit) => h("div", {}, hit.memory.text,
+          memoryMarks(hit.memory),
           Object.keys(byMode).length ? h("div", { class: "muted small why" }, parts(byMode, hit)) : null) },
       { label: "Cube / id", cell: (hit) => h("a", { href: `#/memories/${seg(hit.memory.cube_id)}` },
           `${hit.memory.cube_id} / ${hit.memory.id}`) },
