@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 import statistics
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 from memos_cluster.bench.evaluation import CATEGORY_NAMES, Question, evidence_recall
 from memos_cluster.tiers.plaintext.dates import MemoryTimes
-from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
+from memos_cluster.tiers.plaintext.entity_rank import entity_shares, query_entities
+from memos_cluster.tiers.plaintext.fusion import boost, fuse_base
+from memos_cluster.tiers.plaintext.graph import CubeGraph
 
 KS = (5, 10)
 RRF_K = 60
@@ -44,6 +46,16 @@ class Turns:
     predecessor: dict[str, str]
     times: dict[str, MemoryTimes] = field(default_factory=dict)
     reference_ms: int = 0
+    graph: Optional[CubeGraph] = None  # the conversation's entity graph, as a cube builds it
+    mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # turn -> entity ids
+    _shares: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def entity_shares(self, question: str) -> dict[str, float]:
+        """Each turn's share of the entities the question names (cached per question)."""
+        if question not in self._shares:
+            wanted = query_entities(self.graph, question) if self.graph else frozenset()
+            self._shares[question] = entity_shares(wanted, self.mentions)
+        return self._shares[question]
 
     def event_times_only(self) -> dict[str, MemoryTimes]:
         """The turns' times without their resolved dates (the month boost before the reader)."""
@@ -61,6 +73,7 @@ class Recipe:
     date_boost: float = 0.0  # added to hits in a time the question names (plaintext/dates.py)
     when_boost: float = 0.0  # added to hits holding a resolved date for "when" questions
     bm25_dates: bool = False  # resolved dates appended to the BM25 text
+    entity_boost: float = 0.0  # x the share of the question's named entities a turn mentions
     # "reader": the date boost matches a turn's session date or a date it mentions, for any
     # time the question names; "month": only months and session dates (the search before the
     # reader, kept to score the "before" space)
@@ -73,7 +86,7 @@ class Recipe:
     def label(self) -> str:
         dense = "+".join(f"{n}:{w:g}" for n, w in self.dense if w) or "no dense"
         extra = (f", when {self.when_boost:g}, bm25 dates {'on' if self.bm25_dates else 'off'}"
-                 if self.time_mode == "reader" else "")
+                 f", entity {self.entity_boost:g}" if self.time_mode == "reader" else "")
         return (f"bm25:{self.bm25_weight:g} {dense}, {self.fusion}, stop {self.stop_words}, "
                 f"ctx {self.context_turns}, cand {self.candidates}, nb {self.neighbour:g}, "
                 f"date {self.date_boost:g}{extra}")
@@ -85,19 +98,34 @@ class Recipe:
         return f"bm25/{self.stop_words}/{self.context_turns}{dates}"
 
 
-def rank(recipe: Recipe, lists: QuestionLists, turns: Turns) -> list[str]:
-    """The recipe's ranked dia_ids for one question."""
+def _base(recipe: Recipe, lists: QuestionLists, turns: Turns) -> list[tuple[str, float]]:
     named = [(recipe.bm25_list, recipe.bm25_weight)]
     named += [(name, w) for name, w in recipe.dense if w > 0]
     scored = [lists.lists[name][:recipe.candidates] for name, _ in named]
+    return fuse_base(scored, [w for _, w in named], method=recipe.fusion, rrf_k=RRF_K,
+                     neighbour_share=recipe.neighbour, predecessor=lambda: turns.predecessor)
+
+
+def _boosted(recipe: Recipe, base: list[tuple[str, float]], lists: QuestionLists,
+             turns: Turns) -> list[str]:
     month = recipe.time_mode == "month"
-    fused = fuse_hybrid(scored, [w for _, w in named], lists.question.question,
-                        method=recipe.fusion, rrf_k=RRF_K, neighbour_share=recipe.neighbour,
-                        predecessor=lambda: turns.predecessor, date_boost=recipe.date_boost,
-                        when_boost=recipe.when_boost, reference_ms=turns.reference_ms,
-                        times=turns.event_times_only if month else lambda: turns.times,
-                        month_only=month)
+    question = lists.question.question
+    fused = boost(base, question, date_boost=recipe.date_boost,
+                  when_boost=recipe.when_boost, reference_ms=turns.reference_ms,
+                  times=turns.event_times_only if month else lambda: turns.times,
+                  month_only=month, entity_boost=recipe.entity_boost,
+                  entity_shares=lambda: turns.entity_shares(question))
     return [key for key, _ in fused]
+
+
+def rank(recipe: Recipe, lists: QuestionLists, turns: Turns) -> list[str]:
+    """The recipe's ranked dia_ids for one question: fusion.fuse_hybrid's two halves."""
+    return _boosted(recipe, _base(recipe, lists, turns), lists, turns)
+
+
+def base_key(recipe: Recipe) -> tuple:
+    """What the fused, spread list depends on (recipes equal in it share it)."""
+    return (recipe.bm25_list, recipe.dense, recipe.fusion, recipe.candidates, recipe.neighbour)
 
 
 @dataclass
@@ -105,6 +133,26 @@ class Scores:
     """Per-question recalls of one recipe: recall[k][i] for question i."""
 
     recall: dict[int, list[float]] = field(default_factory=dict)
+
+
+def score_all(recipes: Sequence[Recipe], questions: Sequence[QuestionLists],
+              turns: dict[str, Turns]) -> dict[Recipe, Scores]:
+    """Every recipe's scores; the fusion shared by recipes that differ only in their boosts is
+    computed once per question (what makes thousands of recipes scoreable)."""
+    groups: dict[tuple, list[Recipe]] = {}
+    for recipe in recipes:
+        groups.setdefault(base_key(recipe), []).append(recipe)
+    out = {r: Scores({k: [] for k in KS}) for r in recipes}
+    for group in groups.values():
+        for lists in questions:
+            conversation = turns[lists.question.conversation]
+            base = _base(group[0], lists, conversation)
+            for recipe in group:
+                ranked = [[t] for t in _boosted(recipe, base, lists, conversation)]
+                for k in KS:
+                    out[recipe].recall[k].append(
+                        evidence_recall(ranked, lists.question.evidence, k))
+    return out
 
 
 def score(recipe: Recipe, questions: Sequence[QuestionLists],
@@ -181,16 +229,17 @@ def grid(dense_names: Sequence[str], stop_words: Sequence[str], context_turns: S
          dense_weights: Sequence[float], candidates: Sequence[int],
          neighbours: Sequence[float], fusions: Sequence[str],
          date_boosts: Sequence[float] = (0.0,), when_boosts: Sequence[float] = (0.0,),
-         bm25_dates: Sequence[bool] = (False,), time_mode: str = "reader") -> list[Recipe]:
+         bm25_dates: Sequence[bool] = (False,), time_mode: str = "reader",
+         entity_boosts: Sequence[float] = (0.0,)) -> list[Recipe]:
     """Every combination; each dense embedder takes a weight from dense_weights (0 = off), the
     dense weights summing below 1 (BM25 keeps the rest)."""
     out = []
-    for stop, ctx, fusion, cand, nb, date, when, dates in itertools.product(
+    for stop, ctx, fusion, cand, nb, date, when, dates, entity in itertools.product(
             stop_words, context_turns, fusions, candidates, neighbours, date_boosts,
-            when_boosts, bm25_dates):
+            when_boosts, bm25_dates, entity_boosts):
         for weights in itertools.product(dense_weights, repeat=len(dense_names)):
             if sum(weights) >= 1.0 - 1e-9:
                 continue
             out.append(Recipe(stop, ctx, tuple(zip(dense_names, weights)), fusion, cand, nb,
-                              date, when, dates, time_mode))
+                              date, when, dates, entity, time_mode))
     return out

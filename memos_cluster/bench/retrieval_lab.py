@@ -31,6 +31,7 @@ from memos_cluster.data.locomo import locomo_memories
 from memos_cluster.embed.base import Embedder
 from memos_cluster.reader import NullReader, ReaderInput, SpacyReader
 from memos_cluster.tiers.plaintext.dates import MemoryTimes
+from memos_cluster.tiers.plaintext.graph import CubeGraph, resolve_mentions
 from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 LIST_DEPTH = 100  # candidates kept per retriever and question (the recipes use up to this)
@@ -48,13 +49,32 @@ class DatesReader:
         return [self._structures[(i.text, i.event_time_ms)] for i in inputs]
 
 
-def read_dates(samples: Sequence[dict]) -> dict[tuple[str, int], MemoryStructure]:
-    """(text, event time) -> the reader's structure with its dates only, every turn once."""
+def read_turns(samples: Sequence[dict]) -> dict[tuple[str, int], MemoryStructure]:
+    """(text, event time) -> the reader's structure, every turn read once."""
     memories = [m for s in samples for m in locomo_memories(s, context_turns=0)]
     structures = SpacyReader().read_many([ReaderInput(m.text, m.event_time_ms)
                                           for m in memories])
-    return {(m.text, m.event_time_ms): MemoryStructure(times=s.times, reader=s.reader)
-            for m, s in zip(memories, structures)}
+    return {(m.text, m.event_time_ms): s for m, s in zip(memories, structures)}
+
+
+def dates_only(read: dict[tuple[str, int], MemoryStructure]
+               ) -> dict[tuple[str, int], MemoryStructure]:
+    return {k: MemoryStructure(times=s.times, reader=s.reader) for k, s in read.items()}
+
+
+def conversation_graph(memories: Sequence, read: dict[tuple[str, int], MemoryStructure]
+                       ) -> tuple[CubeGraph, dict[str, frozenset[str]]]:
+    """The conversation's entity graph as a cube builds it (exact, fuzzy and short-name
+    resolution; the name-embedding step left out) and each turn's entity ids."""
+    graph = CubeGraph("bench")
+    structures = [read[(m.text, m.event_time_ms)] for m in memories]
+    resolved, _ = resolve_mentions(graph, structures)
+    mentions = {}
+    for memory, structure in zip(memories, resolved):
+        graph.put_memory(memory.metadata["dia_id"], structure, memory.event_time_ms)
+        mentions[memory.metadata["dia_id"]] = frozenset(
+            e.entity_id for e in structure.entities if e.entity_id)
+    return graph, mentions
 
 
 def conversation_turns(sample: dict,
@@ -66,8 +86,9 @@ def conversation_turns(sample: dict,
     times = {i: MemoryTimes(m.event_time_ms, tuple(
         (t.start_ms, t.end_ms) for t in dates[(m.text, m.event_time_ms)].resolved_times()))
         for i, m in zip(ids, memories)}
+    graph, mentions = conversation_graph(memories, dates)
     return Turns(ids, [m.text for m in memories], predecessor, times,
-                 max(m.event_time_ms for m in memories))
+                 max(m.event_time_ms for m in memories), graph, mentions)
 
 
 def _cached_embed(name: str, embed: Callable[[list[str]], np.ndarray], texts: list[str],
@@ -145,9 +166,10 @@ def collect(samples: Sequence[dict], embedders: dict[str, tuple[Callable, Callab
     dense embedder (name -> (embed documents, embed queries)). `embedder`: the tier's model,
     whose dimension the throwaway collections take."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    say("  reading every turn (dates) ...")
-    dates = read_dates(samples)
-    turns = {s["sample_id"]: conversation_turns(s, dates) for s in samples}
+    say("  reading every turn (dates, entities) ...")
+    read = read_turns(samples)
+    turns = {s["sample_id"]: conversation_turns(s, read) for s in samples}
+    dates = dates_only(read)
     by_retriever: dict[str, dict[tuple[str, str], Scored]] = {}
     for name, (docs, queries) in embedders.items():
         by_retriever[name] = dense_lists(name, docs, queries, samples, turns, work_dir, say)

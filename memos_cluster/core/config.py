@@ -202,7 +202,7 @@ class SearchConfig:
         if not 0.0 <= self.neighbour_share <= 1.0:
             raise ConfigError(f"search.neighbour_share {self.neighbour_share} is not in 0..1",
                               "search.neighbour_share")
-        for key in ("date_boost", "when_boost"):
+        for key in ("date_boost", "when_boost", "entity_boost"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"search.{key} {getattr(self, key)} is negative",
                                   f"search.{key}")
@@ -226,6 +226,10 @@ class SearchConfig:
     # Hybrid mode: added to the fused score of memories that hold a resolved date when the
     # query asks when ("When did ...", "What date ..."; dates.py). 0: off.
     when_boost: float = 0.0
+    # Hybrid mode: added, times the share of the query's named entities a memory mentions, to
+    # its fused score (tiers/plaintext/entity_rank.py: a question about a person reaches
+    # what that person said). 0: off.
+    entity_boost: float = 0.0
     # Resolved dates appended to the text BM25 indexes ("yesterday" -> "7 May 2023"), so a
     # question naming a date finds the memory that said "yesterday". Fixed per written row.
     bm25_dates: bool = True

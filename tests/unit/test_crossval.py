@@ -43,7 +43,8 @@ def test_grid_keeps_bm25_a_positive_weight_and_puts_simpler_first():
     assert all(r.bm25_weight > 0 for r in recipes)
     assert (("m", 0.5), ("e", 0.6)) not in [r.dense for r in recipes]
     assert recipes[0].dense == (("m", 0.0), ("e", 0.0))
-    assert recipes[0].label() == "bm25:1 no dense, score, stop lucene, ctx 0, cand 40, nb 0, date 0"
+    assert recipes[0].label() == ("bm25:1 no dense, score, stop lucene, ctx 0, cand 40, nb 0, "
+                                  "date 0, when 0, bm25 dates off, entity 0")
 
 
 def test_candidates_cut_each_list_before_fusion():
@@ -78,14 +79,20 @@ def test_lists_come_from_the_engine_and_replies_need_their_neighbour(tmp_path):
                                    "yoga retreat", "comic con", "wine tasting", "tango show"])]
     embedder = make_embedder(MemosConfig().embedder, str(tmp_path / "models"))
     named = {"minilm": (embedder.embed, embedder.embed)}
-    questions, turns = collect(samples, named, embedder, [("extended", 0)], tmp_path,
+    questions, turns = collect(samples, named, embedder,
+                               [("extended", 0, False), ("extended", 0, True)], tmp_path,
                                say=lambda line: None)
-    assert len(questions) == 16 and set(questions[0].lists) == {"minilm", "bm25/extended/0"}
+    assert len(questions) == 16 and set(questions[0].lists) == \
+        {"minilm", "bm25/extended/0", "bm25/extended/0/dates"}
     assert turns["a"].predecessor["D1:2"] == "D1:1" and turns["a"].ids[0] == "D1:1"
     assert questions[0].lists["bm25/extended/0"][0][0] == "D1:1"  # the turn, not its reply
     alone = cv.Recipe("extended", 0, (("minilm", 0.4),), candidates=40)
     spread = cv.Recipe("extended", 0, (("minilm", 0.4),), candidates=40, neighbour=0.5)
-    scores = {r: cv.score(r, questions, turns) for r in (alone, spread)}
+    scores = cv.score_all([alone, spread], questions, turns)
+    assert scores[spread].recall == cv.score(spread, questions, turns).recall
     assert cv._mean(scores[alone].recall[5]) < cv._mean(scores[spread].recall[5]) == 1.0
+    # the reader read every turn: "last May" is resolved, its topics are in the graph
+    assert any(t.periods for t in turns["a"].times.values())
+    assert turns["a"].graph.find("art walk") in turns["a"].mentions["D1:15"]
     result = cv.cross_validate([alone, spread], scores, questions)
     assert [fold.chosen for fold in result.folds] == [spread, spread]

@@ -15,6 +15,7 @@ Who calls it: fusion.fuse_hybrid (PlaintextTier._hybrid and the cross-validation
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -65,9 +66,11 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, timezone.utc)
 
 
-def query_times(query: str, reference_ms: int) -> list[QueryTime]:
+@functools.lru_cache(maxsize=4096)
+def query_times(query: str, reference_ms: int) -> tuple[QueryTime, ...]:
     """The resolved time expressions of a query (the reader's rules, against the reference
-    time). A query starting "May I ..." names no month."""
+    time). A query starting "May I ..." names no month. Cached: the cross-validation asks for
+    each question's thousands of times."""
     out = []
     for mention in find_times(query, reference_ms):
         if not mention.is_resolved:
@@ -77,7 +80,7 @@ def query_times(query: str, reference_ms: int) -> list[QueryTime]:
                           mention.span, re.IGNORECASE)
         out.append(QueryTime(mention.start_ms, mention.end_ms, mention.granularity,
                              absolute and not _YEAR.search(mention.span)))
-    return out
+    return tuple(out)
 
 
 def is_when_question(query: str) -> bool:

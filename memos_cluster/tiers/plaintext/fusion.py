@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Callable, Hashable, Optional, Sequence, TypeVar
 
 from memos_cluster.tiers.plaintext.dates import MemoryTimes, boost_times
+from memos_cluster.tiers.plaintext.entity_rank import boost_entities
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -83,15 +84,24 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
                 predecessor: Callable[[], dict[Key, Key]] = dict, date_boost: float = 0.0,
                 when_boost: float = 0.0,
                 times: Callable[[], dict[Key, MemoryTimes]] = dict,
-                reference_ms: int = 0, month_only: bool = False) -> list[tuple[Key, float]]:
-    """Hybrid mode's whole ranking: fuse the retrievers' (key, score) lists, then the neighbour
-    spread, then the time boosts (dates.py: memories in a time the query names, memories
-    with a date for a question that asks when). `predecessor` and `times` are called only when
-    their step is on; `reference_ms`: what the query's relative dates are relative to;
-    `month_only`: only months the query names count (the search before the reader, which the
-    cross-validation scores as its "before"). Who
-    calls it: PlaintextTier._hybrid, and the cross-validation (bench/crossval.py), so the
-    bench scores what the engine does."""
+                reference_ms: int = 0, month_only: bool = False, entity_boost: float = 0.0,
+                entity_shares: Callable[[], dict[Key, float]] = dict,
+                ) -> list[tuple[Key, float]]:
+    """Hybrid mode's whole ranking: `fuse_base`, then `boost`. Who calls it:
+    PlaintextTier._hybrid; the cross-validation (bench/crossval.py) calls the two halves, so
+    the bench scores what the engine does."""
+    fused = fuse_base(scored, weights, method=method, rrf_k=rrf_k,
+                      neighbour_share=neighbour_share, predecessor=predecessor)
+    return boost(fused, query, date_boost=date_boost, when_boost=when_boost, times=times,
+                 reference_ms=reference_ms, month_only=month_only, entity_boost=entity_boost,
+                 entity_shares=entity_shares)
+
+
+def fuse_base(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence[float], *,
+              method: str = "score", rrf_k: int = 60, neighbour_share: float = 0.0,
+              predecessor: Callable[[], dict[Key, Key]] = dict) -> list[tuple[Key, float]]:
+    """Fuse the retrievers' (key, score) lists, then the neighbour spread (`predecessor` is
+    called only when the spread is on)."""
     if method == "rrf":
         fused = rrf_fuse([[key for key, _ in pairs] for pairs in scored], k=rrf_k,
                          weights=weights)
@@ -99,7 +109,22 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
         fused = minmax_fuse(scored, weights=weights)
     if neighbour_share > 0:
         fused = spread_to_neighbours(fused, predecessor(), neighbour_share)
+    return fused
+
+
+def boost(fused: list[tuple[Key, float]], query: str, *, date_boost: float = 0.0,
+          when_boost: float = 0.0, times: Callable[[], dict[Key, MemoryTimes]] = dict,
+          reference_ms: int = 0, month_only: bool = False, entity_boost: float = 0.0,
+          entity_shares: Callable[[], dict[Key, float]] = dict) -> list[tuple[Key, float]]:
+    """The time boosts (dates.py: memories in a time the query names, memories with a date for
+    a question that asks when), then the entity boost (entity_rank.py: `entity_shares` gives
+    each candidate's share of the entities the query names). `times` and `entity_shares` are
+    called only when their step is on; `reference_ms`: what the query's relative dates are
+    relative to; `month_only`: only months the query names count (the search before the
+    reader, which the cross-validation scores as its "before")."""
     if date_boost > 0 or when_boost > 0:
         fused = boost_times(fused, times(), query, reference_ms, date_boost, when_boost,
                             month_only)
+    if entity_boost > 0:
+        fused = boost_entities(fused, entity_shares(), entity_boost)
     return fused

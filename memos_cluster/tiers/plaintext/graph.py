@@ -103,6 +103,10 @@ class CubeGraph:
             n=1, cutoff=FUZZY_RATIO)
         return self._by_key[close[0]] if close else None
 
+    def lookup(self, key: str) -> Optional[str]:
+        """An entity by an already normalised name or alias."""
+        return self._by_key.get(key)
+
     def match_short_name(self, name: str) -> Optional[str]:
         """A person called by the start of their name ("Mel" for Melanie): the one PERSON
         entity whose name starts with it (3+ characters); None when none or several do."""

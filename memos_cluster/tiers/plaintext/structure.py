@@ -27,6 +27,7 @@ from memos_cluster.core.structure import (
 from memos_cluster.reader.base import MemoryReader, ReaderInput
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.filters import scope_expr
+from memos_cluster.tiers.plaintext.entity_rank import entity_shares, query_entities
 from memos_cluster.tiers.plaintext.graph import (
     EMBED_COSINE, CubeGraph, EntityRecord, resolve_mentions)
 from memos_cluster.tiers.plaintext.store import MilvusStore
@@ -163,6 +164,20 @@ class StructureIndex:
         self._store.client.delete(self._store.names.entity_collection,
                                   filter=scope_expr([cube_id]).render())
         self.forget(cube_id)
+
+    def entity_shares(self, query: str, rows: dict[str, dict]) -> dict[str, float]:
+        """Each candidate row's share of the entities the query names in its own cube (each
+        cube's graph alone). Who calls it: PlaintextTier._hybrid, for the entity boost."""
+        by_cube: dict[str, dict[str, list[str]]] = {}
+        for pk, row in rows.items():
+            ids = [e[5] for e in (row.get("structure") or {}).get("e", ()) if e[5]]
+            by_cube.setdefault(row["cube_id"], {})[pk] = ids
+        shares: dict[str, float] = {}
+        for cube_id, mentioned in by_cube.items():
+            with self._lock:
+                wanted = query_entities(self.graph(cube_id), query)
+            shares.update(entity_shares(wanted, mentioned))
+        return shares
 
     # ---- views ---------------------------------------------------------------------------
     def list_entities(self, query: EntityQuery) -> EntityPage:

@@ -366,7 +366,9 @@ class PlaintextTier:
             method=search.fusion, rrf_k=search.rrf_k, neighbour_share=search.neighbour_share,
             predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
             when_boost=search.when_boost, times=lambda: self._times(rows),
-            reference_ms=self.store.now_ms() if reference_ms is None else reference_ms)
+            reference_ms=self.store.now_ms() if reference_ms is None else reference_ms,
+            entity_boost=search.entity_boost,
+            entity_shares=lambda: self.structure.entity_shares(query, rows))
         return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
                 for pk, score in fused[:top_k]]
 
