@@ -12,7 +12,7 @@ FACTS = [
     NewMemory("Caroline went to an LGBTQ support group on 7 May 2023", id="support-group",
               metadata={"person": "Caroline"}),
     NewMemory("Melanie painted a sunrise over the lake last year", id="sunrise",
-              metadata={"person": "Melanie"}),
+              metadata={"person": "Melanie"}, event_time_ms=1_683_554_160_000),  # 8 May 2023
     NewMemory("Caroline wants to study psychology and become a counselor", id="career",
               metadata={"person": "Caroline"}),
     NewMemory("Melanie ran a charity race for mental health", id="race",
@@ -49,6 +49,13 @@ def run_steps(client: MemosClient, say: Callable[[str], None]) -> None:
     expect(bool(hits) and all(h.item.metadata["person"] == "Melanie" for h in hits),
            "a metadata filter must keep only matching memories")
     say(f"filtered search kept {len(hits)} of Melanie's memories")
+
+    [sunrise] = client.get(cube, ["sunrise"]).items
+    dates = [(t.span, t.label()) for t in sunrise.structure.times]
+    expect(dates == [("last year", "2022")], f"'last year' in May 2023 must be 2022: {dates}")
+    names = {e.name for e in client.list_entities(cube).entities}
+    expect({"Caroline", "Melanie"} <= names, f"the entity graph holds {sorted(names)}")
+    say(f"the reader: 'last year' -> 2022; entities in the cube's graph: {sorted(names)}")
 
     updated = client.update(cube, "sunrise", "Melanie painted a sunrise and a sunset in 2022")
     expect(updated.version == 2, f"update gave version {updated.version}")
