@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from memos_cluster.bench.evaluation import CATEGORY_NAMES, Question, evidence_recall
-from memos_cluster.tiers.plaintext.dates import MemoryTimes
+from memos_cluster.tiers.plaintext.dates import MemoryTimes, TimeMatches, time_matches
 from memos_cluster.tiers.plaintext.entity_rank import entity_shares, query_entities
 from memos_cluster.tiers.plaintext.fusion import boost, fuse_base
 from memos_cluster.tiers.plaintext.graph import CubeGraph
@@ -49,6 +49,16 @@ class Turns:
     graph: Optional[CubeGraph] = None  # the conversation's entity graph, as a cube builds it
     mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # turn -> entity ids
     _shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    _event_only: dict[str, MemoryTimes] = field(default_factory=dict)
+    _matches: dict[str, TimeMatches] = field(default_factory=dict)
+
+    def time_matches(self, question: str, month_only: bool) -> TimeMatches:
+        """dates.time_matches over every turn (cached per question and mode)."""
+        key = f"{int(month_only)}{question}"
+        if key not in self._matches:
+            times = self.event_times_only() if month_only else self.times
+            self._matches[key] = time_matches(times, question, self.reference_ms, month_only)
+        return self._matches[key]
 
     def entity_shares(self, question: str) -> dict[str, float]:
         """Each turn's share of the entities the question names (cached per question)."""
@@ -58,8 +68,12 @@ class Turns:
         return self._shares[question]
 
     def event_times_only(self) -> dict[str, MemoryTimes]:
-        """The turns' times without their resolved dates (the month boost before the reader)."""
-        return {k: MemoryTimes(t.event_time_ms) for k, t in self.times.items()}
+        """The turns' times without their resolved dates (the month boost before the reader;
+        made once)."""
+        if not self._event_only and self.times:
+            self._event_only.update({k: MemoryTimes(t.event_time_ms)
+                                     for k, t in self.times.items()})
+        return self._event_only
 
 
 @dataclass(frozen=True)
@@ -110,10 +124,9 @@ def _boosted(recipe: Recipe, base: list[tuple[str, float]], lists: QuestionLists
              turns: Turns) -> list[str]:
     month = recipe.time_mode == "month"
     question = lists.question.question
-    fused = boost(base, question, date_boost=recipe.date_boost,
-                  when_boost=recipe.when_boost, reference_ms=turns.reference_ms,
-                  times=turns.event_times_only if month else lambda: turns.times,
-                  month_only=month, entity_boost=recipe.entity_boost,
+    fused = boost(base, date_boost=recipe.date_boost, when_boost=recipe.when_boost,
+                  times=lambda: turns.time_matches(question, month),
+                  entity_boost=recipe.entity_boost,
                   entity_shares=lambda: turns.entity_shares(question))
     return [key for key, _ in fused]
 

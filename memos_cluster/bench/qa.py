@@ -42,14 +42,15 @@ MAX_NEW_TOKENS = 16  # LoCoMo's gold answers are a few words
 BENCH_BUDGETS = (3 << 30, 1 << 30, 0)
 
 
-def qa_questions(sample: dict, per_category: int = 0) -> list[dict]:
-    """The first `per_category` questions (0: all) of each scored category that have a gold
-    answer, in file order: the sample a run answers."""
+def qa_questions(sample: dict, per_category: int = 0,
+                 categories: Sequence[str] = CATEGORIES) -> list[dict]:
+    """The first `per_category` questions (0: all) of each scored category (of `categories`)
+    that have a gold answer, in file order: the sample a run answers."""
     taken: dict[str, int] = {}
     out = []
     for qa in sample.get("qa", []):
         category = str(qa.get("category"))
-        if category in CATEGORIES and "answer" in qa and \
+        if category in CATEGORIES and category in categories and "answer" in qa and \
                 (not per_category or taken.get(category, 0) < per_category):
             taken[category] = taken.get(category, 0) + 1
             out.append({"question": str(qa["question"]), "answer": str(qa["answer"]),
@@ -139,7 +140,8 @@ class _Arms:
 def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Sequence[dict],
                  per_category: int, top_k: int, say: Callable[[str], None] = print,
                  plot_path: Optional[str] = None,
-                 arms_run: Sequence[str] = ARMS) -> dict[str, Any]:
+                 arms_run: Sequence[str] = ARMS,
+                 categories: Sequence[str] = CATEGORIES) -> dict[str, Any]:
     """The `arms_run` arms (plaintext always among them: the others are compared with it) on
     every sampled question of `samples` (LoCoMo conversations); the figures `bench qa --out`
     writes (F1 and containment in percent, TTFT in ms)."""
@@ -154,7 +156,7 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
     tables = {arm: AnswerTable() for arm in arms_run}
     stats: dict[str, list[GenerateStats]] = {arm: [] for arm in arms_run}
     answers: dict[str, list[str]] = {arm: [] for arm in arms_run}
-    questions = [q for s in samples for q in qa_questions(s, per_category)]
+    questions = [q for s in samples for q in qa_questions(s, per_category, categories)]
     with tempfile.TemporaryDirectory(prefix="memos-bench-qa-") as scratch:
         root = Path(scratch)
         retriever, arms = LocomoRetriever(config, root), _Arms(

@@ -110,7 +110,8 @@ def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
     return run_qa_bench(config, args.model or config.activation.model,
                         default_device(args.device), samples, args.per_category, args.top_k,
                         plot_path=plot,
-                        arms_run=[a for a in (args.arms or ",".join(ARMS)).split(",") if a])
+                        arms_run=[a for a in (args.arms or ",".join(ARMS)).split(",") if a],
+                        categories=[c for c in (args.categories or "1,2,3,4").split(",") if c])
 
 
 def bench_fidelity(args, config: MemosConfig, data: Optional[str]) -> dict:
@@ -278,6 +279,9 @@ def add_bench_command(sub):
     bench.add_argument("--steps", type=int, default=150,
                        help="parametric: LoRA steps (of parametric.batch_size examples; "
                             "parametric.steps is the cluster's)")
+    bench.add_argument("--categories",
+                       help="qa: LoCoMo question categories to answer, e.g. 2 (temporal); "
+                            "default 1,2,3,4")
     bench.add_argument("--plot", help="load, qa: a PNG (default: --out with .png)")
     bench.add_argument("--arms", help="comma-separated; fidelity: compose[+anchor][@ratio]"
                                       "[:rule] (bench/fidelity.py); qa, tiers: arm "

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from memos_cluster.tiers.plaintext.dates import (
-    MemoryTimes, QueryTime, boost_times, is_when_question, query_times)
+    MemoryTimes, QueryTime, boost_times, is_when_question, query_times, time_matches)
 
 
 def ms(year, month, day, hour=0):
@@ -62,10 +62,15 @@ def test_boosts_raise_matching_memories_and_keep_the_rest_in_order():
     times = {"may": MemoryTimes(ms(2023, 5, 1)),
              "june-said": MemoryTimes(ms(2023, 7, 2), (period(2023, 6, 10),)),
              "june": MemoryTimes(ms(2023, 6, 1))}
-    boosted = boost_times(fused, times, "What happened in June 2023?", REFERENCE, 0.5, 0.0)
-    assert [k for k, _ in boosted] == ["june-said", "may", "june", "none"]
-    assert boosted[0][1] == pytest.approx(1.0)
-    when = boost_times(fused, times, "When did it happen?", REFERENCE, 0.0, 0.6)
-    assert [k for k, _ in when] == ["june-said", "may", "none", "june"]
-    assert boost_times(fused, times, "What happened?", REFERENCE, 1.5, 0.6) == fused
-    assert boost_times(fused, times, "What happened in June?", REFERENCE, 0.0, 0.0) == fused
+    def boosted(query, date_boost, when_boost, month_only=False):
+        matches = time_matches(times, query, REFERENCE, month_only)
+        return boost_times(fused, matches, date_boost, when_boost)
+    june = boosted("What happened in June 2023?", 0.5, 0.0)
+    assert [k for k, _ in june] == ["june-said", "may", "june", "none"]
+    assert june[0][1] == pytest.approx(1.0)
+    assert [k for k, _ in boosted("When did it happen?", 0.0, 0.6)] == \
+        ["june-said", "may", "none", "june"]
+    assert boosted("What happened?", 1.5, 0.6) == fused
+    assert boosted("What happened in June?", 0.0, 0.0) == fused
+    # before the reader: months only, and only session dates
+    assert boosted("What happened on 10 June 2023?", 1.5, 0.0, month_only=True) == fused

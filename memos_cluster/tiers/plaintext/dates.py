@@ -87,25 +87,37 @@ def is_when_question(query: str) -> bool:
     return bool(_WHEN.search(query))
 
 
-def boost_times(fused: Sequence[tuple[Key, float]], times: dict[Key, MemoryTimes],
-                query: str, reference_ms: int, date_boost: float, when_boost: float,
-                month_only: bool = False) -> list[tuple[Key, float]]:
+@dataclass(frozen=True)
+class TimeMatches:
+    """Which memories the two time boosts apply to, for one query."""
+
+    in_time: frozenset  # keys of memories a time the query names holds
+    dated: frozenset  # keys of memories with a resolved date, if the query asks when; else {}
+
+
+def time_matches(times: dict[Key, MemoryTimes], query: str, reference_ms: int,
+                 month_only: bool = False) -> TimeMatches:
+    """The memories (keys of `times`) each boost applies to; `month_only`: only months the
+    query names count (the search before the reader, the cross-validation's "before")."""
+    wanted = query_times(query, reference_ms)
+    if month_only:
+        wanted = tuple(q for q in wanted if q.granularity == "month")
+    in_time = frozenset(k for k, t in times.items() if any(q.holds(t) for q in wanted)) \
+        if wanted else frozenset()
+    dated = frozenset(k for k, t in times.items() if t.periods) \
+        if is_when_question(query) else frozenset()
+    return TimeMatches(in_time, dated)
+
+
+def boost_times(fused: Sequence[tuple[Key, float]], matches: TimeMatches, date_boost: float,
+                when_boost: float) -> list[tuple[Key, float]]:
     """Add `date_boost` to each candidate a time the query names holds, and `when_boost` to
     each candidate with a resolved date when the query asks when; best first, ties in the
     fused order. Neither applies: the fused list unchanged."""
-    wanted = query_times(query, reference_ms) if date_boost > 0 else []
-    if month_only:  # the month boost before the reader (the cross-validation's "before")
-        wanted = [q for q in wanted if q.granularity == "month"]
-    asks_when = when_boost > 0 and is_when_question(query)
-    if not wanted and not asks_when:
+    in_time = matches.in_time if date_boost > 0 else frozenset()
+    dated = matches.dated if when_boost > 0 else frozenset()
+    if not in_time and not dated:
         return list(fused)
-    none = MemoryTimes()
-    boosted = []
-    for key, score in fused:
-        memory = times.get(key, none)
-        if wanted and any(q.holds(memory) for q in wanted):
-            score += date_boost
-        if asks_when and memory.periods:
-            score += when_boost
-        boosted.append((key, score))
+    boosted = [(key, score + date_boost * (key in in_time) + when_boost * (key in dated))
+               for key, score in fused]
     return sorted(boosted, key=lambda pair: pair[1], reverse=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Hashable, Optional, Sequence, TypeVar
 
-from memos_cluster.tiers.plaintext.dates import MemoryTimes, boost_times
+from memos_cluster.tiers.plaintext.dates import TimeMatches, boost_times
 from memos_cluster.tiers.plaintext.entity_rank import boost_entities
 
 Key = TypeVar("Key", bound=Hashable)
@@ -79,12 +79,10 @@ def spread_to_neighbours(fused: Sequence[tuple[Key, float]], predecessor: dict[K
 
 
 def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence[float],
-                query: str, *, method: str = "score", rrf_k: int = 60,
-                neighbour_share: float = 0.0,
+                *, method: str = "score", rrf_k: int = 60, neighbour_share: float = 0.0,
                 predecessor: Callable[[], dict[Key, Key]] = dict, date_boost: float = 0.0,
-                when_boost: float = 0.0,
-                times: Callable[[], dict[Key, MemoryTimes]] = dict,
-                reference_ms: int = 0, month_only: bool = False, entity_boost: float = 0.0,
+                when_boost: float = 0.0, times: Callable[[], TimeMatches] = TimeMatches,
+                entity_boost: float = 0.0,
                 entity_shares: Callable[[], dict[Key, float]] = dict,
                 ) -> list[tuple[Key, float]]:
     """Hybrid mode's whole ranking: `fuse_base`, then `boost`. Who calls it:
@@ -92,9 +90,8 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
     the bench scores what the engine does."""
     fused = fuse_base(scored, weights, method=method, rrf_k=rrf_k,
                       neighbour_share=neighbour_share, predecessor=predecessor)
-    return boost(fused, query, date_boost=date_boost, when_boost=when_boost, times=times,
-                 reference_ms=reference_ms, month_only=month_only, entity_boost=entity_boost,
-                 entity_shares=entity_shares)
+    return boost(fused, date_boost=date_boost, when_boost=when_boost, times=times,
+                 entity_boost=entity_boost, entity_shares=entity_shares)
 
 
 def fuse_base(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence[float], *,
@@ -112,19 +109,15 @@ def fuse_base(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence[f
     return fused
 
 
-def boost(fused: list[tuple[Key, float]], query: str, *, date_boost: float = 0.0,
-          when_boost: float = 0.0, times: Callable[[], dict[Key, MemoryTimes]] = dict,
-          reference_ms: int = 0, month_only: bool = False, entity_boost: float = 0.0,
+def boost(fused: list[tuple[Key, float]], *, date_boost: float = 0.0, when_boost: float = 0.0,
+          times: Callable[[], TimeMatches] = TimeMatches, entity_boost: float = 0.0,
           entity_shares: Callable[[], dict[Key, float]] = dict) -> list[tuple[Key, float]]:
-    """The time boosts (dates.py: memories in a time the query names, memories with a date for
-    a question that asks when), then the entity boost (entity_rank.py: `entity_shares` gives
-    each candidate's share of the entities the query names). `times` and `entity_shares` are
-    called only when their step is on; `reference_ms`: what the query's relative dates are
-    relative to; `month_only`: only months the query names count (the search before the
-    reader, which the cross-validation scores as its "before")."""
+    """The time boosts (dates.py: `times()` says which candidates a time the query names
+    holds, and which hold a date when the query asks when), then the entity boost
+    (entity_rank.py: `entity_shares()` gives each candidate's share of the entities the query
+    names). Each callable is called only when its boost is on."""
     if date_boost > 0 or when_boost > 0:
-        fused = boost_times(fused, times(), query, reference_ms, date_boost, when_boost,
-                            month_only)
+        fused = boost_times(fused, times(), date_boost, when_boost)
     if entity_boost > 0:
         fused = boost_entities(fused, entity_shares(), entity_boost)
     return fused

@@ -28,7 +28,7 @@ from memos_cluster.reader import MemoryReader, ReaderInput, make_reader
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
-from memos_cluster.tiers.plaintext.dates import MemoryTimes
+from memos_cluster.tiers.plaintext.dates import MemoryTimes, time_matches
 from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
 from memos_cluster.tiers.plaintext.listing import Listing
 from memos_cluster.tiers.plaintext.stopwords import stop_words
@@ -361,12 +361,13 @@ class PlaintextTier:
         dense = [(h["pk"], float(h["distance"]))
                  for h in self._search_one("dense", given or vector.result(), candidates, expr,
                                            rows=rows)]
+        reference_ms = self.store.now_ms() if reference_ms is None else reference_ms
         fused = fuse_hybrid(
-            [dense, sparse], [search.dense_weight, search.bm25_weight], query,
+            [dense, sparse], [search.dense_weight, search.bm25_weight],
             method=search.fusion, rrf_k=search.rrf_k, neighbour_share=search.neighbour_share,
             predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
-            when_boost=search.when_boost, times=lambda: self._times(rows),
-            reference_ms=self.store.now_ms() if reference_ms is None else reference_ms,
+            when_boost=search.when_boost,
+            times=lambda: time_matches(self._times(rows), query, reference_ms),
             entity_boost=search.entity_boost,
             entity_shares=lambda: self.structure.entity_shares(query, rows))
         return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
