@@ -3,6 +3,7 @@ imported under a new id answers every search exactly as the original: same hits,
 same scores; history and metadata come along; importing over an existing cube is refused."""
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,11 @@ def test_export_then_import_reproduces_search_results(grpc_address, config, tmp_
                                f"data_dir={config.data_dir}", "export", source, "--out",
                                str(out)], capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert {p.name for p in out.iterdir()} == {"memories.parquet", "history.parquet"}
+        assert {p.name for p in out.iterdir()} == \
+            {"memories.parquet", "history.parquet", "entities.parquet"}
         archive = read_archive(str(out))
         assert len(archive.export.memory_rows) == len(texts)
+        assert {r["name"] for r in archive.export.entity_rows} >= {"Caroline", "Melanie"}
         import_cube(config, str(out), copy)
         with pytest.raises(AlreadyExists):
             import_cube(config, str(out), copy)
@@ -48,6 +51,10 @@ def test_export_then_import_reproduces_search_results(grpc_address, config, tmp_
             [m.text for m in client.history(source, "t3")]
         got = client.get(copy, ["t3", "t7"]).items
         assert got[1].metadata == {"i": 7} and got[0].version == 2
+        assert got[0].structure == client.get(source, ["t3"]).items[0].structure
+        assert client.list_entities(copy) == \
+            replace(client.list_entities(source), entities=tuple(
+                replace(e, cube_id=copy) for e in client.list_entities(source).entities))
         for query in QUERIES:
             for mode in (None, SearchMode.DENSE, SearchMode.BM25):
                 kwargs = {"mode": mode} if mode else {}

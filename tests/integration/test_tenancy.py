@@ -69,6 +69,9 @@ def cross_tenant_calls(client, cube, ids):
         "get": lambda: client.get(cube, ids),
         "update": lambda: client.update(cube, ids[0], "overwritten by bob"),
         "history": lambda: client.history(cube, ids[0]),
+        "list_memories": lambda: client.list_memories(cube),
+        "list_entities": lambda: client.list_entities(cube),
+        "get_entity": lambda: client.get_entity(cube, "alice"),
         "delete": lambda: client.delete(cube, ids),
         "activate": lambda: client.activate(cube, ids[:1]),
         "generate": lambda: list(client.generate(cube, "what is secret?", max_new_tokens=2)),
@@ -100,7 +103,7 @@ def test_every_operation_on_another_tenants_cube_is_refused(tenants):
     with pytest.raises(PermissionDenied) as foreign:
         bob.client.get_cube(target)
     assert missing.value.message.replace("cube-nosuchid", target) == foreign.value.message
-    assert refused == 18
+    assert refused == 21
     assert alice_snapshot(alice) == before
 
 

@@ -75,10 +75,12 @@ class CubeGraph:
         self._by_key: dict[str, str] = {}  # normalised name or alias -> entity id
         self._memories: dict[str, _MemoryFacts] = {}
         self._mentioned_by: dict[str, set[str]] = {}  # entity id -> memory ids
+        self._people: dict[str, str] = {}  # PERSON entity id -> normalised name (short names)
 
     # ---- entities ------------------------------------------------------------------------
     def add_entity(self, record: EntityRecord) -> None:
         self.entities[record.entity_id] = record
+        self._index_person(record)
         for key in record.keys():
             self._by_key.setdefault(key, record.entity_id)
 
@@ -113,9 +115,18 @@ class CubeGraph:
         key = normalise(name)
         if len(key) < 3 or " " in key:
             return None
-        found = {e.entity_id for e in self.entities.values() if e.label == "PERSON"
-                 and normalise(e.name).startswith(key) and normalise(e.name) != key}
+        found = {entity_id for entity_id, full in self._people.items()
+                 if full.startswith(key) and full != key}
         return found.pop() if len(found) == 1 else None
+
+    def set_label(self, entity_id: str, label: str) -> None:
+        record = self.entities[entity_id]
+        record.label = label
+        self._index_person(record)
+
+    def _index_person(self, record: EntityRecord) -> None:
+        if record.label == "PERSON":
+            self._people[record.entity_id] = normalise(record.name)
 
     def find(self, ref: str) -> Optional[str]:
         """An entity by id, else by name or alias (GetEntity accepts either)."""
@@ -227,7 +238,7 @@ def resolve_mentions(graph: CubeGraph, structures: Sequence[MemoryStructure],
             entity_id = graph.match(mention.name) or ""
             record = graph.entities.get(entity_id)
             if record is not None and mention.label == "PERSON" and record.label != "PERSON":
-                record.label = "PERSON"  # a person named by NER outranks the phrase rule
+                graph.set_label(entity_id, "PERSON")  # NER's person outranks the phrase rule
                 changed.add(entity_id)
             mentions.append(replace(mention, entity_id=entity_id))
         out.append(replace(structure, entities=tuple(mentions)))
