@@ -268,12 +268,18 @@ def check_list_query(query: ListQuery, limits: LimitsConfig) -> None:
             or len(query.text_contains) > limits.max_query_chars:
         raise InvalidArgument(f"text_contains is longer than {limits.max_query_chars} "
                               "characters", "text_contains")
-    if not 0 <= query.page_size <= limits.max_ids_per_request:
+    check_page(query.page_size, query.offset, limits)
+    check_filter(query.filter, limits)
+
+
+def check_page(page_size: int, offset: int, limits: LimitsConfig) -> None:
+    """A listing's page size (0: the default) and offset (decoded from its page token)."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int) \
+            or not 0 <= page_size <= limits.max_ids_per_request:
         raise InvalidArgument(f"page_size must be between 0 (the default) and "
                               f"{limits.max_ids_per_request}", "page_size")
-    if query.offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidArgument("page_token must be one a previous page returned", "page_token")
-    check_filter(query.filter, limits)
 
 
 def check_entity_query(query: EntityQuery, limits: LimitsConfig) -> None:
@@ -286,12 +292,7 @@ def check_entity_query(query: EntityQuery, limits: LimitsConfig) -> None:
     if not isinstance(query.label, str) or len(query.label) > MAX_ENTITY_LABEL_CHARS:
         raise InvalidArgument(f"label is longer than {MAX_ENTITY_LABEL_CHARS} characters",
                               "label")
-    if isinstance(query.page_size, bool) or not isinstance(query.page_size, int) \
-            or not 0 <= query.page_size <= limits.max_ids_per_request:
-        raise InvalidArgument(f"page_size must be between 0 (the default) and "
-                              f"{limits.max_ids_per_request}", "page_size")
-    if isinstance(query.offset, bool) or not isinstance(query.offset, int) or query.offset < 0:
-        raise InvalidArgument("page_token must be one a previous page returned", "page_token")
+    check_page(query.page_size, query.offset, limits)
 
 
 def check_entity_ref(cube_id: str, entity_ref: str, limits: LimitsConfig) -> None:
