@@ -110,12 +110,13 @@ class _Arms:
         self.prefix = ActivationEngine(model, tokenizer, KVStore(
             identity, device, budgets, root / "kv-prefix"), limit, compose="prefix")
         self._tokenizer = tokenizer
+        self.max_new_tokens = MAX_NEW_TOKENS
 
     def answer(self, arm: str, question: str,
                hits: tuple[BlockMemory, ...]) -> tuple[str, GenerateStats]:
         from memos_cluster.tiers.activation.engine import GenerateRequest
 
-        sampling = SamplingParams(max_new_tokens=MAX_NEW_TOKENS)
+        sampling = SamplingParams(max_new_tokens=self.max_new_tokens)
         if arm.startswith("activation") or arm == "auto":
             engine = self.prefix if arm == "activation_prefix" else self.segments
             engine.build(hits)  # promotion, ahead of the request: not timed
@@ -141,7 +142,8 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
                  per_category: int, top_k: int, say: Callable[[str], None] = print,
                  plot_path: Optional[str] = None,
                  arms_run: Sequence[str] = ARMS,
-                 categories: Sequence[str] = CATEGORIES) -> dict[str, Any]:
+                 categories: Sequence[str] = CATEGORIES,
+                 max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, Any]:
     """The `arms_run` arms (plaintext always among them: the others are compared with it) on
     every sampled question of `samples` (LoCoMo conversations); the figures `bench qa --out`
     writes (F1 and containment in percent, TTFT in ms)."""
@@ -161,6 +163,7 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
         root = Path(scratch)
         retriever, arms = LocomoRetriever(config, root), _Arms(
             model, tokenizer, identity, device, root, config.activation)
+        arms.max_new_tokens = max_new_tokens
         try:
             for sample in samples:
                 retriever.load(sample["sample_id"], sample)
@@ -171,7 +174,7 @@ def run_qa_bench(config: MemosConfig, model_name: str, device: str, samples: Seq
             f"top {top_k} memories; {model_name}; arms {', '.join(arms_run)}")
         arms.warm_up(hits[0])
         _run_arms(arms, arms_run, questions, hits, tables, stats, answers)
-    result = _figures(tables, stats, answers, questions, identity, top_k)
+    result = _figures(tables, stats, answers, questions, identity, top_k, max_new_tokens)
     result["segments"] = {k: v for k, v in vars(config.activation).items()
                           if k in ("recompute_ratio", "recompute_select", "segment_anchor")}
     say_qa(result, say)
@@ -215,10 +218,22 @@ def _agreement(answers: dict[str, list[str]], arm: str) -> float:
     return round(100 * sum(a == b for a, b in pairs) / len(pairs), 1) if pairs else 0.0
 
 
-def _figures(tables, stats, answers, questions, identity, top_k) -> dict[str, Any]:
+def _dates_named(questions: list[dict], answers: list[str]) -> dict[str, float]:
+    """Of the questions whose gold answer is a period the date rules resolve: the percent of
+    answers that name a period within it (answers.names_gold_date)."""
+    from memos_cluster.bench.answers import names_gold_date
+
+    judged = [names_gold_date(a, q["answer"]) for q, a in zip(questions, answers)]
+    judged = [j for j in judged if j is not None]
+    return {"n": len(judged),
+            "percent": round(100 * sum(judged) / len(judged), 1) if judged else 0.0}
+
+
+def _figures(tables, stats, answers, questions, identity, top_k,
+             max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, Any]:
     result = {"model": identity.as_metadata(), "questions": len(questions),
               "sample": sorted({q["conversation"] for q in questions}), "top_k": top_k,
-              "max_new_tokens": MAX_NEW_TOKENS, "arms": {}}
+              "max_new_tokens": max_new_tokens, "arms": {}}
     for arm in tables:
         overall = tables[arm].scores()
         result["arms"][arm] = {
@@ -230,6 +245,7 @@ def _figures(tables, stats, answers, questions, identity, top_k) -> dict[str, An
             result["arms"][arm]["ttft_ms"]["mean"] / _ttft(stats["plaintext"])["mean"], 3)
         result["arms"][arm]["agreement_with_plaintext"] = _agreement(answers, arm)
         result["arms"][arm]["f1_minus_plaintext"] = _against_plaintext(questions, answers, arm)
+        result["arms"][arm]["names_gold_date"] = _dates_named(questions, answers[arm])
     result["answers"] = [{"question": q["question"], "category": q["category"],
                           "gold": q["answer"], **{arm: answers[arm][i] for arm in tables}}
                          for i, q in enumerate(questions)]
@@ -246,6 +262,11 @@ def say_qa(result: dict[str, Any], say: Callable[[str], None]) -> None:
             f"{r['ttft_ratio']:>7}{t['p50']:>8}{t['p95']:>8}{r['prompt_tokens']:>8}"
             f"{r['prefill_tokens']:>10}")
     say("same: percent of questions answered exactly as the plaintext arm did")
+    for arm, r in result["arms"].items():
+        named = r["names_gold_date"]
+        if named["n"]:
+            say(f"{arm}: names the gold date in {named['percent']}% of the {named['n']} "
+                "answers whose gold answer is a date")
 
 
 def plot_qa(result: dict[str, Any], path: str) -> None:

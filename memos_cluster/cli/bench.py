@@ -111,7 +111,8 @@ def bench_qa(args, config: MemosConfig, data: Optional[str]) -> dict:
                         default_device(args.device), samples, args.per_category, args.top_k,
                         plot_path=plot,
                         arms_run=[a for a in (args.arms or ",".join(ARMS)).split(",") if a],
-                        categories=[c for c in (args.categories or "1,2,3,4").split(",") if c])
+                        categories=[c for c in (args.categories or "1,2,3,4").split(",") if c],
+                        max_new_tokens=args.max_new_tokens)
 
 
 def bench_fidelity(args, config: MemosConfig, data: Optional[str]) -> dict:
@@ -279,6 +280,8 @@ def add_bench_command(sub):
     bench.add_argument("--steps", type=int, default=150,
                        help="parametric: LoRA steps (of parametric.batch_size examples; "
                             "parametric.steps is the cluster's)")
+    bench.add_argument("--max-new-tokens", type=int, default=16,
+                       help="qa: tokens an answer may have (LoCoMo's gold answers are short)")
     bench.add_argument("--categories",
                        help="qa: LoCoMo question categories to answer, e.g. 2 (temporal); "
                             "default 1,2,3,4")
