@@ -62,11 +62,13 @@ class MilvusStore:
         self._flush = FlushPolicy(storage.flush_max_pending_rows, storage.flush_idle_s)
         self._client: Any = None
         self.bm25_dates = True  # resolved dates indexed for BM25 (search.bm25_dates)
+        self.dim = 0  # set by open()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self, uri: str, dim: int, stop_words: list[str]) -> None:
         """Connect, create missing collections, load them, read the cube ids. StorageRefused
         for a data directory of another engine (schema.check_lite_path)."""
+        self.dim = dim  # the embedder's: every vector column of the shard
         if ms.is_embedded(self.names.milvus_uri):
             ms.check_lite_path(Path(uri))
         # Flushes (background) never overlap other calls: see lock.py.
