@@ -21,8 +21,7 @@ from memos_cluster.core.errors import (
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
-from memos_cluster.core.structure import (
-    EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep)
+from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery, ReindexStep
 from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.reader import MemoryReader, ReaderInput, make_reader
 from memos_cluster.tiers.plaintext import schema as ms
@@ -333,12 +332,13 @@ class PlaintextTier:
         return hits
 
     def _times(self, rows: dict[str, dict]) -> dict[str, MemoryTimes]:
-        """Each candidate's event time and resolved dates, for the time boosts."""
+        """Each candidate's event time and resolved dates, for the time boosts; read off the
+        stored JSON directly (MemoryStructure.to_json's "t" rows: span, start, end, from ms,
+        to ms, granularity), which a search does for every candidate."""
         decode = self.store.engine.decode_event_time
         return {pk: MemoryTimes(decode(row.get("event_time_ms")), tuple(
-            (t.start_ms, t.end_ms) for t in
-            MemoryStructure.from_json(row.get("structure")).resolved_times()))
-            for pk, row in rows.items()}
+            (t[3], t[4]) for t in (row.get("structure") or {}).get("t", ())
+            if t[3] is not None and t[4] is not None)) for pk, row in rows.items()}
 
     def _hybrid(self, query: str, top_k: int, expr: str,
                 given: Optional[Sequence[float]] = None,
