@@ -26,7 +26,7 @@ from memos_cluster.core.fileutil import write_atomically
 from memos_cluster.core.structure import ReindexStep
 
 from actors.cluster import connect_ray
-from actors.services import memory_service
+from actors.services import cache_invalidator, memory_service
 
 Step = Callable[[str, int], Awaitable[ReindexStep]]  # (after_id, batch_size) -> one batch
 OnStep = Callable[[ReindexStep, "ReindexState"], None]  # after each checkpointed batch
@@ -128,11 +128,15 @@ def reindex_cube(config: MemosConfig, cube_id: str, batch_size: int, restart: bo
     runs the pass from its checkpoint (from the first memory with `restart`)."""
     connect_ray(config)
     memory = memory_service(config)
+    invalidate = cache_invalidator(config)
     path = checkpoint_path(config, cube_id)
     state = ReindexState(cube_id) if restart else ReindexState.load(path, cube_id)
 
     async def step(after_id: str, size: int) -> ReindexStep:
-        return await memory.reindex(cube_id, after_id, size)
+        result = await memory.reindex(cube_id, after_id, size)
+        if result.changed_ids:  # their prompts changed: caches built on them must go
+            await invalidate(cube_id, list(result.changed_ids))
+        return result
 
     async def run() -> ReindexReport:
         await memory.get_cube(cube_id)  # NotFound before a checkpoint is written

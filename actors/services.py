@@ -51,3 +51,18 @@ def build_services(config: MemosConfig) -> Services:
     activation = ActivationService(config, memory, HashRing(kv_ids, config.cluster.virtual_nodes),
                                    kv_ports, adapters_for=parametric.current)
     return Services(memory, activation, parametric)
+
+
+def cache_invalidator(config: MemosConfig):
+    """An async (cube_id, memory_ids) -> None that drops the KV caches built on those memories,
+    on the KV actors that exist (none is created: no actor, no cache). Who calls it: the
+    reindex loop (actors/reindex.py), for memories whose prompt text it changed."""
+    namespace, timeout_s = config.ray.namespace, config.gateway.request_timeout_s
+    kv_ids = kv_actor_ids(config.activation.num_actors)
+    ring = HashRing(kv_ids, config.cluster.virtual_nodes)
+    ports = {k: KVHandle(NamedActor(kv_actor_name(k), namespace), timeout_s) for k in kv_ids}
+
+    async def invalidate(cube_id: str, memory_ids: list[str]) -> None:
+        # KVHandle.invalidate answers 0 for an actor never created (it holds no caches).
+        await ports[ring.shard_for(cube_id)].invalidate(cube_id, memory_ids, False)
+    return invalidate

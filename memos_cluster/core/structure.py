@@ -191,3 +191,6 @@ class ReindexStep:
     num_changed: int  # of them, memories whose structure changed and were rewritten
     next_after: Optional[str]  # the cursor for the next batch (last id read); None: done
     total: int  # the cube's current memories
+    # The memories rewritten: their prompt text may have changed (resolved dates shown beside
+    # their phrases), so KV caches built on them are dropped (actors/reindex.py).
+    changed_ids: tuple[str, ...] = ()

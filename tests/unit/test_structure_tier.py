@@ -132,6 +132,7 @@ def test_a_failing_reader_loses_no_write_and_a_reindex_reads_it_later(config, em
         while steps[-1].next_after is not None:
             steps.append(tier.reindex("talk", steps[-1].next_after, 3))
         assert [s.num_read for s in steps] == [3, 1] and sum(s.num_changed for s in steps) == 4
+        assert sorted(i for s in steps for i in s.changed_ids) == ["t1", "t2", "t3", "t4"]
         assert tier.get("talk", ["t1"]).items[0].structure.times[0].label() == "7 May 2023"
         assert tier.reindex("talk", "", 10).num_changed == 0  # idempotent
         assert names(tier)["Caroline"] == 2

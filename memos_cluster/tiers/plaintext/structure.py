@@ -236,7 +236,7 @@ class StructureIndex:
         rows = [found[i] for i in ids if i in found]
         items = [store.engine.row_to_item(r) for r in rows]
         structures = self.read([reader_input(i) for i in items])
-        num_changed = 0
+        changed: list = []
         with store.write_lock:
             current = store.current_rows(cube_id, [i.id for i in items])
             fresh = [i for i in items if i.id in current
@@ -253,10 +253,11 @@ class StructureIndex:
                                     [store.memory_row(i, vectors[i.id]) for i in changed])
                 store.wrote(len(changed))
                 self.put(cube_id, changed)
-            num_changed = len(changed)
+        num_changed = len(changed)
         total = store.count(store.names.collection, [cube_id])
         done = len(ids) < batch_size
-        return ReindexStep(len(rows), num_changed, None if done or not ids else ids[-1], total)
+        return ReindexStep(len(rows), num_changed, None if done or not ids else ids[-1], total,
+                           tuple(i.id for i in changed))
 
 
 def reader_input(item: Any) -> ReaderInput:
