@@ -1,6 +1,7 @@
 """A cube exported as Parquet (through the CLI, a driver joining the running cluster) and
-imported under a new id answers every search exactly as the original: same hits, same order,
-same scores; history and metadata come along; importing over an existing cube is refused."""
+imported under a new id answers every search as the original: dense search with the same hits,
+order and scores, BM25 and hybrid up to the BM25 statistics of the shard it lands on; history,
+metadata, dates and entities come along; importing over an existing cube is refused."""
 import subprocess
 import sys
 from dataclasses import replace
@@ -58,16 +59,25 @@ def test_export_then_import_reproduces_search_results(grpc_address, config, tmp_
         for query in QUERIES:
             for mode in (None, SearchMode.DENSE, SearchMode.BM25):
                 kwargs = {"mode": mode} if mode else {}
-                a = client.search(source, query, top_k=10, **kwargs)
-                b = client.search(copy, query, top_k=10, **kwargs)
-                assert [h.item.id for h in a] == [h.item.id for h in b], (query, mode)
-                # Dense scores are the stored vectors' (copied, not re-embedded). BM25's
-                # statistics (document frequencies, average length) cover every cube of a
-                # shard's collection, so a copy on another shard, beside other cubes, scores
-                # differently (seen: 0.2792 vs 0.2794 alone, up to 3.6% apart beside other
-                # tests' cubes); hybrid fuses those. Only the dense scores must agree.
+                a = [h.item.id for h in client.search(source, query, top_k=10, **kwargs)]
+                b = [h.item.id for h in client.search(copy, query, top_k=10, **kwargs)]
+                # Dense scores are the stored vectors' (copied, not re-embedded): the same
+                # hits in the same order with the same scores. BM25's statistics (document
+                # frequencies, average length) cover every cube of a shard's collection, so a
+                # copy on another shard, beside other cubes, scores differently (seen: 0.2792 vs
+                # 0.2794 alone, up to 3.6% apart beside other tests' cubes), and hybrid fuses
+                # those: near-ties can swap (seen: ranks 5 and 6 of "support group" once the
+                # session's other cubes indexed resolved dates). The same best hit and all hits
+                # but one in common, there.
                 if mode is SearchMode.DENSE:
-                    assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-4)
+                    dense = client.search(source, query, top_k=10, **kwargs)
+                    again = client.search(copy, query, top_k=10, **kwargs)
+                    assert a == b, (query, mode)
+                    assert [h.score for h in again] == \
+                        pytest.approx([h.score for h in dense], abs=1e-4)
+                else:
+                    assert a[0] == b[0] and len(a) == len(b), (query, mode, a, b)
+                    assert len(set(a) & set(b)) >= len(a) - 1, (query, mode, a, b)
     finally:
         client.delete_cube(source)
         if copy in {c.cube_id for c in client.list_cubes()}:
