@@ -46,7 +46,9 @@ STOP_POLL_S = 0.2  # how often `up` checks for a stop request (seconds)
 
 def _print_hits(hits, width: int = 100) -> None:
     for rank, hit in enumerate(hits, 1):
-        text = hit.item.text if len(hit.item.text) <= width else hit.item.text[:width - 3] + "..."
+        # Resolved dates beside their phrases, as prompts show them ("yesterday [7 May 2023]").
+        text = hit.item.structure.annotate(hit.item.text)
+        text = text if len(text) <= width else text[:width - 3] + "..."
         print(f"  {rank:2d}. [{hit.score:.4f}] {hit.item.cube_id}/{hit.item.id}: {text}")
 
 

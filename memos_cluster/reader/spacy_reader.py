@@ -32,7 +32,9 @@ FIRST_PERSON = ("i", "me", "my", "mine", "myself")
 # Noun phrases too generic to be a concept of anyone's memory.
 GENERIC = frozenset("thing things lot lots time times way ways day days week weeks month "
                     "months year years bit kind sort stuff one ones something anything "
-                    "everything nothing idea question moment today tonight".split())
+                    "everything nothing idea question moment today tonight photo photos "
+                    "picture pictures pic pics people person guy guys everyone someone love "
+                    "life".split())
 DROP_LEADING = ("DET", "PRON", "NUM", "PART", "PUNCT", "SPACE", "ADV", "CCONJ")
 # Words that open a turn before a name ("Hey Gina", "Thanks Nate"): never part of the name.
 GREETINGS = frozenset("hey hi hello thanks thank wow yes yeah oh ok okay sure congrats dear "

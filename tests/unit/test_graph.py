@@ -105,3 +105,20 @@ def test_a_candidate_word_joins_a_known_entity_and_makes_no_new_one():
                                                 mention("Thanks", "CANDIDATE"))])
     assert s.entities[0].entity_id == graph.find("Caroline")
     assert s.entities[1].entity_id == "" and graph.find("Thanks") is None
+
+
+def test_a_short_name_first_takes_the_full_name_when_it_comes():
+    graph = CubeGraph("c")
+    [first], _ = resolve_mentions(graph, [structure(mention("Mel"))])
+    [later], changed = resolve_mentions(graph, [structure(mention("Melanie"))])
+    mel = first.entities[0].entity_id
+    assert later.entities[0].entity_id == mel and mel in changed
+    assert graph.entities[mel].name == "Melanie" and graph.entities[mel].aliases == ["Mel"]
+    assert graph.find("mel") == graph.find("Melanie") == mel
+
+
+def test_a_short_name_and_its_full_name_in_one_batch_are_one_person():
+    graph = CubeGraph("c")
+    [a, b], _ = resolve_mentions(graph, [structure(mention("Mel")), structure(mention("Melanie"))])
+    assert a.entities[0].entity_id == b.entities[0].entity_id
+    assert graph.entities[a.entities[0].entity_id].name == "Melanie"

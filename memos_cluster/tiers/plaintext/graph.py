@@ -41,6 +41,31 @@ def normalise(name: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", key))
 
 
+def _place(graph: CubeGraph, name: str, label: str, embedded: Optional[str]) -> Optional[str]:
+    """Where an unmatched name goes: an entity named so meanwhile, a person it shortens or
+    completes, the entity its embedding matched, or a new one (not for a CANDIDATE). Returns
+    the entity changed or created, None when nothing was."""
+    if graph.match(name) is not None:
+        return None  # created earlier in this batch
+    person = label in ("PERSON", "NAME", CANDIDATE)
+    short = graph.match_short_name(name) if person else None
+    full = graph.match_full_name(name) if person and short is None else None
+    if short is not None:
+        graph.add_alias(short, name)
+        return short
+    if full is not None:
+        graph.rename(full, name)
+        return full
+    if label == CANDIDATE:
+        return None  # a capitalised word opening a sentence names no new entity
+    if embedded is not None and embedded in graph.entities:
+        graph.add_alias(embedded, name)
+        return embedded
+    entity_id = entity_id_for(graph.cube_id, name)
+    graph.add_entity(EntityRecord(entity_id, name, label))
+    return entity_id
+
+
 def entity_id_for(cube_id: str, name: str) -> str:
     """A stable, URL-safe id: the name's slug and a short hash of (cube, normalised name)."""
     slug = "-".join(re.findall(r"[a-z0-9]+", normalise(name)))[:40] or "entity"
@@ -118,6 +143,26 @@ class CubeGraph:
         found = {entity_id for entity_id, full in self._people.items()
                  if full.startswith(key) and full != key}
         return found.pop() if len(found) == 1 else None
+
+    def match_full_name(self, name: str) -> Optional[str]:
+        """The person a longer name completes, when the short one came first ("Melanie" after
+        "Hey Mel!"): the one PERSON entity whose name starts this one; None when none or
+        several do."""
+        key = normalise(name)
+        found = {entity_id for entity_id, short in self._people.items()
+                 if len(short) >= 3 and " " not in short and key.startswith(short)
+                 and key != short}
+        return found.pop() if len(found) == 1 else None
+
+    def rename(self, entity_id: str, name: str) -> None:
+        """Make `name` the entity's name, its old name an alias (the longer name wins)."""
+        record = self.entities[entity_id]
+        if normalise(name) != normalise(record.name):
+            record.aliases = [a for a in record.aliases if normalise(a) != normalise(name)]
+            record.aliases.append(record.name)
+            record.name = name
+        self._by_key.setdefault(normalise(name), entity_id)
+        self._index_person(record)
 
     def set_label(self, entity_id: str, label: str) -> None:
         record = self.entities[entity_id]
@@ -203,34 +248,25 @@ class CubeGraph:
 def resolve_mentions(graph: CubeGraph, structures: Sequence[MemoryStructure],
                      embed_match: Any = None) -> tuple[list[MemoryStructure], set[str]]:
     """Give every mention an entity id, creating entities for new names. Returns the
-    structures with ids and the ids of entities created or given a new alias (to persist).
-    `embed_match(names_and_labels) -> list[Optional[entity id]]`: the embedding step for the
-    names exact and fuzzy matching left over; None skips it."""
+    structures with ids and the ids of entities created or given a new alias or name (to
+    persist). `embed_match(names_and_labels) -> list[Optional[entity id]]`: the embedding
+    step for the names exact and fuzzy matching left over; None skips it."""
     changed: set[str] = set()
     pending: dict[str, tuple[str, str]] = {}  # normalised name -> (name, label) unmatched
     for structure in structures:
         for mention in structure.entities:
             key = normalise(mention.name)
-            if not key or graph.match(mention.name) is not None or key in pending:
-                continue
-            short = graph.match_short_name(mention.name) \
-                if mention.label in ("PERSON", "NAME", CANDIDATE) else None
-            if mention.label == CANDIDATE and short is None:
-                continue  # a capitalised word opening a sentence names no new entity
-            if short is not None:
-                graph.add_alias(short, mention.name)
-                changed.add(short)
-            else:
+            if key and key not in pending and graph.match(mention.name) is None:
                 pending[key] = (mention.name, mention.label)
-    matched = embed_match(list(pending.values())) if embed_match and pending else \
-        [None] * len(pending)
-    for (name, label), entity_id in zip(pending.values(), matched):
-        if entity_id is not None and entity_id in graph.entities:
-            graph.add_alias(entity_id, name)
-        else:
-            entity_id = entity_id_for(graph.cube_id, name)
-            graph.add_entity(EntityRecord(entity_id, name, label))
-        changed.add(entity_id)
+    matched = embed_match([p for p in pending.values() if p[1] != CANDIDATE]) \
+        if embed_match and pending else []
+    by_embedding = dict(zip([p for p in pending.values() if p[1] != CANDIDATE], matched))
+    # In the batch's order, so a short name and its full name in one batch meet ("Hey Mel!",
+    # then Melanie's first "I").
+    for name, label in pending.values():
+        entity_id = _place(graph, name, label, by_embedding.get((name, label)))
+        if entity_id is not None:
+            changed.add(entity_id)
     out = []
     for structure in structures:
         mentions = []
