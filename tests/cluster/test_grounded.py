@@ -65,7 +65,7 @@ def test_a_question_adapter_answers_its_questions_and_only_those(conversation_cu
     client, cube = conversation_cube
     learnt = [FACTS[0][0], FACTS[1][0]]
     job = client.wait_for_training(client.train_adapter(
-        cube, [], steps=30, questions=learnt).job_id, timeout_s=900)
+        cube, [], steps=60, questions=learnt).job_id, timeout_s=900)
     assert job.status == "succeeded", job.error
     listing = client.adapters(cube)
     current = next(r for r in listing.adapters if r.version == listing.current_version)
