@@ -56,7 +56,7 @@ class Turns:
         """dates.time_matches over every turn (cached per question and mode)."""
         key = f"{int(month_only)}{question}"
         if key not in self._matches:
-            times = self.event_times_only() if month_only else self.times
+            times = self.event_times_only if month_only else lambda: self.times
             self._matches[key] = time_matches(times, question, self.reference_ms, month_only)
         return self._matches[key]
 

@@ -19,7 +19,7 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Hashable, Optional, Sequence, TypeVar
+from typing import Callable, Hashable, Optional, Sequence, TypeVar
 
 from memos_cluster.reader.times import find_times
 
@@ -95,17 +95,21 @@ class TimeMatches:
     dated: frozenset  # keys of memories with a resolved date, if the query asks when; else {}
 
 
-def time_matches(times: dict[Key, MemoryTimes], query: str, reference_ms: int,
+def time_matches(times: Callable[[], dict[Key, MemoryTimes]], query: str, reference_ms: int,
                  month_only: bool = False) -> TimeMatches:
-    """The memories (keys of `times`) each boost applies to; `month_only`: only months the
-    query names count (the search before the reader, the cross-validation's "before")."""
+    """The memories (keys of `times()`) each boost applies to; `month_only`: only months the
+    query names count (the search before the reader, the cross-validation's "before").
+    `times` is called only when the query names a time or asks when (most do neither)."""
     wanted = query_times(query, reference_ms)
     if month_only:
         wanted = tuple(q for q in wanted if q.granularity == "month")
-    in_time = frozenset(k for k, t in times.items() if any(q.holds(t) for q in wanted)) \
-        if wanted else frozenset()
-    dated = frozenset(k for k, t in times.items() if t.periods) \
-        if is_when_question(query) else frozenset()
+    asks_when = is_when_question(query)
+    if not wanted and not asks_when:
+        return TimeMatches(frozenset(), frozenset())
+    memories = times()
+    in_time = frozenset(k for k, t in memories.items() if any(q.holds(t) for q in wanted))
+    dated = frozenset(k for k, t in memories.items() if t.periods) if asks_when \
+        else frozenset()
     return TimeMatches(in_time, dated)
 
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from memos_cluster.core.errors import NotFound
 from memos_cluster.core.structure import (
-    EMPTY_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep)
+    EMPTY_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep,
+    stored_entity_ids)
 from memos_cluster.reader.base import MemoryReader, ReaderInput
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.filters import scope_expr
@@ -190,15 +191,14 @@ class StructureIndex:
     def entity_shares(self, query: str, rows: dict[str, dict]) -> dict[str, float]:
         """Each candidate row's share of the entities the query names in its own cube (each
         cube's graph alone). Who calls it: PlaintextTier._hybrid, for the entity boost."""
-        by_cube: dict[str, dict[str, list[str]]] = {}
-        for pk, row in rows.items():
-            ids = [e[5] for e in (row.get("structure") or {}).get("e", ()) if e[5]]
-            by_cube.setdefault(row["cube_id"], {})[pk] = ids
         shares: dict[str, float] = {}
-        for cube_id, mentioned in by_cube.items():
+        for cube_id in {row["cube_id"] for row in rows.values()}:
             with self._lock:
                 wanted = query_entities(self.graph(cube_id), query)
-            shares.update(entity_shares(wanted, mentioned))
+            if wanted:  # most queries name none: no candidate's mentions are read
+                shares.update(entity_shares(wanted, {
+                    pk: stored_entity_ids(row.get("structure")) for pk, row in rows.items()
+                    if row["cube_id"] == cube_id}))
         return shares
 
     # ---- views ---------------------------------------------------------------------------

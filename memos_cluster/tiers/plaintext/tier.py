@@ -21,7 +21,8 @@ from memos_cluster.core.errors import (
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
-from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery, ReindexStep
+from memos_cluster.core.structure import (
+    EntityDetail, EntityPage, EntityQuery, ReindexStep, stored_periods)
 from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.reader import MemoryReader, ReaderInput, make_reader
 from memos_cluster.tiers.plaintext import schema as ms
@@ -332,13 +333,11 @@ class PlaintextTier:
         return hits
 
     def _times(self, rows: dict[str, dict]) -> dict[str, MemoryTimes]:
-        """Each candidate's event time and resolved dates, for the time boosts; read off the
-        stored JSON directly (MemoryStructure.to_json's "t" rows: span, start, end, from ms,
-        to ms, granularity), which a search does for every candidate."""
+        """Each candidate's event time and resolved dates, for the time boosts."""
         decode = self.store.engine.decode_event_time
-        return {pk: MemoryTimes(decode(row.get("event_time_ms")), tuple(
-            (t[3], t[4]) for t in (row.get("structure") or {}).get("t", ())
-            if t[3] is not None and t[4] is not None)) for pk, row in rows.items()}
+        return {pk: MemoryTimes(decode(row.get("event_time_ms")),
+                                stored_periods(row.get("structure")))
+                for pk, row in rows.items()}
 
     def _hybrid(self, query: str, top_k: int, expr: str,
                 given: Optional[Sequence[float]] = None,
@@ -367,7 +366,7 @@ class PlaintextTier:
             method=search.fusion, rrf_k=search.rrf_k, neighbour_share=search.neighbour_share,
             predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
             when_boost=search.when_boost,
-            times=lambda: time_matches(self._times(rows), query, reference_ms),
+            times=lambda: time_matches(lambda: self._times(rows), query, reference_ms),
             entity_boost=search.entity_boost,
             entity_shares=lambda: self.structure.entity_shares(query, rows))
         return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
