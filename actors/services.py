@@ -42,9 +42,7 @@ def build_services(config: MemosConfig) -> Services:
     memory = memory_service(config)
     namespace, timeout_s = config.ray.namespace, config.cluster.call_timeout_s
     kv_ids = kv_actor_ids(config.activation.num_actors)
-    kv_ports = {k: KVHandle(NamedActor(kv_actor_name(k), namespace,
-                                       create=lambda k=k: create_kv_actor(config, k)),
-                            config.gateway.request_timeout_s) for k in kv_ids}
+    kv_ports = _kv_ports(config, create=True)
     trainer = NamedActor(LORA_ACTOR_NAME, namespace, create=lambda: create_lora_actor(config))
     parametric = ParametricService(config, memory, AdapterStore(config.adapter_store_uri()),
                                    TrainerHandle(trainer, timeout_s))
@@ -57,12 +55,21 @@ def cache_invalidator(config: MemosConfig):
     """An async (cube_id, memory_ids) -> None that drops the KV caches built on those memories,
     on the KV actors that exist (none is created: no actor, no cache). Who calls it: the
     reindex loop (actors/reindex.py), for memories whose prompt text it changed."""
-    namespace, timeout_s = config.ray.namespace, config.gateway.request_timeout_s
-    kv_ids = kv_actor_ids(config.activation.num_actors)
-    ring = HashRing(kv_ids, config.cluster.virtual_nodes)
-    ports = {k: KVHandle(NamedActor(kv_actor_name(k), namespace), timeout_s) for k in kv_ids}
+    ring = HashRing(kv_actor_ids(config.activation.num_actors), config.cluster.virtual_nodes)
+    ports = _kv_ports(config, create=False)
 
     async def invalidate(cube_id: str, memory_ids: list[str]) -> None:
         # KVHandle.invalidate answers 0 for an actor never created (it holds no caches).
         await ports[ring.shard_for(cube_id)].invalidate(cube_id, memory_ids, False)
     return invalidate
+
+
+def _kv_ports(config: MemosConfig, create: bool) -> dict[str, KVHandle]:
+    """A handle per KV actor id; with `create`, the actor is made on first use (it loads the
+    model), without, a call to one that does not exist is a no-op or Unavailable."""
+    namespace = config.ray.namespace
+    return {k: KVHandle(NamedActor(kv_actor_name(k), namespace,
+                                   create=(lambda k=k: create_kv_actor(config, k))
+                                   if create else None),
+                        config.gateway.request_timeout_s) for k in kv_actor_ids(
+                            config.activation.num_actors)}

@@ -264,12 +264,15 @@ def check_search(query: SearchQuery, limits: LimitsConfig) -> None:
 def check_list_query(query: ListQuery, limits: LimitsConfig) -> None:
     """ListMemories' arguments. Who calls it: the operation table and MemoryService."""
     check_id(query.cube_id, "cube_id", limits)
-    if not isinstance(query.text_contains, str) \
-            or len(query.text_contains) > limits.max_query_chars:
-        raise InvalidArgument(f"text_contains is longer than {limits.max_query_chars} "
-                              "characters", "text_contains")
+    check_length(query.text_contains, "text_contains", limits.max_query_chars)
     check_page(query.page_size, query.offset, limits)
     check_filter(query.filter, limits)
+
+
+def check_length(value: str, field: str, max_chars: int) -> None:
+    """An optional string (empty allowed) of at most `max_chars` characters."""
+    if not isinstance(value, str) or len(value) > max_chars:
+        raise InvalidArgument(f"{field} is longer than {max_chars} characters", field)
 
 
 def check_page(page_size: int, offset: int, limits: LimitsConfig) -> None:
@@ -285,13 +288,8 @@ def check_page(page_size: int, offset: int, limits: LimitsConfig) -> None:
 def check_entity_query(query: EntityQuery, limits: LimitsConfig) -> None:
     """ListEntities' arguments. Who calls it: the operation table and MemoryService."""
     check_id(query.cube_id, "cube_id", limits)
-    if not isinstance(query.name_contains, str) \
-            or len(query.name_contains) > limits.max_query_chars:
-        raise InvalidArgument(f"name_contains is longer than {limits.max_query_chars} "
-                              "characters", "name_contains")
-    if not isinstance(query.label, str) or len(query.label) > MAX_ENTITY_LABEL_CHARS:
-        raise InvalidArgument(f"label is longer than {MAX_ENTITY_LABEL_CHARS} characters",
-                              "label")
+    check_length(query.name_contains, "name_contains", limits.max_query_chars)
+    check_length(query.label, "label", MAX_ENTITY_LABEL_CHARS)
     check_page(query.page_size, query.offset, limits)
 
 
@@ -299,19 +297,9 @@ def check_entity_ref(cube_id: str, entity_ref: str, limits: LimitsConfig) -> Non
     """GetEntity's arguments: the cube, and an entity's id or one of its names or aliases.
     Who calls it: the operation table and MemoryService."""
     check_id(cube_id, "cube_id", limits)
-    if not isinstance(entity_ref, str):
-        raise InvalidArgument("entity_id must be a string", "entity_id")
-    if not entity_ref.strip():
-        raise InvalidArgument("entity_id must not be empty", "entity_id")
-    if len(entity_ref) > MAX_ENTITY_REF_CHARS:
-        raise InvalidArgument(f"entity_id is longer than {MAX_ENTITY_REF_CHARS} characters",
-                              "entity_id")
-    if _ANY_CONTROL.search(entity_ref):
+    check_text(entity_ref, "entity_id", MAX_ENTITY_REF_CHARS)
+    if _ANY_CONTROL.search(entity_ref):  # a one-line reference: no tab or line break either
         raise InvalidArgument("entity_id contains control characters", "entity_id")
-    try:
-        entity_ref.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgument("entity_id is not valid UTF-8", "entity_id") from exc
 
 
 def check_cube_spec(spec: Any, limits: LimitsConfig) -> None:
