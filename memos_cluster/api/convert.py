@@ -16,7 +16,8 @@ from memos_cluster.core.tier_types import (
     SchedulerStatus, TierStatus, TokenEvent, TrainingJob)
 from memos_cluster.core.types import (
     Rebalance, ShardInfo, ShardsStatus, CubeSpec, CubeStats, ListQuery, MemoryItem, MemoryPage,
-    MemoryUpdate, NewMemory, SearchFilter, SearchHit, SearchMode, SearchQuery, TimeRange)
+    MemoryUpdate, NewMemory, ScoreParts, SearchFilter, SearchHit, SearchMode, SearchQuery,
+    TimeRange)
 
 MODE_FROM_PB = {
     pb.SEARCH_MODE_HYBRID: SearchMode.HYBRID,
@@ -94,7 +95,8 @@ def search_from_pb(message: pb.SearchRequest) -> SearchQuery:
         cube_ids=tuple(message.cube_ids), query=message.query,
         top_k=message.top_k, mode=MODE_FROM_PB.get(message.mode),
         filter=filter_from_pb(message.filter),
-        reference_time_ms=_opt_time(message.has_reference_time, message.reference_time_ms))
+        reference_time_ms=_opt_time(message.has_reference_time, message.reference_time_ms),
+        explain=message.explain)
 
 
 def list_from_pb(message: pb.ListMemoriesRequest) -> ListQuery:
@@ -175,6 +177,8 @@ def hit_to_pb(hit: SearchHit, target: pb.SearchHit) -> None:
     memory_to_pb(hit.item, target.memory)
     target.score, target.tier = hit.score, hit.tier
     target.adapter_version = hit.adapter_version
+    if hit.explain is not None:  # ScoreParts' fields are the message's, name for name
+        target.explain.CopyFrom(pb.ScoreParts(**dataclasses.asdict(hit.explain)))
 
 
 # ---- client direction: requests out, replies in -----------------------------------------------
@@ -215,7 +219,8 @@ def search_to_pb(query: SearchQuery) -> pb.SearchRequest:
                                top_k=query.top_k,
                                mode=MODE_TO_PB.get(query.mode, pb.SEARCH_MODE_UNSPECIFIED),
                                has_reference_time=query.reference_time_ms is not None,
-                               reference_time_ms=query.reference_time_ms or 0)
+                               reference_time_ms=query.reference_time_ms or 0,
+                               explain=query.explain)
     filter_to_pb(query.filter, request.filter)
     return request
 
@@ -253,8 +258,12 @@ def stats_from_pb(message: pb.CubeStats) -> CubeStats:
 
 
 def hit_from_pb(message: pb.SearchHit) -> SearchHit:
+    parts = None
+    if message.HasField("explain"):
+        parts = ScoreParts(**{f.name: getattr(message.explain, f.name)
+                              for f in dataclasses.fields(ScoreParts)})
     return SearchHit(item=memory_from_pb(message.memory), score=message.score, tier=message.tier,
-                     adapter_version=message.adapter_version)
+                     adapter_version=message.adapter_version, explain=parts)
 
 
 # ---- activation memory ------------------------------------------------------------------------

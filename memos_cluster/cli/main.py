@@ -50,6 +50,18 @@ def _print_hits(hits, width: int = 100) -> None:
         text = hit.item.structure.annotate(hit.item.text)
         text = text if len(text) <= width else text[:width - 3] + "..."
         print(f"  {rank:2d}. [{hit.score:.4f}] {hit.item.cube_id}/{hit.item.id}: {text}")
+        if hit.explain is not None:
+            print(f"      {explain_line(hit.explain)}")
+
+
+def explain_line(parts) -> str:
+    """One hit's ScoreParts on a line: the two retrievers' ranks (- where the hit was not
+    their candidate), then the score's parts that are not zero."""
+    ranks = (f"dense #{parts.dense_rank or '-'} ({parts.dense_score:.3f}), "
+             f"bm25 #{parts.bm25_rank or '-'} ({parts.bm25_score:.2f})")
+    added = [f"{name} {getattr(parts, name):+.3f}" for name in
+             ("fused", "neighbour", "date", "when", "entity") if getattr(parts, name)]
+    return ranks + ("; " + ", ".join(added) if added else "")
 
 
 def wait_for_stop_signal(poll_s: float = STOP_POLL_S) -> int:
@@ -137,7 +149,8 @@ def cmd_demo(args, config: MemosConfig) -> int:
 
 def cmd_search(args, config: MemosConfig) -> int:
     hits = client_for(args, config).search(args.cube, args.query, top_k=args.top_k,
-                                           mode=SearchMode(args.mode) if args.mode else None)
+                                           mode=SearchMode(args.mode) if args.mode else None,
+                                           explain=args.explain)
     _print_hits(hits)
     return 0
 
@@ -180,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--cube", action="append", required=True)
     search.add_argument("--top-k", type=int, default=5)
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
+    search.add_argument("--explain", action="store_true",
+                        help="show each hit's dense and BM25 ranks and its score's parts")
     sub.add_parser("status", help="shard health and cubes")
     add_reindex_command(sub)
     entity_commands = add_entity_commands(sub)

@@ -216,14 +216,16 @@ class MemosClient:
     def search(self, cube_ids: str | Sequence[str], query: str, top_k: int = 0,
                mode: Optional[SearchMode] = None,
                filter: Optional[SearchFilter] = None,
-               reference_time_ms: Optional[int] = None) -> list[SearchHit]:
+               reference_time_ms: Optional[int] = None,
+               explain: bool = False) -> list[SearchHit]:
         """top_k 0 and mode None take the server's defaults; the query's relative dates
-        ("last week") are relative to `reference_time_ms` (epoch ms; None: now)."""
+        ("last week") are relative to `reference_time_ms` (epoch ms; None: now); `explain`:
+        each hit's `explain` holds how it was scored (ScoreParts)."""
         cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
         return self._call("search", SearchQuery(
             cube_ids=cubes, query=query, top_k=top_k, mode=mode,
             filter=filter if filter is not None else SearchFilter(),
-            reference_time_ms=reference_time_ms))
+            reference_time_ms=reference_time_ms, explain=explain))
 
     def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
         return self._call("get", cube_id, list(ids))

@@ -70,11 +70,30 @@ class MemoryUpdate:
 
 
 @dataclass(frozen=True)
+class ScoreParts:
+    """How a search scored one hit (Search with `explain`). In hybrid mode the hit's score is
+    fused + neighbour + date + when + entity; in dense or BM25 mode it is that retriever's
+    score. Who fills it: PlaintextTier (fusion.explain_hybrid); who reads it: the console's
+    search view, `memos-cluster search --explain`, anyone tuning the knobs."""
+
+    dense_rank: int = 0  # 1-based rank among the dense candidates; 0: not one of them
+    dense_score: float = 0.0  # cosine similarity to the query; 0 when not a candidate
+    bm25_rank: int = 0  # 1-based rank among the BM25 candidates; 0: not one of them
+    bm25_score: float = 0.0  # BM25 score; 0 when not a candidate
+    fused: float = 0.0  # the two lists' weighted fusion (search.fusion)
+    neighbour: float = 0.0  # search.neighbour_share x its better neighbour's fused score
+    date: float = 0.0  # search.date_boost when a time the query names holds the memory
+    when: float = 0.0  # search.when_boost when the query asks when and the memory has a date
+    entity: float = 0.0  # search.entity_boost x its share of the entities the query names
+
+
+@dataclass(frozen=True)
 class SearchHit:
     item: MemoryItem
     score: float  # higher is better; comparable only within one response
     tier: str = PLAINTEXT_TIER
     adapter_version: int = 0  # the cube's current adapter trained on this version; 0: none
+    explain: Optional[ScoreParts] = None  # set when the query asked to explain
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,7 @@ class SearchQuery:
     filter: SearchFilter = SearchFilter()
     # What the query's relative dates ("last week") are relative to, epoch ms; None: now.
     reference_time_ms: Optional[int] = None
+    explain: bool = False  # each hit carries its ScoreParts
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ def test_a_user_keeps_and_edits_memory_and_sees_its_tiers(browser, base_url, peo
     page.click("#run-search")
     first = page.wait_for_selector("#search-results tbody tr").inner_text()
     assert "Miso" in first and "dense #" in first and "bm25 #" in first
+    assert "fused +" in first and "entity +" in first  # the server's score parts
     alice.shot("3-search")
 
     # A stale edit: alice opens version 1, someone else saves version 2 meanwhile.

@@ -1,4 +1,6 @@
 """The full CRUD and history cycle and search, through the real gRPC gateway."""
+import pytest
+
 from memos_cluster.core.types import NewMemory, SearchFilter, SearchMode, TimeRange
 from memos_cluster.placement.shardmap import HashRing, shard_names
 
@@ -48,6 +50,24 @@ def test_hybrid_search_finds_the_right_item(client, cube):
         assert hits[0].tier == "plaintext"
     hits = client.search(cube, "when is the budget meeting", top_k=1)
     assert hits[0].item.id == "work"
+
+
+def test_explain_shows_each_hits_ranks_and_score_parts(client, cube):
+    client.add(cube, FACTS)
+    plain = client.search(cube, "when is the budget meeting", top_k=3)
+    assert all(h.explain is None for h in plain)
+    hits = client.search(cube, "when is the budget meeting", top_k=3, explain=True)
+    assert [h.item.id for h in hits] == [h.item.id for h in plain]
+    for hit in hits:
+        p = hit.explain
+        assert p.fused + p.neighbour + p.date + p.when + p.entity == pytest.approx(hit.score)
+    top = hits[0].explain
+    assert top.bm25_rank == 1 and top.dense_rank >= 1 and top.bm25_score > 0
+    bm25 = client.search(cube, "budget meeting", top_k=1, mode=SearchMode.BM25, explain=True)
+    assert bm25[0].explain.bm25_rank == 1 and bm25[0].explain.dense_rank == 0
+    assert bm25[0].explain.bm25_score == pytest.approx(bm25[0].score)
+    named = client.search(cube, "what does Caroline own", top_k=3, explain=True)
+    assert [h.explain.entity > 0 for h in named] == [h.item.id == "pet" for h in named]
 
 
 def test_structured_filters(client, cube):

@@ -6,7 +6,8 @@ from memos_cluster.api import convert
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.types import (
-    MemoryItem, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
+    MemoryItem, MemoryUpdate, NewMemory, ScoreParts, SearchFilter, SearchHit, SearchMode,
+    SearchQuery, TimeRange)
 
 
 def test_memory_round_trip_keeps_types_and_missing_event_time():
@@ -45,10 +46,21 @@ def test_search_request_unset_fields_stay_unset_and_filter_round_trips():
 @pytest.mark.parametrize("query", [
     SearchQuery(("a", "b"), "q", top_k=5, mode=SearchMode.DENSE, filter=FILTER),
     SearchQuery(("a",), "q"),
+    SearchQuery(("a",), "q", reference_time_ms=0, explain=True),
 ])
 def test_search_query_round_trip(query):
     wire = pb.SearchRequest.FromString(convert.search_to_pb(query).SerializeToString())
     assert convert.search_from_pb(wire) == query
+
+
+@pytest.mark.parametrize("parts", [None, ScoreParts(dense_rank=3, dense_score=0.5, fused=0.25,
+                                                    neighbour=0.125, when=0.5, entity=0.05)])
+def test_a_hits_score_parts_travel_only_when_set(parts):
+    hit = SearchHit(MemoryItem(id="m", cube_id="c", text="t"), 0.75, explain=parts)
+    message = pb.SearchHit()
+    convert.hit_to_pb(hit, message)
+    assert message.HasField("explain") is (parts is not None)
+    assert convert.hit_from_pb(pb.SearchHit.FromString(message.SerializeToString())) == hit
 
 
 @pytest.mark.parametrize("update", [

@@ -57,10 +57,33 @@ def test_a_neighbour_no_retriever_returned_is_not_added():
 
 
 def test_predecessors_are_read_off_the_context_within_a_cube():
-    from memos_cluster.tiers.plaintext.tier import predecessors
+    from memos_cluster.tiers.plaintext.candidates import predecessors
 
     rows = {"1": {"cube_id": "c", "text": "A: hi", "context": ""},
             "2": {"cube_id": "c", "text": "B: yes, in May", "context": "X: old\nA: hi"},
             "3": {"cube_id": "other", "text": "B: no", "context": "A: hi"},
             "4": {"cube_id": "c", "text": "A: hi again", "context": "Y: not a candidate"}}
     assert predecessors(rows) == {"2": "1"}
+
+
+def test_explained_parts_add_up_to_each_candidates_score():
+    from memos_cluster.tiers.plaintext.dates import TimeMatches
+    from memos_cluster.tiers.plaintext.fusion import explain_hybrid, fuse_hybrid
+
+    dense = [("reply", 0.7), ("dated", 0.5), ("named", 0.3)]
+    sparse = [("dated", 6.0), ("other", 4.0), ("reply", 1.0)]
+    knobs = dict(neighbour_share=0.5, predecessor=lambda: {"reply": "other"},
+                 date_boost=0.5, when_boost=0.25,
+                 times=lambda: TimeMatches(frozenset({"dated"}), frozenset({"dated", "named"})),
+                 entity_boost=0.1, entity_shares=lambda: {"named": 0.5})
+    ranked = fuse_hybrid([dense, sparse], [0.4, 0.6], **knobs)
+    parts = explain_hybrid(dense, sparse, [0.4, 0.6], **knobs)
+    assert set(parts) == {key for key, _ in ranked}
+    for key, score in ranked:
+        p = parts[key]
+        assert p.fused + p.neighbour + p.date + p.when + p.entity == pytest.approx(score)
+    assert (parts["dated"].dense_rank, parts["dated"].bm25_rank) == (2, 1)
+    assert (parts["other"].dense_rank, parts["other"].dense_score) == (0, 0.0)
+    assert parts["dated"].date == 0.5 and parts["dated"].when == 0.25
+    assert parts["named"].entity == pytest.approx(0.05) and parts["named"].date == 0.0
+    assert parts["reply"].neighbour == pytest.approx(0.5 * parts["other"].fused)

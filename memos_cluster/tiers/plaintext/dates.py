@@ -91,8 +91,8 @@ def is_when_question(query: str) -> bool:
 class TimeMatches:
     """Which memories the two time boosts apply to, for one query."""
 
-    in_time: frozenset  # keys of memories a time the query names holds
-    dated: frozenset  # keys of memories with a resolved date, if the query asks when; else {}
+    in_time: frozenset = frozenset()  # keys of memories a time the query names holds
+    dated: frozenset = frozenset()  # keys of memories with a resolved date, if asked when
 
 
 def time_matches(times: Callable[[], dict[Key, MemoryTimes]], query: str, reference_ms: int,

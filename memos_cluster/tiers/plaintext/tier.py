@@ -13,6 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import cache
 from typing import Any, Optional, Sequence
 
 from memos_cluster.core.config import MemosConfig
@@ -29,7 +30,8 @@ from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
 from memos_cluster.tiers.plaintext.dates import MemoryTimes, time_matches
-from memos_cluster.tiers.plaintext.fusion import fuse_hybrid
+from memos_cluster.tiers.plaintext.candidates import cut_ties, predecessors, single_hit
+from memos_cluster.tiers.plaintext.fusion import explain_hybrid, fuse_hybrid
 from memos_cluster.tiers.plaintext.listing import Listing
 from memos_cluster.tiers.plaintext.stopwords import stop_words
 from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
@@ -308,14 +310,17 @@ class PlaintextTier:
         if request.mode is SearchMode.BM25:
             results = self._search_one("sparse", query, top_k + TIE_SLACK, expr)
             # milvus-lite reports BM25 as a negated score; the order is already best first.
-            return _cut([SearchHit(self.store.engine.row_to_item(h), abs(float(h["distance"])))
-                         for h in results], top_k)
+            return cut_ties([single_hit(self.store.engine.row_to_item(h),
+                                     abs(float(h["distance"])), rank, request.explain, "bm25")
+                         for rank, h in enumerate(results, start=1)], top_k)
         if request.mode is SearchMode.DENSE:
             results = self._search_one("dense", vector or self.embed_query(query),
                                        top_k + TIE_SLACK, expr)
-            return _cut([SearchHit(self.store.engine.row_to_item(h), float(h["distance"]))
-                         for h in results], top_k)
-        return self._hybrid(query, top_k, expr, vector, request.reference_time_ms)
+            return cut_ties([single_hit(self.store.engine.row_to_item(h), float(h["distance"]),
+                                     rank, request.explain, "dense")
+                         for rank, h in enumerate(results, start=1)], top_k)
+        return self._hybrid(query, top_k, expr, vector, request.reference_time_ms,
+                            request.explain)
 
     def embed_query(self, query: str) -> list[float]:
         """The query's embedding. Who calls it: searches, and MemoryService for a search over
@@ -349,7 +354,7 @@ class PlaintextTier:
 
     def _hybrid(self, query: str, top_k: int, expr: str,
                 given: Optional[Sequence[float]] = None,
-                reference_ms: Optional[int] = None) -> list[SearchHit]:
+                reference_ms: Optional[int] = None, explain: bool = False) -> list[SearchHit]:
         """Dense and BM25 candidates, with their rows, fused (fusion.py). The query is embedded
         on a worker thread while the BM25 search runs: onnxruntime releases the GIL, so the two
         overlap on a second core. Candidates come with their fields, so no third call fetches
@@ -369,16 +374,19 @@ class PlaintextTier:
                  for h in self._search_one("dense", given or vector.result(), candidates, expr,
                                            rows=rows)]
         reference_ms = self.store.now_ms() if reference_ms is None else reference_ms
-        fused = fuse_hybrid(
-            [dense, sparse], [search.dense_weight, search.bm25_weight],
-            method=search.fusion, rrf_k=search.rrf_k, neighbour_share=search.neighbour_share,
-            predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
-            when_boost=search.when_boost,
-            times=lambda: time_matches(lambda: self._times(rows), query, reference_ms),
-            entity_boost=search.entity_boost,
-            entity_shares=lambda: self.structure.entity_shares(query, rows))
-        return [SearchHit(self.store.engine.row_to_item(rows[pk]), score)
-                for pk, score in fused[:top_k]]
+        # Cached: an explained query asks for the candidates' times and entities twice.
+        times = cache(lambda: time_matches(lambda: self._times(rows), query, reference_ms))
+        shares = cache(lambda: self.structure.entity_shares(query, rows))
+        knobs = dict(method=search.fusion, rrf_k=search.rrf_k,
+                     neighbour_share=search.neighbour_share,
+                     predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
+                     when_boost=search.when_boost, times=times,
+                     entity_boost=search.entity_boost, entity_shares=shares)
+        weights = [search.dense_weight, search.bm25_weight]
+        fused = fuse_hybrid([dense, sparse], weights, **knobs)[:top_k]
+        parts = explain_hybrid(dense, sparse, weights, **knobs) if explain else {}
+        return [SearchHit(self.store.engine.row_to_item(rows[pk]), score,
+                          explain=parts.get(pk)) for pk, score in fused]
 
     def health(self) -> ShardHealth:
         self.store.client.list_collections()
@@ -386,27 +394,6 @@ class PlaintextTier:
         return ShardHealth(shard_id=self.shard_id, is_ok=True,
                            detail=f"{len(self.store.cube_ids)} cubes" +
                            (f", {errors} reader failures" if errors else ""))
-
-
-def predecessors(rows: dict[str, dict]) -> dict[str, str]:
-    """pk -> the pk of the candidate just before it in its conversation: the one of the same
-    cube whose text is the last line of its context (ingest puts a turn's preceding turns
-    there, oldest first: data/locomo.py, the `context` of AddMemories)."""
-    by_text = {(row["cube_id"], row["text"]): pk for pk, row in rows.items()}
-    out = {}
-    for pk, row in rows.items():
-        if row["context"]:
-            before = by_text.get((row["cube_id"], row["context"].rsplit("\n", 1)[-1]))
-            if before is not None and before != pk:
-                out[pk] = before
-    return out
-
-
-def _cut(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
-    """Best top_k, equal scores ordered by id: Milvus returns tied rows in storage order, so
-    without this two copies of a cube (an export and its import) could differ at a tie."""
-    hits.sort(key=lambda h: (-h.score, h.item.id))
-    return hits[:top_k]
 
 
 def _same_content(stored: MemoryItem, item: NewMemory) -> bool:

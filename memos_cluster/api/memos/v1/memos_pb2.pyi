@@ -253,7 +253,7 @@ class SearchFilter(_message.Message):
     def __init__(self, memory_types: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., metadata_equals: _Optional[_Mapping[str, _struct_pb2.Value]] = ..., event_time: _Optional[_Union[TimeRange, _Mapping]] = ..., created_at: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("cube_ids", "query", "top_k", "mode", "filter", "has_reference_time", "reference_time_ms")
+    __slots__ = ("cube_ids", "query", "top_k", "mode", "filter", "has_reference_time", "reference_time_ms", "explain")
     CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +261,7 @@ class SearchRequest(_message.Message):
     FILTER_FIELD_NUMBER: _ClassVar[int]
     HAS_REFERENCE_TIME_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     cube_ids: _containers.RepeatedScalarFieldContainer[str]
     query: str
     top_k: int
@@ -268,19 +269,44 @@ class SearchRequest(_message.Message):
     filter: SearchFilter
     has_reference_time: bool
     reference_time_ms: int
-    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., has_reference_time: _Optional[bool] = ..., reference_time_ms: _Optional[int] = ...) -> None: ...
+    explain: bool
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[SearchFilter, _Mapping]] = ..., has_reference_time: _Optional[bool] = ..., reference_time_ms: _Optional[int] = ..., explain: _Optional[bool] = ...) -> None: ...
+
+class ScoreParts(_message.Message):
+    __slots__ = ("dense_rank", "dense_score", "bm25_rank", "bm25_score", "fused", "neighbour", "date", "when", "entity")
+    DENSE_RANK_FIELD_NUMBER: _ClassVar[int]
+    DENSE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    BM25_RANK_FIELD_NUMBER: _ClassVar[int]
+    BM25_SCORE_FIELD_NUMBER: _ClassVar[int]
+    FUSED_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOUR_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    WHEN_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    dense_rank: int
+    dense_score: float
+    bm25_rank: int
+    bm25_score: float
+    fused: float
+    neighbour: float
+    date: float
+    when: float
+    entity: float
+    def __init__(self, dense_rank: _Optional[int] = ..., dense_score: _Optional[float] = ..., bm25_rank: _Optional[int] = ..., bm25_score: _Optional[float] = ..., fused: _Optional[float] = ..., neighbour: _Optional[float] = ..., date: _Optional[float] = ..., when: _Optional[float] = ..., entity: _Optional[float] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("memory", "score", "tier", "adapter_version")
+    __slots__ = ("memory", "score", "tier", "adapter_version", "explain")
     MEMORY_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     memory: Memory
     score: float
     tier: str
     adapter_version: int
-    def __init__(self, memory: _Optional[_Union[Memory, _Mapping]] = ..., score: _Optional[float] = ..., tier: _Optional[str] = ..., adapter_version: _Optional[int] = ...) -> None: ...
+    explain: ScoreParts
+    def __init__(self, memory: _Optional[_Union[Memory, _Mapping]] = ..., score: _Optional[float] = ..., tier: _Optional[str] = ..., adapter_version: _Optional[int] = ..., explain: _Optional[_Union[ScoreParts, _Mapping]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits",)

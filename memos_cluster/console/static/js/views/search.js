@@ -1,7 +1,7 @@
 // The search playground: one query over one or more cubes, the hits with their scores, tier
-// marks, resolved dates and entity links. "Explain" also runs the query dense-only and
-// BM25-only, so each hybrid hit shows its rank and score in both retrievers (three searches:
-// each counts as an access).
+// marks, resolved dates and entity links. "Explain" asks the server for each hit's score parts
+// (ScoreParts): its rank and score in the dense and BM25 lists, then what the fusion, the
+// neighbour spread and the date, "when" and entity boosts added.
 import { api, seg } from "../api.js";
 import { h, clear, table, busy, errorBox, badge, fmtNum } from "../ui.js";
 import { memoryMarks } from "./entities.js";
@@ -16,12 +16,17 @@ export function cubePicker(cubes, name = "cubes") {
 export const picked = (form, name = "cubes") =>
   [...form.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
 
-function parts(byMode, hit) {
-  const key = `${hit.memory.cube_id}/${hit.memory.id}`;
-  return ["dense", "bm25"].map((mode) => {
-    const found = byMode[mode]?.get(key);
-    return found ? `${mode} #${found.rank} (${fmtNum(found.score, 3)})` : `${mode}: not in top`;
-  }).join(" · ");
+// Proto3 JSON leaves a zero number out or writes 64-bit ones as strings: read each as a Number.
+const num = (value) => Number(value || 0);
+
+function parts(hit) {
+  const p = hit.explain;
+  const ranks = ["dense", "bm25"].map((mode) => num(p[`${mode}_rank`])
+    ? `${mode} #${num(p[`${mode}_rank`])} (${fmtNum(num(p[`${mode}_score`]), 3)})`
+    : `${mode}: not a candidate`);
+  const added = ["fused", "neighbour", "date", "when", "entity"].filter((k) => num(p[k]))
+    .map((k) => `${k} +${fmtNum(num(p[k]), 3)}`);
+  return [...ranks, ...(added.length ? [added.join(" ")] : [])].join(" · ");
 }
 
 export async function render(main) {
@@ -41,7 +46,7 @@ export async function render(main) {
         ["SEARCH_MODE_HYBRID", "SEARCH_MODE_DENSE", "SEARCH_MODE_BM25"].map((m) =>
           h("option", { value: m }, m.replace("SEARCH_MODE_", "").toLowerCase())))),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "explain", id: "explain" }),
-        "explain (dense and BM25 ranks)")),
+        "explain (ranks and score parts)")),
     cubePicker(cubes));
   clear(main, h("div", { class: "view-head" }, h("h1", {}, "Search")), form, results);
   return null;
@@ -50,21 +55,13 @@ export async function render(main) {
 async function run(form, results) {
   const data = new FormData(form);
   const request = { cube_ids: picked(form), query: data.get("query"),
-                    top_k: Number(data.get("top_k")), mode: data.get("mode") };
+                    top_k: Number(data.get("top_k")), mode: data.get("mode"),
+                    explain: Boolean(data.get("explain")) };
   let reply;
   const began = performance.now();
   try { reply = await api("POST", "/search", { body: request }); }
   catch (error) { clear(results, errorBox(error)); return; }
   const elapsed = performance.now() - began;
-  const byMode = {};
-  if (data.get("explain") && request.mode === "SEARCH_MODE_HYBRID") {
-    for (const mode of ["dense", "bm25"]) {
-      const other = await api("POST", "/search", { body: { ...request, top_k: Math.min(200, request.top_k * 3),
-                                                          mode: `SEARCH_MODE_${mode.toUpperCase()}` } });
-      byMode[mode] = new Map(other.hits.map((hit, i) =>
-        [`${hit.memory.cube_id}/${hit.memory.id}`, { rank: i + 1, score: hit.score }]));
-    }
-  }
   clear(results, h("p", { class: "muted" }, `${reply.hits.length} hits in ${fmtNum(elapsed, 0)} ms ` +
       "(round trip from this browser)"),
     table([
@@ -72,7 +69,7 @@ async function run(form, results) {
       { label: "Score", class: "num", cell: (hit) => fmtNum(hit.score, 3) },
       { label: "Memory", class: "text", cell: (hit) => h("div", {}, hit.memory.text,
           memoryMarks(hit.memory),
-          Object.keys(byMode).length ? h("div", { class: "muted small why" }, parts(byMode, hit)) : null) },
+          hit.explain ? h("div", { class: "muted small why" }, parts(hit)) : null) },
       { label: "Cube / id", cell: (hit) => h("a", { href: `#/memories/${seg(hit.memory.cube_id)}` },
           `${hit.memory.cube_id} / ${hit.memory.id}`) },
       { label: "Tier", cell: (hit) => h("span", {}, badge(hit.tier || "plaintext"),
