@@ -30,8 +30,9 @@ def test_ingest_search_and_status(running, client, tmp_path):
         again = run_cli("ingest", str(path), "--cube", cube, "--address", running.grpc_address)
         assert f"{cube}: 0 inserted, 41 already present" in again.stdout
         found = run_cli("search", "where is the wifi password", "--cube", cube,
-                        "--top-k", "1", "--address", running.grpc_address)
+                        "--top-k", "1", "--explain", "--address", running.grpc_address)
         assert found.returncode == 0 and f"{cube}/needle" in found.stdout
+        assert "dense #1 (" in found.stdout and "bm25 #1 (" in found.stdout  # --explain
         status = run_cli("status", "--address", running.grpc_address)
         assert "shard-0: ok" in status.stdout and f"cube {cube}: 41 memories" in status.stdout
     finally:
