@@ -360,6 +360,7 @@ class SchedulerConfig:
 
 
 READER_BACKENDS = ("spacy", "none")
+READER_MODES = ("inline", "deferred")
 
 
 @dataclass
@@ -371,9 +372,20 @@ class ReaderConfig:
     backend: str = "spacy"
     # A memory longer than this (characters) is read up to here: spaCy's cost grows with length.
     max_parse_chars: int = 2000
+    # "inline": an add returns once its memories are read and stored; "deferred": it returns
+    # once they are stored, and the shard reads them when its writes pause (docs/structure.md).
+    mode: str = "inline"
+    # deferred: the pause in writes (ms) after which the shard reads what waits ...
+    defer_idle_ms: int = 200
+    # ... or at once while more than this many memories wait (bounds the backlog).
+    defer_max_pending: int = 20000
 
     def __post_init__(self) -> None:
         check_choice("reader.backend", self.backend, READER_BACKENDS)
+        check_choice("reader.mode", self.mode, READER_MODES)
+        if self.defer_idle_ms < 0 or self.defer_max_pending < 0:
+            raise ConfigError("reader.defer_idle_ms and reader.defer_max_pending must be >= 0",
+                              "reader")
         if self.max_parse_chars < 1:
             raise ConfigError("reader.max_parse_chars must be at least 1",
                               "reader.max_parse_chars")

@@ -123,6 +123,9 @@ class MemoryStructure:
 
 
 EMPTY_STRUCTURE = MemoryStructure()
+# A memory stored before the reader ran (reader.mode deferred: tiers/plaintext/deferred.py).
+PENDING_READER = "pending"
+PENDING_STRUCTURE = MemoryStructure(reader=PENDING_READER)
 
 
 def stored_periods(data: Optional[dict[str, Any]]) -> tuple[tuple[int, int], ...]:

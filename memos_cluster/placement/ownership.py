@@ -189,7 +189,7 @@ class GuardedShard:
         """A cube from an export (memos-cluster import); refused if it exists."""
         with self.guard.writing(export.cube_id, creates=True):
             num_rows = self.tier.transfer.import_cube(export, must_be_new=True)
-        self.tier.structure.forget(export.cube_id)
+        self.tier.imported(export.cube_id)
         return num_rows
 
     # ---- the directory's side: layout, moves, the shards view -------------------------------
@@ -208,7 +208,7 @@ class GuardedShard:
     def import_cube(self, export) -> int:
         """A moved cube's copy arriving here (a partial earlier copy is replaced)."""
         num_rows = self.tier.transfer.import_cube(export)
-        self.tier.structure.forget(export.cube_id)
+        self.tier.imported(export.cube_id)
         return num_rows
 
     def adopt_cube(self, cube_id: str) -> None:

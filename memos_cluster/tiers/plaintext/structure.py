@@ -25,6 +25,7 @@ from memos_cluster.core.errors import NotFound
 from memos_cluster.core.structure import (
     EMPTY_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep,
     stored_entity_ids)
+from memos_cluster.core.types import MemoryItem
 from memos_cluster.reader.base import MemoryReader, ReaderInput
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.filters import scope_expr
@@ -232,12 +233,25 @@ class StructureIndex:
         # Milvus has no ORDER BY: the ids after the cursor (small rows), sorted, then the batch.
         ids = sorted(r["memory_id"] for r in store.scan_rows(
             store.names.collection, expr.render(), ["pk", "memory_id"]))[:batch_size]
+        num_read, changed = self.reread(cube_id, ids)
+        num_changed = len(changed)
+        total = store.count(store.names.collection, [cube_id])
+        done = len(ids) < batch_size
+        return ReindexStep(num_read, num_changed, None if done or not ids else ids[-1], total,
+                           tuple(i.id for i in changed))
+
+    def reread(self, cube_id: str, ids: Sequence[str]) -> tuple[int, list[MemoryItem]]:
+        """Read these current memories again (the reader outside the write lock) and rewrite
+        those whose structure changed: same version, same vector, new structure and BM25 text;
+        a memory updated or deleted meanwhile is left alone. Returns how many were read and
+        the rewritten ones. Who calls it: reindex, and the deferred reader (deferred.py)."""
+        store = self._store
         found = store.current_rows(cube_id, ids)
-        rows = [found[i] for i in ids if i in found]
-        items = [store.engine.row_to_item(r) for r in rows]
+        items = [store.engine.row_to_item(found[i]) for i in ids if i in found]
         structures = self.read([reader_input(i) for i in items])
-        changed: list = []
+        changed: list[MemoryItem] = []
         with store.write_lock:
+            store.require_cube(cube_id)
             current = store.current_rows(cube_id, [i.id for i in items])
             fresh = [i for i in items if i.id in current
                      and int(current[i.id]["version"]) == i.version]
@@ -253,11 +267,7 @@ class StructureIndex:
                                     [store.memory_row(i, vectors[i.id]) for i in changed])
                 store.wrote(len(changed))
                 self.put(cube_id, changed)
-        num_changed = len(changed)
-        total = store.count(store.names.collection, [cube_id])
-        done = len(ids) < batch_size
-        return ReindexStep(len(rows), num_changed, None if done or not ids else ids[-1], total,
-                           tuple(i.id for i in changed))
+        return len(items), changed
 
 
 def reader_input(item: Any) -> ReaderInput:

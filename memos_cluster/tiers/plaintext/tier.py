@@ -23,13 +23,15 @@ from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
 from memos_cluster.core.structure import (
-    EntityDetail, EntityPage, EntityQuery, ReindexStep, stored_periods)
+    PENDING_READER, PENDING_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure,
+    ReindexStep, stored_periods)
 from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.reader import MemoryReader, ReaderInput, make_reader
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
 from memos_cluster.tiers.plaintext.dates import MemoryTimes, time_matches
+from memos_cluster.tiers.plaintext.deferred import DeferredReads
 from memos_cluster.tiers.plaintext.candidates import cut_ties, predecessors, single_hit
 from memos_cluster.tiers.plaintext.fusion import explain_hybrid, fuse_hybrid
 from memos_cluster.tiers.plaintext.listing import Listing
@@ -40,6 +42,7 @@ from memos_cluster.tiers.plaintext.transfer import Transfer
 
 TIE_SLACK = 8  # extra rows fetched so a tie at the top_k cut is broken by id, not storage order
 QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
+DEFERRED_BATCH = 64  # memories the deferred reader reads and rewrites at a time
 
 
 class PlaintextTier:
@@ -60,6 +63,12 @@ class PlaintextTier:
         self.duplicates = Duplicates(self.store)
         self.transfer = Transfer(self.store)
         self.listing = Listing(self.store)
+        reader_config = config.reader
+        self.deferred: Optional[DeferredReads] = None  # reader.mode deferred: deferred.py
+        if reader_config.mode == "deferred" and reader_config.backend != "none":
+            self.deferred = DeferredReads(
+                self.structure.reread, idle_s=reader_config.defer_idle_ms / 1000,
+                max_pending=reader_config.defer_max_pending, batch_size=DEFERRED_BATCH)
         self._query_pool: Optional[ThreadPoolExecutor] = None  # made by open(); see _hybrid
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -74,6 +83,28 @@ class PlaintextTier:
                         stop_words(self._config.storage.bm25_stop_words))
         self._query_pool = ThreadPoolExecutor(max_workers=QUERY_EMBED_THREADS,
                                               thread_name_prefix=f"{self.shard_id}-embed")
+        if self.deferred is not None:
+            self._resume_deferred()
+            self.deferred.start(f"{self.shard_id}-reader")
+
+    def imported(self, cube_id: str) -> None:
+        """A cube's rows were written by an import or a move: its graph reloads, and its
+        memories stored pending elsewhere are read here. Who calls it: placement/ownership."""
+        self.structure.forget(cube_id)
+        if self.deferred is not None:
+            self._resume_deferred(scope_expr([cube_id]).render() + " and ")
+
+    def _resume_deferred(self, scope: str = "") -> None:
+        """Enqueue the memories a previous run (or, `scope`, the cube an import wrote) stored
+        and did not read: a crash or a stop before the reader got to them."""
+        rows = self.store.scan_rows(self.store.names.collection,
+                                    scope + f'structure["r"] == "{PENDING_READER}"',
+                                    ["pk", "cube_id", "memory_id"])
+        by_cube: dict[str, list[str]] = {}
+        for row in rows:
+            by_cube.setdefault(row["cube_id"], []).append(row["memory_id"])
+        for cube_id, ids in sorted(by_cube.items()):
+            self.deferred.enqueue(cube_id, sorted(ids))
 
     def warm_up(self) -> None:
         """Load the embedding model and the reader now rather than on the first request."""
@@ -85,6 +116,8 @@ class PlaintextTier:
         return self.store.flush_if_due()
 
     def close(self) -> None:
+        if self.deferred is not None:
+            self.deferred.stop()
         if self._query_pool is not None:
             self._query_pool.shutdown(wait=True)
             self._query_pool = None
@@ -121,6 +154,8 @@ class PlaintextTier:
             self.store.client.delete(self.store.names.cube_collection, ids=[cube_id])
             self.structure.delete_cube(cube_id)
             self.store.cube_ids.discard(cube_id)
+            if self.deferred is not None:
+                self.deferred.drop_cube(cube_id)
         return num_memories
 
     def list_cubes(self) -> list[CubeSpec]:
@@ -159,23 +194,18 @@ class PlaintextTier:
         elif len(vectors) != len(items) or any(len(v) != self._embedder.dim for v in vectors):
             raise InvalidArgument(f"vectors must be {len(items)} rows of {self._embedder.dim}",
                                   "vectors")
-        # Read (spaCy, ~6 ms a memory) only what is not stored yet: a retried or resumed
-        # batch is mostly ids already acknowledged, which the write leaves alone.
-        stored_before = self.store.current_rows(cube_id, [i.id for i in items if i.id])
-        read = [i for i, memory_id in enumerate(ids) if memory_id not in stored_before]
-        structures = dict(zip(read, self.structure.read([reader_input(items[i])
-                                                         for i in read])))
+        structures = self._read_new(cube_id, ids, items)
         with self.store.write_lock:
             self.store.require_cube(cube_id)
             existing = self.store.current_rows(cube_id, [i.id for i in items if i.id])
             rows, stored, num_unchanged = [], [], 0
             now_ms = self.store.now_ms()
             new = [i for i, memory_id in enumerate(ids) if memory_id not in existing]
-            late = [i for i in new if i not in structures]  # deleted since: read them now
+            late = [i for i in new if i not in structures and self.deferred is None]
             structures.update(zip(late, self.structure.read([reader_input(items[i])
                                                              for i in late])))
-            resolved = dict(zip(new, self.structure.resolve(cube_id,
-                                                            [structures[i] for i in new])))
+            resolved = dict(zip(new, self.structure.resolve(
+                cube_id, [structures.get(i, PENDING_STRUCTURE) for i in new])))
             for index, (memory_id, item, vector) in enumerate(zip(ids, items, vectors)):
                 if memory_id in existing:
                     if not _same_content(self.store.engine.row_to_item(existing[memory_id]),
@@ -197,6 +227,8 @@ class PlaintextTier:
                 self.store.client.insert(self.store.names.collection, rows)
                 self.store.wrote(len(rows))
                 self.structure.put(cube_id, stored)
+        if self.deferred is not None and stored:
+            self.deferred.enqueue(cube_id, [item.id for item in stored])
         return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged)
 
 
@@ -211,6 +243,19 @@ class PlaintextTier:
     def list_memories(self, query: ListQuery) -> MemoryPage:
         """A page of the cube's current memories, newest update first (listing.py)."""
         return self.listing.page(query, self._config.limits)
+
+    def _read_new(self, cube_id: str, ids: list[str],
+                  items: Sequence[NewMemory]) -> dict[int, MemoryStructure]:
+        """The structures of the batch's memories not stored yet, by index: read now (spaCy,
+        ~6 ms a memory), or, deferred, none (they are stored pending and read later). A
+        retried or resumed batch is mostly ids already acknowledged, which the write leaves
+        alone, so those are not read."""
+        if self.deferred is not None:
+            self.deferred.note_write()
+            return {}
+        stored_before = self.store.current_rows(cube_id, [i.id for i in items if i.id])
+        read = [i for i, memory_id in enumerate(ids) if memory_id not in stored_before]
+        return dict(zip(read, self.structure.read([reader_input(items[i]) for i in read])))
 
     def update(self, update: MemoryUpdate) -> MemoryItem:
         """Write a new version; the previous one goes to history first, so a crash between the
@@ -391,9 +436,14 @@ class PlaintextTier:
     def health(self) -> ShardHealth:
         self.store.client.list_collections()
         errors = self.structure.num_reader_errors
-        return ShardHealth(shard_id=self.shard_id, is_ok=True,
-                           detail=f"{len(self.store.cube_ids)} cubes" +
-                           (f", {errors} reader failures" if errors else ""))
+        detail = f"{len(self.store.cube_ids)} cubes" + \
+            (f", {errors} reader failures" if errors else "")
+        if self.deferred is not None:
+            # The bench and operators read the backlog here ("N memories waiting for the reader").
+            detail += f", {self.deferred.num_pending} memories waiting for the reader"
+            if self.deferred.num_errors:
+                detail += f" ({self.deferred.num_errors} deferred reads retried)"
+        return ShardHealth(shard_id=self.shard_id, is_ok=True, detail=detail)
 
 
 def _same_content(stored: MemoryItem, item: NewMemory) -> bool:
