@@ -8,8 +8,9 @@ written as JSON. Not a test: it asserts nothing about speed.
 from __future__ import annotations
 
 import functools
+import re
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from memos_cluster.bench.stats import percentiles_ms, timed
 from memos_cluster.client import MemosClient
@@ -21,6 +22,22 @@ def _time_transport(client: MemosClient, cube: str, questions: list[str]) -> dic
     search = [t for q in questions
               for t in timed(functools.partial(client.search, cube, q, top_k=10), 1)]
     return {"search": search, "ping": timed(client.ping, len(questions))}
+
+
+def _wait_for_reader(client: MemosClient, start: float,
+                     timeout_s: float = 600) -> Optional[float]:
+    """Seconds from `start` until no shard has memories waiting for the deferred reader (its
+    health detail says "N memories waiting for the reader"); None in inline mode."""
+    deadline = time.perf_counter() + timeout_s
+    deferred = False
+    while time.perf_counter() < deadline:
+        waiting = [re.search(r"(\d+) memories waiting", shard.detail)
+                   for shard in client.health()]
+        deferred = deferred or any(waiting)
+        if not any(match and int(match.group(1)) for match in waiting):
+            return time.perf_counter() - start if deferred else None
+        time.sleep(0.05)
+    raise TimeoutError(f"memories still waiting for the reader after {timeout_s} s")
 
 
 def _figures(samples: dict[str, list[float]]) -> dict[str, Any]:
@@ -48,6 +65,7 @@ def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
         start = time.perf_counter()
         first.add_many(cube, memories, batch_size=batch_size, in_flight=2)
         ingest_s = time.perf_counter() - start
+        structure_s = _wait_for_reader(first, start)
         for client in clients.values():  # warm-up: models, indexes, handles and channels
             for question in questions[:5]:
                 client.search(cube, question, top_k=10)
@@ -63,6 +81,7 @@ def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
     result = {"conversation": conversation, "items": len(memories),
               "ingest_items_per_s": round(len(memories) / ingest_s, 1),
               "ingest_batch_size": batch_size, "ingest_in_flight": 2,
+              "reader_deferred": structure_s is not None,
               **next(iter(transports.values())),
               "transports": transports}
     if "http" in transports and "grpc" in transports:
@@ -70,6 +89,11 @@ def run_gateway_bench(clients: Mapping[str, MemosClient], data_path: str,
             transports["http"]["search_ms"]["p50"] / transports["grpc"]["search_ms"]["p50"], 2)
     say(f"ingest: {result['items']} items in {ingest_s:.2f} s = "
         f"{result['ingest_items_per_s']} items/s (batches of {batch_size}, 2 in flight)")
+    if structure_s is not None:  # reader.mode deferred: when the structure caught up
+        result["structure_ready_s"] = round(structure_s, 2)
+        result["structure_items_per_s"] = round(len(memories) / structure_s, 1)
+        say(f"structure (reader.mode deferred): every memory read {structure_s:.2f} s after the "
+            f"ingest began = {result['structure_items_per_s']} items/s")
     for name, figures in transports.items():
         for rpc in ("search", "ping"):
             f = figures[f"{rpc}_ms"]

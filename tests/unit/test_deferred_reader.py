@@ -39,11 +39,13 @@ def test_the_worker_waits_for_writes_to_pause_then_reads_in_batches():
     queue = DeferredReads(reread, idle_s=0.3, max_pending=100, batch_size=2)
     queue.start("test")
     try:
-        queue.note_write()
-        queue.enqueue("a", ["1", "2", "3"])
-        queue.enqueue("a", ["2"])  # a retried add: counted once
-        queue.enqueue("b", ["x"])
-        assert queue.num_pending == 4
+        with queue.writing():
+            queue.enqueue("a", ["1", "2", "3"])
+            queue.enqueue("a", ["2"])  # a retried add: counted once
+            queue.enqueue("b", ["x"])
+            assert queue.num_pending == 4
+            time.sleep(0.4)
+            assert reread.batches == []  # an add is running
         time.sleep(0.1)
         assert reread.batches == []  # the writes have not paused long enough
         assert queue.wait_drained(10)
@@ -57,8 +59,8 @@ def test_a_backlog_past_the_bound_is_read_without_waiting_for_a_pause():
     queue = DeferredReads(reread, idle_s=3600, max_pending=2, batch_size=10)
     queue.start("test")
     try:
-        queue.note_write()
-        queue.enqueue("a", ["1", "2", "3"])
+        with queue.writing():
+            queue.enqueue("a", ["1", "2", "3"])
         deadline = time.monotonic() + 10
         while not reread.batches and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -11,7 +11,7 @@ marked so in Milvus, and the tier's open() enqueues every marked one again.
 Until its structure arrives a memory is searchable by its words and meaning, without the date
 and entity boosts, and shows no dates or entities.
 
-Who uses it: PlaintextTier (add enqueues and notes each write; open starts the worker, close
+Who uses it: PlaintextTier (each add runs inside `writing()` and enqueues; open starts the worker, close
 stops it; health reports the backlog). Bookkeeping only: the reading and writing is the
 `reread` callable's.
 """
@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Optional, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Sequence
 
 from memos_cluster.core.errors import NotFound
 
@@ -46,6 +47,7 @@ class DeferredReads:
         self._num_pending = 0
         self._in_flight = 0  # memories the worker has taken and not yet written
         self._last_write = float("-inf")
+        self._num_writing = 0  # adds running now
         self._retry_at = float("-inf")
         self._cond = threading.Condition()
         self._thread: Optional[threading.Thread] = None
@@ -53,10 +55,19 @@ class DeferredReads:
         self.num_errors = 0  # batches that failed (retried after RETRY_AFTER_S)
 
     # ---- the tier's side -----------------------------------------------------------------
-    def note_write(self) -> None:
-        """Who calls it: the tier, on every add (the worker waits for a pause in them)."""
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around each add (the worker waits until none runs and none ended for idle_s: an
+        add's embedding would otherwise share its cores with the reader)."""
         with self._cond:
-            self._last_write = self._clock()
+            self._num_writing += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._num_writing -= 1
+                self._last_write = self._clock()
+                self._cond.notify_all()
 
     def enqueue(self, cube_id: str, memory_ids: Sequence[str]) -> None:
         """Memories stored with a pending structure. Who calls it: the tier's add, after Milvus
@@ -116,8 +127,9 @@ class DeferredReads:
                 now = self._clock()
                 if self._num_pending:
                     ready = max(self._last_write + self._idle_s, self._retry_at)
-                    if now >= ready or (self._num_pending > self._max_pending
-                                        and now >= self._retry_at):
+                    paused = now >= ready and not self._num_writing
+                    if paused or (self._num_pending > self._max_pending
+                                  and now >= self._retry_at):
                         cube_id = next(iter(self._pending))
                         ids = list(self._pending[cube_id])[: self._batch_size]
                         for memory_id in ids:

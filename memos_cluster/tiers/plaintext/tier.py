@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import cache
 from typing import Any, Optional, Sequence
@@ -186,6 +187,11 @@ class PlaintextTier:
         same content is left alone; with different content it is ALREADY_EXISTS (use update).
         `vectors`: the items' embeddings when the caller computed them (bulk ingest: the same
         model, `embed_inputs` of the items), one row per item."""
+        with self.deferred.writing() if self.deferred is not None else nullcontext():
+            return self._add(cube_id, items, vectors)
+
+    def _add(self, cube_id: str, items: Sequence[NewMemory],
+             vectors: Optional[Any]) -> AddResult:
         self.store.require_cube(cube_id)
         ids = [item.id or uuid.uuid4().hex for item in items]
         if vectors is None:
@@ -251,7 +257,6 @@ class PlaintextTier:
         retried or resumed batch is mostly ids already acknowledged, which the write leaves
         alone, so those are not read."""
         if self.deferred is not None:
-            self.deferred.note_write()
             return {}
         stored_before = self.store.current_rows(cube_id, [i.id for i in items if i.id])
         read = [i for i, memory_id in enumerate(ids) if memory_id not in stored_before]
