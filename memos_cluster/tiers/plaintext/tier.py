@@ -194,13 +194,20 @@ class PlaintextTier:
              vectors: Optional[Any]) -> AddResult:
         self.store.require_cube(cube_id)
         ids = [item.id or uuid.uuid4().hex for item in items]
+        embedding = None
         if vectors is None:
-            vectors = self._embedder.embed(
-                embed_inputs(items, self._config.embedder.include_context))
+            if self._query_pool is None:
+                raise Unavailable(f"{self.shard_id} is not open")
+            # Embedded on a pool thread while the reader runs here: onnxruntime releases the
+            # GIL, so spaCy's single-threaded work overlaps the embedding instead of following it.
+            embedding = self._query_pool.submit(self._embedder.embed, embed_inputs(
+                items, self._config.embedder.include_context))
         elif len(vectors) != len(items) or any(len(v) != self._embedder.dim for v in vectors):
             raise InvalidArgument(f"vectors must be {len(items)} rows of {self._embedder.dim}",
                                   "vectors")
         structures = self._read_new(cube_id, ids, items)
+        if embedding is not None:
+            vectors = embedding.result()
         with self.store.write_lock:
             self.store.require_cube(cube_id)
             existing = self.store.current_rows(cube_id, [i.id for i in items if i.id])
