@@ -9,7 +9,9 @@ What it returns for "Caroline: I went to a LGBTQ support group yesterday" (event
   names in a "Name:" prefix, so the prefix is parsed here), "a LGBTQ support group" ->
   "LGBTQ support group" (CONCEPT: a noun phrase NER does not tag);
 - relations: (Caroline, go to, LGBTQ support group).
-About 3 ms a short memory on one core (whole pipeline, batched with nlp.pipe).
+About 6 ms a LoCoMo turn on one core on Python 3.11, whose spaCy wheels are built with Cython
+profiling hooks (3 ms on 3.12 or a wheel rebuilt without them; docs/structure.md); whole
+pipeline, batched with nlp.pipe (64 a batch: larger batches gain nothing).
 
 Who builds it: `make_reader` (reader/__init__.py) for the shard's plaintext tier; the pipeline
 loads on first use, not in the constructor.
