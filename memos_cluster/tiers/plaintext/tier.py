@@ -14,7 +14,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import replace
-from functools import cache
 from typing import Any, Optional, Sequence
 
 from memos_cluster.core.config import MemosConfig
@@ -22,26 +21,23 @@ from memos_cluster.core.errors import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable)
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
-    MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
+    MemoryUpdate, NewMemory, SearchHit, SearchQuery, ShardHealth)
 from memos_cluster.core.structure import (
     PENDING_READER, PENDING_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure,
-    ReindexStep, stored_periods)
+    ReindexStep)
 from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.reader import MemoryReader, ReaderInput, make_reader
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
-from memos_cluster.tiers.plaintext.filters import build_search_expr, scope_expr
-from memos_cluster.tiers.plaintext.dates import MemoryTimes, time_matches
+from memos_cluster.tiers.plaintext.filters import scope_expr
 from memos_cluster.tiers.plaintext.deferred import DeferredReads
-from memos_cluster.tiers.plaintext.candidates import cut_ties, predecessors, single_hit
-from memos_cluster.tiers.plaintext.fusion import explain_hybrid, fuse_hybrid
 from memos_cluster.tiers.plaintext.listing import Listing
+from memos_cluster.tiers.plaintext.search import Searcher
 from memos_cluster.tiers.plaintext.stopwords import stop_words
 from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
 from memos_cluster.tiers.plaintext.structure import StructureIndex, reader_input
 from memos_cluster.tiers.plaintext.transfer import Transfer
 
-TIE_SLACK = 8  # extra rows fetched so a tie at the top_k cut is broken by id, not storage order
 QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
 DEFERRED_BATCH = 64  # memories the deferred reader reads and rewrites at a time
 
@@ -64,6 +60,7 @@ class PlaintextTier:
         self.duplicates = Duplicates(self.store)
         self.transfer = Transfer(self.store)
         self.listing = Listing(self.store)
+        self.searcher = Searcher(self.store, self.structure, embedder, config.search)
         reader_config = config.reader
         self.deferred: Optional[DeferredReads] = None  # reader.mode deferred: deferred.py
         if reader_config.mode == "deferred" and reader_config.backend != "none":
@@ -353,97 +350,25 @@ class PlaintextTier:
         return self.structure.detail(cube_id, entity_ref,
                                      lambda ids: list(self.get(cube_id, ids).items))
 
-    # ---- search ----------------------------------------------------------------------------
+    # ---- search (search.py) -------------------------------------------------------------
     def search(self, request: SearchQuery,
                vector: Optional[Sequence[float]] = None) -> list[SearchHit]:
         """Top-k current memories of the request's cubes (all owned by this shard), best first.
         `vector`: the query's embedding when the caller has it (a search over several shards
         embeds its query once, `embed_query`), else embedded here."""
-        for cube_id in request.cube_ids:
-            self.store.require_cube(cube_id)
-        expr = build_search_expr(list(request.cube_ids), request.filter,
-                                 self.store.engine.event_time_none).render()
-        query, top_k = request.query, request.top_k
-        if request.mode is SearchMode.BM25:
-            results = self._search_one("sparse", query, top_k + TIE_SLACK, expr)
-            # milvus-lite reports BM25 as a negated score; the order is already best first.
-            return cut_ties([single_hit(self.store.engine.row_to_item(h),
-                                     abs(float(h["distance"])), rank, request.explain, "bm25")
-                         for rank, h in enumerate(results, start=1)], top_k)
-        if request.mode is SearchMode.DENSE:
-            results = self._search_one("dense", vector or self.embed_query(query),
-                                       top_k + TIE_SLACK, expr)
-            return cut_ties([single_hit(self.store.engine.row_to_item(h), float(h["distance"]),
-                                     rank, request.explain, "dense")
-                         for rank, h in enumerate(results, start=1)], top_k)
-        return self._hybrid(query, top_k, expr, vector, request.reference_time_ms,
-                            request.explain)
+        if self._query_pool is None:
+            raise Unavailable(f"{self.shard_id} is not open")
+        return self.searcher.search(request, self._query_pool, vector)
 
     def embed_query(self, query: str) -> list[float]:
         """The query's embedding. Who calls it: searches, and MemoryService for a search over
         several shards (so the query is embedded once, on one of them)."""
-        return self.embed_texts([query])[0]
+        return self.searcher.embed_texts([query])[0]
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         """L2-normalised embeddings of texts by the tier's model. Who calls it: MemoryService
         (memory_mode auto compares a query with a question adapter's questions)."""
-        return [[float(x) for x in row] for row in self._embedder.embed(texts)]
-
-    def _search_one(self, field: str, data: Any, limit: int, expr: str,
-                    rows: Optional[dict[str, dict]] = None) -> list[dict]:
-        """The hits of one retriever with their fields; `rows`, when given, collects each
-        hit's row by primary key."""
-        results = self.store.client.search(
-            self.store.names.collection, data=[data], anns_field=field, limit=limit, filter=expr,
-            search_params=self.store.search_params(field), output_fields=ms.MEMORY_FIELDS)
-        hits = list(results[0]) if results else []
-        if rows is not None:
-            for hit in hits:
-                rows.setdefault(hit["pk"], hit)
-        return hits
-
-    def _times(self, rows: dict[str, dict]) -> dict[str, MemoryTimes]:
-        """Each candidate's event time and resolved dates, for the time boosts."""
-        decode = self.store.engine.decode_event_time
-        return {pk: MemoryTimes(decode(row.get("event_time_ms")),
-                                stored_periods(row.get("structure")))
-                for pk, row in rows.items()}
-
-    def _hybrid(self, query: str, top_k: int, expr: str,
-                given: Optional[Sequence[float]] = None,
-                reference_ms: Optional[int] = None, explain: bool = False) -> list[SearchHit]:
-        """Dense and BM25 candidates, with their rows, fused (fusion.py). The query is embedded
-        on a worker thread while the BM25 search runs: onnxruntime releases the GIL, so the two
-        overlap on a second core. Candidates come with their fields, so no third call fetches
-        the winners (fields cost the engine 0.1 ms more a search at 10k rows; a `get` of the
-        top_k rows cost 1.3 ms of the engine's time and 0.8 ms of ours)."""
-        search = self._config.search
-        candidates = max(top_k, search.num_candidates)
-        if self._query_pool is None:
-            raise Unavailable(f"{self.shard_id} is not open")
-        # A vector the caller embedded needs no thread; otherwise embed beside the BM25 search.
-        vector = None if given else self._query_pool.submit(self.embed_query, query)
-        rows: dict[str, dict] = {}
-        # BM25 scores: abs() keeps them positive whichever sign the engine reports them with.
-        sparse = [(h["pk"], abs(float(h["distance"])))
-                  for h in self._search_one("sparse", query, candidates, expr, rows=rows)]
-        dense = [(h["pk"], float(h["distance"]))
-                 for h in self._search_one("dense", given or vector.result(), candidates, expr,
-                                           rows=rows)]
-        reference_ms = self.store.now_ms() if reference_ms is None else reference_ms
-        # Cached: an explained query asks for the candidates' times and entities twice.
-        times = cache(lambda: time_matches(lambda: self._times(rows), query, reference_ms))
-        shares = cache(lambda: self.structure.entity_shares(query, rows))
-        knobs = dict(method=search.fusion, rrf_k=search.rrf_k,
-                     neighbour_share=search.neighbour_share,
-                     predecessor=lambda: predecessors(rows), date_boost=search.date_boost,
-                     when_boost=search.when_boost, times=times,
-                     entity_boost=search.entity_boost, entity_shares=shares)
-        weights = [search.dense_weight, search.bm25_weight]
-        fused = fuse_hybrid([dense, sparse], weights, **knobs)[:top_k]
-        parts = explain_hybrid(dense, sparse, weights, **knobs) if explain else {}
-        return [SearchHit(self.store.engine.row_to_item(rows[pk]), score,
-                          explain=parts.get(pk)) for pk, score in fused]
+        return self.searcher.embed_texts(texts)
 
     def health(self) -> ShardHealth:
         self.store.client.list_collections()
