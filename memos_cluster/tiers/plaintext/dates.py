@@ -11,7 +11,7 @@ chosen by leave-one-conversation-out cross-validation (bench locomo --cross-vali
   the memories that hold a resolved time expression (`search.when_boost`): the answer to a
   "when" is a memory that says when.
 Event times and resolved dates are UTC, as ingest writes them.
-Who calls it: fusion.fuse_hybrid (PlaintextTier._hybrid and the cross-validation).
+Who calls it: fusion.fuse_hybrid (Searcher._hybrid and the cross-validation).
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def time_matches(times: Callable[[], dict[Key, MemoryTimes]], query: str, refere
         wanted = tuple(q for q in wanted if q.granularity == "month")
     asks_when = is_when_question(query)
     if not wanted and not asks_when:
-        return TimeMatches(frozenset(), frozenset())
+        return TimeMatches()
     memories = times()
     in_time = frozenset(k for k, t in memories.items() if any(q.holds(t) for q in wanted))
     dated = frozenset(k for k, t in memories.items() if t.periods) if asks_when \

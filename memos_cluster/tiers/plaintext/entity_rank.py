@@ -6,7 +6,7 @@ candidate mentions. A speaker's own turns mention the speaker (the reader resolv
 question about a person reaches what that person said, which rarely shares the question's words
 ("Melanie: I signed up for pottery classes"). Only named entities count (people, places,
 organisations, works, names): a concept the query names ("pottery") is already BM25's.
-Who calls it: PlaintextTier._hybrid (each cube's graph alone) and the cross-validation.
+Who calls it: Searcher._hybrid (each cube's graph alone) and the cross-validation.
 """
 from __future__ import annotations
 

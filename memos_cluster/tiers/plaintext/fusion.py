@@ -88,7 +88,7 @@ def fuse_hybrid(scored: Sequence[Sequence[tuple[Key, float]]], weights: Sequence
                 entity_shares: Callable[[], dict[Key, float]] = dict,
                 ) -> list[tuple[Key, float]]:
     """Hybrid mode's whole ranking: `fuse_base`, then `boost`. Who calls it:
-    PlaintextTier._hybrid; the cross-validation (bench/crossval.py) calls the two halves, so
+    Searcher._hybrid; the cross-validation (bench/crossval.py) calls the two halves, so
     the bench scores what the engine does."""
     fused = fuse_base(scored, weights, method=method, rrf_k=rrf_k,
                       neighbour_share=neighbour_share, predecessor=predecessor)
@@ -135,11 +135,12 @@ def explain_hybrid(dense: Sequence[tuple[Key, float]], sparse: Sequence[tuple[Ke
                    ) -> dict[Key, ScoreParts]:
     """Each candidate's parts of `fuse_hybrid`'s score for the same arguments (dense and BM25
     lists best first, weights in that order): fused + neighbour + date + when + entity is
-    its score. Who calls it: PlaintextTier._hybrid, for a query with `explain`; it runs the
-    same steps again, so the ranking itself pays nothing when nobody asks."""
-    fused = dict(fuse_base([dense, sparse], weights, method=method, rrf_k=rrf_k))
-    spread = dict(fuse_base([dense, sparse], weights, method=method, rrf_k=rrf_k,
-                            neighbour_share=neighbour_share, predecessor=predecessor))
+    its score. Who calls it: Searcher._hybrid, for a query with `explain`; it runs the same
+    steps again, so the ranking itself pays nothing when nobody asks."""
+    base = fuse_base([dense, sparse], weights, method=method, rrf_k=rrf_k)
+    fused = dict(base)
+    spread = dict(spread_to_neighbours(base, predecessor(), neighbour_share)
+                  if neighbour_share > 0 else base)
     matches = times() if date_boost > 0 or when_boost > 0 else TimeMatches()
     shares = entity_shares() if entity_boost > 0 else {}
     dense_at = {key: (rank, score) for rank, (key, score) in enumerate(dense, start=1)}

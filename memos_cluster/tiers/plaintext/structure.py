@@ -191,7 +191,7 @@ class StructureIndex:
 
     def entity_shares(self, query: str, rows: dict[str, dict]) -> dict[str, float]:
         """Each candidate row's share of the entities the query names in its own cube (each
-        cube's graph alone). Who calls it: PlaintextTier._hybrid, for the entity boost."""
+        cube's graph alone). Who calls it: Searcher._hybrid, for the entity boost."""
         shares: dict[str, float] = {}
         for cube_id in {row["cube_id"] for row in rows.values()}:
             with self._lock:

@@ -29,7 +29,7 @@ from memos_cluster.embed.base import Embedder, embed_inputs
 from memos_cluster.reader import MemoryReader, ReaderInput, make_reader
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
-from memos_cluster.tiers.plaintext.filters import scope_expr
+from memos_cluster.tiers.plaintext.filters import Expr, scope_expr
 from memos_cluster.tiers.plaintext.deferred import DeferredReads
 from memos_cluster.tiers.plaintext.listing import Listing
 from memos_cluster.tiers.plaintext.search import Searcher
@@ -90,13 +90,14 @@ class PlaintextTier:
         memories stored pending elsewhere are read here. Who calls it: placement/ownership."""
         self.structure.forget(cube_id)
         if self.deferred is not None:
-            self._resume_deferred(scope_expr([cube_id]).render() + " and ")
+            self._resume_deferred(cube_id)
 
-    def _resume_deferred(self, scope: str = "") -> None:
-        """Enqueue the memories a previous run (or, `scope`, the cube an import wrote) stored
-        and did not read: a crash or a stop before the reader got to them."""
-        rows = self.store.scan_rows(self.store.names.collection,
-                                    scope + f'structure["r"] == "{PENDING_READER}"',
+    def _resume_deferred(self, cube_id: Optional[str] = None) -> None:
+        """Enqueue the memories a previous run (or, given `cube_id`, the cube an import wrote)
+        stored and did not read: a crash or a stop before the reader got to them."""
+        expr = scope_expr([cube_id]) if cube_id is not None else Expr()
+        expr.add(f'structure["r"] == {expr.param(PENDING_READER)}')
+        rows = self.store.scan_rows(self.store.names.collection, expr.render(),
                                     ["pk", "cube_id", "memory_id"])
         by_cube: dict[str, list[str]] = {}
         for row in rows:
