@@ -135,11 +135,6 @@ def stored_periods(data: Optional[dict[str, Any]]) -> tuple[tuple[int, int], ...
                  if t[3] is not None and t[4] is not None)
 
 
-def stored_entity_ids(data: Optional[dict[str, Any]]) -> list[str]:
-    """The entity ids of a stored structure's mentions (`to_json`'s form), likewise."""
-    return [e[5] for e in (data or {}).get("e", ()) if e[5]]
-
-
 # ---- the entity graph's views (ListEntities, GetEntity) -------------------------------------------
 @dataclass(frozen=True)
 class Entity:

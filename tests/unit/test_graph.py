@@ -122,3 +122,16 @@ def test_a_short_name_and_its_full_name_in_one_batch_are_one_person():
     [a, b], _ = resolve_mentions(graph, [structure(mention("Mel")), structure(mention("Melanie"))])
     assert a.entities[0].entity_id == b.entities[0].entity_id
     assert graph.entities[a.entities[0].entity_id].name == "Melanie"
+
+
+def test_a_short_name_matches_one_person_only_and_follows_a_rename():
+    graph = CubeGraph("c")
+    resolve_mentions(graph, [structure(mention("Melanie"), mention("Melissa"),
+                                       mention("Caroline"))])
+    assert graph.match_short_name("Mel") is None  # Melanie or Melissa: not guessed
+    assert graph.match_short_name("Melan") == graph.find("Melanie")
+    assert graph.match_short_name("Caroline") is None  # a full name is no short name
+    assert graph.match_short_name("Me") is None  # under 3 characters
+    graph.rename(graph.find("Melissa"), "Zelda")
+    assert graph.match_short_name("Mel") == graph.find("Melanie")
+    assert graph.match_short_name("Zel") == graph.find("Zelda")

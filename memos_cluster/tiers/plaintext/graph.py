@@ -13,6 +13,7 @@ Who uses it: `StructureIndex` (structure.py), under its lock.
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import hashlib
 import re
@@ -27,6 +28,7 @@ from memos_cluster.core.structure import (
 CANDIDATE = "CANDIDATE"  # the reader's label for a word that is a name only if already known
 FUZZY_RATIO = 0.9  # difflib similarity for two names to be one entity
 FUZZY_MIN_CHARS = 5  # shorter names match exactly only ("Mel" is not "Meg")
+FUZZY_LENGTHS = 3  # a fuzzy match differs in length by at most this many characters
 EMBED_COSINE = 0.9  # name-embedding cosine for two names of one label to be one entity
 MAX_NEIGHBOURS = 24  # neighbours GetEntity returns (the console draws them)
 MAX_RELATIONS = 100
@@ -98,22 +100,29 @@ class CubeGraph:
         self.cube_id = cube_id
         self.entities: dict[str, EntityRecord] = {}
         self._by_key: dict[str, str] = {}  # normalised name or alias -> entity id
+        # The same keys by (first character, length): the fuzzy match compares a name only
+        # with keys of its first character and a length within FUZZY_LENGTHS, and scanning
+        # every key for them held the GIL for half of an add at a few thousand entities.
+        self._by_start: dict[tuple[str, int], list[str]] = {}
         self._memories: dict[str, _MemoryFacts] = {}
         self._mentioned_by: dict[str, set[str]] = {}  # entity id -> memory ids
         self._people: dict[str, str] = {}  # PERSON entity id -> normalised name (short names)
+        # The same pairs as (name, id), sorted: a short name's matches are one bisect away
+        # (every search asks, for each query word; a cube may know thousands of people).
+        self._people_by_name: list[tuple[str, str]] = []
 
     # ---- entities ------------------------------------------------------------------------
     def add_entity(self, record: EntityRecord) -> None:
         self.entities[record.entity_id] = record
         self._index_person(record)
         for key in record.keys():
-            self._by_key.setdefault(key, record.entity_id)
+            self._index_key(key, record.entity_id)
 
     def add_alias(self, entity_id: str, alias: str) -> EntityRecord:
         record = self.entities[entity_id]
         if normalise(alias) not in record.keys():
             record.aliases.append(alias)
-        self._by_key.setdefault(normalise(alias), entity_id)
+        self._index_key(normalise(alias), entity_id)
         return record
 
     def match(self, name: str) -> Optional[str]:
@@ -125,10 +134,16 @@ class CubeGraph:
             return self._by_key[key]
         if len(key) < FUZZY_MIN_CHARS:
             return None
-        close = difflib.get_close_matches(
-            key, [k for k in self._by_key if abs(len(k) - len(key)) <= 3 and k[:1] == key[:1]],
-            n=1, cutoff=FUZZY_RATIO)
+        similar = [k for length in range(len(key) - FUZZY_LENGTHS, len(key) + FUZZY_LENGTHS + 1)
+                   for k in self._by_start.get((key[:1], length), ())]
+        close = difflib.get_close_matches(key, similar, n=1, cutoff=FUZZY_RATIO)
         return self._by_key[close[0]] if close else None
+
+    def _index_key(self, key: str, entity_id: str) -> None:
+        """Make `key` find the entity, unless it already finds another (the first wins)."""
+        if key not in self._by_key:
+            self._by_key[key] = entity_id
+            self._by_start.setdefault((key[:1], len(key)), []).append(key)
 
     def lookup(self, key: str) -> Optional[str]:
         """An entity by an already normalised name or alias."""
@@ -140,9 +155,16 @@ class CubeGraph:
         key = normalise(name)
         if len(key) < 3 or " " in key:
             return None
-        found = {entity_id for entity_id, full in self._people.items()
-                 if full.startswith(key) and full != key}
-        return found.pop() if len(found) == 1 else None
+        found: set[str] = set()
+        start = bisect.bisect_left(self._people_by_name, (key, ""))
+        for full, entity_id in self._people_by_name[start:]:
+            if not full.startswith(key):
+                break
+            if full != key:
+                found.add(entity_id)
+                if len(found) > 1:
+                    return None
+        return found.pop() if found else None
 
     def match_full_name(self, name: str) -> Optional[str]:
         """The person a longer name completes, when the short one came first ("Melanie" after
@@ -161,7 +183,7 @@ class CubeGraph:
             record.aliases = [a for a in record.aliases if normalise(a) != normalise(name)]
             record.aliases.append(record.name)
             record.name = name
-        self._by_key.setdefault(normalise(name), entity_id)
+        self._index_key(normalise(name), entity_id)
         self._index_person(record)
 
     def set_label(self, entity_id: str, label: str) -> None:
@@ -171,7 +193,12 @@ class CubeGraph:
 
     def _index_person(self, record: EntityRecord) -> None:
         if record.label == "PERSON":
+            old = self._people.get(record.entity_id)
+            if old is not None:
+                self._people_by_name.remove((old, record.entity_id))
             self._people[record.entity_id] = normalise(record.name)
+            bisect.insort(self._people_by_name, (self._people[record.entity_id],
+                                                 record.entity_id))
 
     def find(self, ref: str) -> Optional[str]:
         """An entity by id, else by name or alias (GetEntity accepts either)."""

@@ -23,8 +23,7 @@ import numpy as np
 
 from memos_cluster.core.errors import NotFound
 from memos_cluster.core.structure import (
-    EMPTY_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep,
-    stored_entity_ids)
+    EMPTY_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep)
 from memos_cluster.core.types import MemoryItem
 from memos_cluster.reader.base import MemoryReader, ReaderInput
 from memos_cluster.tiers.plaintext import schema as ms
@@ -195,11 +194,14 @@ class StructureIndex:
         shares: dict[str, float] = {}
         for cube_id in {row["cube_id"] for row in rows.values()}:
             with self._lock:
-                wanted = query_entities(self.graph(cube_id), query)
-            if wanted:  # most queries name none: no candidate's mentions are read
-                shares.update(entity_shares(wanted, {
-                    pk: stored_entity_ids(row.get("structure")) for pk, row in rows.items()
-                    if row["cube_id"] == cube_id}))
+                graph = self.graph(cube_id)
+                wanted = query_entities(graph, query)
+                if wanted:  # most queries name none: no candidate's mentions are read
+                    # The graph's own record of each memory's entities, not the row's
+                    # structure JSON: decoding 120 mention lists cost 0.6 ms a search.
+                    shares.update(entity_shares(wanted, {
+                        pk: graph.entities_of(row["memory_id"]) for pk, row in rows.items()
+                        if row["cube_id"] == cube_id}))
         return shares
 
     # ---- views ---------------------------------------------------------------------------
