@@ -111,11 +111,18 @@ class KVHandle:
             return 0
         return await self._call(handle, "invalidate", cube_id, list(memory_ids), deleted)
 
-    async def generate(self, request, adapters=()):
+    def generate(self, request, adapters=()):
         """Each event as the actor yields it (a Ray streaming generator)."""
-        with ray_errors(self.actor_id, "generate", self._actor.forget):
-            stream = self._actor.get().generate.options(num_returns="streaming").remote(
-                request, list(adapters))
+        return self._stream("generate", request, list(adapters))
+
+    def chat(self, request):
+        """A chat turn's events as the actor yields them."""
+        return self._stream("chat", request)
+
+    async def _stream(self, method: str, *args):
+        with ray_errors(self.actor_id, method, self._actor.forget):
+            stream = getattr(self._actor.get(), method).options(
+                num_returns="streaming").remote(*args)
             while True:
                 try:
                     ref = await asyncio.wait_for(stream.__anext__(), timeout=self._timeout_s)

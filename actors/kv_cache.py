@@ -49,6 +49,12 @@ class KVCacheActor:
         finally:
             self._publish()
 
+    def chat(self, request) -> Iterator[Any]:
+        try:
+            yield from self._host.chat(request)
+        finally:
+            self._publish()
+
     def _publish(self) -> None:
         """Lookups since the last call, as metrics, after every request; bytes per tier at most
         every KV_BYTES_INTERVAL_S (summing them walks every cache under the store's lock)."""

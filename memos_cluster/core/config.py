@@ -264,6 +264,9 @@ class ActivationConfig:
     default_max_new_tokens: int = 32
     max_new_tokens_limit: int = 1024
     retrieval_top_k: int = 5  # plaintext memories added to the prompt when asked for
+    # Chat: add each turn's user message and answer to the first cube as memories, unless
+    # the request says otherwise (docs/chat.md).
+    chat_remember: bool = True
     max_block_memories: int = 512  # memories one cube may hold in activation memory
     max_concurrency: int = 4  # requests one KV actor serves at once
     # "segments": a KV cache per memory, composed into any prompt with positions fixed; the

@@ -95,6 +95,56 @@ class GenerateCall:
     memory_mode: str = ""
 
 
+# ---- chat ----------------------------------------------------------------------------------
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation, as OpenAI's chat API has it."""
+
+    role: str  # system, user or assistant
+    content: str
+    name: str = ""  # the speaker's name, when the client gives one (remembered turns use it)
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """A Chat request as the gateway receives it (0 / None: configured defaults). The last
+    message is the user's; the answer continues the conversation."""
+
+    cube_ids: tuple[str, ...]
+    messages: tuple[ChatMessage, ...]
+    sampling: SamplingParams
+    retrieval_top_k: int = 0
+    # Add the new user message and the answer to the first cube as memories (None: the
+    # configured `chat.remember`).
+    remember: Optional[bool] = None
+    stream: bool = True
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What the KV actor's engine answers: the messages, and the memories placed before each
+    (empty for a message with none), in the layout of tiers/llm/chat_format.py."""
+
+    messages: tuple[ChatMessage, ...]
+    context: tuple[tuple[BlockMemory, ...], ...]
+    sampling: SamplingParams = SamplingParams()
+    use_cache: bool = True  # False: a full prefill of the same prompt (the exactness baseline)
+    adapters: tuple[str, ...] = ()  # none yet: chat answers with the base model
+
+
+@dataclass(frozen=True)
+class ChatStats:
+    """The end of a Chat stream: Generate's statistics, the answer's text, and what the
+    gateway did with the turn."""
+
+    generate: GenerateStats
+    answer: str = ""
+    remembered: tuple[str, ...] = ()  # memory ids the turn was stored as (new or found)
+
+
 def block_memory(item: MemoryItem) -> BlockMemory:
     # Resolved dates beside their phrases: "I went yesterday [7 May 2023]".
     return BlockMemory(item.cube_id, item.id, item.version, item.structure.annotate(item.text),

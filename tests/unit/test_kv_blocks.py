@@ -118,3 +118,13 @@ def test_caches_sharing_a_first_segment_are_told_apart_by_the_next():
     assert (match.cache_id, match.num_segments) == ("b", 2)
     match = book.find(keys(seg("adapters:x"), seg("c")))
     assert (match.cache_id, match.num_segments) == ("b", 1)  # b was used last, just now
+
+
+def test_strict_prefixes_are_the_shorter_caches_on_the_same_path():
+    book = ledger()
+    a, b, c, x = seg("a"), seg("b"), seg("c"), seg("x")
+    for name, segments in (("a", (a,)), ("ab", (a, b)), ("abc", (a, b, c)), ("ax", (a, x))):
+        book.add(CacheEntry(name, segments, 1))
+    assert sorted(book.strict_prefixes(keys(a, b, c))) == ["a", "ab"]
+    assert sorted(book.strict_prefixes(keys(a, b, c, x))) == ["a", "ab", "abc"]
+    assert book.strict_prefixes(keys(a)) == []

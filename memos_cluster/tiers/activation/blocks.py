@@ -113,6 +113,17 @@ class PrefixTree:
             if not child.through:
                 del parent.children[key]
 
+    def along(self, wanted: Sequence[SegmentKey]) -> list[tuple[int, set[str]]]:
+        """(n, the caches sharing the first n wanted segments) for n = 1, 2, ... as far as
+        any cache goes."""
+        node, out = self._root, []
+        for depth, key in enumerate(wanted, start=1):
+            node = node.children.get(key)
+            if node is None:
+                break
+            out.append((depth, node.through))
+        return out
+
     def deepest(self, wanted: Sequence[SegmentKey]) -> tuple[int, set[str]]:
         """(n, the caches sharing the first n wanted segments) for the largest such n."""
         node, depth = self._root, 0
@@ -160,6 +171,12 @@ class CacheLedger:
         if depth < len(keys) or not keys:
             return None
         return next((c for c in candidates if len(self.entries[c].segments) == depth), None)
+
+    def strict_prefixes(self, keys: Sequence[SegmentKey]) -> list[str]:
+        """The entries holding exactly a shorter prefix of `keys`: a cache of `keys` serves
+        every lookup they would (cropped), so a growing conversation can drop them."""
+        return [c for depth, through in self._tree.along(keys[:-1]) for c in through
+                if len(self.entries[c].segments) == depth]
 
     def find(self, wanted: Sequence[SegmentKey]) -> PrefixMatch:
         """The entry sharing the longest prefix with `wanted` (ties: the most recently used)."""

@@ -31,12 +31,15 @@ from typing import Any, Iterator, Optional, Sequence
 from memos_cluster.core.config import ActivationConfig
 from memos_cluster.core.errors import ConfigError, InvalidArgument
 from memos_cluster.core.tier_types import (
-    BlockMemory, BlockStats, GenerateStats, SamplingParams, ServedMemory, TokenEvent)
+    BlockMemory, BlockStats, ChatRequest, GenerateStats, SamplingParams, ServedMemory,
+    TokenEvent)
 from memos_cluster.tiers.activation.blocks import Segment, SegmentKey
+from memos_cluster.tiers.activation.chat import ChatParts, ChatRunner
 from memos_cluster.tiers.activation.compose import prefill_recomputing
 from memos_cluster.tiers.activation.segmented import (
     ACTIVATION, PLAINTEXT, Prepared, SegmentComposer)
 from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers, cache_view
+from memos_cluster.tiers.llm.chat_format import chat_layout
 from memos_cluster.tiers.llm.prompt import prompt_format
 
 MEMORY_TOKEN_CACHE = 8192  # memory texts whose token ids an engine keeps
@@ -100,6 +103,13 @@ class ActivationEngine:
             "anchor:" + hashlib.sha256(anchor.encode()).hexdigest()[:16], self._memory_tokens,
             self.segments, self._prefill, recompute_ratio, recompute_select,
             self.format.instruction() if cache_instruction else ())
+        # Chat (chat.py): the conversation's pieces over the longest cached prefix, in prefix
+        # composition whatever `compose` says (a chat's answer is always a full prefill's).
+        self._chat = ChatRunner(
+            ChatParts(self.adapters, model.config, self._check_length, self._decode,
+                      self._prefill, lambda ids: tokenizer.decode(ids, skip_special_tokens=True)),
+            chat_layout(tokenizer, self.format.tokenize, self._memory_tokens,
+                        self._head if self.format.kind == "plain" else ()), store)
 
     def segments(self, block: Sequence[BlockMemory],
                  adapters: Sequence[str] = ()) -> tuple[list[Segment], list[int]]:
@@ -188,6 +198,13 @@ class ActivationEngine:
         start = time.perf_counter()
         with self.adapters.using(request.adapters) as model:
             yield from self._generate(model, request, start)
+
+    def chat(self, request: ChatRequest) -> Iterator[TokenEvent | GenerateStats]:
+        """Stream a chat turn's answer, then its stats (chat.py). Who calls it: the KV actor's
+        streaming chat method, once per Chat RPC."""
+        if self._sliding:  # a sliding-window cache keeps only the window: a prefix is cut
+            raise InvalidArgument("chat does not support sliding-window attention", "messages")
+        yield from self._chat.run(request)
 
     def _prefix(self, model: Any, request: GenerateRequest, tail: list[int]) -> Prepared:
         """Prefix composition: the block's longest cached prefix, the rest pending."""

@@ -13,7 +13,8 @@ from typing import Any, Iterator, Protocol, Sequence
 
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
-from memos_cluster.core.tier_types import AdapterRecord, BlockMemory, BlockStats, check_base
+from memos_cluster.core.tier_types import (
+    AdapterRecord, BlockMemory, BlockStats, ChatRequest, check_base)
 from memos_cluster.tiers.activation.blocks import Budgets
 from memos_cluster.tiers.activation.engine import ActivationEngine, segment_options
 from memos_cluster.tiers.activation.kvstore import KVStore
@@ -74,6 +75,10 @@ class KVHost:
                 local = self._adapters.fetch(record, self._adapter_cache)
                 self._engine.adapters.load(record.name, local)
         yield from self._engine.generate(request)
+
+    def chat(self, request: ChatRequest) -> Iterator[Any]:
+        """Streams a chat turn's TokenEvents, then GenerateStats (tiers/activation/chat.py)."""
+        yield from self._engine.chat(request)
 
     def stats(self) -> dict[str, Any]:
         """The KV store's counters (lookups, hit rate, bytes per tier); the actor's metrics."""

@@ -95,6 +95,16 @@ class KVStore:
             self._enforce()
             return cache_id
 
+    def drop_prefixes(self, keys: Sequence[SegmentKey]) -> int:
+        """Drop the unpinned caches of a shorter prefix of `keys` (a chat's earlier turns,
+        once its latest turn is cached: chat.py); how many were dropped."""
+        with self._lock:
+            gone = [c for c in self._ledger.strict_prefixes(keys)
+                    if not self._ledger.entries[c].num_pins]
+            for cache_id in gone:
+                self._drop(cache_id)
+            return len(gone)
+
     def invalidate(self, cube_id: str, memory_ids: Sequence[str]) -> int:
         """After an update or delete: cut every unpinned cache holding any version of these
         memories back to the prefix before the first of them (dropped if that is empty), so the

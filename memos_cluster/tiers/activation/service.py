@@ -9,16 +9,21 @@ DeleteMemories), over `KVPort`s that `actors.handles.KVHandle` implements with R
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Optional, Protocol, Sequence
 
 from memos_cluster.core import validation as v
+from memos_cluster.core.chat_checks import chat_with_defaults, check_chat
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import NotFound
 from memos_cluster.core.tier_types import (
-    BlockMemory, BlockStats, GenerateCall, GenerateStats, TokenEvent, block_memory)
+    BlockMemory, BlockStats, ChatCall, ChatRequest, ChatStats, GenerateCall, GenerateStats,
+    TokenEvent, block_memory)
 from memos_cluster.core.types import SearchQuery
 from memos_cluster.placement.shardmap import HashRing
+from memos_cluster.tiers.activation.conversation import (
+    PlacementBook, place, remember, turn_memories)
 from memos_cluster.tiers.activation.engine import GenerateRequest
 from memos_cluster.tiers.parametric.gate import nearest_question, stack
 from memos_cluster.tiers.plaintext.service import MemoryService
@@ -29,6 +34,7 @@ QUESTION_VECTORS_KEPT = 64  # question adapters whose embedded questions the gat
 class KVPort(Protocol):
     async def set_block(self, cube_id: str, memories: Sequence[BlockMemory]) -> BlockStats: ...
     async def selection(self, cube_ids: Sequence[str]) -> dict[str, list[str]]: ...
+    def chat(self, request: ChatRequest) -> AsyncIterator[TokenEvent | GenerateStats]: ...
     def generate(self, request: GenerateRequest,
                  adapters: Sequence[Any]) -> AsyncIterator[TokenEvent | GenerateStats]: ...
     async def invalidate(self, cube_id: str, memory_ids: Sequence[str], deleted: bool) -> int: ...
@@ -37,9 +43,13 @@ class KVPort(Protocol):
 class ActivationService:
     def __init__(self, config: MemosConfig, memory: MemoryService, ring: HashRing,
                  ports: Mapping[str, KVPort],
-                 adapters_for: Optional[Callable[[Sequence[str]], Awaitable[list]]] = None):
+                 adapters_for: Optional[Callable[[Sequence[str]], Awaitable[list]]] = None,
+                 clock: Callable[[], float] = time.time):
         """`adapters_for(cube_ids)`: the cubes' current adapter records (parametric memory),
-        for requests with use_parametric_memory."""
+        for requests with use_parametric_memory; `clock`: seconds since the epoch (the time
+        remembered chat turns happened)."""
+        self._clock = clock
+        self._placements = PlacementBook()  # chat: memories placed per conversation prefix
         self._adapters_for = adapters_for
         # Told (cube, memory id, version) of every memory a Generate used: the gateway turns
         # them into access events for the scheduler.
@@ -188,6 +198,49 @@ class ActivationService:
         if self._config.compose == "prefix":
             return replace(stats, retrieved_from_activation=in_block)
         return stats
+
+    async def chat(self, call: ChatCall) -> AsyncIterator[TokenEvent | ChatStats]:
+        """A chat turn (conversation.py): the memories placed before each user message, the
+        first cube's KV actor's answer streamed, then the turn remembered and the stats.
+        Who calls it: the gateway's Chat operation."""
+        call = chat_with_defaults(call, self._config)
+        check_chat(call, self._limits, self._config)
+        top_k = call.retrieval_top_k or self._config.retrieval_top_k
+
+        async def retrieve(text: str) -> list[BlockMemory]:
+            hits = await self._memory.search(SearchQuery(call.cube_ids, text, top_k))
+            return [block_memory(h.item) for h in hits]
+
+        context, placed = await place(call, self._placements, retrieve, self._current)
+        if self.on_access is not None:
+            self.on_access([(m.cube_id, m.memory_id, m.version) for m in placed], "chat",
+                           call.messages[-1].content)
+        parts, stats = [], None
+        request = ChatRequest(call.messages, tuple(context), call.sampling)
+        async for event in self.port_of(call.cube_ids[0]).chat(request):
+            if isinstance(event, GenerateStats):
+                stats = event
+            else:
+                parts.append(event.text)
+                yield event
+        answer = "".join(parts)
+        remembered: tuple[str, ...] = ()
+        if call.remember:
+            remembered = await remember(self._memory.add, call.cube_ids[0], turn_memories(
+                call, answer, int(self._clock() * 1000)))
+        yield ChatStats(stats, answer, remembered)
+
+    async def _current(self, refs: Sequence[tuple[str, str]]
+                       ) -> dict[tuple[str, str], BlockMemory]:
+        """The current versions of memories by (cube, id); deleted ones are absent."""
+        by_cube: dict[str, list[str]] = {}
+        for cube_id, memory_id in refs:
+            by_cube.setdefault(cube_id, []).append(memory_id)
+        found = {}
+        for cube_id, ids in by_cube.items():
+            for item in (await self._memory.get(cube_id, ids)).items:
+                found[(cube_id, item.id)] = block_memory(item)
+        return found
 
     async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
         """Each cube's activation block (memory ids, in order), one call per KV actor, in the

@@ -1,0 +1,128 @@
+"""A chat turn at the gateway: which memories go before each user message, the KV actor's answer,
+and the turn remembered (docs/chat.md).
+
+Placement rule: the memories retrieved for a user message (its text as the query, the cubes'
+hybrid search) go just before it, except those already placed earlier in the conversation.
+The gateway records, per conversation prefix (a hash of the cubes and the messages up to that
+user message), which memories it placed, so later turns place the same ones at the same place
+and the prompt stays a prefix of the next. A prefix the record does not know (a restart, an
+eviction, another gateway replica, a client that edited history) is placed again by the same
+rule; the answer is then exactly a full prefill's of the prompt it used, which may differ from
+the first time if the cubes changed. Placed memories are read at their current version, as
+Generate reads its block; a deleted one leaves the prompt.
+
+Remembering: the new user message and the answer are added to the first cube, each as
+"<speaker>: <text>" (the message's name, else "User" / "Assistant") at the request's time,
+through AddMemories' write path (and so the memory reader). Their ids are a hash of the
+conversation up to the user message, so a retried request finds them stored and stores
+nothing twice.
+
+Who uses it: `ActivationService.chat` (service.py), on the gateway.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from typing import Awaitable, Callable, Optional, Sequence
+
+from memos_cluster.core.errors import AlreadyExists
+from memos_cluster.core.tier_types import BlockMemory, ChatCall, ChatMessage
+from memos_cluster.core.types import NewMemory
+
+PLACEMENTS_KEPT = 20000  # conversation prefixes whose placed memories the gateway remembers
+Retrieve = Callable[[str], Awaitable[list[BlockMemory]]]  # a user message -> ranked memories
+Current = Callable[[Sequence[tuple[str, str]]], Awaitable[dict[tuple[str, str], BlockMemory]]]
+
+
+def prefix_key(cube_ids: Sequence[str], messages: Sequence[ChatMessage]) -> str:
+    """The hash naming a conversation up to (and with) one of its messages."""
+    body = json.dumps([list(cube_ids), [[m.role, m.name, m.content] for m in messages]],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class PlacementBook:
+    """Conversation prefix -> the memories (cube, id) placed before its last user message;
+    oldest out past `capacity`. Asyncio-only: the gateway's event loop calls it."""
+
+    def __init__(self, capacity: int = PLACEMENTS_KEPT):
+        self._placed: OrderedDict[str, tuple[tuple[str, str], ...]] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, key: str) -> Optional[tuple[tuple[str, str], ...]]:
+        placed = self._placed.get(key)
+        if placed is not None:
+            self._placed.move_to_end(key)
+        return placed
+
+    def put(self, key: str, placed: Sequence[tuple[str, str]]) -> None:
+        self._placed[key] = tuple(placed)
+        self._placed.move_to_end(key)
+        while len(self._placed) > self._capacity:
+            self._placed.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._placed)
+
+
+async def place(call: ChatCall, book: PlacementBook, retrieve: Retrieve,
+                current: Current) -> tuple[list[tuple[BlockMemory, ...]], list[BlockMemory]]:
+    """The memories before each message (empty for all but user messages), at their current
+    versions; and the ones placed for the last message (its new retrieval)."""
+    placed: list[tuple[tuple[str, str], ...]] = []
+    # This conversation's own remembered turns are in it already: never placed again.
+    seen: set[tuple[str, str]] = {(call.cube_ids[0], memory_id)
+                                  for memory_id in own_turn_ids(call)}
+    fresh: dict[tuple[str, str], BlockMemory] = {}
+    for i, message in enumerate(call.messages):
+        if message.role != "user":
+            placed.append(())
+            continue
+        key = prefix_key(call.cube_ids, call.messages[:i + 1])
+        ids = book.get(key) if i < len(call.messages) - 1 else None
+        if ids is None:  # the last message, or a prefix this gateway does not know
+            hits = [m for m in await retrieve(message.content)
+                    if (m.cube_id, m.memory_id) not in seen]
+            fresh.update({(m.cube_id, m.memory_id): m for m in hits})
+            ids = tuple((m.cube_id, m.memory_id) for m in hits)
+            book.put(key, ids)
+        placed.append(ids)
+        seen.update(ids)
+    older = [ref for ids in placed for ref in ids if ref not in fresh]
+    found = {**(await current(older) if older else {}), **fresh}
+    context = [tuple(found[ref] for ref in ids if ref in found) for ids in placed]
+    return context, list(context[-1])
+
+
+def own_turn_ids(call: ChatCall) -> list[str]:
+    """The ids the conversation's earlier turns were remembered as (turn_memories)."""
+    ids = []
+    for i, message in enumerate(call.messages[:-1]):
+        if message.role == "user":
+            key = prefix_key(call.cube_ids, call.messages[:i + 1])[:24]
+            ids += [f"chat-{key}-u", f"chat-{key}-a"]
+    return ids
+
+
+def turn_memories(call: ChatCall, answer: str, now_ms: int) -> list[NewMemory]:
+    """The new user message and the answer as memories, with ids stable across retries."""
+    key = prefix_key(call.cube_ids, call.messages)[:24]
+    user = call.messages[-1]
+    return [NewMemory(f"{user.name or 'User'}: {user.content}", id=f"chat-{key}-u",
+                      event_time_ms=now_ms, source="chat"),
+            NewMemory(f"Assistant: {answer}", id=f"chat-{key}-a", event_time_ms=now_ms,
+                      source="chat")]
+
+
+async def remember(add: Callable[[str, list[NewMemory]], Awaitable[object]], cube_id: str,
+                   items: list[NewMemory]) -> tuple[str, ...]:
+    """Add the turn's memories one by one; one already stored (a retried request: same id,
+    perhaps another answer) is kept as it is. Returns the ids."""
+    for item in items:
+        try:
+            await add(cube_id, [item])
+        except AlreadyExists:
+            pass  # stored by an earlier attempt of the same request: nothing to add
+    return tuple(item.id for item in items if item.id)
+
