@@ -1,5 +1,6 @@
 """The gateway's HTTP front: the REST/JSON routes of `memos_cluster.api.http_routes` (one per
-operation, Generate as server-sent events), the OpenAPI document at /openapi.json with its docs
+operation, Generate and Chat as server-sent events), OpenAI's chat completions and models
+(`actors/openai_routes.py`), the OpenAPI document at /openapi.json with its docs
 page at /docs, and the MCP server at /mcp (`actors/mcp_app.py`), all on Serve's HTTP port.
 
 Built once per gateway replica, after its constructor (`MemoryGateway.__serve_build_asgi_app__`),
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -20,24 +21,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memos_cluster.api.http_routes import (
-    HTTP_STATUS, RETRY_AFTER_S, ROUTES, Route, check_routes, error_json, message_json,
-    request_message)
+    ROUTES, Route, check_routes, error_json, message_json, request_message)
 from memos_cluster.api.openapi import openapi_document
 from memos_cluster.api.rpcs import CODECS
 from memos_cluster.console import CONSOLE_DIR, SWAGGER_ASSETS
 from memos_cluster.core.config import LimitsConfig
-from memos_cluster.core.errors import InvalidArgument, MemosError, NotFound, Unimplemented
+from memos_cluster.core.errors import InvalidArgument, NotFound, Unimplemented
 from memos_cluster.core.validation import check_json_depth, check_request_bytes
 
-
-def error_response(error: MemosError, http_status: Optional[int] = None) -> JSONResponse:
-    """An error as its HTTP status (`http_status`, else its code's) and the one JSON error
-    shape (never a traceback)."""
-    headers = {}
-    if error.status in RETRY_AFTER_S:
-        headers["Retry-After"] = str(RETRY_AFTER_S[error.status])
-    return JSONResponse(error_json(error), headers=headers,
-                        status_code=http_status or HTTP_STATUS.get(error.status, 500))
+from actors.http_common import error_response, request_metadata
+from actors.mcp_app import build_mcp
+from actors.openai_routes import add_openai_routes
 
 
 async def _unrouted(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -72,12 +66,6 @@ class UrlLimit:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-def request_metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    """What the auth gate reads: the authorization header(s), as gRPC metadata would carry.
-    Who calls it: the HTTP routes, and the MCP endpoint's key check (actors/mcp_app.py)."""
-    return tuple(("authorization", v) for v in request.headers.getlist("authorization"))
 
 
 async def _body(request: Request, route: Route, limits: LimitsConfig) -> Any:
@@ -167,8 +155,6 @@ def _endpoint(gateway: Any, route: Route):
 
 def build_http_app(gateway: Any) -> FastAPI:
     """The replica's ASGI app. Who calls it: `MemoryGateway.__serve_build_asgi_app__`."""
-    from actors.mcp_app import build_mcp
-
     check_routes()
     mcp, mcp_route = build_mcp(gateway)
 
@@ -179,6 +165,7 @@ def build_http_app(gateway: Any) -> FastAPI:
 
     app = FastAPI(title="memos-cluster", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    add_openai_routes(app, gateway)  # /v1/chat/completions and /v1/models
     for route in ROUTES:
         app.add_api_route(route.full_path, _endpoint(gateway, route), methods=[route.method],
                           include_in_schema=False)

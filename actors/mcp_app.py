@@ -24,6 +24,8 @@ from memos_cluster.api.http_routes import message_json, parse_json
 from memos_cluster.api.rpcs import CODECS, request_class
 from memos_cluster.core.errors import MemosError
 
+from actors.http_common import error_response, request_metadata
+
 INSTRUCTIONS = (
     "Long-term memory. A cube holds one user's or agent's memories; list_cubes shows the cubes "
     "you may use. Save facts worth remembering with add_memories, find them with "
@@ -40,8 +42,6 @@ class _KeyRequired:
         self._app, self._gateway = app, gateway
 
     async def __call__(self, scope, receive, send) -> None:
-        from actors.http_app import error_response, request_metadata
-
         try:
             await self._gateway.run(request_metadata(Request(scope)), "whoami", ())
         except Exception as exc:  # the edge: refused before any MCP message is read

@@ -127,6 +127,16 @@ class Operations:
     def generate(self, who: Principal, call):
         return self.activation.generate(call)
 
+    async def chat(self, who: Principal, call):
+        """A chat turn; remembering it (the call's or the configured default) also needs
+        write permission on the first cube, checked before anything is generated."""
+        remember = self._config.activation.chat_remember if call.remember is None \
+            else call.remember
+        if remember and self._gate.enabled:
+            require(self._gate.state, who, call.cube_ids[:1], "write")
+        async for event in self.activation.chat(call):
+            yield event
+
     def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
         """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
         trained on the memories), off the request path: a stale cache can never be used anyway

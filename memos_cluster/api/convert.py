@@ -293,22 +293,32 @@ def generate_to_pb(call: GenerateCall) -> pb.GenerateRequest:
 
 def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateResponse:
     if isinstance(event, TokenEvent):
-        return pb.GenerateResponse(token=pb.GenerateToken(token_id=event.token_id,
-                                                          text=event.text))
-    return pb.GenerateResponse(stats=pb.GenerateStats(
+        return pb.GenerateResponse(token=token_to_pb(event))
+    return pb.GenerateResponse(stats=generate_stats_to_pb(event))
+
+
+def token_to_pb(event: TokenEvent) -> pb.GenerateToken:
+    return pb.GenerateToken(token_id=event.token_id, text=event.text)
+
+
+def generate_stats_to_pb(event: GenerateStats) -> pb.GenerateStats:
+    return pb.GenerateStats(
         ttft_ms=event.ttft_ms, total_ms=event.total_ms, prompt_tokens=event.prompt_tokens,
         prefill_tokens=event.prefill_tokens, prefill_tokens_saved=event.prefill_tokens_saved,
         caches_used=list(event.caches_used), num_generated=event.num_generated,
         finish_reason=event.finish_reason, adapters_used=list(event.adapters_used),
         retrieved_from_activation=event.retrieved_from_activation,
         memories=[pb.ServedMemory(cube_id=m.cube_id, memory_id=m.memory_id, version=m.version,
-                                  tier=m.tier) for m in event.memories]))
+                                  tier=m.tier) for m in event.memories])
 
 
 def generate_event_from_pb(message: pb.GenerateResponse) -> TokenEvent | GenerateStats:
     if message.WhichOneof("event") == "token":
         return TokenEvent(message.token.token_id, message.token.text)
-    s = message.stats
+    return generate_stats_from_pb(message.stats)
+
+
+def generate_stats_from_pb(s: pb.GenerateStats) -> GenerateStats:
     return GenerateStats(ttft_ms=s.ttft_ms, total_ms=s.total_ms, prompt_tokens=s.prompt_tokens,
                          prefill_tokens=s.prefill_tokens,
                          prefill_tokens_saved=s.prefill_tokens_saved,

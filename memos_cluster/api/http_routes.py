@@ -85,6 +85,9 @@ ROUTES: tuple[Route, ...] = (
           "Put memories in the cube's activation memory (KV caches)"),
     Route("generate", "POST", "/generate",
           "Answer with memory, streamed as server-sent events (token, then stats)"),
+    Route("chat", "POST", "/chat",
+          "Answer a conversation's last message with memory, streamed as server-sent events "
+          "(token, then stats); the OpenAI-compatible form is POST /v1/chat/completions"),
     Route("train", "POST", "/cubes/{cube_id}/adapters",
           "Train the cube's LoRA adapter on memories (a background job)"),
     Route("adapters", "GET", "/cubes/{cube_id}/adapters", "The cube's adapter versions"),

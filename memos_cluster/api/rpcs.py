@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from memos_cluster.api import (
-    convert as c, convert_auth as ca, convert_stats as cs, convert_structure as cst)
+    convert as c, convert_auth as ca, convert_chat as cc, convert_stats as cs,
+    convert_structure as cst)
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.operations import OPERATIONS
 from memos_cluster.core.structure import EntityDetail
@@ -168,6 +169,8 @@ CODECS: Mapping[str, Codec] = {
                       c.block_stats_from_pb),
     "generate": Codec(lambda r: (c.generate_from_pb(r),), c.generate_event_to_pb,
                       c.generate_to_pb, c.generate_event_from_pb),
+    "chat": Codec(lambda r: (cc.chat_from_pb(r),), cc.chat_event_to_pb, cc.chat_to_pb,
+                  cc.chat_event_from_pb),
     "train": Codec(lambda r: (r.cube_id, list(r.memory_ids), r.rank, r.steps, r.learning_rate,
                               list(r.questions)),
                    c.job_to_pb,

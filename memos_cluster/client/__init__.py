@@ -33,8 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 from memos_cluster.core.auth_types import AUTH_HEADER, CubeAccess, KeyInfo, Principal, User
 from memos_cluster.core.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
 from memos_cluster.core.tier_types import (
-    AdapterListing, BlockStats, GenerateCall, GenerateStats, SamplingParams, SchedulerStatus,
-    TierStatus, TokenEvent, TrainingJob)
+    AdapterListing, BlockStats, ChatCall, ChatMessage, ChatStats, GenerateCall, GenerateStats,
+    SamplingParams, SchedulerStatus, TierStatus, TokenEvent, TrainingJob)
 from memos_cluster.core.request_stats import GatewayStats
 from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery
 from memos_cluster.core.types import (
@@ -297,6 +297,22 @@ class MemosClient:
             use_activation_memory, use_retrieved_memories, retrieval_top_k,
             use_parametric_memory, memory_mode))
 
+    def chat(self, cube_ids: str | Sequence[str],
+             messages: Sequence[ChatMessage | tuple[str, str] | dict],
+             max_new_tokens: int = 0, temperature: float = 0.0, top_p: float = 0.0,
+             seed: int = 0, retrieval_top_k: int = 0,
+             remember: Optional[bool] = None) -> Iterator[TokenEvent | ChatStats]:
+        """Answer the conversation's last (user) message from the cubes' memories: stream
+        TokenEvents, then one ChatStats (Generate's stats, with the prompt tokens reused from
+        the cached conversation; the answer; the ids the turn was remembered as). Messages are
+        ChatMessages, (role, content) pairs or OpenAI-style dicts. `remember` None takes the
+        server's default (adds the turn to the first cube)."""
+        cubes = (cube_ids,) if isinstance(cube_ids, str) else tuple(cube_ids)
+        return self._stream("chat", ChatCall(
+            cubes, tuple(_message(m) for m in messages),
+            SamplingParams(max_new_tokens, temperature, top_p, seed), retrieval_top_k,
+            remember))
+
     # ---- parametric memory -----------------------------------------------------------------
     def train_adapter(self, cube_id: str, memory_ids: Sequence[str], rank: int = 0,
                       steps: int = 0, learning_rate: float = 0.0,
@@ -410,3 +426,13 @@ class MemosClient:
     def ping(self) -> None:
         """A no-op round trip through the gateway (the overhead baseline)."""
         self._call("ping")
+
+
+def _message(message: ChatMessage | tuple[str, str] | dict) -> ChatMessage:
+    if isinstance(message, ChatMessage):
+        return message
+    if isinstance(message, dict):
+        return ChatMessage(message.get("role", ""), message.get("content", ""),
+                           message.get("name", "") or "")
+    role, content = message
+    return ChatMessage(role, content)

@@ -20,7 +20,8 @@ from memos_cluster.core.auth_types import PERMISSIONS, ROLES
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.structure import EntityQuery
-from memos_cluster.core.tier_types import CONTROL_ACTIONS, GenerateCall
+from memos_cluster.core.chat_checks import chat_with_defaults, check_chat
+from memos_cluster.core.tier_types import CONTROL_ACTIONS, ChatCall, GenerateCall
 from memos_cluster.core.types import CubeSpec, ListQuery, MemoryUpdate, SearchQuery
 
 # ---- access rules -----------------------------------------------------------------------------
@@ -42,7 +43,7 @@ def _first(state: Any, args: tuple) -> Sequence[str]:
 
 
 def _query_cubes(state: Any, args: tuple) -> Sequence[str]:
-    return tuple(args[0].cube_ids)  # SearchQuery and GenerateCall
+    return tuple(args[0].cube_ids)  # SearchQuery, GenerateCall and ChatCall
 
 
 def _cube_of_first(state: Any, args: tuple) -> Sequence[str]:
@@ -138,6 +139,11 @@ def _generate(config: MemosConfig, args: tuple) -> None:
     v.check_generate(call, config.limits, config.activation)
 
 
+def _chat(config: MemosConfig, args: tuple) -> None:
+    call = chat_with_defaults(v.expect(args[0], ChatCall, "call"), config.activation)
+    check_chat(call, config.limits, config.activation)
+
+
 def _train(config: MemosConfig, args: tuple) -> None:
     cube_id, memory_ids, rank, steps, learning_rate, questions = (*args, 0, 0, 0.0, ())[:6]
     v.check_id(cube_id, "cube_id", config.limits)
@@ -220,6 +226,9 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     # activation and parametric memory
     Operation("activate", "ActivateMemories", Access("write", _first), _activate),
     Operation("generate", "Generate", Access("read", _query_cubes), _generate, streaming=True),
+    # read on every cube; remembering the turn also needs write on the first (the operation
+    # checks it, as only it knows the configured default)
+    Operation("chat", "Chat", Access("read", _query_cubes), _chat, streaming=True),
     Operation("train", "TrainAdapter", Access("write", _first), _train),
     Operation("training_job", "GetTrainingJob", Access(DEFERRED), _job),
     Operation("cancel_training", "CancelTraining", Access(DEFERRED), _job),

@@ -15,7 +15,7 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.operations import BY_RPC, OPERATIONS, validate
 from memos_cluster.core.structure import EntityQuery
-from memos_cluster.core.tier_types import GenerateCall, SamplingParams
+from memos_cluster.core.tier_types import ChatCall, ChatMessage, GenerateCall, SamplingParams
 from memos_cluster.core.types import (
     ListQuery,
     CubeSpec, MemoryUpdate, NewMemory, SearchFilter, SearchMode, SearchQuery, TimeRange)
@@ -93,6 +93,11 @@ SAMPLES = {
     "activate": ("c1", ["m1"], True),
     "generate": (GenerateCall(("c1",), "what pet?", SamplingParams(16, 0.5, 0.75, 3), True, True,
                               4, True),),
+    "chat": (ChatCall(("c1", "c2"), (ChatMessage("system", "Be brief."),
+                                     ChatMessage("user", "hi", "caroline"),
+                                     ChatMessage("assistant", "Hello!"),
+                                     ChatMessage("user", "what pet?")),
+                      SamplingParams(16, 0.5, 0.75, 3), 4, False),),
     "train": ("c1", ["m1"], 8, 20, 0.0078125, []),  # proto floats are float32: exact values
     "training_job": ("job1",),
     "cancel_training": ("job1",),

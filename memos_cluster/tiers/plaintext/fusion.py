@@ -14,7 +14,7 @@ on milvus-lite it is faster (419 turns: hybrid_search 42 ms a query, the two sea
 """
 from __future__ import annotations
 
-from typing import Callable, Hashable, Optional, Sequence, TypeVar
+from typing import Callable, Hashable, Sequence, TypeVar
 
 from memos_cluster.core.types import ScoreParts
 from memos_cluster.tiers.plaintext.dates import TimeMatches, boost_times

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
 from memos_cluster.core.structure import (
-    Entity, EntityMention, EntityNeighbour, EntityPage, EntityQuery, EntityRelation,
+    Entity, EntityNeighbour, EntityPage, EntityQuery, EntityRelation,
     MemoryStructure)
 
 CANDIDATE = "CANDIDATE"  # the reader's label for a word that is a name only if already known

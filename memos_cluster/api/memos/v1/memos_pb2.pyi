@@ -806,6 +806,54 @@ class GenerateResponse(_message.Message):
     stats: GenerateStats
     def __init__(self, token: _Optional[_Union[GenerateToken, _Mapping]] = ..., stats: _Optional[_Union[GenerateStats, _Mapping]] = ...) -> None: ...
 
+class ChatMessage(_message.Message):
+    __slots__ = ("role", "content", "name")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    content: str
+    name: str
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ChatRequest(_message.Message):
+    __slots__ = ("cube_ids", "messages", "max_new_tokens", "temperature", "top_p", "seed", "retrieval_top_k", "remember")
+    CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVAL_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    REMEMBER_FIELD_NUMBER: _ClassVar[int]
+    cube_ids: _containers.RepeatedScalarFieldContainer[str]
+    messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    retrieval_top_k: int
+    remember: bool
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., retrieval_top_k: _Optional[int] = ..., remember: _Optional[bool] = ...) -> None: ...
+
+class ChatStats(_message.Message):
+    __slots__ = ("generate", "answer", "remembered")
+    GENERATE_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    REMEMBERED_FIELD_NUMBER: _ClassVar[int]
+    generate: GenerateStats
+    answer: str
+    remembered: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, generate: _Optional[_Union[GenerateStats, _Mapping]] = ..., answer: _Optional[str] = ..., remembered: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ChatResponse(_message.Message):
+    __slots__ = ("token", "stats")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    token: GenerateToken
+    stats: ChatStats
+    def __init__(self, token: _Optional[_Union[GenerateToken, _Mapping]] = ..., stats: _Optional[_Union[ChatStats, _Mapping]] = ...) -> None: ...
+
 class ShardCube(_message.Message):
     __slots__ = ("cube_id", "num_memories")
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]

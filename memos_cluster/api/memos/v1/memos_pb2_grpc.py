@@ -119,6 +119,11 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.FromString,
                 _registered_method=True)
+        self.Chat = channel.unary_stream(
+                '/memos.v1.MemoryService/Chat',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ChatRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ChatResponse.FromString,
+                _registered_method=True)
         self.TrainAdapter = channel.unary_unary(
                 '/memos.v1.MemoryService/TrainAdapter',
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.TrainAdapterRequest.SerializeToString,
@@ -322,6 +327,12 @@ class MemoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Generate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Chat(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -534,6 +545,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.Generate,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.SerializeToString,
+            ),
+            'Chat': grpc.unary_stream_rpc_method_handler(
+                    servicer.Chat,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ChatRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ChatResponse.SerializeToString,
             ),
             'TrainAdapter': grpc.unary_unary_rpc_method_handler(
                     servicer.TrainAdapter,
@@ -1095,6 +1111,33 @@ class MemoryService:
             '/memos.v1.MemoryService/Generate',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.GenerateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Chat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/memos.v1.MemoryService/Chat',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ChatRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.ChatResponse.FromString,
             options,
             channel_credentials,
             insecure,
