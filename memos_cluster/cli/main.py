@@ -26,6 +26,7 @@ from typing import Optional
 
 from memos_cluster.cli.auth import AUTH_COMMANDS, add_auth_commands
 from memos_cluster.cli.bench import add_bench_command, cmd_bench
+from memos_cluster.cli.chat import add_chat_command, cmd_chat
 from memos_cluster.cli.common import client_for, default_locomo_path
 from memos_cluster.cli.entities import add_entity_commands, cmd_entities, cmd_entity
 from memos_cluster.cli.ingest import add_bulk_arguments, cmd_ingest, ingest_into
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_reindex_command(sub)
     entity_commands = add_entity_commands(sub)
     activate, generate, adapters, tiers, scheduler = add_tier_commands(sub)
+    chat = add_chat_command(sub)
     bench = add_bench_command(sub)
     shards = add_shards_command(sub)
     add_transfer_commands(sub)
@@ -206,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     k8s = sub.add_parser("k8s", help="copy serve_configs/serve-prod.yaml into the KubeRay "
                                      "RayService, and its cluster into k8s/standalone/")
     k8s.add_argument("--check", action="store_true", help="only check that they agree")
-    for command in [ingest, search, sub.choices["status"], bench, activate, generate, adapters,
-                    tiers, scheduler, shards, *entity_commands] + add_auth_commands(sub):
+    for command in [ingest, search, sub.choices["status"], bench, activate, generate, chat,
+                    adapters, tiers, scheduler, shards, *entity_commands] \
+            + add_auth_commands(sub):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port, grpcs://host:port (TLS), "
                               "http://host:port (the HTTP/JSON API) or ray:// (default: config)")
@@ -219,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_search,
             "status": cmd_status, "bench": cmd_bench, "activate": cmd_activate,
-            "generate": cmd_generate, "adapters": cmd_adapters, "tiers": cmd_tiers,
+            "generate": cmd_generate, "chat": cmd_chat, "adapters": cmd_adapters, "tiers": cmd_tiers,
             "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s,
             "export": cmd_export, "import": cmd_import, "mcp-config": cmd_mcp_config,
             "reindex": cmd_reindex, "entities": cmd_entities, "entity": cmd_entity,

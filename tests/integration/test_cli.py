@@ -67,6 +67,32 @@ def test_activate_and_generate_commands(running):
             client.delete_cube(cube)
 
 
+def test_chat_command_piped(running):
+    from memos_cluster.client import MemosClient
+
+    cube = "cli-chat"
+    with MemosClient(running.grpc_address) as client:
+        client.create_cube(cube)
+        try:
+            client.add(cube, ["The spare key is under the blue pot"])
+            out = subprocess.run(
+                [sys.executable, "-m", "memos_cluster.cli.main", "chat", "--cube", cube,
+                 "--max-new-tokens", "3", "--name", "sam", "--address", running.grpc_address],
+                input="where is the key?\n\nand the pot?\n", capture_output=True, text=True,
+                timeout=120)
+            assert out.returncode == 0, out.stderr
+            turns = [line for line in out.stdout.splitlines() if line.startswith("[")]
+            assert len(turns) == 2 and "memories: " in turns[0], out.stdout
+            assert turns[0].startswith("[") and "prompt tokens reused" in turns[0]
+            reused = int(turns[1][1:].split(" of ")[0])
+            assert reused > 0  # the second turn reuses the first
+            assert "remembered as chat-" in turns[0]
+            texts = [m.text for m in client.list_memories(cube).items]
+            assert "sam: where is the key?" in texts
+        finally:
+            client.delete_cube(cube)
+
+
 def test_adapters_commands(running):
     from memos_cluster.client import MemosClient
 
