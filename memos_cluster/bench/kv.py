@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import BlockMemory, GenerateStats, SamplingParams
 from memos_cluster.tiers.activation.blocks import Budgets
 from memos_cluster.tiers.activation.engine import ActivationEngine, GenerateRequest
@@ -22,6 +23,27 @@ FILLER = ("Caroline told Melanie about the support group she joined, the paintin
           "for the library fundraiser, and the camping trip planned for the long weekend.")
 QUESTION = "What did Caroline say about the painting and the trip"
 IDENTICAL_TOKENS = 16  # greedy tokens compared between the two ways
+# A block ends past its size by up to one memory (a LoCoMo turn: under 100 tokens), and the
+# greedy check generates IDENTICAL_TOKENS: what a size needs beyond memory + query tokens.
+HEADROOM_TOKENS = 128
+
+
+def fitting_sizes(context: int, memory_tokens: Optional[Sequence[int]],
+                  query_tokens: Sequence[int]) -> list[int]:
+    """The memory sizes to run: the given ones, each checked against the model's context
+    before any work (InvalidArgument naming those that do not fit); by default 512, 2048
+    and the largest multiple of 1024 that fits beside the largest query."""
+    room = context - max(query_tokens) - HEADROOM_TOKENS
+    if memory_tokens is None:
+        largest = room // 1024 * 1024
+        return [m for m in (512, 2048) if m < largest] + ([largest] if largest else [])
+    too_big = [m for m in memory_tokens if m > room]
+    if too_big:
+        raise InvalidArgument(
+            f"memory sizes {too_big} do not fit the model's {context}-token context beside a "
+            f"{max(query_tokens)}-token query (at most {room}); pass --memory-tokens",
+            "memory_tokens")
+    return list(memory_tokens)
 
 
 def _block(engine: ActivationEngine, tokens: int, texts: Sequence[str]) -> tuple[BlockMemory, ...]:
@@ -56,12 +78,12 @@ def _ttft_ms(engine: ActivationEngine, request: GenerateRequest,
 
 
 def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
-                 memory_tokens: Sequence[int] = (512, 2048, 8192),
+                 memory_tokens: Optional[Sequence[int]] = None,
                  query_tokens: Sequence[int] = (32, 512), repeats: int = 3,
                  texts: Sequence[str] = (), say: Callable[[str], None] = print,
                  segments: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """`segments`: the segments engine's options (engine.segment_options; default: composition
-    alone, no anchor)."""
+    alone, no anchor); `memory_tokens` None: sizes that fit the model (fitting_sizes)."""
     segments = {**(segments or {}), "compose": "segments"}
     path, identity = resolve_model(model, cache_dir)
     lm, tokenizer = load_causal_lm(path, device)
@@ -71,6 +93,8 @@ def run_kv_bench(model: str, cache_dir: Path, device: str = "cpu",
     composer = ActivationEngine(
         lm, tokenizer, KVStore(identity, device, unbounded, cache_dir / "bench-kv-spill-segments"),
         lm.config.max_position_embeddings, **segments)
+    memory_tokens = fitting_sizes(lm.config.max_position_embeddings, memory_tokens,
+                                  query_tokens)
     once = SamplingParams(max_new_tokens=1)
     say(f"model {model} ({sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, "
         f"{lm.config.num_hidden_layers} layers) on {device}")

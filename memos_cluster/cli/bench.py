@@ -78,7 +78,8 @@ def bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
 
     return run_kv_bench(args.model or config.activation.model, config.model_cache_dir(),
                         default_device(args.device),
-                        [int(t) for t in args.memory_tokens.split(",")],
+                        [int(t) for t in args.memory_tokens.split(",")]
+                        if args.memory_tokens else None,
                         [int(t) for t in args.query_tokens.split(",")],
                         repeats=args.repeats, texts=locomo_texts(data) if data else [],
                         segments=segment_options(config.activation))
@@ -265,7 +266,9 @@ def add_bench_command(sub):
     bench.add_argument("--out", help="write the figures as JSON here")
     bench.add_argument("--model", help="kv, lora: model (default: activation.model)")
     bench.add_argument("--device", help="kv, lora: cpu or cuda (default: cuda if available)")
-    bench.add_argument("--memory-tokens", default="512,2048,8192", help="kv: block sizes")
+    bench.add_argument("--memory-tokens", default="",
+                       help="kv: block sizes (default: 512, 2048 and the largest that fits "
+                            "the model's context)")
     bench.add_argument("--query-tokens", default="32,512", help="kv: query sizes")
     bench.add_argument("--repeats", type=int, default=3, help="kv: timed runs per size")
     bench.add_argument("--requests", type=int, default=200, help="tiers: Generate requests an arm")
