@@ -81,6 +81,10 @@ class LocomoRetriever:
         hits = self._tier.search(SearchQuery((cube_id,), question, k))
         return tuple(block_memory(h.item) for h in hits)
 
+    def get(self, cube_id: str, ids: Sequence[str]) -> list:
+        """The memories' current versions (MemoryItems); deleted ones are absent."""
+        return list(self._tier.get(cube_id, list(ids)).items)
+
     def close(self) -> None:
         self._tier.close()
 

@@ -85,6 +85,18 @@ def bench_kv(args, config: MemosConfig, data: Optional[str]) -> dict:
                         segments=segment_options(config.activation))
 
 
+def bench_chat(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """In-process: multi-turn chats replayed from a LoCoMo conversation on the configured
+    model, each turn cached against a full prefill (bench/chat.py)."""
+    from memos_cluster.bench.chat import run_chat_bench
+    from memos_cluster.tiers.llm.model import default_device
+
+    plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    return run_chat_bench(config, _needs(data), args.conversation,
+                          [int(t) for t in args.turns.split(",")], args.max_new_tokens,
+                          default_device(args.device), plot=plot)
+
+
 def bench_lora(args, config: MemosConfig, data: Optional[str]) -> dict:
     """In-process: the trainer on the configured model, through the real adapter store."""
     from memos_cluster.tiers.llm.model import default_device
@@ -230,7 +242,7 @@ def bench_drills(args, config: MemosConfig, data: Optional[str]) -> dict:
         return run_drills(client.address, drill_ops(config))
 
 
-BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv,
+BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv, "chat": bench_chat,
            "lora": bench_lora, "qa": bench_qa, "fidelity": bench_fidelity,
            "parametric": bench_parametric, "tiers": bench_tiers, "cluster": bench_cluster,
            "load": bench_load, "drills": bench_drills}
@@ -246,13 +258,16 @@ def cmd_bench(args, config: MemosConfig) -> int:
 def add_bench_command(sub):
     """Who calls it: `memos_cluster.cli.build_parser`."""
     bench = sub.add_parser("bench", help="benchmarks: gateway (latency), locomo (retrieval), "
-                                         "kv (activation memory), lora (parametric memory), "
+                                         "kv (activation memory), chat (multi-turn reuse), "
+                                         "lora (parametric memory), "
                                          "qa (answers with each tier), fidelity (tiers against a full "
                                          "prefill), tiers (scheduler), "
                                          "cluster (shards, rebalance, failures), load, drills")
     bench.add_argument("which", choices=sorted(BENCHES))
     bench.add_argument("--data", help="LoCoMo file")
-    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION, help="gateway, tiers: which one")
+    bench.add_argument("--conversation", default=SAMPLE_CONVERSATION,
+                       help="gateway, tiers, chat: which one")
+    bench.add_argument("--turns", default="5,10,20", help="chat: turns of each conversation")
     bench.add_argument("--conversations", help="locomo, fidelity: sample ids, comma-separated "
                                                "(all); qa: (conv-26)")
     bench.add_argument("--per-category", type=int, default=0,
@@ -284,11 +299,12 @@ def add_bench_command(sub):
                        help="parametric: LoRA steps (of parametric.batch_size examples; "
                             "parametric.steps is the cluster's)")
     bench.add_argument("--max-new-tokens", type=int, default=16,
-                       help="qa: tokens an answer may have (LoCoMo's gold answers are short)")
+                       help="qa, chat: tokens an answer may have (LoCoMo's gold answers are "
+                            "short)")
     bench.add_argument("--categories",
                        help="qa: LoCoMo question categories to answer, e.g. 2 (temporal); "
                             "default 1,2,3,4")
-    bench.add_argument("--plot", help="load, qa: a PNG (default: --out with .png)")
+    bench.add_argument("--plot", help="load, qa, chat: a PNG (default: --out with .png)")
     bench.add_argument("--arms", help="comma-separated; fidelity: compose[+anchor][@ratio]"
                                       "[:rule] (bench/fidelity.py); qa, tiers: arm "
                                       "names (all; plaintext / off always runs)")

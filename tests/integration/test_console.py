@@ -166,6 +166,21 @@ def test_a_user_keeps_and_edits_memory_and_sees_its_tiers(browser, base_url, peo
     assert "Miso and Tofu" in served  # the prompt's memories, by text, with their tier
     assert "activation" in served or "plaintext" in served
     alice.shot("11-generate")
+
+    alice.go("chat", "#chat-message")
+    page.check(f"input[name=cubes][value='{cube}']")
+    page.fill("input[name=max_new_tokens]", "6")
+    page.fill("#chat-message", "Which cats did Alice adopt?")
+    page.click("#chat-send")
+    page.wait_for_selector(".chat-stats")
+    first = page.inner_text("#chat-log")
+    assert "Miso and Tofu" in first and "prompt tokens reused" in first
+    page.fill("#chat-message", "And what are they called?")
+    page.click("#chat-send")
+    page.wait_for_function("document.querySelectorAll('.chat-stats').length == 2")
+    second = page.query_selector_all(".chat-stats")[1].inner_text()
+    assert not second.startswith("0 of"), second  # the first turn came from the cache
+    alice.shot("12-chat")
     alice.close()
 
 

@@ -52,7 +52,7 @@ class KVStore:
         self._ledger = CacheLedger(budgets, clock)
         self._tensors: dict[str, Layers] = {}  # entries on the device or in host RAM
         self._lock = threading.RLock()
-        self.num_spills = self.num_reloads = self.num_drops = 0
+        self.num_spills = self.num_reloads = self.num_drops = self.num_superseded = 0
 
     # ---- requests --------------------------------------------------------------------------
     def acquire(self, wanted: Sequence[SegmentKey]) -> tuple[PrefixMatch, Optional[Layers]]:
@@ -102,7 +102,7 @@ class KVStore:
             gone = [c for c in self._ledger.strict_prefixes(keys)
                     if not self._ledger.entries[c].num_pins]
             for cache_id in gone:
-                self._drop(cache_id)
+                self._drop(cache_id, superseded=True)
             return len(gone)
 
     def invalidate(self, cube_id: str, memory_ids: Sequence[str]) -> int:
@@ -145,7 +145,7 @@ class KVStore:
             return {**self._ledger.stats(), "tokens": tokens,
                     "bytes_per_1k_tokens": round(1000 * total / tokens) if tokens else 0,
                     "spills": self.num_spills, "reloads": self.num_reloads,
-                    "drops": self.num_drops}
+                    "drops": self.num_drops, "superseded": self.num_superseded}
 
     # ---- tiers -----------------------------------------------------------------------------
     def _on_device(self, cache_id: str) -> Layers:
@@ -177,11 +177,15 @@ class KVStore:
             self.num_drops += 1
         self._ledger.apply(move)
 
-    def _drop(self, cache_id: str) -> None:
+    def _drop(self, cache_id: str, superseded: bool = False) -> None:
+        """Forget a cache; counted as superseded when a longer cache holds its prefix."""
         self._ledger.remove(cache_id)
         self._tensors.pop(cache_id, None)
         self._spill_path(cache_id).unlink(missing_ok=True)
-        self.num_drops += 1
+        if superseded:
+            self.num_superseded += 1
+        else:
+            self.num_drops += 1
 
     def _spill_path(self, cache_id: str) -> Path:
         return self._spill_dir / f"{cache_id}.safetensors"

@@ -7,11 +7,12 @@ import * as memories from "./views/memories.js";
 import * as search from "./views/search.js";
 import * as entities from "./views/entities.js";
 import * as generate from "./views/generate.js";
+import * as chat from "./views/chat.js";
 import * as tiers from "./views/tiers.js";
 import * as health from "./views/health.js";
 import * as admin from "./views/admin.js";
 
-const VIEWS = { cubes, memories, search, entities, generate, tiers, health, admin };
+const VIEWS = { cubes, memories, search, entities, generate, chat, tiers, health, admin };
 const main = document.getElementById("main");
 export const me = { user_id: "", role: "", key_id: "" };  // filled in by whoami at sign-in
 let stopView = null;  // a view's cleanup (timers), run when the page changes
