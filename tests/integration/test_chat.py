@@ -31,12 +31,13 @@ def chat(client, cube, messages, **kw):
 
 def test_a_conversation_reuses_its_cache_and_remembers_each_turn_once(client, cube):
     client.add(cube, NOTES)
-    first = [ChatMessage("user", "which lantern was lit in the tower?", "ann")]
+    first = [ChatMessage("user", "I lit the lantern in the tower today.", "ann")]
     one = chat(client, cube, first)
     # (Other tests' chats may share the opening piece, the system message's first line.)
     assert one.generate.prefill_tokens_saved < 10 and one.generate.memories
     assert {m.tier for m in one.generate.memories} == {"plaintext"}
-    second = first + [ChatMessage("assistant", one.answer), ChatMessage("user", "and the cellar?")]
+    second = first + [ChatMessage("assistant", one.answer),
+                      ChatMessage("user", "Which lantern was lit in the cellar?")]
     two = chat(client, cube, second)
     # Turn 1's prompt and answer come from the cache; its memories stay where they were.
     g1 = one.generate
@@ -46,15 +47,17 @@ def test_a_conversation_reuses_its_cache_and_remembers_each_turn_once(client, cu
     assert {m.tier for m in two.generate.memories[:len(g1.memories)]} == {"activation"}
     # Each turn was remembered as its speaker said it; a retried turn stores nothing twice.
     user, answer = client.get(cube, list(one.remembered)).items
-    assert user.text == "ann: which lantern was lit in the tower?" and user.source == "chat"
+    assert user.text == "ann: I lit the lantern in the tower today." and user.source == "chat"
     assert answer.text == f"Assistant: {one.answer}"
     count = client.get_cube(cube).num_memories
     again = chat(client, cube, first)
     assert again.remembered == one.remembered and client.get_cube(cube).num_memories == count
     # Turn 1's remembered memories are never placed back into the same conversation.
     assert not set(one.remembered) & {m.memory_id for m in two.generate.memories}
-    quiet = chat(client, cube, [ChatMessage("user", "say nothing new")], remember=False)
+    quiet = chat(client, cube, [ChatMessage("user", "Nothing new today.")], remember=False)
     assert quiet.remembered == () and client.get_cube(cube).num_memories == count
+    # A question is not remembered (nor its answer): it tells nothing.
+    assert two.remembered == () and client.get_cube(cube).num_memories == count
 
 
 @pytest.mark.parametrize("messages, says", [

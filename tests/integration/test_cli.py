@@ -78,7 +78,8 @@ def test_chat_command_piped(running):
             out = subprocess.run(
                 [sys.executable, "-m", "memos_cluster.cli.main", "chat", "--cube", cube,
                  "--max-new-tokens", "3", "--name", "sam", "--address", running.grpc_address],
-                input="where is the key?\n\nand the pot?\n", capture_output=True, text=True,
+                input="I painted the pot blue.\n\nwhere is the key?\n", capture_output=True,
+                text=True,
                 timeout=120)
             assert out.returncode == 0, out.stderr
             turns = [line for line in out.stdout.splitlines() if line.startswith("[")]
@@ -86,9 +87,9 @@ def test_chat_command_piped(running):
             assert turns[0].startswith("[") and "prompt tokens reused" in turns[0]
             reused = int(turns[1][1:].split(" of ")[0])
             assert reused > 0  # the second turn reuses the first
-            assert "remembered as chat-" in turns[0]
+            assert "remembered as chat-" in turns[0] and "remembered" not in turns[1]
             texts = [m.text for m in client.list_memories(cube).items]
-            assert "sam: where is the key?" in texts
+            assert "sam: I painted the pot blue." in texts
         finally:
             client.delete_cube(cube)
 

@@ -13,9 +13,9 @@ Generate reads its block; a deleted one leaves the prompt.
 
 Remembering: the new user message and the answer are added to the first cube, each as
 "<speaker>: <text>" (the message's name, else "User" / "Assistant") at the request's time,
-through AddMemories' write path (and so the memory reader). Their ids are a hash of the
-conversation up to the user message, so a retried request finds them stored and stores
-nothing twice.
+through AddMemories' write path (and so the memory reader), unless the message is a question
+(turn_memories says why). Their ids are a hash of the conversation up to the user message, so
+a retried request finds them stored and stores nothing twice.
 
 Who uses it: `ActivationService.chat` (service.py), on the gateway.
 """
@@ -105,10 +105,20 @@ def own_turn_ids(call: ChatCall) -> list[str]:
     return ids
 
 
+def is_question(text: str) -> bool:
+    """A message that asks rather than tells (ends with a question mark)."""
+    return text.rstrip().endswith("?")
+
+
 def turn_memories(call: ChatCall, answer: str, now_ms: int) -> list[NewMemory]:
-    """The new user message and the answer as memories, with ids stable across retries."""
-    key = prefix_key(call.cube_ids, call.messages)[:24]
+    """The new user message and the answer as memories, with ids stable across retries; none
+    for a question: a remembered question comes back as the best match for the same question
+    later, and the small default model then answers by repeating it (seen with the sample),
+    while the answer to it is only the model's guess at what the memories already hold."""
     user = call.messages[-1]
+    if is_question(user.content):
+        return []
+    key = prefix_key(call.cube_ids, call.messages)[:24]
     return [NewMemory(f"{user.name or 'User'}: {user.content}", id=f"chat-{key}-u",
                       event_time_ms=now_ms, source="chat"),
             NewMemory(f"Assistant: {answer}", id=f"chat-{key}-a", event_time_ms=now_ms,
