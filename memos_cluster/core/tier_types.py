@@ -126,7 +126,7 @@ class ChatCall:
 @dataclass(frozen=True)
 class ChatRequest:
     """What the KV actor's engine answers: the messages, and the memories placed before each
-    (empty for a message with none), in the layout of tiers/llm/chat_format.py."""
+    (empty for a message with none), in the layout of tiers/activation/chat_layout.py."""
 
     messages: tuple[ChatMessage, ...]
     context: tuple[tuple[BlockMemory, ...], ...]

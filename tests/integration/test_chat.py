@@ -148,3 +148,33 @@ def test_openai_errors_come_in_openais_shape(openai_client, oa_cube, config):
         stranger.models.list()
     with MemosClient(f"http://127.0.0.1:{config.gateway.http_port}") as memos:
         assert memos.get_cube(oa_cube).num_memories == len(NOTES)  # nothing was stored
+
+
+def test_a_stranger_and_a_broken_body_are_refused_and_nothing_is_stored(running, config,
+                                                                         oa_cube):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from users import new_users
+
+    url = f"http://127.0.0.1:{config.gateway.http_port}/v1"
+    with MemosClient(client_address("grpc", running, config)) as admin:
+        (user_id, key), = new_users(admin, ("mallory",)).values()
+        try:
+            stranger = openai.OpenAI(base_url=url, api_key=key, max_retries=0)
+            with pytest.raises(openai.PermissionDeniedError) as caught:
+                stranger.chat.completions.create(
+                    model=config.activation.model, extra_body={"memos": {"cube_ids": [oa_cube]}},
+                    messages=[{"role": "user", "content": "I like tea."}])
+            assert oa_cube in caught.value.message
+        finally:
+            admin.delete_user(user_id)
+        request = urllib.request.Request(
+            f"{url}/chat/completions", data=b'{"messages": [{"role": "user", "content": "\xff"}]}',
+            headers={"Authorization": f"Bearer {os.environ['MEMOS_API_KEY']}"}, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=30)
+        body = json.loads(caught.value.read())
+        assert caught.value.code == 400 and body["error"]["type"] == "invalid_request_error"
+        assert admin.get_cube(oa_cube).num_memories == len(NOTES)

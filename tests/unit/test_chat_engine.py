@@ -1,4 +1,4 @@
-"""Chat on activation memory (tiers/activation/chat.py, tiers/llm/chat_format.py): each turn's
+"""Chat on activation memory (tiers/activation/chat.py, tiers/activation/chat_layout.py): each turn's
 prompt is a prefix of the next, the longest cached prefix is reused, and every answer is
 exactly a full prefill's; on the built-in tiny-llama (plain layout) and the default model
 (its chat template)."""
@@ -12,7 +12,7 @@ from memos_cluster.core.tier_types import (
     BlockMemory, ChatMessage, ChatRequest, GenerateStats, SamplingParams, TokenEvent)
 from memos_cluster.tiers.activation.blocks import Budgets
 from memos_cluster.tiers.activation.engine import GenerateRequest
-from memos_cluster.tiers.llm.chat_format import ChatLayout
+from memos_cluster.tiers.activation.chat_layout import ChatLayout
 
 from test_activation_engine import BIG, GREEDY, MEMORIES, make_engine
 

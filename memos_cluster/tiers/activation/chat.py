@@ -1,4 +1,4 @@
-"""A chat turn on activation memory: the conversation's prompt (chat_format.py) answered over the
+"""A chat turn on activation memory: the conversation's prompt (chat_layout.py) answered over the
 longest cached prefix of its pieces, and the answer kept with the prompt for the next turn.
 
 What is kept after a turn: one cache of the prompt and the answer (its keys and values), keyed
@@ -29,7 +29,7 @@ from memos_cluster.core.tier_types import (
 from memos_cluster.tiers.activation.blocks import Segment
 from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers, cache_view
 from memos_cluster.tiers.activation.segmented import ACTIVATION, PLAINTEXT, Prepared
-from memos_cluster.tiers.llm.chat_format import ChatLayout, Piece, text_key
+from memos_cluster.tiers.activation.chat_layout import ChatLayout, Piece, text_key
 
 ANSWERS_KEPT = 4096  # generated answers whose token ids are remembered, by their text
 

@@ -39,7 +39,7 @@ from memos_cluster.tiers.activation.compose import prefill_recomputing
 from memos_cluster.tiers.activation.segmented import (
     ACTIVATION, PLAINTEXT, Prepared, SegmentComposer)
 from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers, cache_view
-from memos_cluster.tiers.llm.chat_format import chat_layout
+from memos_cluster.tiers.activation.chat_layout import chat_layout
 from memos_cluster.tiers.llm.prompt import prompt_format
 
 MEMORY_TOKEN_CACHE = 8192  # memory texts whose token ids an engine keeps
