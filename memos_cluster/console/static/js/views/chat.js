@@ -1,20 +1,10 @@
 // Chat: a conversation with memory (POST /v1/chat, server-sent events). Each answer streams,
 // then shows the prompt tokens reused from the conversation's cache, the time to first token,
 // and the memories placed before the message with the tier that served each.
-import { api, stream, seg } from "../api.js";
+import { api, stream } from "../api.js";
 import { h, clear, busy, errorBox, badge, fmtNum } from "../ui.js";
+import { memoryTexts } from "./generate.js";
 import { cubePicker, picked } from "./search.js";
-
-async function memoryTexts(served) {
-  const byCube = {};
-  for (const m of served) (byCube[m.cube_id] ||= []).push(m.memory_id);
-  const texts = new Map();
-  await Promise.all(Object.entries(byCube).map(async ([cube, ids]) => {
-    const reply = await api("GET", `/cubes/${seg(cube)}/memories`, { query: { ids } });
-    for (const m of reply.memories) texts.set(`${cube}/${m.id}`, m.text);
-  }));
-  return texts;
-}
 
 function turnStats(stats, texts) {
   const g = stats.generate;

@@ -4,7 +4,8 @@ import { api, stream, seg } from "../api.js";
 import { h, clear, table, busy, errorBox, badge, fmtNum } from "../ui.js";
 import { cubePicker, picked } from "./search.js";
 
-async function memoryTexts(served) {
+// The memories' texts by "cube/id" (one GetMemories a cube); the chat view uses it too.
+export async function memoryTexts(served) {
   const byCube = {};
   for (const m of served) (byCube[m.cube_id] ||= []).push(m.memory_id);
   const texts = new Map();
