@@ -378,6 +378,9 @@ class ReaderConfig:
     # "inline": an add returns once its memories are read and stored; "deferred": it returns
     # once they are stored, and the shard reads them when its writes pause (docs/structure.md).
     mode: str = "inline"
+    # Read in a child process of the shard (reader/process.py): spaCy holds the GIL for most
+    # of a read, which would stall the shard's searches and embedding; false reads in-process.
+    own_process: bool = True
     # deferred: the pause in writes (ms) after which the shard reads what waits ...
     defer_idle_ms: int = 200
     # ... or at once while more than this many memories wait (bounds the backlog).

@@ -67,6 +67,12 @@ class StructureIndex:
                           self._store.shard_id, len(inputs))
             return [EMPTY_STRUCTURE for _ in inputs]
 
+    def close(self) -> None:
+        """Stop the reader's worker, where it has one. Who calls it: PlaintextTier.close."""
+        close = getattr(self._reader, "close", None)
+        if close is not None:
+            close()
+
     # ---- the graph -----------------------------------------------------------------------
     def graph(self, cube_id: str) -> CubeGraph:
         """The cube's graph, loaded from Milvus on first use after a start."""

@@ -120,6 +120,7 @@ class PlaintextTier:
         if self._query_pool is not None:
             self._query_pool.shutdown(wait=True)
             self._query_pool = None
+        self.structure.close()
         self.store.close()
 
     def cube_ids(self) -> list[str]:
