@@ -280,7 +280,9 @@ def test_rate_limit_token_bucket(clock):
 
 
 def test_bootstrap_key_from_env_or_file(tmp_path):
-    config = with_overrides(MemosConfig(), {"data_dir": str(tmp_path)})
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    config = with_overrides(MemosConfig(), {"reader.own_process": False, "data_dir": str(tmp_path)})
     assert read_bootstrap_key(config, environ={}) is None
     with pytest.raises(ConfigError, match="shorter"):
         read_bootstrap_key(config, environ={"MEMOS_ADMIN_KEY": "short"})

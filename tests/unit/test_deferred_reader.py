@@ -97,7 +97,10 @@ def embedder(tmp_path_factory):
 
 @pytest.fixture
 def config(tmp_path):
-    return with_overrides(MemosConfig(), {"data_dir": str(tmp_path), "reader.mode": "deferred",
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    return with_overrides(MemosConfig(), {"reader.own_process": False,
+                                          "data_dir": str(tmp_path), "reader.mode": "deferred",
                                           "reader.defer_idle_ms": 50})
 
 

@@ -18,7 +18,10 @@ from clocks import StepClock
 
 @pytest.fixture(scope="module")
 def tier(tmp_path_factory):
-    config = with_overrides(MemosConfig(), {"data_dir": str(tmp_path_factory.mktemp("data"))})
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    config = with_overrides(MemosConfig(), {"reader.own_process": False,
+                                            "data_dir": str(tmp_path_factory.mktemp("data"))})
     embedder = make_embedder(config.embedder, str(tmp_path_factory.mktemp("models")))
     tier = PlaintextTier(config, "shard-0", embedder, clock=StepClock())
     tier.open()

@@ -44,7 +44,9 @@ def test_exclusive_waits_for_shared_and_goes_before_new_shared():
 
 
 def test_searches_racing_a_flush_see_every_row(tmp_path):
-    config = with_overrides(MemosConfig(), {"data_dir": str(tmp_path)})
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    config = with_overrides(MemosConfig(), {"reader.own_process": False, "data_dir": str(tmp_path)})
     tier = PlaintextTier(config, "shard-0", make_embedder(config.embedder, str(tmp_path / "m")))
     tier.open()
     rng, short = np.random.default_rng(0), []

@@ -32,7 +32,9 @@ def embedder(tmp_path_factory):
 
 @pytest.fixture
 def config(tmp_path):
-    return with_overrides(MemosConfig(), {"data_dir": str(tmp_path)})
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    return with_overrides(MemosConfig(), {"reader.own_process": False, "data_dir": str(tmp_path)})
 
 
 @pytest.fixture
@@ -172,7 +174,9 @@ class CountingEmbedder:
 
 
 def test_service_routes_cubes_and_merges_across_shards(tmp_path, embedder):
-    config = with_overrides(MemosConfig(), {"data_dir": str(tmp_path)})
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    config = with_overrides(MemosConfig(), {"reader.own_process": False, "data_dir": str(tmp_path)})
     ring = HashRing(shard_names(2), 16)
     counting = CountingEmbedder(embedder)
     tiers = {s: PlaintextTier(config, s, counting) for s in ring.shard_ids}

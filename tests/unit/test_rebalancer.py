@@ -85,7 +85,9 @@ class LocalShards:
 @pytest.fixture(params=["embedded", "shared"])
 def world(request, tmp_path, embedder):
     shared = request.param == "shared"
-    config = with_overrides(MemosConfig(), {
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    config = with_overrides(MemosConfig(), {"reader.own_process": False,
         "data_dir": str(tmp_path),
         "storage.milvus_uri": str(tmp_path / "shared.db") if shared else None})
     shards = LocalShards(config, embedder, shared)

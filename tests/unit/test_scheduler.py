@@ -80,7 +80,9 @@ PORTS = {}
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     root = tmp_path_factory.mktemp("sched")
-    config = with_overrides(MemosConfig(), {
+    # The reader in-process: a worker process a tier would cost seconds a test
+    # (tests/unit/test_reader_process.py covers it).
+    config = with_overrides(MemosConfig(), {"reader.own_process": False,
         "data_dir": str(root), "parametric.steps": 5, "parametric.rank": 4,
         # Scheduling mechanics only: the fast random-weight model.
         "activation.model": "builtin:tiny-llama",
