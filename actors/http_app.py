@@ -27,9 +27,8 @@ from memos_cluster.api.rpcs import CODECS
 from memos_cluster.console import CONSOLE_DIR, SWAGGER_ASSETS
 from memos_cluster.core.config import LimitsConfig
 from memos_cluster.core.errors import InvalidArgument, NotFound, Unimplemented
-from memos_cluster.core.validation import check_json_depth, check_request_bytes
 
-from actors.http_common import error_response, request_metadata
+from actors.http_common import error_response, json_body, request_metadata
 from actors.mcp_app import build_mcp
 from actors.openai_routes import add_openai_routes
 
@@ -71,19 +70,7 @@ class UrlLimit:
 async def _body(request: Request, route: Route, limits: LimitsConfig) -> Any:
     if not route.has_body:
         return None
-    raw = await request.body()
-    check_request_bytes(len(raw), limits)
-    if not raw.strip():
-        return None
-    try:
-        body = json.loads(raw)
-    except RecursionError:  # nesting past the parser's stack: the same answer as the limit's
-        raise InvalidArgument(f"body nests deeper than {limits.max_json_depth} levels",
-                              "body") from None
-    except ValueError as exc:
-        raise InvalidArgument(f"the request body is not JSON: {exc}", "body") from None
-    check_json_depth(body, "body", limits.max_json_depth)
-    return body
+    return await json_body(request, limits, allow_empty=True)
 
 
 def _sse(name: str, data: dict) -> bytes:

@@ -18,11 +18,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from memos_cluster.api import openai_compat as oa
 from memos_cluster.api.http_routes import HTTP_STATUS
-from memos_cluster.core.errors import InvalidArgument, MemosError
+from memos_cluster.core.errors import MemosError
 from memos_cluster.core.tier_types import ChatStats, TokenEvent
-from memos_cluster.core.validation import check_json_depth, check_request_bytes
 
-from actors.http_common import request_metadata
+from actors.http_common import json_body, request_metadata
 
 
 def _error(error: MemosError) -> JSONResponse:
@@ -31,21 +30,6 @@ def _error(error: MemosError) -> JSONResponse:
 
 def _data(payload: Any) -> bytes:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
-
-
-async def _json_body(request: Request, gateway: Any) -> Any:
-    limits = gateway.config.limits
-    raw = await request.body()
-    check_request_bytes(len(raw), limits)
-    try:
-        body = json.loads(raw)
-    except RecursionError:
-        raise InvalidArgument(f"body nests deeper than {limits.max_json_depth} levels",
-                              "body") from None
-    except ValueError as exc:  # invalid UTF-8 lands here too
-        raise InvalidArgument(f"the request body is not JSON: {exc}", "body") from None
-    check_json_depth(body, "body", limits.max_json_depth)
-    return body
 
 
 def _stream(completion: oa.Completion, first: Any, events: AsyncIterator, usage: bool,
@@ -88,7 +72,7 @@ def add_openai_routes(app: FastAPI, gateway: Any) -> None:
         def count(final: str) -> None:
             gateway.count("chat", final, began, "http")
         try:
-            call, stream, usage = oa.chat_call(await _json_body(request, gateway), model_id)
+            call, stream, usage = oa.chat_call(await json_body(request, gateway.config.limits), model_id)
             events = gateway.stream(request_metadata(request), "chat", (call,))
             # The first event is awaited before the response starts: bad input and refused
             # callers get their HTTP status, not a broken stream.

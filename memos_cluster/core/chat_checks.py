@@ -7,19 +7,17 @@ from dataclasses import replace
 from memos_cluster.core.config import ActivationConfig, LimitsConfig
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import CHAT_ROLES, ChatCall, GenerateCall
-from memos_cluster.core.validation import check_generate, check_id, check_text
+from memos_cluster.core.validation import (
+    check_generate, check_id, check_text, sampling_with_defaults)
 
 MAX_CHAT_MESSAGES = 512  # messages in one request; the model's context ends most chats sooner
 
 
 def chat_with_defaults(call: ChatCall, activation: ActivationConfig) -> ChatCall:
     """max_new_tokens 0, top_p 0 and remember None become the configured defaults."""
-    sampling = replace(call.sampling,
-                       max_new_tokens=call.sampling.max_new_tokens
-                       or activation.default_max_new_tokens,
-                       top_p=call.sampling.top_p or 1.0)
     remember = activation.chat_remember if call.remember is None else call.remember
-    return replace(call, sampling=sampling, remember=remember)
+    return replace(call, sampling=sampling_with_defaults(call.sampling, activation),
+                   remember=remember)
 
 
 def check_chat(call: ChatCall, limits: LimitsConfig, activation: ActivationConfig) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional, Sequence, TypeVar
 from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
 from memos_cluster.core.errors import InvalidArgument, ResourceExhausted
 from memos_cluster.core.structure import EntityQuery
-from memos_cluster.core.tier_types import MEMORY_MODES, GenerateCall
+from memos_cluster.core.tier_types import MEMORY_MODES, GenerateCall, SamplingParams
 from memos_cluster.core.types import (
     ListQuery, MemoryUpdate, NewMemory, SearchFilter, SearchQuery, TimeRange)
 
@@ -318,13 +318,17 @@ def search_with_defaults(query: SearchQuery, search: SearchConfig) -> SearchQuer
                    mode=query.mode or SearchMode(search.default_mode))
 
 
+def sampling_with_defaults(sampling: SamplingParams,
+                           activation: ActivationConfig) -> SamplingParams:
+    """max_new_tokens 0 and top_p 0 become the configured defaults (Generate and Chat)."""
+    return replace(sampling,
+                   max_new_tokens=sampling.max_new_tokens or activation.default_max_new_tokens,
+                   top_p=sampling.top_p or 1.0)
+
+
 def generate_with_defaults(call: GenerateCall, activation: ActivationConfig) -> GenerateCall:
     """max_new_tokens 0 and top_p 0 become the configured defaults (whatever the transport)."""
-    sampling = replace(call.sampling,
-                       max_new_tokens=call.sampling.max_new_tokens
-                       or activation.default_max_new_tokens,
-                       top_p=call.sampling.top_p or 1.0)
-    return replace(call, sampling=sampling)
+    return replace(call, sampling=sampling_with_defaults(call.sampling, activation))
 
 
 def check_generate(call: GenerateCall, limits: LimitsConfig,

@@ -18,47 +18,36 @@ Who uses it: `ActivationEngine.chat`, once per Chat request, in the KV actor.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from memos_cluster.core.tier_types import (
     ChatRequest, GenerateStats, TokenEvent)
 from memos_cluster.tiers.activation.blocks import Segment
-from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers, cache_view
-from memos_cluster.tiers.activation.segmented import ACTIVATION, PLAINTEXT, Prepared
 from memos_cluster.tiers.activation.chat_layout import ChatLayout, Piece, text_key
+from memos_cluster.tiers.activation.kvstore import KVStore, cache_layers, cache_view
+from memos_cluster.tiers.activation.lru import LruMap
+from memos_cluster.tiers.activation.segmented import ACTIVATION, PLAINTEXT, Prepared
 
 ANSWERS_KEPT = 4096  # generated answers whose token ids are remembered, by their text
 
 
 class AnswerBook:
-    """Token ids of generated answers by their text; thread-safe, oldest out."""
+    """Token ids of generated answers by their text (its hash), oldest out; thread-safe."""
 
     def __init__(self, capacity: int = ANSWERS_KEPT):
-        self._ids: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-        self._capacity = capacity
-        self._lock = threading.Lock()
+        self._ids: LruMap[str, tuple[int, ...]] = LruMap(capacity)
 
     @staticmethod
     def _key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
     def get(self, text: str) -> Optional[tuple[int, ...]]:
-        with self._lock:
-            ids = self._ids.get(self._key(text))
-            if ids is not None:
-                self._ids.move_to_end(self._key(text))
-            return ids
+        return self._ids.get(self._key(text))
 
     def put(self, text: str, ids: tuple[int, ...]) -> None:
-        with self._lock:
-            self._ids[self._key(text)] = ids
-            self._ids.move_to_end(self._key(text))
-            while len(self._ids) > self._capacity:
-                self._ids.popitem(last=False)
+        self._ids.put(self._key(text), ids)
 
 
 @dataclass(frozen=True)

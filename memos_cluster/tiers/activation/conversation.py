@@ -23,70 +23,61 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from typing import Awaitable, Callable, Optional, Sequence
 
 from memos_cluster.core.errors import AlreadyExists
 from memos_cluster.core.tier_types import BlockMemory, ChatCall, ChatMessage
 from memos_cluster.core.types import NewMemory
+from memos_cluster.tiers.activation.lru import LruMap
 
 PLACEMENTS_KEPT = 20000  # conversation prefixes whose placed memories the gateway remembers
 Retrieve = Callable[[str], Awaitable[list[BlockMemory]]]  # a user message -> ranked memories
 Current = Callable[[Sequence[tuple[str, str]]], Awaitable[dict[tuple[str, str], BlockMemory]]]
 
 
-def prefix_key(cube_ids: Sequence[str], messages: Sequence[ChatMessage]) -> str:
-    """The hash naming a conversation up to (and with) one of its messages."""
-    body = json.dumps([list(cube_ids), [[m.role, m.name, m.content] for m in messages]],
-                      ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+def prefix_keys(cube_ids: Sequence[str], messages: Sequence[ChatMessage]) -> list[str]:
+    """The hashes naming the conversation up to (and with) each of its messages: a chain,
+    each the hash of the one before and the message, so all of them cost one pass."""
+    key = hashlib.sha256(json.dumps(list(cube_ids)).encode()).hexdigest()
+    keys = []
+    for m in messages:
+        body = json.dumps([key, m.role, m.name, m.content], ensure_ascii=False,
+                          separators=(",", ":"))
+        key = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+        keys.append(key)
+    return keys
 
 
-class PlacementBook:
-    """Conversation prefix -> the memories (cube, id) placed before its last user message;
-    oldest out past `capacity`. Asyncio-only: the gateway's event loop calls it."""
+class PlacementBook(LruMap[str, tuple[tuple[str, str], ...]]):
+    """Conversation prefix (prefix_keys) -> the memories (cube, id) placed before its last
+    user message; oldest out past `capacity`."""
 
     def __init__(self, capacity: int = PLACEMENTS_KEPT):
-        self._placed: OrderedDict[str, tuple[tuple[str, str], ...]] = OrderedDict()
-        self._capacity = capacity
-
-    def get(self, key: str) -> Optional[tuple[tuple[str, str], ...]]:
-        placed = self._placed.get(key)
-        if placed is not None:
-            self._placed.move_to_end(key)
-        return placed
-
-    def put(self, key: str, placed: Sequence[tuple[str, str]]) -> None:
-        self._placed[key] = tuple(placed)
-        self._placed.move_to_end(key)
-        while len(self._placed) > self._capacity:
-            self._placed.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._placed)
+        super().__init__(capacity)
 
 
 async def place(call: ChatCall, book: PlacementBook, retrieve: Retrieve,
                 current: Current) -> tuple[list[tuple[BlockMemory, ...]], list[BlockMemory]]:
     """The memories before each message (empty for all but user messages), at their current
     versions; and the ones placed for the last message (its new retrieval)."""
+    keys = prefix_keys(call.cube_ids, call.messages)
     placed: list[tuple[tuple[str, str], ...]] = []
     # This conversation's own remembered turns are in it already: never placed again.
     seen: set[tuple[str, str]] = {(call.cube_ids[0], memory_id)
-                                  for memory_id in own_turn_ids(call)}
+                                  for memory_id in own_turn_ids(call, keys)}
     fresh: dict[tuple[str, str], BlockMemory] = {}
     for i, message in enumerate(call.messages):
         if message.role != "user":
             placed.append(())
             continue
-        key = prefix_key(call.cube_ids, call.messages[:i + 1])
+        key = keys[i]
         ids = book.get(key) if i < len(call.messages) - 1 else None
         if ids is None:  # the last message, or a prefix this gateway does not know
             hits = [m for m in await retrieve(message.content)
                     if (m.cube_id, m.memory_id) not in seen]
             fresh.update({(m.cube_id, m.memory_id): m for m in hits})
             ids = tuple((m.cube_id, m.memory_id) for m in hits)
-            book.put(key, ids)
+            book.put(key, tuple(ids))
         placed.append(ids)
         seen.update(ids)
     older = [ref for ids in placed for ref in ids if ref not in fresh]
@@ -95,14 +86,12 @@ async def place(call: ChatCall, book: PlacementBook, retrieve: Retrieve,
     return context, list(context[-1])
 
 
-def own_turn_ids(call: ChatCall) -> list[str]:
-    """The ids the conversation's earlier turns were remembered as (turn_memories)."""
-    ids = []
-    for i, message in enumerate(call.messages[:-1]):
-        if message.role == "user":
-            key = prefix_key(call.cube_ids, call.messages[:i + 1])[:24]
-            ids += [f"chat-{key}-u", f"chat-{key}-a"]
-    return ids
+def own_turn_ids(call: ChatCall, keys: Optional[Sequence[str]] = None) -> list[str]:
+    """The ids the conversation's earlier turns were remembered as (turn_memories); `keys`:
+    its prefix_keys, when the caller has them."""
+    keys = keys or prefix_keys(call.cube_ids, call.messages)
+    return [f"chat-{key[:24]}-{side}" for message, key in zip(call.messages[:-1], keys)
+            if message.role == "user" for side in ("u", "a")]
 
 
 def is_question(text: str) -> bool:
@@ -118,7 +107,7 @@ def turn_memories(call: ChatCall, answer: str, now_ms: int) -> list[NewMemory]:
     user = call.messages[-1]
     if is_question(user.content):
         return []
-    key = prefix_key(call.cube_ids, call.messages)[:24]
+    key = prefix_keys(call.cube_ids, call.messages)[-1][:24]
     return [NewMemory(f"{user.name or 'User'}: {user.content}", id=f"chat-{key}-u",
                       event_time_ms=now_ms, source="chat"),
             NewMemory(f"Assistant: {answer}", id=f"chat-{key}-a", event_time_ms=now_ms,

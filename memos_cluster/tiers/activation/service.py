@@ -232,15 +232,13 @@ class ActivationService:
 
     async def _current(self, refs: Sequence[tuple[str, str]]
                        ) -> dict[tuple[str, str], BlockMemory]:
-        """The current versions of memories by (cube, id); deleted ones are absent."""
+        """The current versions of memories by (cube, id), one read a cube; deleted ones are
+        absent."""
         by_cube: dict[str, list[str]] = {}
         for cube_id, memory_id in refs:
             by_cube.setdefault(cube_id, []).append(memory_id)
-        found = {}
-        for cube_id, ids in by_cube.items():
-            for item in (await self._memory.get(cube_id, ids)).items:
-                found[(cube_id, item.id)] = block_memory(item)
-        return found
+        return {(m.cube_id, m.memory_id): m for cube_id, ids in by_cube.items()
+                for m in await self._current_block(cube_id, ids)}
 
     async def selections(self, cube_ids: Sequence[str]) -> dict[str, list[str]]:
         """Each cube's activation block (memory ids, in order), one call per KV actor, in the
