@@ -95,6 +95,10 @@ class MemoryGateway:
         self._ops = Operations(config, services,
                                DirectoryHandle(get_or_create_directory(config), timeout_s),
                                scheduler, self._gate, note)
+        # An adapter found trained on a memory no longer active is marked stale (Generate
+        # already left it out): the same path as a delete's.
+        services.activation.on_stale = \
+            lambda cube_id, ids: self._ops.invalidate_later(cube_id, ids, deleted=True)
         # Each operation's implementation, and its signature for Ray-transport callers (the
         # caller, first parameter, is not the client's to send).
         self._impl = {name: getattr(self._ops, name) for name in OPERATIONS}

@@ -11,7 +11,7 @@ answer any request (no session affinity behind Serve's proxy).
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -182,6 +182,19 @@ def _register_tools(server: Any, call: Any) -> None:
             min_length=1, description="memory ids to forget")]) -> dict[str, Any]:
         """Forget memories for good (their histories go too). Ids not found are listed."""
         return await call(ctx, "delete", {"cube_id": cube_id, "ids": ids})
+
+    @server.tool()
+    async def memory_feedback(ctx: Context, cube_id: Cube, id: Annotated[str, Field(
+            description="the memory's id")], kind: Annotated[Literal[
+                "wrong", "outdated", "useful"], Field(
+            description="wrong: archive it; outdated: it no longer holds; useful: it helped")],
+            text: Annotated[str, Field(description="outdated: what holds now (stored as the "
+                                       "memory's successor); else an optional note")] = ""
+                              ) -> dict[str, Any]:
+        """Judge a memory you were given. A wrong or outdated one is never served again (it
+        stays in history); an outdated one's successor, when you give its text, is."""
+        return await call(ctx, "feedback", {"cube_id": cube_id, "memory_id": id, "kind": kind,
+                                            "text": text})
 
     @server.tool()
     async def memory_history(ctx: Context, cube_id: Cube, id: Annotated[str, Field(

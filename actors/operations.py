@@ -14,6 +14,7 @@ from typing import Callable, Optional
 from memos_cluster.auth.access import require, visible_cubes
 from memos_cluster.core.auth_types import ROLES, CubeAccess, KeyInfo, Principal
 from memos_cluster.core.config import MemosConfig
+from memos_cluster.core.lifecycle import ACTIVE, USEFUL, USEFUL_ACCESSES
 from memos_cluster.core.errors import (
     AlreadyExists, FailedPrecondition, NotFound, PermissionDenied)
 from memos_cluster.core.tier_types import AdapterListing, current_of
@@ -77,7 +78,34 @@ class Operations:
         return await self._service.get_cube(cube_id)
 
     async def add(self, who: Principal, cube_id, items):
-        return await self._service.add(cube_id, items)
+        result = await self._service.add(cube_id, items)
+        await self._superseded(who, result.superseded)
+        return result
+
+    async def _superseded(self, who: Principal, decisions) -> None:
+        """Memories a write superseded: each decision in the audit log (who wrote, which
+        memory, by which, why), and the derived tiers told as for a delete: KV caches dropped,
+        adapters trained on them marked stale (docs/lifecycle.md)."""
+        by_cube: dict[str, list[str]] = {}
+        for d in decisions:
+            await self._gate.audit(who, "supersede", f"{d.cube_id}/{d.old_id}",
+                                   f"by {d.new_id}: {d.reason}")
+            by_cube.setdefault(d.cube_id, []).append(d.old_id)
+        for cube_id, ids in by_cube.items():
+            self.invalidate_later(cube_id, ids, deleted=True)
+
+    async def feedback(self, who: Principal, feedback):
+        """wrong and outdated leave the memory inactive (and the tiers are told); useful
+        counts as accesses for the scheduler. The audit line (who, when, what) was written
+        before the change, by the operation table's rule."""
+        result = await self._service.feedback(feedback)
+        item = result.memory
+        if feedback.kind == USEFUL:
+            self._note([(item.cube_id, item.id, item.version)] * USEFUL_ACCESSES, "useful")
+        else:
+            self.invalidate_later(item.cube_id, [item.id], deleted=True)
+        await self._superseded(who, result.superseded)
+        return result
 
     async def search(self, who: Principal, query):
         hits = await self._parametric.annotate(await self._service.search(query))
@@ -85,8 +113,8 @@ class Operations:
                    query.query)
         return hits
 
-    async def get(self, who: Principal, cube_id, ids):
-        result = await self._service.get(cube_id, ids)
+    async def get(self, who: Principal, cube_id, ids, states=()):
+        result = await self._service.get(cube_id, ids, states)
         self._note([(m.cube_id, m.id, m.version) for m in result.items], "get")
         return result
 
@@ -103,8 +131,9 @@ class Operations:
         return await self._service.get_entity(cube_id, entity_id)
 
     async def update(self, who: Principal, update):
-        item = await self._service.update(update)
-        self._invalidate_later(item.cube_id, [item.id], deleted=False)
+        item, superseded = await self._service.update(update)
+        self.invalidate_later(item.cube_id, [item.id], deleted=item.state != ACTIVE)
+        await self._superseded(who, [d for d in superseded if d.old_id != item.id])
         return item
 
     async def history(self, who: Principal, cube_id, memory_id):
@@ -113,7 +142,7 @@ class Operations:
     async def delete(self, who: Principal, cube_id, ids):
         result = await self._service.delete(cube_id, ids)
         if result.num_deleted:
-            self._invalidate_later(cube_id, list(ids), deleted=True)
+            self.invalidate_later(cube_id, list(ids), deleted=True)
         return result
 
     async def health(self, who: Principal):
@@ -137,7 +166,7 @@ class Operations:
         async for event in self.activation.chat(call):
             yield event
 
-    def _invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
+    def invalidate_later(self, cube_id: str, ids: list[str], deleted: bool) -> None:
         """Drop KV caches holding the old versions (and, for deletes, stop serving adapters
         trained on the memories), off the request path: a stale cache can never be used anyway
         (blocks are composed from current versions), so the write does not wait for, or fail

@@ -39,6 +39,7 @@ class SchedulerActor:
         self.restored = self._scheduler.restore()
         self._loop: Optional[asyncio.Task] = None
         self._last_plan = MigrationPlan()
+        self._expired_total = 0  # memories expired by this actor's cycles
         self._last_checkpoint_s = time.monotonic()
 
     def _ensure_loop(self) -> None:
@@ -61,9 +62,11 @@ class SchedulerActor:
     async def _cycle(self) -> MigrationPlan:
         """One cycle, counted in the migration and tier metrics."""
         plan = await self._scheduler.cycle()
+        self._expired_total += len(plan.expired)
         for action, count in (("promote", len(plan.promoted)), ("demote", len(plan.demoted)),
                               ("consolidate", len(plan.consolidate)),
-                              ("retire", len(plan.retire)), ("merge", len(plan.merge))):
+                              ("retire", len(plan.retire)), ("merge", len(plan.merge)),
+                              ("expire", len(plan.expired))):
             metrics.inc("memos_migrations_total", count, action=action)
         metrics.set_gauge("memos_tier_memories", self._scheduler.num_tracked, tier="tracked")
         metrics.set_gauge("memos_tier_memories", self._scheduler.num_active, tier="activation")
@@ -100,7 +103,7 @@ class SchedulerActor:
         return SchedulerStatus(self._scheduler.paused, self._scheduler.num_events,
                                self._scheduler.num_dropped, self._scheduler.num_tracked,
                                len(plan.promoted), len(plan.demoted), len(plan.consolidate),
-                               len(plan.retire))
+                               len(plan.retire), len(plan.expired), self._expired_total)
 
     async def tier_status(self, cube_id: str):
         return await self._scheduler.tier_status(cube_id)

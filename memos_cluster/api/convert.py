@@ -8,6 +8,7 @@ from typing import Any, Optional
 from google.protobuf import json_format, struct_pb2
 
 from memos_cluster.api.convert_structure import structure_from_pb, structure_to_pb
+from memos_cluster.api import convert_lifecycle as lc
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.tier_types import (
@@ -68,7 +69,9 @@ def new_memory_from_pb(message: pb.NewMemory) -> NewMemory:
         memory_type=message.memory_type or "fact",
         metadata=struct_to_dict(message.metadata),
         event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
-        source=message.source, context=message.context)
+        source=message.source, context=message.context,
+        expires_at_ms=lc.opt(message, "expires_at_ms"),
+        valid_from_ms=lc.opt(message, "valid_from_ms"))
 
 
 def _range_from_pb(message: pb.TimeRange) -> TimeRange:
@@ -84,7 +87,8 @@ def filter_from_pb(message: pb.SearchFilter) -> SearchFilter:
     return SearchFilter(
         memory_types=tuple(message.memory_types), sources=tuple(message.sources),
         metadata_equals=tuple(equals), event_time=_range_from_pb(message.event_time),
-        created_at=_range_from_pb(message.created_at))
+        created_at=_range_from_pb(message.created_at), states=tuple(message.states),
+        as_of_ms=lc.opt(message, "as_of_ms"))
 
 
 def search_from_pb(message: pb.SearchRequest) -> SearchQuery:
@@ -135,12 +139,14 @@ def update_from_pb(message: pb.UpdateMemoryRequest) -> MemoryUpdate:
         metadata=struct_to_dict(message.metadata) if message.replace_metadata else None,
         memory_type=message.memory_type or None,
         event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
-        expected_version=message.expected_version or None)
+        expected_version=message.expected_version or None,
+        expires_at_ms=lc.opt(message, "expires_at_ms"))
 
 
 def cube_from_pb(message: pb.CreateCubeRequest) -> CubeSpec:
     return CubeSpec(cube_id=message.cube_id, description=message.description,
-                    metadata=struct_to_dict(message.metadata))
+                    metadata=struct_to_dict(message.metadata),
+                    default_ttl_ms=message.default_ttl_ms)
 
 
 def memory_to_pb(item: MemoryItem, target: Optional[pb.Memory] = None) -> pb.Memory:
@@ -154,6 +160,7 @@ def memory_to_pb(item: MemoryItem, target: Optional[pb.Memory] = None) -> pb.Mem
     message.context = item.context
     dict_to_struct(item.metadata, message.metadata)
     structure_to_pb(item.structure, message.structure)
+    lc.lifecycle_to_pb(item, message)
     return message
 
 
@@ -161,6 +168,7 @@ def cube_to_pb(spec: CubeSpec, target: Optional[pb.Cube] = None) -> pb.Cube:
     message = pb.Cube() if target is None else target
     message.cube_id, message.description = spec.cube_id, spec.description
     message.created_at_ms = spec.created_at_ms
+    message.default_ttl_ms = spec.default_ttl_ms
     dict_to_struct(spec.metadata, message.metadata)
     return message
 
@@ -188,11 +196,14 @@ def new_memory_to_pb(item: NewMemory, target: pb.NewMemory) -> None:
     target.has_event_time = item.event_time_ms is not None
     target.event_time_ms = item.event_time_ms or 0
     target.context = item.context
+    lc.set_opt(target, "expires_at_ms", item.expires_at_ms)
+    lc.set_opt(target, "valid_from_ms", item.valid_from_ms)
     dict_to_struct(item.metadata, target.metadata)
 
 
 def create_cube_to_pb(spec: CubeSpec) -> pb.CreateCubeRequest:
-    request = pb.CreateCubeRequest(cube_id=spec.cube_id, description=spec.description)
+    request = pb.CreateCubeRequest(cube_id=spec.cube_id, description=spec.description,
+                                   default_ttl_ms=spec.default_ttl_ms)
     dict_to_struct(spec.metadata, request.metadata)
     return request
 
@@ -211,6 +222,8 @@ def filter_to_pb(value: SearchFilter, target: pb.SearchFilter) -> None:
         json_format.ParseDict(scalar, target.metadata_equals[key])
     _range_to_pb(value.event_time, target.event_time)
     _range_to_pb(value.created_at, target.created_at)
+    target.states.extend(value.states)
+    lc.set_opt(target, "as_of_ms", value.as_of_ms)
 
 
 def search_to_pb(query: SearchQuery) -> pb.SearchRequest:
@@ -231,6 +244,7 @@ def update_to_pb(update: MemoryUpdate) -> pb.UpdateMemoryRequest:
         memory_type=update.memory_type or "", replace_metadata=update.metadata is not None,
         has_event_time=update.event_time_ms is not None,
         event_time_ms=update.event_time_ms or 0, expected_version=update.expected_version or 0)
+    lc.set_opt(request, "expires_at_ms", update.expires_at_ms)
     dict_to_struct(update.metadata, request.metadata)
     return request
 
@@ -242,13 +256,13 @@ def memory_from_pb(message: pb.Memory) -> MemoryItem:
         created_at_ms=message.created_at_ms, updated_at_ms=message.updated_at_ms,
         event_time_ms=_opt_time(message.has_event_time, message.event_time_ms),
         source=message.source, version=message.version, context=message.context,
-        structure=structure_from_pb(message.structure))
+        structure=structure_from_pb(message.structure), **lc.lifecycle_from_pb(message))
 
 
 def cube_spec_from_pb(message: pb.Cube) -> CubeSpec:
     return CubeSpec(cube_id=message.cube_id, description=message.description,
                     metadata=struct_to_dict(message.metadata),
-                    created_at_ms=message.created_at_ms)
+                    created_at_ms=message.created_at_ms, default_ttl_ms=message.default_ttl_ms)
 
 
 def stats_from_pb(message: pb.CubeStats) -> CubeStats:
@@ -277,18 +291,21 @@ def generate_from_pb(message: pb.GenerateRequest) -> GenerateCall:
         use_activation_memory=message.use_activation_memory,
         use_retrieved_memories=message.use_retrieved_memories,
         retrieval_top_k=message.retrieval_top_k,
-        use_parametric_memory=message.use_parametric_memory, memory_mode=message.memory_mode)
+        use_parametric_memory=message.use_parametric_memory, memory_mode=message.memory_mode,
+        as_of_ms=lc.opt(message, "as_of_ms"))
 
 
 def generate_to_pb(call: GenerateCall) -> pb.GenerateRequest:
     s = call.sampling
-    return pb.GenerateRequest(
+    request = pb.GenerateRequest(
         cube_ids=list(call.cube_ids), query=call.query, max_new_tokens=s.max_new_tokens,
         temperature=s.temperature, top_p=s.top_p, seed=s.seed,
         use_activation_memory=call.use_activation_memory,
         use_retrieved_memories=call.use_retrieved_memories,
         retrieval_top_k=call.retrieval_top_k, use_parametric_memory=call.use_parametric_memory,
         memory_mode=call.memory_mode)
+    lc.set_opt(request, "as_of_ms", call.as_of_ms)
+    return request
 
 
 def generate_event_to_pb(event: TokenEvent | GenerateStats) -> pb.GenerateResponse:
@@ -397,7 +414,7 @@ def scheduler_status_to_pb(status: SchedulerStatus) -> pb.ControlSchedulerRespon
 def scheduler_status_from_pb(message: pb.ControlSchedulerResponse) -> SchedulerStatus:
     return SchedulerStatus(message.paused, message.events, message.dropped, message.tracked,
                            message.promoted, message.demoted, message.consolidations,
-                           message.retired)
+                           message.retired, message.expired, message.expired_total)
 
 
 # ---- the shard layout -------------------------------------------------------------------------

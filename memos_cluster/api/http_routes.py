@@ -76,6 +76,8 @@ ROUTES: tuple[Route, ...] = (
     Route("delete", "DELETE", "/cubes/{cube_id}/memories", "Delete memories (?ids=a&ids=b)"),
     Route("update", "PATCH", "/cubes/{cube_id}/memories/{id}",
           "Update a memory (a new version; the old one goes to its history)"),
+    Route("feedback", "POST", "/cubes/{cube_id}/memories/{memory_id}/feedback",
+          "Judge a memory: wrong (archive), outdated (supersede), useful"),
     Route("history", "GET", "/cubes/{cube_id}/memories/{id}/history",
           "Every version of a memory, oldest first"),
     Route("search", "POST", "/search", "Search cubes (cube_ids in the body)"),

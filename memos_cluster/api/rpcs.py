@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 from memos_cluster.api import (
     convert as c, convert_auth as ca, convert_chat as cc, convert_stats as cs,
-    convert_structure as cst)
+    convert_lifecycle as lc, convert_structure as cst)
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.operations import OPERATIONS
 from memos_cluster.core.structure import EntityDetail
@@ -122,18 +122,21 @@ CODECS: Mapping[str, Codec] = {
                            lambda stats: pb.GetCubeResponse(stats=c.stats_to_pb(stats)),
                            lambda r: c.stats_from_pb(r.stats)),
     "add": Codec(lambda r: (r.cube_id, [c.new_memory_from_pb(m) for m in r.memories]),
-                 lambda res: pb.AddMemoriesResponse(ids=list(res.ids),
-                                                    num_inserted=res.num_inserted,
-                                                    num_unchanged=res.num_unchanged),
+                 lambda res: pb.AddMemoriesResponse(
+                     ids=list(res.ids), num_inserted=res.num_inserted,
+                     num_unchanged=res.num_unchanged,
+                     superseded=[lc.supersession_to_pb(d) for d in res.superseded]),
                  _add_build,
-                 lambda r: AddResult(tuple(r.ids), r.num_inserted, r.num_unchanged)),
+                 lambda r: AddResult(tuple(r.ids), r.num_inserted, r.num_unchanged,
+                                     tuple(lc.supersession_from_pb(d) for d in r.superseded))),
     "search": Codec(lambda r: (c.search_from_pb(r),), _search_reply, c.search_to_pb,
                     lambda r: [c.hit_from_pb(h) for h in r.hits]),
-    "get": Codec(lambda r: (r.cube_id, list(r.ids)),
+    "get": Codec(lambda r: (r.cube_id, list(r.ids), tuple(r.states)),
                  lambda res: pb.GetMemoriesResponse(
                      memories=[c.memory_to_pb(m) for m in res.items],
                      missing_ids=list(res.missing_ids)),
-                 lambda cube_id, ids: pb.GetMemoriesRequest(cube_id=cube_id, ids=list(ids)),
+                 lambda cube_id, ids, states=(): pb.GetMemoriesRequest(
+                     cube_id=cube_id, ids=list(ids), states=list(states)),
                  lambda r: GetResult(tuple(c.memory_from_pb(m) for m in r.memories),
                                      tuple(r.missing_ids))),
     "list_memories": Codec(lambda r: (c.list_from_pb(r),), c.page_to_pb, c.list_to_pb,
@@ -153,6 +156,9 @@ CODECS: Mapping[str, Codec] = {
                      lambda cube_id, memory_id: pb.GetMemoryHistoryRequest(cube_id=cube_id,
                                                                            id=memory_id),
                      lambda r: [c.memory_from_pb(m) for m in r.versions]),
+    "feedback": Codec(lambda r: (lc.feedback_from_pb(r),),
+                      lambda res: lc.feedback_result_to_pb(res, c.memory_to_pb),
+                      lc.feedback_to_pb, lambda r: lc.feedback_result_from_pb(r, c.memory_from_pb)),
     "delete": Codec(lambda r: (r.cube_id, list(r.ids)),
                     lambda res: pb.DeleteMemoriesResponse(num_deleted=res.num_deleted,
                                                           missing_ids=list(res.missing_ids)),

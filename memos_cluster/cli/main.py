@@ -29,6 +29,8 @@ from memos_cluster.cli.bench import add_bench_command, cmd_bench
 from memos_cluster.cli.chat import add_chat_command, cmd_chat
 from memos_cluster.cli.common import client_for, default_locomo_path
 from memos_cluster.cli.entities import add_entity_commands, cmd_entities, cmd_entity
+from memos_cluster.cli.lifecycle import (
+    add_feedback_command, add_search_lifecycle_options, cmd_feedback, search_filter)
 from memos_cluster.cli.ingest import add_bulk_arguments, cmd_ingest, ingest_into
 from memos_cluster.cli.mcp import add_mcp_command, cmd_mcp_config
 from memos_cluster.cli.reindex import add_reindex_command, cmd_reindex
@@ -151,7 +153,7 @@ def cmd_demo(args, config: MemosConfig) -> int:
 def cmd_search(args, config: MemosConfig) -> int:
     hits = client_for(args, config).search(args.cube, args.query, top_k=args.top_k,
                                            mode=SearchMode(args.mode) if args.mode else None,
-                                           explain=args.explain)
+                                           filter=search_filter(args), explain=args.explain)
     _print_hits(hits)
     return 0
 
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=[m.value for m in SearchMode])
     search.add_argument("--explain", action="store_true",
                         help="show each hit's dense and BM25 ranks and its score's parts")
+    add_search_lifecycle_options(search)
+    feedback = add_feedback_command(sub)
     sub.add_parser("status", help="shard health and cubes")
     add_reindex_command(sub)
     entity_commands = add_entity_commands(sub)
@@ -209,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "RayService, and its cluster into k8s/standalone/")
     k8s.add_argument("--check", action="store_true", help="only check that they agree")
     for command in [ingest, search, sub.choices["status"], bench, activate, generate, chat,
-                    adapters, tiers, scheduler, shards, *entity_commands] \
+                    adapters, tiers, scheduler, shards, feedback, *entity_commands] \
             + add_auth_commands(sub):
         command.add_argument(
             "--address", help="gateway host:port, grpc://host:port, grpcs://host:port (TLS), "
@@ -226,6 +230,7 @@ COMMANDS = {"up": cmd_up, "demo": cmd_demo, "ingest": cmd_ingest, "search": cmd_
             "scheduler": cmd_scheduler, "shards": cmd_shards, "k8s": cmd_k8s,
             "export": cmd_export, "import": cmd_import, "mcp-config": cmd_mcp_config,
             "reindex": cmd_reindex, "entities": cmd_entities, "entity": cmd_entity,
+            "feedback": cmd_feedback,
             **AUTH_COMMANDS}
 
 

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from memos_cluster.core.auth_types import AUTH_HEADER, CubeAccess, KeyInfo, Principal, User
 from memos_cluster.core.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
+from memos_cluster.core.lifecycle import Feedback, FeedbackResult
 from memos_cluster.core.tier_types import (
     AdapterListing, BlockStats, ChatCall, ChatMessage, ChatStats, GenerateCall, GenerateStats,
     SamplingParams, SchedulerStatus, TierStatus, TokenEvent, TrainingJob)
@@ -169,8 +170,12 @@ class MemosClient:
 
     # ---- cubes -----------------------------------------------------------------------------
     def create_cube(self, cube_id: str, description: str = "",
-                    metadata: Optional[dict[str, Any]] = None) -> CubeSpec:
-        return self._call("create_cube", CubeSpec(cube_id, description, dict(metadata or {})))
+                    metadata: Optional[dict[str, Any]] = None,
+                    default_ttl_ms: int = 0) -> CubeSpec:
+        """`default_ttl_ms`: a memory added without an expiry expires this long after (0:
+        never)."""
+        return self._call("create_cube", CubeSpec(cube_id, description, dict(metadata or {}),
+                                                  default_ttl_ms=default_ttl_ms))
 
     def delete_cube(self, cube_id: str) -> int:
         """Purge a cube and all its memories; returns how many memories it held."""
@@ -227,8 +232,15 @@ class MemosClient:
             filter=filter if filter is not None else SearchFilter(),
             reference_time_ms=reference_time_ms, explain=explain))
 
-    def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
-        return self._call("get", cube_id, list(ids))
+    def get(self, cube_id: str, ids: Sequence[str], states: Sequence[str] = ()) -> GetResult:
+        """Active memories; `states` names others (superseded, archived, expired)."""
+        return self._call("get", cube_id, list(ids), tuple(states))
+
+    def feedback(self, cube_id: str, memory_id: str, kind: str,
+                 text: str = "") -> FeedbackResult:
+        """Judge a memory: "wrong" archives it, "outdated" supersedes it (by `text`, added as
+        a new memory, when given), "useful" makes it hotter for the scheduler."""
+        return self._call("feedback", Feedback(cube_id, memory_id, kind, text))
 
     def list_memories(self, cube_id: str, text_contains: str = "",
                       filter: Optional[SearchFilter] = None, page_size: int = 0,
@@ -253,13 +265,15 @@ class MemosClient:
     def update(self, cube_id: str, memory_id: str, text: str,
                metadata: Optional[dict[str, Any]] = None, memory_type: str = "",
                event_time_ms: Optional[int] = None,
-               expected_version: int = 0) -> MemoryItem:
+               expected_version: int = 0,
+               expires_at_ms: Optional[int] = None) -> MemoryItem:
         """A new version of a memory; metadata None keeps the old metadata, memory_type ""
-        keeps the old type, expected_version 0 skips the optimistic-concurrency check."""
+        keeps the old type, expected_version 0 skips the optimistic-concurrency check,
+        expires_at_ms None keeps the expiry."""
         return self._call("update", MemoryUpdate(
             cube_id=cube_id, id=memory_id, text=text, metadata=metadata,
             memory_type=memory_type or None, event_time_ms=event_time_ms,
-            expected_version=expected_version or None))
+            expected_version=expected_version or None, expires_at_ms=expires_at_ms))
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
         """Every version, oldest first."""

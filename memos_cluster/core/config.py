@@ -362,6 +362,56 @@ class SchedulerConfig:
     max_migration_log: int = 1000  # recent migrations kept for GetTierStatus
 
 
+SUPERSEDE_POLICIES = ("rule", "off")
+EXPIRE_ACTIONS = ("archive", "delete")
+# Single-valued slots and the relations that state them (tiers/plaintext/supersede.py). Each
+# entry is a predicate ("live in": the object is the value), or a predicate and object ("be
+# single"), optionally with "=value" (the slot's value instead of the object).
+DEFAULT_SLOTS = {
+    "residence": "live in, move to, relocate to, reside in, settle in",
+    "employer": "work at, work for, start at, be employ by, get hire by, be hire by",
+    "occupation": "work as",
+    "relationship": "date, marry, be married=married, get married=married, "
+                    "be engaged=engaged, get engage=engaged, be single=single, "
+                    "break up with=single, divorce=single, split up with=single",
+}
+# A slot whose value must be one of these entity labels (spaCy's): "moved to a new flat" is not
+# a residence, "moved to Berlin" is.
+DEFAULT_SLOT_LABELS = {"residence": "GPE, LOC, FAC", "employer": "ORG",
+                       "relationship": "PERSON, CONCEPT"}
+# Words a memory stating a slot's fact is also found by (BM25): "Alice moved to Berlin" answers
+# "where does Alice live?".
+DEFAULT_SLOT_WORDS = {"residence": "live, lives, living, home",
+                      "employer": "work, works, working, job",
+                      "occupation": "work, works, job", "relationship": "relationship, partner"}
+# "My <noun> is <value>" nouns that hold one value at a time ("*" matches any words).
+DEFAULT_POSSESSIVE_SLOTS = "favourite *, favorite *, name, job, age, address, phone number, email"
+
+
+@dataclass
+class LifecycleConfig:
+    """States, validity, supersession and expiry (docs/lifecycle.md)."""
+
+    # "rule": a memory whose single-valued fact contradicts an active one's supersedes it;
+    # "off": memories pile up as before (states, expiry and feedback still work).
+    supersede: str = "rule"
+    slots: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SLOTS))
+    slot_labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SLOT_LABELS))
+    possessive_slots: str = DEFAULT_POSSESSIVE_SLOTS
+    slot_words: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SLOT_WORDS))
+    # What the scheduler's cycle does with an expired memory: "archive" keeps it (state
+    # archived, history readable); "delete" removes it with its history.
+    expire_action: str = "archive"
+    max_expired_per_cycle: int = 1000  # per cube and cycle; the rest wait for the next
+
+    def __post_init__(self) -> None:
+        check_choice("lifecycle.supersede", self.supersede, SUPERSEDE_POLICIES)
+        check_choice("lifecycle.expire_action", self.expire_action, EXPIRE_ACTIONS)
+        if self.max_expired_per_cycle < 1:
+            raise ConfigError("lifecycle.max_expired_per_cycle must be at least 1",
+                              "lifecycle.max_expired_per_cycle")
+
+
 READER_BACKENDS = ("spacy", "none")
 READER_MODES = ("inline", "deferred")
 
@@ -416,6 +466,7 @@ class MemosConfig:
     parametric: ParametricConfig = field(default_factory=ParametricConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
     def data_root(self) -> Path:
         """data_dir, absolute: every derived path below starts here."""

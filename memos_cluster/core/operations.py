@@ -19,6 +19,7 @@ from memos_cluster.core import validation as v
 from memos_cluster.core.auth_types import PERMISSIONS, ROLES
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.lifecycle import Feedback
 from memos_cluster.core.structure import EntityQuery
 from memos_cluster.core.chat_checks import chat_with_defaults, check_chat
 from memos_cluster.core.tier_types import CONTROL_ACTIONS, ChatCall, GenerateCall
@@ -89,7 +90,20 @@ def _cube_ids(field: str) -> Validate:
     def check(config: MemosConfig, args: tuple) -> None:
         v.check_id(args[0], "cube_id", config.limits)
         v.check_ids(args[1], field, config.limits)
+        if len(args) > 2:  # GetMemories' states
+            v.check_states(args[2])
     return check
+
+
+def _feedback(config: MemosConfig, args: tuple) -> None:
+    v.check_feedback(v.expect(args[0], Feedback, "feedback"), config.limits)
+
+
+def _audit_feedback(args: tuple) -> tuple[str, str, str]:
+    """Who judged which memory how, and what they said (the text, cut to 200 characters)."""
+    feedback = args[0]
+    return ("feedback", f"{feedback.cube_id}/{feedback.memory_id}",
+            f"{feedback.kind}: {feedback.text[:200]}" if feedback.text else feedback.kind)
 
 
 def _create_cube(config: MemosConfig, args: tuple) -> None:
@@ -221,6 +235,8 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     Operation("update", "UpdateMemory", Access("write", _cube_of_first), _update),
     Operation("history", "GetMemoryHistory", Access("read", _first), _history),
     Operation("delete", "DeleteMemories", Access("write", _first), _cube_ids("ids")),
+    Operation("feedback", "Feedback", Access("write", _cube_of_first), _feedback,
+              audit=_audit_feedback),
     Operation("health", "Health", Access(ANY), _nothing),
     Operation("ping", "Ping", Access(ANY), _nothing),
     # activation and parametric memory

@@ -93,6 +93,9 @@ class GenerateCall:
     # retrieves, reuses activation memory only where the answer stays a full prefill's, and
     # ignores the flags): ActivationService.generate.
     memory_mode: str = ""
+    # Answer from the memories valid at this time (epoch ms; lifecycle's as_of): retrieved
+    # memories only, since caches and adapters hold what is true now.
+    as_of_ms: Optional[int] = None
 
 
 # ---- chat ----------------------------------------------------------------------------------
@@ -258,6 +261,8 @@ class SchedulerStatus:
     demoted: int = 0
     consolidations: int = 0
     retired: int = 0
+    expired: int = 0  # memories archived or deleted for their expiry in the last cycle
+    expired_total: int = 0  # ... since the scheduler started
 
 
 CONTROL_ACTIONS = ("status", "pause", "resume", "run")

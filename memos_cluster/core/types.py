@@ -5,6 +5,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from memos_cluster.core.lifecycle import ACTIVE, Supersession
 from memos_cluster.core.structure import EMPTY_STRUCTURE, MemoryStructure
 
 JsonDict = dict[str, Any]
@@ -41,6 +42,15 @@ class MemoryItem:
     # What the memory reader found in `text` (resolved dates, entities, relations); made by
     # the shard on every write, empty when the reader is off or found nothing.
     structure: MemoryStructure = EMPTY_STRUCTURE
+    # Lifecycle (core/lifecycle.py, docs/lifecycle.md): the stored state, when the fact held in
+    # the world ([valid_from, valid_to), epoch ms; None: unbounded), when it stops being served.
+    state: str = ACTIVE
+    valid_from_ms: Optional[int] = None
+    valid_to_ms: Optional[int] = None  # set when superseded: the successor's valid_from
+    expires_at_ms: Optional[int] = None  # None: never
+    superseded_by: str = ""  # the memory that superseded this one
+    supersedes: tuple[str, ...] = ()  # the memories this one superseded
+    state_reason: str = ""  # why the state last changed ("rule: ...", "feedback wrong: ...")
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class NewMemory:
     event_time_ms: Optional[int] = None
     source: str = ""
     context: str = ""  # see MemoryItem.context
+    expires_at_ms: Optional[int] = None  # None: the cube's default_ttl, if any, else never
+    valid_from_ms: Optional[int] = None  # None: from the reader's dates or the event time
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class MemoryUpdate:
     memory_type: Optional[str] = None
     event_time_ms: Optional[int] = None
     expected_version: Optional[int] = None  # optimistic concurrency check when set
+    expires_at_ms: Optional[int] = None  # None keeps the memory's expiry
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,10 @@ class SearchFilter:
     metadata_equals: tuple[tuple[str, Any], ...] = ()  # (key, scalar value) pairs, all must hold
     event_time: TimeRange = TimeRange()
     created_at: TimeRange = TimeRange()
+    # Lifecycle: the states to read (core/lifecycle.READ_STATES; () reads active ones), and
+    # `as_of_ms`: only memories valid then ([valid_from, valid_to)), superseded ones included.
+    states: tuple[str, ...] = ()
+    as_of_ms: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,7 @@ class CubeSpec:
     description: str = ""
     metadata: JsonDict = field(default_factory=dict)
     created_at_ms: int = 0  # epoch ms, set by the shard on creation
+    default_ttl_ms: int = 0  # a new memory without expires_at expires this long after; 0: never
 
 
 @dataclass(frozen=True)
@@ -167,6 +185,7 @@ class AddResult:
     ids: tuple[str, ...]  # in request order
     num_inserted: int  # rows newly written
     num_unchanged: int  # caller-supplied ids already stored with identical content
+    superseded: tuple[Supersession, ...] = ()  # older memories the new ones contradicted
 
 
 @dataclass(frozen=True)

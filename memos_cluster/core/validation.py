@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from memos_cluster.core.config import ActivationConfig, LimitsConfig, SearchConfig
+from memos_cluster.core import lifecycle_checks as lc
 from memos_cluster.core.errors import InvalidArgument, ResourceExhausted
 from memos_cluster.core.structure import EntityQuery
 from memos_cluster.core.tier_types import MEMORY_MODES, GenerateCall, SamplingParams
@@ -193,6 +194,8 @@ def check_new_memories(items: list[NewMemory], limits: LimitsConfig) -> None:
             seen.add(item.id)
         check_memory_type(item.memory_type, f"{prefix}.memory_type")
         check_event_time(item.event_time_ms, f"{prefix}.event_time_ms")
+        lc.check_expiry(item.expires_at_ms, f"{prefix}.expires_at_ms")
+        lc.check_valid_from(item.valid_from_ms, f"{prefix}.valid_from_ms")
         check_metadata(item.metadata, f"{prefix}.metadata", limits)
         check_source(item.source, f"{prefix}.source")
 
@@ -208,6 +211,7 @@ def check_update(update: MemoryUpdate, limits: LimitsConfig) -> None:
     check_event_time(update.event_time_ms, "event_time_ms")
     if update.expected_version is not None and update.expected_version < 1:
         raise InvalidArgument("expected_version must be >= 1", "expected_version")
+    lc.check_expiry(update.expires_at_ms, "expires_at_ms")
 
 
 def _check_range(value: TimeRange, field: str) -> None:
@@ -241,6 +245,8 @@ def check_filter(value: SearchFilter, limits: LimitsConfig) -> None:
             _no_line_breaks(scalar, field)
     _check_range(value.event_time, "filter.event_time")
     _check_range(value.created_at, "filter.created_at")
+    lc.check_states(value.states, "filter.states")
+    lc.check_valid_from(value.as_of_ms, "filter.as_of_ms")
 
 
 def check_search(query: SearchQuery, limits: LimitsConfig) -> None:
@@ -308,6 +314,18 @@ def check_cube_spec(spec: Any, limits: LimitsConfig) -> None:
         raise InvalidArgument(f"description is longer than {MAX_DESCRIPTION_CHARS} characters",
                               "description")
     check_metadata(spec.metadata, "metadata", limits)
+    lc.check_ttl(spec.default_ttl_ms, "default_ttl_ms")
+
+
+def check_feedback(feedback: Any, limits: LimitsConfig) -> None:
+    check_id(feedback.cube_id, "cube_id", limits)
+    check_id(feedback.memory_id, "memory_id", limits)
+    lc.check_feedback_fields(feedback)
+    if feedback.text:
+        check_text(feedback.text, "text", limits.max_text_chars)
+
+
+check_states = lc.check_states
 
 
 def search_with_defaults(query: SearchQuery, search: SearchConfig) -> SearchQuery:
@@ -348,6 +366,7 @@ def check_generate(call: GenerateCall, limits: LimitsConfig,
     if not 0 <= call.retrieval_top_k <= limits.max_top_k:
         raise InvalidArgument(f"retrieval_top_k must be between 0 and {limits.max_top_k}",
                               "retrieval_top_k")
+    lc.check_valid_from(call.as_of_ms, "as_of_ms")
     if call.memory_mode not in MEMORY_MODES:
         raise InvalidArgument(f"memory_mode must be 'auto' or 'explicit' (or empty: explicit), "
                               f"not {call.memory_mode[:40]!r}", "memory_mode")

@@ -21,15 +21,20 @@ from memos_cluster.data.files import open_uri
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.transfer import CubeExport
 
-FORMAT_VERSION = "2"  # 2: memories carry `structure`, entities.parquet; 1 is still read
-READABLE_FORMATS = ("1", "2")
+# 2: memories carry `structure`, entities.parquet; 3: lifecycle columns (state, validity,
+# expiry). 1 and 2 are still read: their memories import active, valid always, never expiring.
+FORMAT_VERSION = "3"
+READABLE_FORMATS = ("1", "2", "3")
 _SCALARS = [("pk", pa.string()), ("cube_id", pa.string()), ("memory_id", pa.string()),
             ("text", pa.string()), ("context", pa.string()), ("memory_type", pa.string()),
             ("metadata", pa.string()),  # JSON text
             ("source", pa.string()), ("created_at_ms", pa.int64()),
             ("updated_at_ms", pa.int64()), ("event_time_ms", pa.int64()),
             ("version", pa.int64()),
-            ("structure", pa.string())]  # JSON text (core/structure.py MemoryStructure)
+            ("structure", pa.string()),  # JSON text (core/structure.py MemoryStructure)
+            ("state", pa.string()), ("valid_from_ms", pa.int64()), ("valid_to_ms", pa.int64()),
+            ("expires_at_ms", pa.int64()),  # schema.TIME_MIN / TIME_MAX when unbounded
+            ("lifecycle", pa.string())]  # JSON text (schema.lifecycle_json)
 HISTORY_SCHEMA = pa.schema(_SCALARS)
 MEMORY_SCHEMA = pa.schema(_SCALARS + [("index_text", pa.string()),
                                       ("dense", pa.list_(pa.float32()))])
@@ -45,7 +50,7 @@ class CubeArchive:
     adapters: list[dict[str, Any]]  # AdapterRecord fields, for lineage
 
 
-JSON_COLUMNS = ("metadata", "structure", "aliases")
+JSON_COLUMNS = ("metadata", "structure", "aliases", "lifecycle")
 
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -61,6 +66,9 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
     if table.schema.names and "structure" not in table.schema.names \
             and "memory_id" in table.schema.names:
         rows = [{**r, "structure": {}} for r in rows]  # format 1: read again by reindex
+    if table.schema.names and "state" not in table.schema.names \
+            and "memory_id" in table.schema.names:
+        rows = [{**ms.LIFECYCLE_DEFAULTS, **r} for r in rows]  # formats 1 and 2
     return rows
 
 

@@ -139,9 +139,9 @@ class GuardedShard:
     def embed_texts(self, texts: list[str]):
         return self.tier.embed_texts(texts)
 
-    def get(self, cube_id, ids):
+    def get(self, cube_id, ids, states=("active",)):
         self.guard.check([cube_id])
-        return self.tier.get(cube_id, ids)
+        return self.tier.get(cube_id, ids, states)
 
     def list_memories(self, query):
         self.guard.check([query.cube_id])
@@ -149,7 +149,23 @@ class GuardedShard:
 
     def update(self, update):
         with self.guard.writing(update.cube_id):
-            return self.tier.update(update)
+            return self.tier.update_settled(update)
+
+    def feedback(self, feedback):
+        with self.guard.writing(feedback.cube_id):
+            return self.tier.feedback(feedback)
+
+    def expire_due(self):
+        """Expire what is due in the cubes this shard serves now, each inside its write guard;
+        a cube another shard serves or being moved is left to its owner's next cycle."""
+        expired = {}
+        for cube_id in self.tier.lifecycle.due_cubes():
+            try:
+                with self.guard.writing(cube_id):
+                    expired[cube_id] = self.tier.expire(cube_id)
+            except (WrongShard, CubeMoving):
+                continue
+        return expired
 
     def history(self, cube_id, memory_id):
         self.guard.check([cube_id])

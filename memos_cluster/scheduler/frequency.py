@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-KINDS = ("search", "get", "generate")
+KINDS = ("search", "get", "generate", "useful")  # useful: Feedback (core/lifecycle.py)
 MemoryKey = tuple[str, str]  # (cube id, memory id)
 
 

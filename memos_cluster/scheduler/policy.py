@@ -66,6 +66,9 @@ class MigrationPlan:
     consolidate: dict[str, tuple[str, ...]] = field(default_factory=dict)  # cube -> train set
     retire: tuple[tuple[str, int], ...] = ()  # (cube, adapter version)
     merge: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (cube, kept, merged into it)
+    # (cube, memory) archived or deleted this cycle because their expiry passed: done by the
+    # scheduler before planning (Scheduler._expire), not planned here.
+    expired: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_empty(self) -> bool:

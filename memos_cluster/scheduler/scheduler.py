@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -43,6 +43,8 @@ class Scheduler:
         """`memory` (the plaintext service) enables near-duplicate merging."""
         self._memory = memory
         self._config = config.scheduler
+        self._lifecycle = config.lifecycle
+        self._max_ids = config.limits.max_ids_per_request
         self._activation = activation
         self._parametric = parametric
         self._state_path = state_path
@@ -89,10 +91,48 @@ class Scheduler:
         if self.paused:
             return MigrationPlan()
         now = self._clock()
-        result = plan(await self._snapshot(now), now, self._config)
+        expired = await self._expire(now)
+        await self._forget_inactive()
+        result = replace(plan(await self._snapshot(now), now, self._config), expired=expired)
         await self._execute(result, now)
         self._table.prune(now, self._config.prune_frequency, keep=self._activated_at.keys())
         return result
+
+    async def _expire(self, now: float) -> tuple[tuple[str, str], ...]:
+        """Archive or delete (lifecycle.expire_action) the memories past their expiry, on
+        every shard; their caches are dropped and the adapters trained on them marked stale
+        (reads stopped seeing them the moment they expired)."""
+        if self._memory is None:
+            return ()
+        expired = await self._memory.expire_due()
+        for cube_id, ids in sorted(expired.items()):
+            await self._activation.invalidate(cube_id, ids, deleted=True)
+            await self._parametric.mark_stale(cube_id, ids)
+            for memory_id in ids:
+                self._table.forget((cube_id, memory_id))
+                self._log.append(Migration(now, cube_id, memory_id, "expire",
+                                           self._lifecycle.expire_action))
+        return tuple((c, m) for c, ids in sorted(expired.items()) for m in ids)
+
+    async def _forget_inactive(self) -> None:
+        """Stop tracking memories no longer active (superseded, archived, expired, deleted):
+        they must not be planned into activation memory or an adapter again."""
+        if self._memory is None:
+            return
+        by_cube: dict[str, list[str]] = {}
+        for cube_id, memory_id in self._table.stats:
+            by_cube.setdefault(cube_id, []).append(memory_id)
+        step = self._max_ids
+        for cube_id, ids in sorted(by_cube.items()):
+            found: set[str] = set()
+            try:
+                for start in range(0, len(ids), step):
+                    found.update(m.id for m in (await self._memory.get(
+                        cube_id, ids[start:start + step])).items)
+            except NotFound:  # the cube is gone
+                pass
+            for memory_id in set(ids) - found:
+                self._table.forget((cube_id, memory_id))
 
     async def _is_training(self, cube_id: str, now: float) -> bool:
         """Whether the run this scheduler started for the cube is still going; a finished one

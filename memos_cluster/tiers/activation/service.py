@@ -20,7 +20,7 @@ from memos_cluster.core.errors import NotFound
 from memos_cluster.core.tier_types import (
     BlockMemory, BlockStats, ChatCall, ChatRequest, ChatStats, GenerateCall, GenerateStats,
     TokenEvent, block_memory)
-from memos_cluster.core.types import SearchQuery
+from memos_cluster.core.types import SearchFilter, SearchQuery
 from memos_cluster.placement.shardmap import HashRing
 from memos_cluster.tiers.activation.conversation import (
     PlacementBook, place, remember, turn_memories)
@@ -54,6 +54,9 @@ class ActivationService:
         # Told (cube, memory id, version) of every memory a Generate used: the gateway turns
         # them into access events for the scheduler.
         self.on_access: Optional[Callable[[list[tuple[str, str, int]], str, str], None]] = None
+        # Told (cube, memory ids) of an adapter's memories found no longer active at Generate:
+        # the gateway marks the adapters trained on them stale.
+        self.on_stale: Optional[Callable[[str, list[str]], None]] = None
         self._config = config.activation
         self._limits = config.limits
         self._gate_similarity = config.parametric.gate_similarity
@@ -62,6 +65,25 @@ class ActivationService:
         self._memory = memory
         self._ring = ring
         self._ports = dict(ports)
+
+    async def live_adapters(self, cube_ids: Sequence[str]) -> list:
+        """The cubes' current adapters whose every memory is still active. One trained on a
+        memory since superseded, archived, expired or deleted is not applied, even before
+        the write's invalidation marked it stale (it may be in flight, or an expiry is not
+        swept yet): it is reported to `on_stale`, which marks it."""
+        live = []
+        for record in await self._adapters_for(cube_ids):
+            ids = sorted({memory_id for memory_id, _ in record.memories})
+            found: set[str] = set()
+            step = self._limits.max_ids_per_request
+            for start in range(0, len(ids), step):
+                found.update(m.id for m in (await self._memory.get(
+                    record.cube_id, ids[start:start + step])).items)
+            if len(found) == len(ids):
+                live.append(record)
+            elif self.on_stale is not None:
+                self.on_stale(record.cube_id, sorted(set(ids) - found))
+        return live
 
     def port_of(self, cube_id: str) -> KVPort:
         return self._ports[self._ring.shard_for(cube_id)]
@@ -97,6 +119,9 @@ class ActivationService:
         for (those in a block first, served from their caches), else the blocks."""
         call = v.generate_with_defaults(call, self._config)
         v.check_generate(call, self._limits, self._config)
+        if call.as_of_ms is not None:  # the past is in plaintext only (docs/lifecycle.md)
+            call = replace(call, memory_mode="explicit", use_activation_memory=False,
+                           use_parametric_memory=False, use_retrieved_memories=True)
         generate = self._generate_auto if call.memory_mode == "auto" else self._generate_explicit
         async for event in generate(call):
             yield event
@@ -105,7 +130,8 @@ class ActivationService:
         """The query's retrieved memories, rank order; told to `on_access` as used (whichever
         tier serves them)."""
         hits = [block_memory(h.item) for h in await self._memory.search(SearchQuery(
-            call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k))]
+            call.cube_ids, call.query, call.retrieval_top_k or self._config.retrieval_top_k,
+            filter=SearchFilter(as_of_ms=call.as_of_ms)))]
         if self.on_access is not None:
             self.on_access([(m.cube_id, m.memory_id, m.version) for m in hits], "generate",
                            call.query)
@@ -138,7 +164,7 @@ class ActivationService:
         adapter answers for its own cube); else None."""
         if len(call.cube_ids) != 1 or self._adapters_for is None:
             return None
-        records = [r for r in await self._adapters_for(call.cube_ids) if r.questions]
+        records = [r for r in await self.live_adapters(call.cube_ids) if r.questions]
         if not records:
             return None
         record = records[0]
@@ -180,7 +206,7 @@ class ActivationService:
                 self.on_access([], "generate", call.query)
         records = []
         if call.use_parametric_memory and self._adapters_for is not None:
-            records = await self._adapters_for(call.cube_ids)
+            records = await self.live_adapters(call.cube_ids)
         request = GenerateRequest(tuple(block), call.query, tuple(retrieved), call.sampling,
                                   use_cache=call.use_activation_memory,
                                   adapters=tuple(r.name for r in records))

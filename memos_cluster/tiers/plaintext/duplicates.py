@@ -15,7 +15,8 @@ from typing import Sequence
 from memos_cluster.core.errors import InvalidArgument, NotFound
 from memos_cluster.core.types import MemoryItem
 from memos_cluster.tiers.plaintext import schema as ms
-from memos_cluster.tiers.plaintext.filters import scope_expr
+from memos_cluster.core.lifecycle import ACTIVE
+from memos_cluster.tiers.plaintext.filters import scope_expr, state_clause
 from memos_cluster.tiers.plaintext.store import MilvusStore
 
 
@@ -37,6 +38,8 @@ class Duplicates:
             raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
         expr = scope_expr([cube_id])
         expr.add(f"memory_id != {expr.param(memory_id)}")
+        # Only active memories merge: a superseded one is kept as history, never folded.
+        expr.add(state_clause(expr, (ACTIVE,), store.now_ms()))
         hits = self._store.client.search(
             self._store.names.collection, data=[list(rows[0]["dense"])], anns_field="dense",
             limit=limit, filter=expr.render(), search_params=self._store.search_params("dense"),

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.lifecycle import ACTIVE, EXPIRED, READ_STATES, SUPERSEDED
 from memos_cluster.core.types import SearchFilter, TimeRange
 from memos_cluster.core.validation import METADATA_KEY_PATTERN
 
@@ -90,12 +91,43 @@ def scope_expr(cube_ids: list[str] | tuple[str, ...]) -> Expr:
     return expr
 
 
+def state_clause(expr: Expr, states: Sequence[str], now_ms: int) -> str:
+    """One clause matching memories in any of these read states (core/lifecycle.READ_STATES):
+    expired is a view, active with `expires_at_ms` at or before now."""
+    parts = []
+    for state in dict.fromkeys(states):
+        if state not in READ_STATES:  # validated upstream; a bad state is a bug here
+            raise InvalidArgument(f"unknown memory state {state!r}", "filter.states")
+        stored = f"state == {expr.param(ACTIVE if state == EXPIRED else state)}"
+        if state == ACTIVE:
+            stored += f" and expires_at_ms > {expr.param(int(now_ms))}"
+        elif state == EXPIRED:
+            stored += f" and expires_at_ms <= {expr.param(int(now_ms))}"
+        parts.append(f"({stored})")
+    return " or ".join(parts)
+
+
+def lifecycle_clauses(expr: Expr, flt: SearchFilter, now_ms: int) -> None:
+    """Which memories a read sees: active ones by default; `states` names others; `as_of_ms`
+    keeps those valid then (superseded ones included unless `states` says otherwise), never
+    archived or expired ones unless named."""
+    states = flt.states or ((ACTIVE, SUPERSEDED) if flt.as_of_ms is not None else (ACTIVE,))
+    expr.add(state_clause(expr, states, now_ms))
+    if flt.as_of_ms is not None:
+        expr.add(f"valid_from_ms <= {expr.param(int(flt.as_of_ms))}")
+        expr.add(f"valid_to_ms > {expr.param(int(flt.as_of_ms))}")
+
+
 def build_search_expr(cube_ids: list[str] | tuple[str, ...], flt: SearchFilter,
-                      event_time_none: Optional[int] = None) -> Expr:
-    """Who calls it: the plaintext tier, for every search. Cube scope first, then the filter.
-    `event_time_none`: the value that stands for "no event time" where the engine has no NULL
-    (schema.EngineProfile); such memories match no event-time range."""
+                      event_time_none: Optional[int] = None,
+                      now_ms: Optional[int] = None) -> Expr:
+    """Who calls it: the plaintext tier, for every search and listing. Cube scope first, then
+    the lifecycle (`now_ms`: the shard's clock; None leaves states unfiltered), then the
+    filter. `event_time_none`: the value that stands for "no event time" where the engine has
+    no NULL (schema.EngineProfile); such memories match no event-time range."""
     expr = scope_expr(cube_ids)
+    if now_ms is not None:
+        lifecycle_clauses(expr, flt, now_ms)
     if flt.memory_types:
         expr.add(f"memory_type in {expr.param(list(flt.memory_types))}")
     if flt.sources:

@@ -29,7 +29,8 @@ class Listing:
         store = self._store
         store.require_cube(query.cube_id)
         size = query.page_size or DEFAULT_PAGE_SIZE
-        expr = build_search_expr([query.cube_id], query.filter, store.engine.event_time_none)
+        expr = build_search_expr([query.cube_id], query.filter, store.engine.event_time_none,
+                                 store.now_ms())
         needle = query.text_contains.casefold()
         fields = ["memory_id", "updated_at_ms"] + (["text"] if needle else [])
         keys = sorted((-int(r["updated_at_ms"]), r["memory_id"])

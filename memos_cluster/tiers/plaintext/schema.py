@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from memos_cluster.core.config import StorageConfig
 from memos_cluster.core.errors import FailedPrecondition
+from memos_cluster.core.lifecycle import ACTIVE
 from memos_cluster.core.structure import MemoryStructure
 from memos_cluster.core.types import CubeSpec, MemoryItem
 
@@ -37,10 +38,11 @@ PLACEHOLDER_VECTOR = [0.0, 1.0]  # for collections that have no real vectors
 
 MEMORY_FIELDS = ["pk", "cube_id", "memory_id", "text", "context", "memory_type", "metadata",
                  "source", "created_at_ms", "updated_at_ms", "event_time_ms", "version",
-                 "structure"]
+                 "structure", "state", "valid_from_ms", "valid_to_ms", "expires_at_ms",
+                 "lifecycle"]
 ENTITY_FIELDS = ["pk", "cube_id", "entity_id", "name", "label", "aliases"]
 MAX_NAME_BYTES = 1024
-CUBE_FIELDS = ["cube_id", "description", "metadata", "created_at_ms"]
+CUBE_FIELDS = ["cube_id", "description", "metadata", "created_at_ms", "default_ttl_ms"]
 
 
 def memory_pk(cube_id: str, memory_id: str) -> str:
@@ -56,6 +58,25 @@ def history_pk(cube_id: str, memory_id: str, version: int) -> str:
 # strictly within +-2**62 ms, so no real one takes this value. (Not INT64's minimum: Milvus reads
 # the literal -9223372036854775808 as an overflow, and `!=` it then matched every row.)
 EVENT_TIME_NONE = -(2 ** 62)
+# Lifecycle times are never NULL, on either engine (one code path for every filter): a fact
+# valid since always starts at TIME_MIN; one that still holds, or a memory that never expires,
+# ends at TIME_MAX. Validation keeps real times strictly inside.
+TIME_MIN = -(2 ** 62)
+TIME_MAX = 2 ** 62
+
+
+# The lifecycle columns of a memory stored before lifecycle existed (an archive of format 1 or
+# 2): active, valid always, never expiring.
+LIFECYCLE_DEFAULTS = {"state": ACTIVE, "valid_from_ms": TIME_MIN, "valid_to_ms": TIME_MAX,
+                      "expires_at_ms": TIME_MAX, "lifecycle": {}}
+
+
+def encode_time(value: Optional[int], none: int) -> int:
+    return none if value is None else int(value)
+
+
+def decode_time(value: Optional[int]) -> Optional[int]:
+    return None if value is None or value in (TIME_MIN, TIME_MAX) else int(value)
 
 
 @dataclass(frozen=True)
@@ -94,8 +115,8 @@ class EngineProfile:
     def encode_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Rows in the domain's form (event time None when absent, as exports carry them) in
         this engine's form."""
-        return [{**r, "event_time_ms": self.encode_event_time(r.get("event_time_ms"))}
-                for r in rows]
+        return [{**LIFECYCLE_DEFAULTS, **r,
+                 "event_time_ms": self.encode_event_time(r.get("event_time_ms"))} for r in rows]
 
     def decode_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "event_time_ms": self.decode_event_time(r.get("event_time_ms"))}
@@ -157,6 +178,15 @@ def _scalar_fields(schema: Any, data_type: Any, engine: EngineProfile) -> None:
     # What the memory reader found (core/structure.py MemoryStructure.to_json): dates,
     # entity mentions with their entity ids, relations. {} when none.
     schema.add_field("structure", data_type.JSON)
+    # Lifecycle (core/lifecycle.py): the stored state; validity [valid_from, valid_to) and the
+    # expiry, TIME_MIN / TIME_MAX when unbounded; `lifecycle`: the facts' keys the supersede
+    # rule queries ("k"), the facts ("f"), the successor ("by"), the predecessors ("of") and
+    # why the state last changed ("why").
+    schema.add_field("state", data_type.VARCHAR, max_length=16)
+    schema.add_field("valid_from_ms", data_type.INT64)
+    schema.add_field("valid_to_ms", data_type.INT64)
+    schema.add_field("expires_at_ms", data_type.INT64)
+    schema.add_field("lifecycle", data_type.JSON)
 
 
 def index_text(item: MemoryItem, with_dates: bool = True) -> str:
@@ -221,6 +251,7 @@ def create_collections(client: Any, storage: StorageConfig, engine: EngineProfil
         schema.add_field("description", DataType.VARCHAR, max_length=4096)
         schema.add_field("metadata", DataType.JSON)
         schema.add_field("created_at_ms", DataType.INT64)
+        schema.add_field("default_ttl_ms", DataType.INT64)  # 0: memories never expire
         schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER_VECTOR))
         index = client.prepare_index_params()
         index.add_index("placeholder", index_type="FLAT", metric_type="L2")
@@ -252,6 +283,14 @@ def check_fields(client: Any, storage: StorageConfig) -> None:
     """Refuse memories written before memories had a `structure` field: the collections'
     schema is fixed at creation. Who calls it: MilvusStore.open, after create_collections."""
     fields = {f["name"] for f in client.describe_collection(storage.collection)["fields"]}
+    cube_fields = {f["name"] for f in
+                   client.describe_collection(storage.cube_collection)["fields"]}
+    if "structure" in fields and ("state" not in fields or "default_ttl_ms" not in cube_fields):
+        raise StorageRefused(
+            f"collection {storage.collection!r} was created by a version without memory "
+            "lifecycle (states, validity, expiry). Export each cube with that version "
+            "(`memos-cluster export CUBE --out DIR`) and import it here (`memos-cluster import "
+            "DIR`): every imported memory starts active; or start on a new data_dir", "data_dir")
     if "structure" not in fields:
         raise StorageRefused(
             f"collection {storage.collection!r} was created by a version without memory "
@@ -285,12 +324,34 @@ def _item_to_row(item: MemoryItem) -> dict[str, Any]:
         "event_time_ms": item.event_time_ms,
         "version": item.version,
         "structure": item.structure.to_json(),
+        "state": item.state,
+        "valid_from_ms": encode_time(item.valid_from_ms, TIME_MIN),
+        "valid_to_ms": encode_time(item.valid_to_ms, TIME_MAX),
+        "expires_at_ms": encode_time(item.expires_at_ms, TIME_MAX),
+        "lifecycle": lifecycle_json(item),
     }
+
+
+def lifecycle_json(item: MemoryItem, keys: Sequence[str] = (),
+                   facts: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
+    """The `lifecycle` column: links and reason; `keys` and `facts` are filled by Lifecycle
+    (tiers/plaintext/lifecycle.py), which writes them beside the row's other columns."""
+    out: dict[str, Any] = {}
+    if keys:
+        out["k"], out["f"] = list(keys), [list(f) for f in facts]
+    if item.superseded_by:
+        out["by"] = item.superseded_by
+    if item.supersedes:
+        out["of"] = list(item.supersedes)
+    if item.state_reason:
+        out["why"] = item.state_reason
+    return out
 
 
 def _row_to_item(row: dict[str, Any]) -> MemoryItem:
     entity = row.get("entity", row)  # search hits nest fields under "entity"
     event_time = entity.get("event_time_ms")
+    life = entity.get("lifecycle") or {}
     return MemoryItem(
         id=entity["memory_id"],
         cube_id=entity["cube_id"],
@@ -304,16 +365,24 @@ def _row_to_item(row: dict[str, Any]) -> MemoryItem:
         version=int(entity["version"]),
         context=entity.get("context") or "",
         structure=MemoryStructure.from_json(entity.get("structure")),
+        state=entity.get("state") or ACTIVE,
+        valid_from_ms=decode_time(entity.get("valid_from_ms")),
+        valid_to_ms=decode_time(entity.get("valid_to_ms")),
+        expires_at_ms=decode_time(entity.get("expires_at_ms")),
+        superseded_by=str(life.get("by", "")),
+        supersedes=tuple(life.get("of", ())),
+        state_reason=str(life.get("why", "")),
     )
 
 
 def cube_to_row(spec: CubeSpec) -> dict[str, Any]:
     return {"cube_id": spec.cube_id, "description": spec.description,
             "metadata": spec.metadata, "created_at_ms": spec.created_at_ms,
-            "placeholder": PLACEHOLDER_VECTOR}
+            "default_ttl_ms": spec.default_ttl_ms, "placeholder": PLACEHOLDER_VECTOR}
 
 
 def row_to_cube(row: dict[str, Any]) -> CubeSpec:
     return CubeSpec(cube_id=row["cube_id"], description=row["description"],
                     metadata=dict(row.get("metadata") or {}),
-                    created_at_ms=int(row["created_at_ms"]))
+                    created_at_ms=int(row["created_at_ms"]),
+                    default_ttl_ms=int(row.get("default_ttl_ms") or 0))

@@ -40,7 +40,7 @@ class Searcher:
         for cube_id in request.cube_ids:
             self.store.require_cube(cube_id)
         expr = build_search_expr(list(request.cube_ids), request.filter,
-                                 self.store.engine.event_time_none).render()
+                                 self.store.engine.event_time_none, self.store.now_ms()).render()
         query, top_k = request.query, request.top_k
         if request.mode is SearchMode.BM25:
             results = self._search_one("sparse", query, top_k + TIE_SLACK, expr)

@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequen
 from memos_cluster.core import validation as v
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument, MemosError
+from memos_cluster.core.lifecycle import ACTIVE, Feedback, FeedbackResult, Supersession
 from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery, ReindexStep
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
@@ -95,10 +96,32 @@ class MemoryService:
         v.check_id(export.cube_id, "cube_id", self._limits)
         return await self._on(export.cube_id, "restore_cube", export)
 
-    async def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
+    async def get(self, cube_id: str, ids: Sequence[str],
+                  states: Sequence[str] = ()) -> GetResult:
+        """The memories in any of `states` (core/lifecycle.READ_STATES; (): active ones).
+        Every tier composes from this, so nothing inactive reaches a prompt."""
         v.check_id(cube_id, "cube_id", self._limits)
         ids = v.check_ids(ids, "ids", self._limits)
-        return await self._on(cube_id, "get", cube_id, ids)
+        states = v.check_states(states) or (ACTIVE,)
+        return await self._on(cube_id, "get", cube_id, ids, states)
+
+    async def feedback(self, feedback: Feedback) -> FeedbackResult:
+        v.check_feedback(feedback, self._limits)
+        return await self._on(feedback.cube_id, "feedback", feedback)
+
+    async def expire_due(self) -> dict[str, list[str]]:
+        """Every shard archives (or deletes) its memories past their expiry; their ids by
+        cube. Who calls it: the scheduler's cycle. A shard that fails is skipped this cycle."""
+        async def one(shard: ShardPort) -> dict[str, list[str]]:
+            try:
+                return await shard.call("expire_due")
+            except MemosError:
+                return {}
+
+        out: dict[str, list[str]] = {}
+        for expired in await asyncio.gather(*(one(s) for s in self.router.live_ports().values())):
+            out.update(expired)
+        return out
 
     async def list_memories(self, query: ListQuery) -> MemoryPage:
         v.check_list_query(query, self._limits)
@@ -121,7 +144,9 @@ class MemoryService:
                                   "batch_size")
         return await self._on(cube_id, "reindex", cube_id, after_id, batch_size)
 
-    async def update(self, update: MemoryUpdate) -> MemoryItem:
+    async def update(self, update: MemoryUpdate
+                     ) -> tuple[MemoryItem, tuple[Supersession, ...]]:
+        """The new version, and the older memories its content superseded."""
         v.check_update(update, self._limits)
         return await self._on(update.cube_id, "update", update)
 

@@ -9,6 +9,7 @@ acknowledged write survives a crash of the actor.
 """
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from typing import Any, Optional, Sequence
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable)
+from memos_cluster.core.lifecycle import (
+    ACTIVE, Feedback, FeedbackResult, Supersession, effective_state)
 from memos_cluster.core.types import (
     AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
     MemoryUpdate, NewMemory, SearchHit, SearchQuery, ShardHealth)
@@ -31,11 +34,15 @@ from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.duplicates import Duplicates
 from memos_cluster.tiers.plaintext.filters import Expr, scope_expr
 from memos_cluster.tiers.plaintext.deferred import DeferredReads
+from memos_cluster.tiers.plaintext.cubes import Cubes
+from memos_cluster.tiers.plaintext.feedback import give_feedback
+from memos_cluster.tiers.plaintext.lifecycle import Lifecycle
 from memos_cluster.tiers.plaintext.listing import Listing
 from memos_cluster.tiers.plaintext.search import Searcher
 from memos_cluster.tiers.plaintext.stopwords import stop_words
 from memos_cluster.tiers.plaintext.store import Clock, MilvusStore
 from memos_cluster.tiers.plaintext.structure import StructureIndex, reader_input
+from memos_cluster.tiers.plaintext.supersede import valid_from_of
 from memos_cluster.tiers.plaintext.transfer import Transfer
 
 QUERY_EMBED_THREADS = 4  # concurrent query embeddings per shard (each runs on one core)
@@ -60,6 +67,9 @@ class PlaintextTier:
         self.duplicates = Duplicates(self.store)
         self.transfer = Transfer(self.store)
         self.listing = Listing(self.store)
+        self.lifecycle = Lifecycle(self.store, config.lifecycle)  # states, supersession, expiry
+        self.cubes = Cubes(self.store, self.structure, self.lifecycle)
+        self._feedback_lock = threading.Lock()
         self.searcher = Searcher(self.store, self.structure, embedder, config.search)
         reader_config = config.reader
         self.deferred: Optional[DeferredReads] = None  # reader.mode deferred: deferred.py
@@ -89,6 +99,7 @@ class PlaintextTier:
         """A cube's rows were written by an import or a move: its graph reloads, and its
         memories stored pending elsewhere are read here. Who calls it: placement/ownership."""
         self.structure.forget(cube_id)
+        self.lifecycle.forget(cube_id)
         if self.deferred is not None:
             self._resume_deferred(cube_id)
 
@@ -131,53 +142,19 @@ class PlaintextTier:
         """Current memories of each cube (the `memos-cluster shards` view)."""
         return {c: self.store.count(self.store.names.collection, [c]) for c in cube_ids}
 
-    # ---- cubes -----------------------------------------------------------------------------
+    # ---- cubes (cubes.py) -------------------------------------------------------------------
     def create_cube(self, spec: CubeSpec) -> CubeSpec:
-        with self.store.write_lock:
-            if spec.cube_id in self.store.cube_ids:
-                raise AlreadyExists(f"cube {spec.cube_id!r} already exists", "cube_id")
-            created = replace(spec, created_at_ms=self.store.now_ms())
-            self.store.client.insert(self.store.names.cube_collection, [ms.cube_to_row(created)])
-            self.store.wrote(1)
-            self.store.cube_ids.add(spec.cube_id)
-        return created
+        return self.cubes.create(spec)
 
     def delete_cube(self, cube_id: str) -> int:
-        """Purge a cube: memories, then history, then the cube row (a crash midway leaves a
-        cube that still exists, so a retried delete finishes the job)."""
-        with self.store.write_lock:
-            self.store.require_cube(cube_id)
-            num_memories = self.store.count(self.store.names.collection, [cube_id])
-            scope = scope_expr([cube_id]).render()
-            self.store.client.delete(self.store.names.collection, filter=scope)
-            self.store.client.delete(self.store.names.history_collection, filter=scope)
-            self.store.client.delete(self.store.names.cube_collection, ids=[cube_id])
-            self.structure.delete_cube(cube_id)
-            self.store.cube_ids.discard(cube_id)
-            if self.deferred is not None:
-                self.deferred.drop_cube(cube_id)
-        return num_memories
+        """Purge a cube: memories, then history, then the cube row (cubes.py)."""
+        return self.cubes.delete(cube_id, self.deferred)
 
     def list_cubes(self) -> list[CubeSpec]:
-        if not self.store.cube_ids:
-            return []
-        rows = self.store.client.get(self.store.names.cube_collection,
-                                     ids=sorted(self.store.cube_ids),
-                                     output_fields=ms.CUBE_FIELDS)
-        return sorted((ms.row_to_cube(r) for r in rows), key=lambda c: c.cube_id)
+        return self.cubes.list()
 
     def get_cube(self, cube_id: str) -> CubeStats:
-        self.store.require_cube(cube_id)
-        rows = self.store.client.get(self.store.names.cube_collection, ids=[cube_id],
-                                     output_fields=ms.CUBE_FIELDS)
-        if not rows:
-            raise NotFound(f"cube {cube_id!r} does not exist", "cube_id")
-        return CubeStats(
-            cube=ms.row_to_cube(rows[0]),
-            num_memories=self.store.count(self.store.names.collection, [cube_id]),
-            num_history_versions=self.store.count(self.store.names.history_collection, [cube_id]),
-            shard_id=self.shard_id,
-        )
+        return self.cubes.get(cube_id, self.shard_id)
 
     # ---- memories --------------------------------------------------------------------------
     def add(self, cube_id: str, items: Sequence[NewMemory],
@@ -227,30 +204,43 @@ class PlaintextTier:
                             "use UpdateMemory to change it", "memories.id")
                     num_unchanged += 1
                     continue
-                stored_item = MemoryItem(
+                stored_item = self.lifecycle.stamp(MemoryItem(
                     id=memory_id, cube_id=cube_id, text=item.text,
                     memory_type=item.memory_type, metadata=dict(item.metadata),
                     created_at_ms=now_ms, updated_at_ms=now_ms,
                     event_time_ms=item.event_time_ms, source=item.source, version=1,
-                    context=item.context, structure=resolved[index])
+                    context=item.context, structure=resolved[index]),
+                    item.valid_from_ms, item.expires_at_ms)
                 rows.append(self.store.memory_row(stored_item, vector))
                 stored.append(stored_item)
+            settled = self.lifecycle.settle(cube_id, stored, rows)
             if rows:
                 self.store.client.insert(self.store.names.collection, rows)
+                self._rewrite(settled.stored_rows)
                 self.store.wrote(len(rows))
                 self.structure.put(cube_id, stored)
         if self.deferred is not None and stored:
             self.deferred.enqueue(cube_id, [item.id for item in stored])
-        return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged)
+        return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged,
+                         superseded=settled.supersessions)
+
+    def _rewrite(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Stored memories whose state a write changed (lifecycle.settle), written after it."""
+        if rows:
+            self.store.client.upsert(self.store.names.collection, list(rows))
+            self.store.wrote(len(rows))
 
 
-    def get(self, cube_id: str, ids: Sequence[str]) -> GetResult:
+    def get(self, cube_id: str, ids: Sequence[str],
+            states: Sequence[str] = (ACTIVE,)) -> GetResult:
+        """The memories in any of `states` (core/lifecycle.READ_STATES); others are missing."""
         self.store.require_cube(cube_id)
-        found = self.store.current_rows(cube_id, ids)
-        return GetResult(
-            items=tuple(self.store.engine.row_to_item(found[i]) for i in ids if i in found),
-            missing_ids=tuple(i for i in ids if i not in found),
-        )
+        now_ms = self.store.now_ms()
+        found = {i: item for i, row in self.store.current_rows(cube_id, ids).items()
+                 if effective_state((item := self.store.engine.row_to_item(row)).state,
+                                    item.expires_at_ms, now_ms) in states}
+        return GetResult(items=tuple(found[i] for i in ids if i in found),
+                         missing_ids=tuple(i for i in ids if i not in found))
 
     def list_memories(self, query: ListQuery) -> MemoryPage:
         """A page of the cube's current memories, newest update first (listing.py)."""
@@ -269,8 +259,13 @@ class PlaintextTier:
         return dict(zip(read, self.structure.read([reader_input(items[i]) for i in read])))
 
     def update(self, update: MemoryUpdate) -> MemoryItem:
-        """Write a new version; the previous one goes to history first, so a crash between the
-        two writes leaves the old version current and a duplicate in history, never a loss."""
+        return self.update_settled(update)[0]
+
+    def update_settled(self, update: MemoryUpdate) -> tuple[MemoryItem, tuple[Supersession, ...]]:
+        """Write a new version, and the supersessions its new content decided (lifecycle.py).
+        The previous version goes to history first, so a crash between the two writes leaves
+        the old version current and a duplicate in history, never a loss. Only an active
+        memory is updated: a superseded or archived one is history."""
         self.store.require_cube(update.cube_id)
         with self.store.write_lock:
             rows = self.store.current_rows(update.cube_id, [update.id])
@@ -278,6 +273,9 @@ class PlaintextTier:
                 raise NotFound(f"memory {update.id!r} does not exist in cube "
                                f"{update.cube_id!r}", "id")
             current = self.store.engine.row_to_item(rows[update.id])
+            if current.state != ACTIVE:
+                raise FailedPrecondition(f"memory {update.id!r} is {current.state}; only an "
+                                         "active memory can be updated", "id")
             # Under the lock, so the context embedded is the one stored (updates are rare).
             vector = self._embedder.embed(embed_inputs(
                 [NewMemory(update.text, context=current.context)],
@@ -293,16 +291,21 @@ class PlaintextTier:
                 metadata=current.metadata if update.metadata is None else dict(update.metadata),
                 memory_type=update.memory_type or current.memory_type,
                 event_time_ms=(current.event_time_ms if update.event_time_ms is None
-                               else update.event_time_ms))
+                               else update.event_time_ms),
+                expires_at_ms=(current.expires_at_ms if update.expires_at_ms is None
+                               else update.expires_at_ms))
             # Read under the lock: the event time the dates resolve against is the stored one.
             structure = self.structure.resolve(update.cube_id,
                                                self.structure.read([reader_input(new)]))[0]
-            new = replace(new, structure=structure)
-            self.store.client.upsert(self.store.names.collection,
-                                     [self.store.memory_row(new, vector)])
+            new = replace(new, structure=structure, valid_from_ms=valid_from_of(
+                structure, None, new.event_time_ms, new.updated_at_ms))
+            row = self.store.memory_row(new, vector)
+            settled = self.lifecycle.settle(update.cube_id, [new], [row])
+            self.store.client.upsert(self.store.names.collection, [row])
+            self._rewrite(settled.stored_rows)
             self.store.wrote(2)
             self.structure.put(update.cube_id, [new])
-        return new
+        return self.store.engine.row_to_item(row), settled.supersessions
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
         """Every version of a memory, oldest first, the current one last. A memory merged into
@@ -336,6 +339,24 @@ class PlaintextTier:
                 self.structure.remove(cube_id, present)
         return DeleteResult(num_deleted=len(present),
                             missing_ids=tuple(i for i in ids if i not in found))
+
+    # ---- lifecycle (lifecycle.py) ----------------------------------------------------------
+    def feedback(self, feedback: Feedback) -> FeedbackResult:
+        """Who calls it: the gateway's Feedback operation (feedback.py). One at a time per
+        shard: two judging the same memory see each other's result (one wins, one is told
+        the memory is no longer active, before anything of its own is stored)."""
+        with self._feedback_lock:
+            return give_feedback(self, feedback)
+
+    def expire(self, cube_id: str) -> list[str]:
+        """Archive or delete (lifecycle.expire_action) the cube's memories whose expiry has
+        passed; their ids. Who calls it: the scheduler's cycle, through GuardedShard."""
+        config = self._config.lifecycle
+        expired = self.lifecycle.expire(cube_id, config.expire_action,
+                                        config.max_expired_per_cycle)
+        if config.expire_action == "delete":
+            self.structure.remove(cube_id, expired)
+        return expired
 
     # ---- structure -------------------------------------------------------------------------
     def reindex(self, cube_id: str, after_id: str, batch_size: int) -> ReindexStep:

@@ -99,7 +99,8 @@ class Transfer:
                 self._store.client.insert(self._store.names.history_collection,
                                           history[start:start + EXPORT_BATCH])
             self._store.client.upsert(self._store.names.cube_collection,
-                                      [{**export.cube_row, **placeholder}])
+                                      [{"default_ttl_ms": 0, **export.cube_row,
+                                        **placeholder}])
             self._store.wrote(export.num_rows)
             self._store.cube_ids.add(export.cube_id)
         counts = self.row_counts(export.cube_id)

@@ -20,7 +20,7 @@ SEARCH_MODE_DENSE: SearchMode
 SEARCH_MODE_BM25: SearchMode
 
 class Memory(_message.Message):
-    __slots__ = ("id", "cube_id", "text", "memory_type", "metadata", "created_at_ms", "updated_at_ms", "has_event_time", "event_time_ms", "source", "version", "context", "structure")
+    __slots__ = ("id", "cube_id", "text", "memory_type", "metadata", "created_at_ms", "updated_at_ms", "has_event_time", "event_time_ms", "source", "version", "context", "structure", "state", "valid_from_ms", "valid_to_ms", "expires_at_ms", "superseded_by", "supersedes", "state_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,13 @@ class Memory(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     STRUCTURE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    VALID_TO_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_BY_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDES_FIELD_NUMBER: _ClassVar[int]
+    STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     cube_id: str
     text: str
@@ -47,7 +54,28 @@ class Memory(_message.Message):
     version: int
     context: str
     structure: MemoryStructure
-    def __init__(self, id: _Optional[str] = ..., cube_id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., version: _Optional[int] = ..., context: _Optional[str] = ..., structure: _Optional[_Union[MemoryStructure, _Mapping]] = ...) -> None: ...
+    state: str
+    valid_from_ms: int
+    valid_to_ms: int
+    expires_at_ms: int
+    superseded_by: str
+    supersedes: _containers.RepeatedScalarFieldContainer[str]
+    state_reason: str
+    def __init__(self, id: _Optional[str] = ..., cube_id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., version: _Optional[int] = ..., context: _Optional[str] = ..., structure: _Optional[_Union[MemoryStructure, _Mapping]] = ..., state: _Optional[str] = ..., valid_from_ms: _Optional[int] = ..., valid_to_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., superseded_by: _Optional[str] = ..., supersedes: _Optional[_Iterable[str]] = ..., state_reason: _Optional[str] = ...) -> None: ...
+
+class Supersession(_message.Message):
+    __slots__ = ("cube_id", "old_id", "new_id", "valid_to_ms", "reason")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    OLD_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_ID_FIELD_NUMBER: _ClassVar[int]
+    VALID_TO_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    old_id: str
+    new_id: str
+    valid_to_ms: int
+    reason: str
+    def __init__(self, cube_id: _Optional[str] = ..., old_id: _Optional[str] = ..., new_id: _Optional[str] = ..., valid_to_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TimeMention(_message.Message):
     __slots__ = ("span", "start_char", "end_char", "resolved", "start_ms", "end_ms", "granularity", "label")
@@ -108,7 +136,7 @@ class MemoryStructure(_message.Message):
     def __init__(self, times: _Optional[_Iterable[_Union[TimeMention, _Mapping]]] = ..., entities: _Optional[_Iterable[_Union[EntityMention, _Mapping]]] = ..., relations: _Optional[_Iterable[_Union[Relation, _Mapping]]] = ..., reader: _Optional[str] = ...) -> None: ...
 
 class NewMemory(_message.Message):
-    __slots__ = ("id", "text", "memory_type", "metadata", "has_event_time", "event_time_ms", "source", "context")
+    __slots__ = ("id", "text", "memory_type", "metadata", "has_event_time", "event_time_ms", "source", "context", "expires_at_ms", "valid_from_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +145,8 @@ class NewMemory(_message.Message):
     EVENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     memory_type: str
@@ -125,19 +155,23 @@ class NewMemory(_message.Message):
     event_time_ms: int
     source: str
     context: str
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., context: _Optional[str] = ...) -> None: ...
+    expires_at_ms: int
+    valid_from_ms: int
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., memory_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., source: _Optional[str] = ..., context: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., valid_from_ms: _Optional[int] = ...) -> None: ...
 
 class Cube(_message.Message):
-    __slots__ = ("cube_id", "description", "metadata", "created_at_ms")
+    __slots__ = ("cube_id", "description", "metadata", "created_at_ms", "default_ttl_ms")
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_TTL_MS_FIELD_NUMBER: _ClassVar[int]
     cube_id: str
     description: str
     metadata: _struct_pb2.Struct
     created_at_ms: int
-    def __init__(self, cube_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    default_ttl_ms: int
+    def __init__(self, cube_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at_ms: _Optional[int] = ..., default_ttl_ms: _Optional[int] = ...) -> None: ...
 
 class CubeStats(_message.Message):
     __slots__ = ("cube", "num_memories", "num_history_versions", "shard_id")
@@ -152,14 +186,16 @@ class CubeStats(_message.Message):
     def __init__(self, cube: _Optional[_Union[Cube, _Mapping]] = ..., num_memories: _Optional[int] = ..., num_history_versions: _Optional[int] = ..., shard_id: _Optional[str] = ...) -> None: ...
 
 class CreateCubeRequest(_message.Message):
-    __slots__ = ("cube_id", "description", "metadata")
+    __slots__ = ("cube_id", "description", "metadata", "default_ttl_ms")
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_TTL_MS_FIELD_NUMBER: _ClassVar[int]
     cube_id: str
     description: str
     metadata: _struct_pb2.Struct
-    def __init__(self, cube_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    default_ttl_ms: int
+    def __init__(self, cube_id: _Optional[str] = ..., description: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_ttl_ms: _Optional[int] = ...) -> None: ...
 
 class CreateCubeResponse(_message.Message):
     __slots__ = ("cube",)
@@ -210,14 +246,16 @@ class AddMemoriesRequest(_message.Message):
     def __init__(self, cube_id: _Optional[str] = ..., memories: _Optional[_Iterable[_Union[NewMemory, _Mapping]]] = ...) -> None: ...
 
 class AddMemoriesResponse(_message.Message):
-    __slots__ = ("ids", "num_inserted", "num_unchanged")
+    __slots__ = ("ids", "num_inserted", "num_unchanged", "superseded")
     IDS_FIELD_NUMBER: _ClassVar[int]
     NUM_INSERTED_FIELD_NUMBER: _ClassVar[int]
     NUM_UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
     ids: _containers.RepeatedScalarFieldContainer[str]
     num_inserted: int
     num_unchanged: int
-    def __init__(self, ids: _Optional[_Iterable[str]] = ..., num_inserted: _Optional[int] = ..., num_unchanged: _Optional[int] = ...) -> None: ...
+    superseded: _containers.RepeatedCompositeFieldContainer[Supersession]
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., num_inserted: _Optional[int] = ..., num_unchanged: _Optional[int] = ..., superseded: _Optional[_Iterable[_Union[Supersession, _Mapping]]] = ...) -> None: ...
 
 class TimeRange(_message.Message):
     __slots__ = ("has_start", "start_ms", "has_end", "end_ms")
@@ -232,7 +270,7 @@ class TimeRange(_message.Message):
     def __init__(self, has_start: _Optional[bool] = ..., start_ms: _Optional[int] = ..., has_end: _Optional[bool] = ..., end_ms: _Optional[int] = ...) -> None: ...
 
 class SearchFilter(_message.Message):
-    __slots__ = ("memory_types", "sources", "metadata_equals", "event_time", "created_at")
+    __slots__ = ("memory_types", "sources", "metadata_equals", "event_time", "created_at", "states", "as_of_ms")
     class MetadataEqualsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -245,12 +283,16 @@ class SearchFilter(_message.Message):
     METADATA_EQUALS_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_MS_FIELD_NUMBER: _ClassVar[int]
     memory_types: _containers.RepeatedScalarFieldContainer[str]
     sources: _containers.RepeatedScalarFieldContainer[str]
     metadata_equals: _containers.MessageMap[str, _struct_pb2.Value]
     event_time: TimeRange
     created_at: TimeRange
-    def __init__(self, memory_types: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., metadata_equals: _Optional[_Mapping[str, _struct_pb2.Value]] = ..., event_time: _Optional[_Union[TimeRange, _Mapping]] = ..., created_at: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+    states: _containers.RepeatedScalarFieldContainer[str]
+    as_of_ms: int
+    def __init__(self, memory_types: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., metadata_equals: _Optional[_Mapping[str, _struct_pb2.Value]] = ..., event_time: _Optional[_Union[TimeRange, _Mapping]] = ..., created_at: _Optional[_Union[TimeRange, _Mapping]] = ..., states: _Optional[_Iterable[str]] = ..., as_of_ms: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("cube_ids", "query", "top_k", "mode", "filter", "has_reference_time", "reference_time_ms", "explain")
@@ -315,12 +357,14 @@ class SearchResponse(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ...) -> None: ...
 
 class GetMemoriesRequest(_message.Message):
-    __slots__ = ("cube_id", "ids")
+    __slots__ = ("cube_id", "ids", "states")
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
     cube_id: str
     ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, cube_id: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    states: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cube_id: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetMemoriesResponse(_message.Message):
     __slots__ = ("memories", "missing_ids")
@@ -439,7 +483,7 @@ class GetEntityResponse(_message.Message):
     def __init__(self, entity: _Optional[_Union[Entity, _Mapping]] = ..., memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., relations: _Optional[_Iterable[_Union[EntityRelation, _Mapping]]] = ..., neighbours: _Optional[_Iterable[_Union[EntityNeighbour, _Mapping]]] = ...) -> None: ...
 
 class UpdateMemoryRequest(_message.Message):
-    __slots__ = ("cube_id", "id", "text", "replace_metadata", "metadata", "memory_type", "has_event_time", "event_time_ms", "expected_version")
+    __slots__ = ("cube_id", "id", "text", "replace_metadata", "metadata", "memory_type", "has_event_time", "event_time_ms", "expected_version", "expires_at_ms")
     CUBE_ID_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -449,6 +493,7 @@ class UpdateMemoryRequest(_message.Message):
     HAS_EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     cube_id: str
     id: str
     text: str
@@ -458,7 +503,8 @@ class UpdateMemoryRequest(_message.Message):
     has_event_time: bool
     event_time_ms: int
     expected_version: int
-    def __init__(self, cube_id: _Optional[str] = ..., id: _Optional[str] = ..., text: _Optional[str] = ..., replace_metadata: _Optional[bool] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., memory_type: _Optional[str] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    expires_at_ms: int
+    def __init__(self, cube_id: _Optional[str] = ..., id: _Optional[str] = ..., text: _Optional[str] = ..., replace_metadata: _Optional[bool] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., memory_type: _Optional[str] = ..., has_event_time: _Optional[bool] = ..., event_time_ms: _Optional[int] = ..., expected_version: _Optional[int] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
 
 class UpdateMemoryResponse(_message.Message):
     __slots__ = ("memory",)
@@ -549,7 +595,7 @@ class ActivateMemoriesResponse(_message.Message):
     def __init__(self, num_tokens: _Optional[int] = ..., prefill_tokens: _Optional[int] = ..., reused_tokens: _Optional[int] = ..., cache_id: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("cube_ids", "query", "max_new_tokens", "temperature", "top_p", "seed", "use_activation_memory", "use_retrieved_memories", "retrieval_top_k", "use_parametric_memory", "memory_mode")
+    __slots__ = ("cube_ids", "query", "max_new_tokens", "temperature", "top_p", "seed", "use_activation_memory", "use_retrieved_memories", "retrieval_top_k", "use_parametric_memory", "memory_mode", "as_of_ms")
     CUBE_IDS_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -561,6 +607,7 @@ class GenerateRequest(_message.Message):
     RETRIEVAL_TOP_K_FIELD_NUMBER: _ClassVar[int]
     USE_PARAMETRIC_MEMORY_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MODE_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_MS_FIELD_NUMBER: _ClassVar[int]
     cube_ids: _containers.RepeatedScalarFieldContainer[str]
     query: str
     max_new_tokens: int
@@ -572,7 +619,8 @@ class GenerateRequest(_message.Message):
     retrieval_top_k: int
     use_parametric_memory: bool
     memory_mode: str
-    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., use_activation_memory: _Optional[bool] = ..., use_retrieved_memories: _Optional[bool] = ..., retrieval_top_k: _Optional[int] = ..., use_parametric_memory: _Optional[bool] = ..., memory_mode: _Optional[str] = ...) -> None: ...
+    as_of_ms: int
+    def __init__(self, cube_ids: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., use_activation_memory: _Optional[bool] = ..., use_retrieved_memories: _Optional[bool] = ..., retrieval_top_k: _Optional[int] = ..., use_parametric_memory: _Optional[bool] = ..., memory_mode: _Optional[str] = ..., as_of_ms: _Optional[int] = ...) -> None: ...
 
 class GenerateToken(_message.Message):
     __slots__ = ("token_id", "text")
@@ -779,7 +827,7 @@ class ControlSchedulerRequest(_message.Message):
     def __init__(self, action: _Optional[str] = ...) -> None: ...
 
 class ControlSchedulerResponse(_message.Message):
-    __slots__ = ("paused", "events", "dropped", "tracked", "promoted", "demoted", "consolidations", "retired")
+    __slots__ = ("paused", "events", "dropped", "tracked", "promoted", "demoted", "consolidations", "retired", "expired", "expired_total")
     PAUSED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     DROPPED_FIELD_NUMBER: _ClassVar[int]
@@ -788,6 +836,8 @@ class ControlSchedulerResponse(_message.Message):
     DEMOTED_FIELD_NUMBER: _ClassVar[int]
     CONSOLIDATIONS_FIELD_NUMBER: _ClassVar[int]
     RETIRED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     paused: bool
     events: int
     dropped: int
@@ -796,7 +846,31 @@ class ControlSchedulerResponse(_message.Message):
     demoted: int
     consolidations: int
     retired: int
-    def __init__(self, paused: _Optional[bool] = ..., events: _Optional[int] = ..., dropped: _Optional[int] = ..., tracked: _Optional[int] = ..., promoted: _Optional[int] = ..., demoted: _Optional[int] = ..., consolidations: _Optional[int] = ..., retired: _Optional[int] = ...) -> None: ...
+    expired: int
+    expired_total: int
+    def __init__(self, paused: _Optional[bool] = ..., events: _Optional[int] = ..., dropped: _Optional[int] = ..., tracked: _Optional[int] = ..., promoted: _Optional[int] = ..., demoted: _Optional[int] = ..., consolidations: _Optional[int] = ..., retired: _Optional[int] = ..., expired: _Optional[int] = ..., expired_total: _Optional[int] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("cube_id", "memory_id", "kind", "text")
+    CUBE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    cube_id: str
+    memory_id: str
+    kind: str
+    text: str
+    def __init__(self, cube_id: _Optional[str] = ..., memory_id: _Optional[str] = ..., kind: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("memory", "successor", "superseded")
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSOR_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDED_FIELD_NUMBER: _ClassVar[int]
+    memory: Memory
+    successor: Memory
+    superseded: _containers.RepeatedCompositeFieldContainer[Supersession]
+    def __init__(self, memory: _Optional[_Union[Memory, _Mapping]] = ..., successor: _Optional[_Union[Memory, _Mapping]] = ..., superseded: _Optional[_Iterable[_Union[Supersession, _Mapping]]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("token", "stats")

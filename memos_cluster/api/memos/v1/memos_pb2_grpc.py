@@ -99,6 +99,11 @@ class MemoryServiceStub:
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteMemoriesRequest.SerializeToString,
                 response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteMemoriesResponse.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/memos.v1.MemoryService/Feedback',
+                request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
         self.Health = channel.unary_unary(
                 '/memos.v1.MemoryService/Health',
                 request_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.HealthRequest.SerializeToString,
@@ -302,6 +307,12 @@ class MemoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteMemories(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Feedback(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -525,6 +536,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.DeleteMemories,
                     request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteMemoriesRequest.FromString,
                     response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteMemoriesResponse.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.FeedbackRequest.FromString,
+                    response_serializer=memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.FeedbackResponse.SerializeToString,
             ),
             'Health': grpc.unary_unary_rpc_method_handler(
                     servicer.Health,
@@ -1003,6 +1019,33 @@ class MemoryService:
             '/memos.v1.MemoryService/DeleteMemories',
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteMemoriesRequest.SerializeToString,
             memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.DeleteMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/memos.v1.MemoryService/Feedback',
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.FeedbackRequest.SerializeToString,
+            memos__cluster_dot_api_dot_memos_dot_v1_dot_memos__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,219 @@
+"""States, validity and expiry of one shard's memories, in Milvus (docs/lifecycle.md).
+
+Who uses it: `PlaintextTier` (tier.py), one per shard. Every method that writes runs under the
+store's write lock, which its caller holds (`settle`) or it takes (`set_state`, `expire_due`),
+so two writers superseding the same memory are serialised: the second sees the first's result.
+
+A state change rewrites the memory's current row with the same version, text and vectors (it
+is not a new version of the content); what changed and why is in the row's `lifecycle` column
+and, through the gateway, in the audit log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Optional, Sequence
+
+from memos_cluster.core.config import LifecycleConfig
+from memos_cluster.core.errors import FailedPrecondition, NotFound
+from memos_cluster.core.lifecycle import ACTIVE, ARCHIVED, SUPERSEDED, Fact, Supersession
+from memos_cluster.core.types import MemoryItem
+from memos_cluster.tiers.plaintext import schema as ms
+from memos_cluster.tiers.plaintext.filters import Expr, scope_expr
+from memos_cluster.tiers.plaintext.store import MilvusStore
+from memos_cluster.tiers.plaintext.supersede import (
+    Candidate, FactReader, SupersedePolicy, make_policy, valid_from_of)
+
+# What an upsert of a row needs back. Read by primary key only: milvus-lite 2.5 cannot return
+# vectors from a growing segment to a filtered query ("Growing segment loss raw data").
+FULL_ROW = ms.MEMORY_FIELDS + ["index_text", "dense"]
+MAX_CONTENDERS = 1000  # active memories one write compares with (same subject and slot)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What `settle` decided for a batch being written."""
+
+    supersessions: tuple[Supersession, ...]
+    stored_rows: tuple[dict[str, Any], ...]  # stored memories' rows to rewrite after the insert
+
+
+class Lifecycle:
+    def __init__(self, store: MilvusStore, config: LifecycleConfig,
+                 policy: Optional[SupersedePolicy] = None):
+        self._store = store
+        self._facts = FactReader.from_config(config)
+        # slot -> words BM25 also finds a memory stating it by (lifecycle.slot_words)
+        self._words = {slot: tuple(w.strip() for w in words.split(",") if w.strip())
+                       for slot, words in config.slot_words.items()}
+        self.policy = policy or make_policy(config)
+        self._ttl_ms: dict[str, int] = {}  # cube -> default_ttl_ms, read on first write
+
+    # ---- writes ------------------------------------------------------------------------------
+    def stamp(self, item: MemoryItem, valid_from_ms: Optional[int],
+              expires_at_ms: Optional[int]) -> MemoryItem:
+        """A memory about to be stored, with its validity and expiry: the caller's, else from
+        its dates (supersede.valid_from_of) and its cube's default_ttl. Who calls it: the
+        tier's add, under the write lock, for each new memory."""
+        if expires_at_ms is None and self.cube_ttl_ms(item.cube_id):
+            expires_at_ms = item.created_at_ms + self.cube_ttl_ms(item.cube_id)
+        return replace(item, valid_from_ms=valid_from_of(
+            item.structure, valid_from_ms, item.event_time_ms, item.created_at_ms),
+            expires_at_ms=expires_at_ms)
+
+    def cube_ttl_ms(self, cube_id: str) -> int:
+        if cube_id not in self._ttl_ms:
+            rows = self._store.client.get(self._store.names.cube_collection, ids=[cube_id],
+                                          output_fields=["default_ttl_ms"])
+            self._ttl_ms[cube_id] = int(rows[0].get("default_ttl_ms") or 0) if rows else 0
+        return self._ttl_ms[cube_id]
+
+    def forget(self, cube_id: str) -> None:
+        """A cube was created, deleted or imported: its TTL is read again."""
+        self._ttl_ms.pop(cube_id, None)
+
+    def settle(self, cube_id: str, items: Sequence[MemoryItem],
+               rows: list[dict[str, Any]]) -> Settled:
+        """Before `rows` (the rows of `items`, in order) are written: record each one's facts
+        in its row, decide supersessions against the cube's active memories and among the
+        batch, and mark the batch's rows. Returns the decisions and the stored rows to rewrite
+        (after the batch is written: a crash between leaves both active, nothing lost).
+        Who calls it: the tier's add and update, under the write lock."""
+        facts = [self._facts.facts(item.structure) for item in items]
+        for row, found in zip(rows, facts):
+            if found:
+                row["lifecycle"] = {**row["lifecycle"], "k": [f.key for f in found],
+                                    "f": [[f.subject, f.slot, f.value] for f in found]}
+                words = " ".join(dict.fromkeys(
+                    w for f in found for w in self._words.get(f.slot, ())))
+                row["index_text"] += f"\n{words}" if words else ""
+        keys = sorted({f.key for found in facts for f in found})
+        if not keys:
+            return Settled((), ())
+        stored = self._contenders(cube_id, keys, [item.id for item in items])
+        candidates = [Candidate(r["memory_id"], _stored_facts(r), ms.decode_time(
+            r["valid_from_ms"]), int(r["updated_at_ms"])) for r in stored.values()]
+        candidates += [Candidate(item.id, found, item.valid_from_ms, item.updated_at_ms, True)
+                       for item, found in zip(items, facts) if found]
+        decisions = self.policy.decide(cube_id, candidates)
+        stored = self._full_rows(cube_id, sorted(
+            {i for d in decisions for i in (d.old_id, d.new_id)} & set(stored)))
+        batch = {item.id: row for item, row in zip(items, rows)}
+        changed: dict[str, dict[str, Any]] = {}
+        for decision in decisions:
+            old = batch.get(decision.old_id) or changed.setdefault(
+                decision.old_id, stored[decision.old_id])
+            _mark_superseded(old, decision)
+            new = batch.get(decision.new_id) or changed.setdefault(
+                decision.new_id, stored[decision.new_id])
+            life = new["lifecycle"]
+            life["of"] = sorted({*life.get("of", ()), decision.old_id})
+        return Settled(tuple(decisions), tuple(changed.values()))
+
+    def _contenders(self, cube_id: str, keys: list[str],
+                    writing: list[str]) -> dict[str, dict[str, Any]]:
+        """The cube's active memories stating any of these facts' keys, full rows by id."""
+        store = self._store
+        expr = scope_expr([cube_id])
+        expr.add(f'json_contains_any(lifecycle["k"], {expr.param(keys)})')
+        expr.add(f"state == {expr.param(ACTIVE)}")
+        expr.add(f"memory_id not in {expr.param(list(writing))}")
+        rows = store.client.query(store.names.collection, filter=expr.render(),
+                                  output_fields=ms.MEMORY_FIELDS, limit=MAX_CONTENDERS)
+        return {r["memory_id"]: dict(r) for r in rows}
+
+    def _full_rows(self, cube_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = self._store.client.get(self._store.names.collection,
+                                      ids=[ms.memory_pk(cube_id, i) for i in ids],
+                                      output_fields=FULL_ROW)
+        return {r["memory_id"]: dict(r) for r in rows}
+
+    def set_state(self, cube_id: str, memory_id: str, state: str, reason: str,
+                  successor_id: str = "", valid_to_ms: Optional[int] = None) -> MemoryItem:
+        """Move an active memory to `state` (superseded or archived), under the write lock.
+        FailedPrecondition if it is no longer active (one winner of two concurrent changes),
+        NotFound if it does not exist. Who calls it: the tier's feedback."""
+        store = self._store
+        with store.write_lock:
+            row = self._row(cube_id, memory_id)
+            if row["state"] != ACTIVE:
+                item = store.engine.row_to_item(row)
+                raise FailedPrecondition(
+                    f"memory {memory_id!r} is {item.state}"
+                    + (f" (by {item.superseded_by!r})" if item.superseded_by else "")
+                    + "; only an active memory can change state", "id")
+            row["state"], life = state, dict(row.get("lifecycle") or {})
+            life["why"] = reason
+            if successor_id:
+                life["by"] = successor_id
+            row["lifecycle"] = life
+            if valid_to_ms is not None:
+                row["valid_to_ms"] = max(valid_to_ms, int(row["valid_from_ms"]) + 1)
+            rows = [row]
+            if successor_id:  # the successor names what it superseded
+                successor = self._row(cube_id, successor_id)
+                life = dict(successor.get("lifecycle") or {})
+                life["of"] = sorted({*life.get("of", ()), memory_id})
+                successor["lifecycle"] = life
+                rows.append(successor)
+            store.client.upsert(store.names.collection, rows)
+            store.wrote(len(rows))
+            return store.engine.row_to_item(row)
+
+    def _row(self, cube_id: str, memory_id: str) -> dict[str, Any]:
+        rows = self._store.client.get(self._store.names.collection,
+                                      ids=[ms.memory_pk(cube_id, memory_id)],
+                                      output_fields=FULL_ROW)
+        if not rows:
+            raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
+        return dict(rows[0])
+
+    def due_cubes(self) -> list[str]:
+        """The cubes holding active memories whose expiry has passed."""
+        store = self._store
+        rows = store.scan_rows(store.names.collection, self._due().render(), ["pk", "cube_id"])
+        return sorted({r["cube_id"] for r in rows})
+
+    def _due(self, cube_id: Optional[str] = None) -> Expr:
+        expr = scope_expr([cube_id]) if cube_id is not None else Expr()
+        expr.add(f"state == {expr.param(ACTIVE)}")
+        expr.add(f"expires_at_ms <= {expr.param(self._store.now_ms())}")
+        return expr
+
+    def expire(self, cube_id: str, action: str, limit: int) -> list[str]:
+        """Archive (or delete, with history) up to `limit` of the cube's active memories whose
+        expiry has passed; returns their ids. Who calls it: the scheduler's cycle, through the
+        shard (GuardedShard.expire_due), inside the cube's write guard."""
+        store = self._store
+        with store.write_lock:
+            ids = sorted(r["memory_id"] for r in store.scan_rows(
+                store.names.collection, self._due(cube_id).render(), ["pk", "memory_id"]))[:limit]
+            if not ids:
+                return []
+            due = list(self._full_rows(cube_id, ids).values())
+            if action == "delete":
+                expr = scope_expr([cube_id])
+                expr.add(f"memory_id in {expr.param(ids)}")
+                store.client.delete(store.names.history_collection, filter=expr.render())
+                store.client.delete(store.names.collection, ids=[r["pk"] for r in due])
+            else:
+                for row in due:
+                    row["state"] = ARCHIVED
+                    row["lifecycle"] = {**(row.get("lifecycle") or {}), "why": "expired"}
+                store.client.upsert(store.names.collection, due)
+            store.wrote(len(due))
+        return ids
+
+
+def _stored_facts(row: dict[str, Any]) -> tuple[Fact, ...]:
+    return tuple(Fact(*f) for f in (row.get("lifecycle") or {}).get("f", ()))
+
+
+def _mark_superseded(row: dict[str, Any], decision: Supersession) -> None:
+    row["state"] = SUPERSEDED
+    valid_from = int(row["valid_from_ms"])
+    row["valid_to_ms"] = ms.TIME_MAX if decision.valid_to_ms is None else \
+        max(decision.valid_to_ms, valid_from + 1)  # never an empty validity
+    row["lifecycle"] = {**row["lifecycle"], "by": decision.new_id, "why": decision.reason}
+
