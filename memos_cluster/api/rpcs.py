@@ -131,7 +131,7 @@ CODECS: Mapping[str, Codec] = {
                                      tuple(lc.supersession_from_pb(d) for d in r.superseded))),
     "search": Codec(lambda r: (c.search_from_pb(r),), _search_reply, c.search_to_pb,
                     lambda r: [c.hit_from_pb(h) for h in r.hits]),
-    "get": Codec(lambda r: (r.cube_id, list(r.ids), tuple(r.states)),
+    "get": Codec(lambda r: (r.cube_id, list(r.ids)) + ((tuple(r.states),) if r.states else ()),
                  lambda res: pb.GetMemoriesResponse(
                      memories=[c.memory_to_pb(m) for m in res.items],
                      missing_ids=list(res.missing_ids)),

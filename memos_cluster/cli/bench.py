@@ -242,7 +242,27 @@ def bench_drills(args, config: MemosConfig, data: Optional[str]) -> dict:
         return run_drills(client.address, drill_ops(config))
 
 
-BENCHES = {"gateway": bench_gateway, "locomo": bench_locomo, "kv": bench_kv, "chat": bench_chat,
+def bench_lifecycle(args, config: MemosConfig, data: Optional[str]) -> dict:
+    """The changing-facts bench on a fresh local cluster, the scheduler on (cycles every 2 s),
+    or against --address."""
+    from memos_cluster.bench.lifecycle import run_lifecycle_bench
+    from memos_cluster.data.locomo import load_locomo, locomo_memories
+
+    samples = load_locomo(_needs(data))
+    distractors = [locomo_memories(s) for s in samples if s["sample_id"] == args.conversation]
+    run = dict(distractors=distractors[0] if distractors else [], samples=samples,
+               memories_of=locomo_memories, generate_changes=args.pairs,
+               steps=args.steps)
+    if args.address:
+        return run_lifecycle_bench(client_for(args, config), **run)
+    from actors.cluster import temporary_cluster
+
+    fast = with_overrides(config, {"scheduler.interval_s": 2.0})
+    with temporary_cluster(fast, prefix="memos-bench-") as client:
+        return run_lifecycle_bench(client, **run)
+
+
+BENCHES = {"gateway": bench_gateway, "lifecycle": bench_lifecycle, "locomo": bench_locomo, "kv": bench_kv, "chat": bench_chat,
            "lora": bench_lora, "qa": bench_qa, "fidelity": bench_fidelity,
            "parametric": bench_parametric, "tiers": bench_tiers, "cluster": bench_cluster,
            "load": bench_load, "drills": bench_drills}
@@ -262,7 +282,8 @@ def add_bench_command(sub):
                                          "lora (parametric memory), "
                                          "qa (answers with each tier), fidelity (tiers against a full "
                                          "prefill), tiers (scheduler), "
-                                         "cluster (shards, rebalance, failures), load, drills")
+                                         "cluster (shards, rebalance, failures), load, drills, "
+                                         "lifecycle (facts that change)")
     bench.add_argument("which", choices=sorted(BENCHES))
     bench.add_argument("--data", help="LoCoMo file")
     bench.add_argument("--conversation", default=SAMPLE_CONVERSATION,
@@ -296,8 +317,8 @@ def add_bench_command(sub):
     bench.add_argument("--clients", type=int, default=0,
                        help="load: concurrent clients (default: the scenario's)")
     bench.add_argument("--steps", type=int, default=150,
-                       help="parametric: LoRA steps (of parametric.batch_size examples; "
-                            "parametric.steps is the cluster's)")
+                       help="parametric, lifecycle: LoRA steps (of parametric.batch_size "
+                            "examples; parametric.steps is the cluster's)")
     bench.add_argument("--max-new-tokens", type=int, default=16,
                        help="qa, chat: tokens an answer may have (LoCoMo's gold answers are "
                             "short)")
@@ -310,7 +331,8 @@ def add_bench_command(sub):
                                       "names (all; plaintext / off always runs)")
     bench.add_argument("--pairs", type=int, default=40,
                        help="fidelity: (memories, question) pairs per conversation; "
-                            "parametric: questions a split")
+                            "parametric: questions a split; lifecycle: changes asked with "
+                            "Generate after their old facts were promoted")
     bench.add_argument("--holdout", help="fidelity: the conversation reported apart from the "
                                          "others (tune on those, report this one)")
     return bench

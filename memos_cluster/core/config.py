@@ -369,16 +369,17 @@ EXPIRE_ACTIONS = ("archive", "delete")
 # single"), optionally with "=value" (the slot's value instead of the object).
 DEFAULT_SLOTS = {
     "residence": "live in, move to, relocate to, reside in, settle in",
-    "employer": "work at, work for, start at, be employ by, get hire by, be hire by",
+    "employer": "work at, work for, start at, start job at, get job at, take job at, "
+                "be employ by, get hire by, be hire by",
     "occupation": "work as",
     "relationship": "date, marry, be married=married, get married=married, "
                     "be engaged=engaged, get engage=engaged, be single=single, "
                     "break up with=single, divorce=single, split up with=single",
 }
-# A slot whose value must be one of these entity labels (spaCy's): "moved to a new flat" is not
-# a residence, "moved to Berlin" is.
-DEFAULT_SLOT_LABELS = {"residence": "GPE, LOC, FAC", "employer": "ORG",
-                       "relationship": "PERSON, CONCEPT"}
+# A slot whose value must have one of these entity labels (spaCy's; NAMED: any named entity,
+# not a noun phrase): "moved to a new flat" is not a residence, "moved to Berlin" is. Values
+# fixed by the slot's entry ("break up with=single") need none.
+DEFAULT_SLOT_LABELS = {"residence": "NAMED", "employer": "NAMED", "relationship": "NAMED"}
 # Words a memory stating a slot's fact is also found by (BM25): "Alice moved to Berlin" answers
 # "where does Alice live?".
 DEFAULT_SLOT_WORDS = {"residence": "live, lives, living, home",

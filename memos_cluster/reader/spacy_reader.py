@@ -204,6 +204,10 @@ def _relations(doc: Any, speaker: str, mentions: list[EntityMention]) -> list[Re
             objects: list[tuple[str, Any]] = []
             if child.dep_ in ("dobj", "attr", "oprd", "xcomp", "acomp"):
                 objects.append((base, child))
+                # "started a new job at Spotify": (subject, "start job at", Spotify)
+                objects += [(f"{base} {child.lemma_.lower()} {p.text.lower()}", g)
+                            for p in child.children if p.dep_ == "prep" and child.pos_ == "NOUN"
+                            for g in p.children if g.dep_ == "pobj"]
             elif child.dep_ == "prep":
                 objects += [(f"{base} {child.text.lower()}", g) for g in child.children
                             if g.dep_ == "pobj"]

@@ -13,6 +13,7 @@ from memos_cluster.api import rpcs
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument
+from memos_cluster.core.lifecycle import Feedback
 from memos_cluster.core.operations import BY_RPC, OPERATIONS, validate
 from memos_cluster.core.structure import EntityQuery
 from memos_cluster.core.tier_types import ChatCall, ChatMessage, GenerateCall, SamplingParams
@@ -70,16 +71,19 @@ def test_the_gateway_implements_every_operation_and_rpc():
 
 # Arguments as the client sends them, for every operation.
 SAMPLES = {
-    "create_cube": (CubeSpec("c1", "a cube", {"team": "x"}),),
+    "create_cube": (CubeSpec("c1", "a cube", {"team": "x"}, default_ttl_ms=86_400_000),),
     "delete_cube": ("c1",),
     "list_cubes": (),
     "get_cube": ("c1",),
     "add": ("c1", [NewMemory("Alice has a cat", id="m1", metadata={"n": 1}, event_time_ms=5,
-                             context="before")]),
+                             context="before", expires_at_ms=4_000_000_000_000,
+                             valid_from_ms=-5)]),
     "search": (SearchQuery(("c1", "c2"), "cat", 5, SearchMode.BM25,
-                           SearchFilter(("fact",), ("chat",), (("n", 1),), TimeRange(1, 9)),
+                           SearchFilter(("fact",), ("chat",), (("n", 1),), TimeRange(1, 9),
+                                        states=("active", "superseded"), as_of_ms=0),
                            reference_time_ms=1_683_417_600_000),),
-    "get": ("c1", ["m1", "m2"]),
+    "get": ("c1", ["m1", "m2"], ("archived",)),
+    "feedback": (Feedback("c1", "m1", "outdated", "Alice has a dog now"),),
     "gateway_stats": (),
     "list_memories": (ListQuery("c1", SearchFilter(("fact",), created_at=TimeRange(3, None)),
                                 "cats", 20, 40),),
@@ -92,7 +96,7 @@ SAMPLES = {
     "ping": (),
     "activate": ("c1", ["m1"], True),
     "generate": (GenerateCall(("c1",), "what pet?", SamplingParams(16, 0.5, 0.75, 3), True, True,
-                              4, True),),
+                              4, True, as_of_ms=1_683_417_600_000),),
     "chat": (ChatCall(("c1", "c2"), (ChatMessage("system", "Be brief."),
                                      ChatMessage("user", "hi", "caroline"),
                                      ChatMessage("assistant", "Hello!"),

@@ -62,10 +62,9 @@ class FactReader:
         found: dict[tuple[str, str], set[str]] = {}
         for relation in structure.relations:
             for rule in self.rules:
-                value = _match(rule, relation.predicate, relation.object)
-                if value is None:
-                    continue
-                if rule.labels and labels.get(relation.object, "CONCEPT") not in rule.labels:
+                value, fixed = _match(rule, relation.predicate, relation.object)
+                if value is None or not (fixed or _labelled(
+                        rule.labels, labels.get(relation.object, "CONCEPT"))):
                     continue
                 found.setdefault((relation.subject.lower(), rule.slot), set()).add(value)
         owners = {r.object: r.subject for r in structure.relations if r.predicate == "has"}
@@ -81,13 +80,19 @@ class FactReader:
         return any(fnmatch.fnmatchcase(noun.lower(), p) for p in self.possessive)
 
 
-def _match(rule: SlotRule, predicate: str, obj: str) -> Optional[str]:
-    if predicate in rule.predicates:
-        return (rule.predicates[predicate] or obj).lower()
-    phrase = f"{predicate} {obj}".lower()
-    if phrase in rule.predicates:
-        return (rule.predicates[phrase] or obj).lower()
-    return None
+def _match(rule: SlotRule, predicate: str, obj: str) -> tuple[Optional[str], bool]:
+    """(the slot's value, whether the rule fixed it) for a relation, or (None, False)."""
+    for phrase in (predicate, f"{predicate} {obj}".lower()):
+        if phrase in rule.predicates:
+            fixed = rule.predicates[phrase]
+            return (fixed or obj).lower(), fixed is not None
+    return None, False
+
+
+def _labelled(wanted: frozenset[str], label: str) -> bool:
+    """NAMED: any named entity (spaCy's small model often mislabels names: "Spotify" GPE,
+    "Grace" ORG), not a noun phrase ("a new flat")."""
+    return not wanted or label in wanted or ("NAMED" in wanted and label != "CONCEPT")
 
 
 @dataclass(frozen=True)

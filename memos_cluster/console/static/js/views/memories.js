@@ -1,6 +1,8 @@
 // A cube's memories: a paged, filtered table (ListMemories) with each memory's resolved dates
 // and entity links, add (with an event date), a memory's versions as a diff, edit with
-// expected_version (a conflict is shown, the typed text kept), delete.
+// expected_version (a conflict is shown, the typed text kept), delete, and feedback (wrong,
+// outdated with a successor, useful); a state filter shows superseded, archived and expired
+// memories beside the active ones the table shows by default (docs/lifecycle.md).
 import { api, seg } from "../api.js";
 import { h, clear, table, notify, errorBox, confirmAction, busy, fmtTime, short, wordDiff, badge }
   from "../ui.js";
@@ -23,6 +25,8 @@ function filterOf(form) {
   const filter = {};
   if (data.get("type")) filter.memory_types = [data.get("type").trim()];
   if (Object.keys(time).length) filter[data.get("time_field")] = time;
+  if (data.get("state") === "all") filter.states = ["active", "superseded", "archived", "expired"];
+  else if (data.get("state")) filter.states = [data.get("state")];
   return { text_contains: data.get("text").trim(), filter };
 }
 
@@ -36,6 +40,9 @@ function filterForm(onChange) {
       h("option", { value: "created_at" }, "created"))),
     h("label", {}, "from ", h("input", { name: "from", type: "date" })),
     h("label", {}, "to ", h("input", { name: "to", type: "date" })),
+    h("label", {}, "State ", h("select", { name: "state", id: "filter-state" },
+      ["active", "superseded", "archived", "expired", "all"].map(
+        (s) => h("option", { value: s === "active" ? "" : s }, s)))),
     h("button", { type: "submit", id: "apply-filters" }, "Filter"));
   return form;
 }
@@ -70,7 +77,8 @@ async function showHistory(panel, cubeId, memory) {
   const { versions } = await api("GET", `/cubes/${seg(cubeId)}/memories/${seg(memory.id)}/history`);
   clear(panel, h("h2", {}, `History of ${memory.id}`),
     versions.map((v, i) => h("div", { class: "version" },
-      h("div", { class: "muted" }, `version ${v.version} · ${fmtTime(v.updated_at_ms)}`),
+      h("div", { class: "muted" }, `version ${v.version} · ${fmtTime(v.updated_at_ms)} · ` +
+        stateLine(v)),
       i === 0 ? h("p", { class: "diff" }, v.text) : wordDiff(versions[i - 1].text, v.text))));
   panel.scrollIntoView({ block: "nearest" });
 }
@@ -106,6 +114,35 @@ function showEdit(panel, cubeId, memory, onDone, onConflict) {
   text.focus();
 }
 
+function stateLine(m) {
+  const parts = [m.state || "active"];
+  if (m.superseded_by) parts.push(`by ${m.superseded_by}`);
+  if (m.supersedes && m.supersedes.length) parts.push(`supersedes ${m.supersedes.join(", ")}`);
+  if (m.state_reason) parts.push(m.state_reason);
+  return parts.join(" · ");
+}
+
+// Feedback: the three kinds, with an optional text (outdated: what holds now, stored as the
+// memory's successor). A memory judged by someone else meanwhile is refused, and said so.
+function showFeedback(panel, cubeId, memory, onDone) {
+  const text = h("textarea", { id: "feedback-text", rows: 2,
+                               placeholder: "outdated: what holds now (optional); else a note" });
+  const send = (kind) => (e) => busy(e.target, async () => {
+    const reply = await api("POST", `/cubes/${seg(cubeId)}/memories/${seg(memory.id)}/feedback`,
+                            { body: { kind, text: text.value } });
+    notify(`${memory.id}: ${reply.memory.state}` +
+           (reply.successor ? `, successor ${reply.successor.id}` : "") + ".", "ok");
+    onDone();
+  });
+  clear(panel, h("h2", {}, `Feedback on ${memory.id}`), h("p", {}, short(memory.text, 200)),
+    text, h("div", { class: "row" },
+      h("button", { id: "feedback-useful", class: "secondary", onclick: send("useful") }, "Useful"),
+      h("button", { id: "feedback-outdated", onclick: send("outdated") }, "Outdated"),
+      h("button", { id: "feedback-wrong", class: "danger", onclick: send("wrong") }, "Wrong"),
+      h("button", { class: "secondary", onclick: () => clear(panel) }, "Cancel")));
+  text.focus();
+}
+
 export async function render(main, [cubeId]) {
   if (!cubeId) { location.hash = "#/cubes"; return null; }
   const body = h("div", { id: "memory-table" });
@@ -124,12 +161,17 @@ export async function render(main, [cubeId]) {
       { label: "Text", class: "text", cell: (m) => h("div", {}, short(m.text, 200),
           memoryMarks(m, cubeId)) },
       { label: "Type", cell: (m) => badge(m.memory_type, "type") },
+      { label: "State", cell: (m) => h("span", { title: stateLine(m), "data-state": m.id },
+          badge(m.state || "active", m.state === "active" ? "type" : "warn")) },
       { label: "Ver.", class: "num", cell: (m) => m.version },
       { label: "Updated", cell: (m) => fmtTime(m.updated_at_ms) },
       { label: "Event", cell: (m) => (m.has_event_time ? fmtTime(m.event_time_ms) : "—") },
       { label: "", cell: (m) => h("span", { class: "actions" },
         h("button", { class: "small secondary", "data-history": m.id,
                       onclick: (e) => busy(e.target, () => showHistory(panel, cubeId, m)) }, "History"),
+        h("button", { class: "small secondary", "data-feedback": m.id,
+                      onclick: () => showFeedback(panel, cubeId, m, () => { clear(panel); load(); }) },
+          "Feedback"),
         h("button", { class: "small", "data-edit": m.id,
                       onclick: () => showEdit(panel, cubeId, m, () => { clear(panel); load(); }, load) }, "Edit"),
         h("button", { class: "small danger", "data-delete": m.id, onclick: (e) => busy(e.target, async () => {

@@ -73,7 +73,8 @@ async function schedulerCard(isAdmin, refresh) {
   return h("div", { class: "stats", id: "scheduler" },
     h("div", { class: "stat" }, h("span", { class: "muted" }, "state"),
       h("strong", {}, state.paused ? "paused" : "running")),
-    ["events", "dropped", "tracked", "promoted", "demoted", "consolidations", "retired"].map((k) =>
+    ["events", "dropped", "tracked", "promoted", "demoted", "consolidations", "retired", "expired",
+     "expired_total"].map((k) =>
       h("div", { class: "stat" }, h("span", { class: "muted" }, k), h("strong", {}, state[k]))),
     h("div", { class: "row" }, act(state.paused ? "resume" : "pause"), act("run")));
 }
