@@ -26,7 +26,6 @@ from memos_cluster.tiers.plaintext.supersede import (
 # What an upsert of a row needs back. Read by primary key only: milvus-lite 2.5 cannot return
 # vectors from a growing segment to a filtered query ("Growing segment loss raw data").
 FULL_ROW = ms.MEMORY_FIELDS + ["index_text", "dense"]
-MAX_CONTENDERS = 1000  # active memories one write compares with (same subject and slot)
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,7 @@ class Lifecycle:
                        for slot, words in config.slot_words.items()}
         self.policy = policy or make_policy(config)
         self._ttl_ms: dict[str, int] = {}  # cube -> default_ttl_ms, read on first write
+        self._keys: dict[str, dict[str, set[str]]] = {}  # cube -> fact key -> memory ids
 
     # ---- writes ------------------------------------------------------------------------------
     def stamp(self, item: MemoryItem, valid_from_ms: Optional[int],
@@ -68,8 +68,9 @@ class Lifecycle:
         return self._ttl_ms[cube_id]
 
     def forget(self, cube_id: str) -> None:
-        """A cube was created, deleted or imported: its TTL is read again."""
+        """A cube was created, deleted or imported: its TTL and key index are read again."""
         self._ttl_ms.pop(cube_id, None)
+        self._keys.pop(cube_id, None)
 
     def settle(self, cube_id: str, items: Sequence[MemoryItem],
                rows: list[dict[str, Any]]) -> Settled:
@@ -90,6 +91,10 @@ class Lifecycle:
         if not keys:
             return Settled((), ())
         stored = self._contenders(cube_id, keys, [item.id for item in items])
+        index = self._index(cube_id)
+        for item, found in zip(items, facts):
+            for fact in found:
+                index.setdefault(fact.key, set()).add(item.id)
         candidates = [Candidate(r["memory_id"], _stored_facts(r), ms.decode_time(
             r["valid_from_ms"]), int(r["updated_at_ms"])) for r in stored.values()]
         candidates += [Candidate(item.id, found, item.valid_from_ms, item.updated_at_ms, True)
@@ -111,15 +116,31 @@ class Lifecycle:
 
     def _contenders(self, cube_id: str, keys: list[str],
                     writing: list[str]) -> dict[str, dict[str, Any]]:
-        """The cube's active memories stating any of these facts' keys, full rows by id."""
-        store = self._store
-        expr = scope_expr([cube_id])
-        expr.add(f'json_contains_any(lifecycle["k"], {expr.param(keys)})')
-        expr.add(f"state == {expr.param(ACTIVE)}")
-        expr.add(f"memory_id not in {expr.param(list(writing))}")
-        rows = store.client.query(store.names.collection, filter=expr.render(),
-                                  output_fields=ms.MEMORY_FIELDS, limit=MAX_CONTENDERS)
-        return {r["memory_id"]: dict(r) for r in rows}
+        """The cube's active memories stating any of these facts' keys, rows by id. Found
+        through the cube's key index, then read by primary key: a JSON filter
+        (json_contains_any) over rows not yet flushed crashed milvus-lite 2.5's server."""
+        index = self._index(cube_id)
+        ids = sorted({i for k in keys for i in index.get(k, ())} - set(writing))
+        rows = self._store.client.get(self._store.names.collection,
+                                      ids=[ms.memory_pk(cube_id, i) for i in ids],
+                                      output_fields=ms.MEMORY_FIELDS) if ids else []
+        return {r["memory_id"]: dict(r) for r in rows if r["state"] == ACTIVE}
+
+    def _index(self, cube_id: str) -> dict[str, set[str]]:
+        """Fact key -> ids of the cube's memories that stated it (a superset of the active
+        holders: `_contenders` checks each one's state). Loaded on first use from the cube's
+        active rows, kept in step by `settle`; under the write lock, like every caller."""
+        if cube_id not in self._keys:
+            store = self._store
+            expr = scope_expr([cube_id])
+            expr.add(f"state == {expr.param(ACTIVE)}")
+            index: dict[str, set[str]] = {}
+            for row in store.scan_rows(store.names.collection, expr.render(),
+                                       ["pk", "memory_id", "lifecycle"]):
+                for key in (row.get("lifecycle") or {}).get("k", ()):
+                    index.setdefault(key, set()).add(row["memory_id"])
+            self._keys[cube_id] = index
+        return self._keys[cube_id]
 
     def _full_rows(self, cube_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:
