@@ -31,6 +31,12 @@ PEOPLE = ["Alice", "Bruno", "Chloe", "Daniel", "Elena", "Farid", "Grace", "Hugo"
           "Bianca", "Carlos", "Diana", "Emil", "Fatima", "George", "Hana", "Ivan", "Julia",
           "Kofi", "Laura", "Mateo", "Nora", "Omar", "Paula", "Rafael", "Sofia", "Thomas",
           "Ursula", "Victor", "Wendy", "Yara", "Zack"]
+# Partners are never subjects: "George: I'm dating Bruno" is a right answer to "who is Bruno
+# dating?", not a stale one, and would blur what the probe measures (with partners drawn from
+# PEOPLE, every relationship miss of a first run was such a memory).
+PARTNERS = ["Abel", "Beatrix", "Cedric", "Delphine", "Edgar", "Flora", "Gideon", "Helena",
+            "Isidore", "Juniper", "Klaus", "Lorena", "Magnus", "Noemi", "Orson", "Pilar",
+            "Rupert", "Selma", "Tobias", "Valentina", "Wilbur", "Xavier", "Yvette", "Zoltan"]
 CITIES = ["Paris", "Berlin", "Madrid", "Rome", "Lisbon", "Vienna", "Prague", "Warsaw", "Dublin",
           "Amsterdam", "Brussels", "Oslo", "Stockholm", "Helsinki", "Athens", "Budapest",
           "London", "Chicago", "Boston", "Seattle", "Toronto", "Sydney", "Tokyo", "Seoul"]
@@ -84,7 +90,7 @@ def changing_facts(seed: int = 7) -> list[Change]:
             [f"{person}: I work at {a}.", f"{person} works for {a}."]), rng.choice(
             [f"{person}: I work at {b} now.", f"{person} started a new job at {b}."]),
             old_ms, new_ms, f"Where does {person} work?", b))
-        partner, other = rng.sample([p for p in PEOPLE if p != person], 2)
+        partner, other = rng.sample(PARTNERS, 2)
         out.append(Change(f"{person.lower()}-relationship", f"{person}: I'm dating {partner}.",
                           rng.choice([f"{person}: I broke up with {partner}.",
                                       f"{person}: I married {other}."]), old_ms, new_ms,
@@ -210,7 +216,6 @@ def run_lifecycle_bench(client: MemosClient, distractors: Sequence[NewMemory],
     cube = "changing-facts"
     client.create_cube(cube)
     client.add_many(cube, list(distractors))
-    started = time.perf_counter()
     client.add_many(cube, [NewMemory(c.old_text, id=c.old_id, event_time_ms=c.old_ms)
                            for c in changes])
     say(f"changing facts: {len(changes)} changes beside {len(distractors)} LoCoMo turns")
@@ -218,12 +223,10 @@ def run_lifecycle_bench(client: MemosClient, distractors: Sequence[NewMemory],
     generated = generate_probes(client, cube, subset, steps, say) if subset else {}
     rest = client.add_many(cube, [NewMemory(c.new_text, id=c.new_id, event_time_ms=c.new_ms)
                                   for c in changes[len(subset):]])
-    ingest_s = time.perf_counter() - started
     probes = search_probes(client, cube, changes)
     caught = len(client.get(cube, [c.old_id for c in changes], ("superseded",)).items)
     result = {"changes": len(changes), "rule_caught": caught, "search": probes,
-              "generate": generated, "facts_ingest_items_per_s": round(
-                  (len(changes) * 2) / ingest_s, 1), "unchanged": rest.num_unchanged,
+              "generate": generated, "unchanged": rest.num_unchanged,
               "locomo": false_supersessions(client, samples, memories_of)}
     say_lifecycle(result, say)
     return result

@@ -1,6 +1,6 @@
 """Bulk ingest as a Ray job on the session's cluster (job SDK, as `memos-cluster ingest --submit`
-does): a generated 6,000-record JSONL, the job stopped part-way, the same job submitted again,
-ending with exactly 6,000 memories (no duplicates) and the checkpoint at the end. (Larger runs
+does): a generated 3,000-record JSONL, the job stopped part-way, the same job submitted again,
+ending with exactly 3,000 memories (no duplicates) and the checkpoint at the end. (Larger runs
 are `memos-cluster ingest --bulk`'s measurement in docs/deployment.md, not a test.)"""
 import json
 import time
@@ -12,9 +12,9 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 from memos_cluster.cli.ingest import job_entrypoint
 from memos_cluster.client import MemosClient
 
-RECORDS = 6_000
-DEADLINE_S = 300  # per job; the whole ingest takes about 25 s on 2 cores
-STOP_AFTER = 1_500  # records checkpointed before the first job is stopped
+RECORDS = 3_000
+DEADLINE_S = 300  # per job; the whole ingest takes about 12 s on 2 cores
+STOP_AFTER = 1_000  # records checkpointed before the first job is stopped
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def wait_for(client, job_id, statuses):
 
 def test_a_stopped_bulk_ingest_job_resumes_to_an_exact_count(jsonl, tmp_path, config,
                                                              grpc_address):
-    cube, checkpoint = "bulk-6k", tmp_path / "ckpt" / "bulk.json"
+    cube, checkpoint = "bulk-3k", tmp_path / "ckpt" / "bulk.json"
     argv = ["--set", f"data_dir={config.data_dir}", "--set", "scheduler.enabled=false",
             "ingest", str(jsonl), "--cube", cube, "--workers", "2", "--batch-size", "500",
             "--checkpoint", str(checkpoint), "--submit"]
@@ -75,7 +75,7 @@ def test_a_stopped_bulk_ingest_job_resumes_to_an_exact_count(jsonl, tmp_path, co
             ends = client.get(cube, ["r000000000", f"r{stopped_at:09d}", f"r{RECORDS - 1:09d}"])
             assert ends.missing_ids == ()
             assert ends.items[-1].text.startswith(f"bulk note {RECORDS - 1}:")
-            assert client.search(cube, "bulk note 4321", top_k=1)[0].item.id == "r000004321"
+            assert client.search(cube, "bulk note 2321", top_k=1)[0].item.id == "r000002321"
     finally:
         with MemosClient(grpc_address, timeout_s=120) as client:
             client.delete_cube(cube)
