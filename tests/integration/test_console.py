@@ -143,6 +143,19 @@ def test_a_user_keeps_and_edits_memory_and_sees_its_tiers(browser, base_url, peo
     assert "grey cat" in diff.eval_on_selector("del", "e => e.textContent")
     alice.shot("5-history")
 
+    # Feedback: the marathon is outdated; its successor is active, it shows as superseded.
+    with MemosClient(base_url, api_key=people["alice"]) as api:
+        run_id = api.search(cube, "marathon", top_k=1)[0].item.id
+    page.click(f"[data-feedback='{run_id}']")
+    page.fill("#feedback-text", "Alice runs the Paris marathon now")
+    page.click("#feedback-outdated")
+    page.wait_for_selector(f"#notice .notice:has-text('{run_id}: superseded')")
+    page.wait_for_selector("#memory-table td:has-text('Paris marathon')")
+    page.select_option("#filter-state", "superseded")
+    page.click("#apply-filters")
+    page.wait_for_selector(f"[data-state='{run_id}']")
+    assert "Berlin marathon" in page.inner_text("#memory-table")
+
     alice.go(f"tiers/{cube}", "#activate-selected")
     deadline = time.monotonic() + 30  # access events reach the scheduler off the request path
     while not page.query_selector(f"input[name=tier-pick][value='{memory_id}']"):
