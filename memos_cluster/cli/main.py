@@ -53,6 +53,9 @@ def _print_hits(hits, width: int = 100) -> None:
         text = hit.item.structure.annotate(hit.item.text)
         text = text if len(text) <= width else text[:width - 3] + "..."
         print(f"  {rank:2d}. [{hit.score:.4f}] {hit.item.cube_id}/{hit.item.id}: {text}")
+        if hit.item.state != "active":  # asked for with --state or --as-of
+            link = f" by {hit.item.superseded_by}" if hit.item.superseded_by else ""
+            print(f"      {hit.item.state}{link}: {hit.item.state_reason}")
         if hit.explain is not None:
             print(f"      {explain_line(hit.explain)}")
 

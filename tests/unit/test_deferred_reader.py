@@ -11,13 +11,13 @@ import pytest
 from memos_cluster.core.config import MemosConfig, with_overrides
 from memos_cluster.core.errors import NotFound
 from memos_cluster.core.structure import PENDING_READER, EntityQuery
-from memos_cluster.core.types import CubeSpec, MemoryUpdate, SearchQuery
+from memos_cluster.core.types import CubeSpec, MemoryUpdate, NewMemory, SearchQuery
 from memos_cluster.embed import make_embedder
 from memos_cluster.tiers.plaintext.deferred import DeferredReads
 from memos_cluster.tiers.plaintext.tier import PlaintextTier
 
 from clocks import StepClock
-from test_structure_tier import TURNS
+from test_structure_tier import MAY_8, TURNS
 
 
 class Recorder:
@@ -129,6 +129,13 @@ def test_an_add_is_acknowledged_pending_and_read_when_writes_pause(config, embed
         # The BM25 text was rewritten too: the resolved date finds the memory.
         hits = tier.search(SearchQuery(("talk",), "7 May 2023", top_k=1))
         assert hits[0].item.id == "t1"
+        # Read later, a contradicted fact is superseded all the same.
+        tier.add("talk", [NewMemory("Jon: I live in Paris.", id="paris", event_time_ms=MAY_8),
+                          NewMemory("Jon: I moved to Rome.", id="rome",
+                                    event_time_ms=MAY_8 + 86_400_000)])
+        assert tier.deferred.wait_drained(60)
+        (paris,) = tier.get("talk", ["paris"], ("superseded",)).items
+        assert paris.superseded_by == "rome"
     finally:
         tier.close()
 

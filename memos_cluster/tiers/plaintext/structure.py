@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from memos_cluster.core.errors import NotFound
+from memos_cluster.core.lifecycle import ACTIVE
 from memos_cluster.core.structure import (
     EMPTY_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep)
 from memos_cluster.core.types import MemoryItem
@@ -52,6 +53,9 @@ class StructureIndex:
         self._pending_vectors: dict[str, np.ndarray] = {}
         self._lock = threading.RLock()
         self.num_reader_errors = 0
+        # (cube, items, their rows) -> stored rows to rewrite: the lifecycle's settle, told of
+        # rows `reread` rewrites (set by PlaintextTier; None: no lifecycle, as in some tools).
+        self.settle: Optional[Callable[[str, list, list], Sequence[dict]]] = None
 
     # ---- reading -------------------------------------------------------------------------
     def read(self, inputs: Sequence[ReaderInput]) -> list[MemoryStructure]:
@@ -271,9 +275,16 @@ class StructureIndex:
                 vectors = {r["memory_id"]: r["dense"] for r in store.client.get(
                     store.names.collection, ids=[ms.memory_pk(cube_id, i.id) for i in changed],
                     output_fields=["memory_id", "dense"])}
-                store.client.upsert(store.names.collection,
-                                    [store.memory_row(i, vectors[i.id]) for i in changed])
-                store.wrote(len(changed))
+                rows = [store.memory_row(i, vectors[i.id]) for i in changed]
+                # The lifecycle reads the new structure's facts (a memory stored pending had
+                # none): what it supersedes is rewritten after these rows.
+                active = [(i, r) for i, r in zip(changed, rows) if i.state == ACTIVE]
+                stored = self.settle(cube_id, [i for i, _ in active], [r for _, r in active]) \
+                    if self.settle is not None and active else []
+                store.client.upsert(store.names.collection, rows)
+                if stored:
+                    store.client.upsert(store.names.collection, list(stored))
+                store.wrote(len(changed) + len(stored))
                 self.put(cube_id, changed)
         return len(items), changed
 

@@ -68,6 +68,9 @@ class PlaintextTier:
         self.transfer = Transfer(self.store)
         self.listing = Listing(self.store)
         self.lifecycle = Lifecycle(self.store, config.lifecycle)  # states, supersession, expiry
+        # A deferred read or a reindex rewrites structure: its facts are settled as an add's.
+        self.structure.settle = \
+            lambda cube_id, items, rows: self.lifecycle.settle(cube_id, items, rows).stored_rows
         self.cubes = Cubes(self.store, self.structure, self.lifecycle)
         self._feedback_lock = threading.Lock()
         self.searcher = Searcher(self.store, self.structure, embedder, config.search)
