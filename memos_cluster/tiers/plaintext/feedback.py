@@ -26,7 +26,8 @@ def give_feedback(tier: Any, feedback: Feedback) -> FeedbackResult:
         raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
     current = found[0]
     if current.state != ACTIVE:
-        raise FailedPrecondition(f"memory {memory_id!r} is {current.state}; feedback "
+        by = f" (by {current.superseded_by!r})" if current.superseded_by else ""
+        raise FailedPrecondition(f"memory {memory_id!r} is {current.state}{by}; feedback "
                                  "applies to active memories", "memory_id")
     if feedback.kind == USEFUL:
         return FeedbackResult(current)
