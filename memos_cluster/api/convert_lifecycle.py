@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from memos_cluster.api.memos.v1 import memos_pb2 as pb
-from memos_cluster.core.lifecycle import Feedback, FeedbackResult, Supersession
+from memos_cluster.core.lifecycle import Feedback, Supersession
+from memos_cluster.core.types import FeedbackResult
 
 
 def opt(message: Any, name: str) -> Optional[int]:

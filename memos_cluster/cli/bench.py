@@ -262,8 +262,8 @@ def bench_lifecycle(args, config: MemosConfig, data: Optional[str]) -> dict:
         return run_lifecycle_bench(client, **run)
 
 
-BENCHES = {"gateway": bench_gateway, "lifecycle": bench_lifecycle, "locomo": bench_locomo, "kv": bench_kv, "chat": bench_chat,
-           "lora": bench_lora, "qa": bench_qa, "fidelity": bench_fidelity,
+BENCHES = {"gateway": bench_gateway, "lifecycle": bench_lifecycle, "locomo": bench_locomo,
+           "kv": bench_kv, "chat": bench_chat, "lora": bench_lora, "qa": bench_qa, "fidelity": bench_fidelity,
            "parametric": bench_parametric, "tiers": bench_tiers, "cluster": bench_cluster,
            "load": bench_load, "drills": bench_drills}
 

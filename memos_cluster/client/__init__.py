@@ -32,16 +32,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from memos_cluster.core.auth_types import AUTH_HEADER, CubeAccess, KeyInfo, Principal, User
 from memos_cluster.core.errors import DeadlineExceeded, InvalidArgument, MemosError, Unavailable
-from memos_cluster.core.lifecycle import Feedback, FeedbackResult
+from memos_cluster.core.lifecycle import Feedback
 from memos_cluster.core.tier_types import (
     AdapterListing, BlockStats, ChatCall, ChatMessage, ChatStats, GenerateCall, GenerateStats,
     SamplingParams, SchedulerStatus, TierStatus, TokenEvent, TrainingJob)
 from memos_cluster.core.request_stats import GatewayStats
 from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery
 from memos_cluster.core.types import (
-    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
-    MemoryUpdate, NewMemory, SearchFilter, SearchHit, SearchMode, SearchQuery, ShardHealth,
-    ShardsStatus)
+    AddResult, CubeSpec, CubeStats, DeleteResult, FeedbackResult, GetResult, ListQuery,
+    MemoryItem, MemoryPage, MemoryUpdate, NewMemory, SearchFilter, SearchHit, SearchMode,
+    SearchQuery, ShardHealth, ShardsStatus)
 
 __all__ = ["API_KEY_ENV", "MemosClient", "TLSOptions", "Transport", "parse_address"]
 

@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Optional
 
+from memos_cluster.core.errors import FailedPrecondition
+
 # Stored states. Deleted memories are gone (with their history), as before.
 ACTIVE = "active"  # served by every read and every tier
 SUPERSEDED = "superseded"  # a newer memory says otherwise; kept, with valid_to and its successor
@@ -41,10 +43,14 @@ def effective_state(state: str, expires_at_ms: Optional[int], now_ms: int) -> st
     return state
 
 
-def holds_at(valid_from_ms: Optional[int], valid_to_ms: Optional[int], at_ms: int) -> bool:
-    """Whether a fact valid over [valid_from, valid_to) held at `at_ms` (None: unbounded)."""
-    return (valid_from_ms is None or valid_from_ms <= at_ms) and \
-        (valid_to_ms is None or at_ms < valid_to_ms)
+def require_active(memory_id: str, state: str, superseded_by: str, action: str,
+                   field: str) -> None:
+    """FailedPrecondition naming the state (and the successor) of a memory that is no longer
+    active. Who calls it: UpdateMemory, Feedback and a state change, each before it writes."""
+    if state != ACTIVE:
+        by = f" (by {superseded_by!r})" if superseded_by else ""
+        raise FailedPrecondition(f"memory {memory_id!r} is {state}{by}; only an active memory "
+                                 f"can {action}", field)
 
 
 def successor_id(memory_id: str, version: int, text: str) -> str:
@@ -89,10 +95,3 @@ class Feedback:
     memory_id: str
     kind: str  # one of FEEDBACK_KINDS
     text: str = ""  # outdated: the successor's text; otherwise a note for the audit log
-
-
-@dataclass(frozen=True)
-class FeedbackResult:
-    memory: "object"  # the judged memory after the feedback (a core.types.MemoryItem)
-    successor: Optional["object"] = None  # outdated with text: the memory added in its place
-    superseded: tuple[Supersession, ...] = ()  # what the successor's own facts superseded

@@ -1,4 +1,5 @@
-"""Validation of the lifecycle's inputs: expiries, TTLs, states, as_of and feedback. Who calls
+"""Validation of the lifecycle's inputs: expiries, TTLs, states and feedback (validity times
+and as_of are times like event times: validation.check_event_time). Who calls
 it: core/validation.py (requests that carry them) and the operation table (Feedback), before
 anything is authorized, audited or stored. Expiries are compared with the wall clock of the
 process validating (the gateway's): a memory that would be invisible the moment it is stored is
@@ -11,7 +12,6 @@ from typing import Any, Optional, Sequence
 from memos_cluster.core.errors import InvalidArgument
 from memos_cluster.core.lifecycle import FEEDBACK_KINDS, MAX_TTL_MS, READ_STATES, Feedback
 
-MAX_TIME_MS = 2 ** 62  # as event times (validation.MAX_EVENT_TIME_MS)
 MAX_FEEDBACK_CHARS = 4000  # an outdated feedback's text becomes a memory; a note is shorter
 
 
@@ -19,13 +19,13 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def check_expiry(value: Optional[int], field: str, now: Optional[int] = None) -> None:
+def check_expiry(value: Optional[int], field: str) -> None:
     """An expiry must be an integer in the future and at most MAX_TTL_MS ahead."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"{field} must be an integer (epoch milliseconds)", field)
-    now = now_ms() if now is None else now
+    now = now_ms()
     if value <= now:
         raise InvalidArgument(f"{field} {value} is in the past (now is {now}): the memory "
                               "would never be served", field)
@@ -38,12 +38,6 @@ def check_ttl(value: Any, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TTL_MS:
         raise InvalidArgument(f"{field} must be 0 (never) or a positive number of "
                               "milliseconds up to 100 years", field)
-
-
-def check_valid_from(value: Optional[int], field: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or abs(value) >= MAX_TIME_MS):
-        raise InvalidArgument(f"{field} must be an integer within +-2**62 ms", field)
 
 
 def check_states(states: Sequence[str], field: str = "states") -> tuple[str, ...]:

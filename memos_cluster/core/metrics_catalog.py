@@ -43,8 +43,8 @@ CATALOG: tuple[MetricSpec, ...] = (
                "(tier=activation)",
                ("tier",)),
     MetricSpec("memos_migrations_total", "counter",
-               "Scheduler migrations, by action (promote, demote, consolidate, retire, merge, expire, "
-               "failed)", ("action",)),
+               "Scheduler migrations, by action (promote, demote, consolidate, retire, merge, "
+               "expire, failed)", ("action",)),
     MetricSpec("memos_kv_lookups_total", "counter",
                "Activation-memory prefix lookups in a KV actor, by result (hit, miss)",
                ("result",)),

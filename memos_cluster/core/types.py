@@ -189,6 +189,15 @@ class AddResult:
 
 
 @dataclass(frozen=True)
+class FeedbackResult:
+    """What a Feedback did (core/lifecycle.py Feedback)."""
+
+    memory: MemoryItem  # the judged memory after the feedback
+    successor: Optional[MemoryItem] = None  # outdated with text: the memory added in its place
+    superseded: tuple[Supersession, ...] = ()  # what the successor's own facts superseded
+
+
+@dataclass(frozen=True)
 class GetResult:
     items: tuple[MemoryItem, ...]  # in request order, missing omitted
     missing_ids: tuple[str, ...]

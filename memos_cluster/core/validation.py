@@ -195,7 +195,7 @@ def check_new_memories(items: list[NewMemory], limits: LimitsConfig) -> None:
         check_memory_type(item.memory_type, f"{prefix}.memory_type")
         check_event_time(item.event_time_ms, f"{prefix}.event_time_ms")
         lc.check_expiry(item.expires_at_ms, f"{prefix}.expires_at_ms")
-        lc.check_valid_from(item.valid_from_ms, f"{prefix}.valid_from_ms")
+        check_event_time(item.valid_from_ms, f"{prefix}.valid_from_ms")
         check_metadata(item.metadata, f"{prefix}.metadata", limits)
         check_source(item.source, f"{prefix}.source")
 
@@ -246,7 +246,7 @@ def check_filter(value: SearchFilter, limits: LimitsConfig) -> None:
     _check_range(value.event_time, "filter.event_time")
     _check_range(value.created_at, "filter.created_at")
     lc.check_states(value.states, "filter.states")
-    lc.check_valid_from(value.as_of_ms, "filter.as_of_ms")
+    check_event_time(value.as_of_ms, "filter.as_of_ms")
 
 
 def check_search(query: SearchQuery, limits: LimitsConfig) -> None:
@@ -366,7 +366,7 @@ def check_generate(call: GenerateCall, limits: LimitsConfig,
     if not 0 <= call.retrieval_top_k <= limits.max_top_k:
         raise InvalidArgument(f"retrieval_top_k must be between 0 and {limits.max_top_k}",
                               "retrieval_top_k")
-    lc.check_valid_from(call.as_of_ms, "as_of_ms")
+    check_event_time(call.as_of_ms, "as_of_ms")
     if call.memory_mode not in MEMORY_MODES:
         raise InvalidArgument(f"memory_mode must be 'auto' or 'explicit' (or empty: explicit), "
                               f"not {call.memory_mode[:40]!r}", "memory_mode")

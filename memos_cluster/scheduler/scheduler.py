@@ -44,7 +44,6 @@ class Scheduler:
         self._memory = memory
         self._config = config.scheduler
         self._lifecycle = config.lifecycle
-        self._max_ids = config.limits.max_ids_per_request
         self._activation = activation
         self._parametric = parametric
         self._state_path = state_path
@@ -122,15 +121,11 @@ class Scheduler:
         by_cube: dict[str, list[str]] = {}
         for cube_id, memory_id in self._table.stats:
             by_cube.setdefault(cube_id, []).append(memory_id)
-        step = self._max_ids
         for cube_id, ids in sorted(by_cube.items()):
-            found: set[str] = set()
             try:
-                for start in range(0, len(ids), step):
-                    found.update(m.id for m in (await self._memory.get(
-                        cube_id, ids[start:start + step])).items)
+                found = await self._memory.active_ids(cube_id, ids)
             except NotFound:  # the cube is gone
-                pass
+                found = set()
             for memory_id in set(ids) - found:
                 self._table.forget((cube_id, memory_id))
 

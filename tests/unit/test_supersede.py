@@ -5,7 +5,7 @@ import pytest
 from memos_cluster.core import validation as v
 from memos_cluster.core.config import LifecycleConfig, MemosConfig
 from memos_cluster.core.errors import InvalidArgument
-from memos_cluster.core.lifecycle import Fact, Feedback, effective_state, holds_at
+from memos_cluster.core.lifecycle import Fact, Feedback, effective_state
 from memos_cluster.core.structure import EntityMention, MemoryStructure, Relation, TimeMention
 from memos_cluster.core.types import NewMemory, SearchFilter
 from memos_cluster.tiers.plaintext.filters import build_search_expr
@@ -69,7 +69,6 @@ def test_validity_comes_from_the_text_dates_then_the_event_time():
     assert valid_from_of(MemoryStructure(times=(future,)), None, 500, 0) == 500
     assert valid_from_of(MemoryStructure(), None, None, 7) == 7
     assert valid_from_of(MemoryStructure(times=(may,)), 42, 500, 0) == 42
-    assert holds_at(100, 200, 150) and not holds_at(100, 200, 200) and holds_at(None, None, 0)
     assert effective_state("active", 10, 10) == "expired"
     assert effective_state("superseded", 10, 99) == "superseded"
 

@@ -66,19 +66,15 @@ class ActivationService:
         self._ring = ring
         self._ports = dict(ports)
 
-    async def live_adapters(self, cube_ids: Sequence[str]) -> list:
-        """The cubes' current adapters whose every memory is still active. One trained on a
-        memory since superseded, archived, expired or deleted is not applied, even before
+    async def live_adapters(self, records: Sequence[Any]) -> list:
+        """Those of these adapter records whose every memory is still active. One trained on
+        a memory since superseded, archived, expired or deleted is not applied, even before
         the write's invalidation marked it stale (it may be in flight, or an expiry is not
         swept yet): it is reported to `on_stale`, which marks it."""
         live = []
-        for record in await self._adapters_for(cube_ids):
+        for record in records:
             ids = sorted({memory_id for memory_id, _ in record.memories})
-            found: set[str] = set()
-            step = self._limits.max_ids_per_request
-            for start in range(0, len(ids), step):
-                found.update(m.id for m in (await self._memory.get(
-                    record.cube_id, ids[start:start + step])).items)
+            found = await self._memory.active_ids(record.cube_id, ids)
             if len(found) == len(ids):
                 live.append(record)
             elif self.on_stale is not None:
@@ -164,7 +160,7 @@ class ActivationService:
         adapter answers for its own cube); else None."""
         if len(call.cube_ids) != 1 or self._adapters_for is None:
             return None
-        records = [r for r in await self.live_adapters(call.cube_ids) if r.questions]
+        records = [r for r in await self._adapters_for(call.cube_ids) if r.questions]
         if not records:
             return None
         record = records[0]
@@ -176,7 +172,8 @@ class ActivationService:
         query = stack(await self._memory.embed(record.cube_id, [call.query]))[0]
         decision = nearest_question(query, self._question_vectors[record.name],
                                     self._gate_similarity)
-        return record if decision.admitted else None
+        # Checked only once admitted: most queries are not one an adapter learnt.
+        return record if decision.admitted and await self.live_adapters([record]) else None
 
     async def _generate_explicit(
             self, call: GenerateCall) -> AsyncIterator[TokenEvent | GenerateStats]:
@@ -206,7 +203,7 @@ class ActivationService:
                 self.on_access([], "generate", call.query)
         records = []
         if call.use_parametric_memory and self._adapters_for is not None:
-            records = await self.live_adapters(call.cube_ids)
+            records = await self.live_adapters(await self._adapters_for(call.cube_ids))
         request = GenerateRequest(tuple(block), call.query, tuple(retrieved), call.sampling,
                                   use_cache=call.use_activation_memory,
                                   adapters=tuple(r.name for r in records))

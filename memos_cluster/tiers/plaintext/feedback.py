@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from memos_cluster.core.errors import FailedPrecondition, NotFound
+from memos_cluster.core.errors import NotFound
 from memos_cluster.core.lifecycle import (
-    ACTIVE, ARCHIVED, READ_STATES, SUPERSEDED, USEFUL, WRONG, Feedback, FeedbackResult,
-    successor_id)
-from memos_cluster.core.types import NewMemory
+    ARCHIVED, READ_STATES, SUPERSEDED, USEFUL, WRONG, Feedback, require_active, successor_id)
+from memos_cluster.core.types import FeedbackResult, NewMemory
 
 
 def give_feedback(tier: Any, feedback: Feedback) -> FeedbackResult:
@@ -25,10 +24,7 @@ def give_feedback(tier: Any, feedback: Feedback) -> FeedbackResult:
     if not found:
         raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
     current = found[0]
-    if current.state != ACTIVE:
-        by = f" (by {current.superseded_by!r})" if current.superseded_by else ""
-        raise FailedPrecondition(f"memory {memory_id!r} is {current.state}{by}; feedback "
-                                 "applies to active memories", "memory_id")
+    require_active(memory_id, current.state, current.superseded_by, "be judged", "memory_id")
     if feedback.kind == USEFUL:
         return FeedbackResult(current)
     note = f"feedback {feedback.kind}" + (f": {feedback.text}" if feedback.text else "")

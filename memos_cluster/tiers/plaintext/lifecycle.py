@@ -1,8 +1,9 @@
 """States, validity and expiry of one shard's memories, in Milvus (docs/lifecycle.md).
 
-Who uses it: `PlaintextTier` (tier.py), one per shard. Every method that writes runs under the
-store's write lock, which its caller holds (`settle`) or it takes (`set_state`, `expire_due`),
-so two writers superseding the same memory are serialised: the second sees the first's result.
+Who uses it: `PlaintextTier` (tier.py), one per shard, and its StructureIndex (a deferred read
+or a reindex rewrites memories). Every method that writes runs under the store's write lock,
+which its caller holds (`write`) or it takes (`set_state`, `expire`), so two writers
+superseding the same memory are serialised: the second sees the first's result.
 
 A state change rewrites the memory's current row with the same version, text and vectors (it
 is not a new version of the content); what changed and why is in the row's `lifecycle` column
@@ -10,12 +11,13 @@ and, through the gateway, in the audit log.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Optional, Sequence
 
 from memos_cluster.core.config import LifecycleConfig
-from memos_cluster.core.errors import FailedPrecondition, NotFound
-from memos_cluster.core.lifecycle import ACTIVE, ARCHIVED, SUPERSEDED, Fact, Supersession
+from memos_cluster.core.errors import NotFound
+from memos_cluster.core.lifecycle import (
+    ACTIVE, ARCHIVED, SUPERSEDED, Fact, Supersession, require_active)
 from memos_cluster.core.types import MemoryItem
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.filters import Expr, scope_expr
@@ -23,27 +25,11 @@ from memos_cluster.tiers.plaintext.store import MilvusStore
 from memos_cluster.tiers.plaintext.supersede import (
     Candidate, FactReader, SupersedePolicy, make_policy, valid_from_of)
 
-# What an upsert of a row needs back. Read by primary key only: milvus-lite 2.5 cannot return
-# vectors from a growing segment to a filtered query ("Growing segment loss raw data").
-FULL_ROW = ms.MEMORY_FIELDS + ["index_text", "dense"]
-
-
-@dataclass(frozen=True)
-class Settled:
-    """What `settle` decided for a batch being written."""
-
-    supersessions: tuple[Supersession, ...]
-    stored_rows: tuple[dict[str, Any], ...]  # stored memories' rows to rewrite after the insert
-
-
 class Lifecycle:
     def __init__(self, store: MilvusStore, config: LifecycleConfig,
                  policy: Optional[SupersedePolicy] = None):
         self._store = store
         self._facts = FactReader.from_config(config)
-        # slot -> words BM25 also finds a memory stating it by (lifecycle.slot_words)
-        self._words = {slot: tuple(w.strip() for w in words.split(",") if w.strip())
-                       for slot, words in config.slot_words.items()}
         self.policy = policy or make_policy(config)
         self._ttl_ms: dict[str, int] = {}  # cube -> default_ttl_ms, read on first write
         self._keys: dict[str, dict[str, set[str]]] = {}  # cube -> fact key -> memory ids
@@ -54,8 +40,9 @@ class Lifecycle:
         """A memory about to be stored, with its validity and expiry: the caller's, else from
         its dates (supersede.valid_from_of) and its cube's default_ttl. Who calls it: the
         tier's add, under the write lock, for each new memory."""
-        if expires_at_ms is None and self.cube_ttl_ms(item.cube_id):
-            expires_at_ms = item.created_at_ms + self.cube_ttl_ms(item.cube_id)
+        ttl_ms = self.cube_ttl_ms(item.cube_id)
+        if expires_at_ms is None and ttl_ms:
+            expires_at_ms = item.created_at_ms + ttl_ms
         return replace(item, valid_from_ms=valid_from_of(
             item.structure, valid_from_ms, item.event_time_ms, item.created_at_ms),
             expires_at_ms=expires_at_ms)
@@ -72,24 +59,36 @@ class Lifecycle:
         self._ttl_ms.pop(cube_id, None)
         self._keys.pop(cube_id, None)
 
-    def settle(self, cube_id: str, items: Sequence[MemoryItem],
-               rows: list[dict[str, Any]]) -> Settled:
-        """Before `rows` (the rows of `items`, in order) are written: record each one's facts
-        in its row, decide supersessions against the cube's active memories and among the
-        batch, and mark the batch's rows. Returns the decisions and the stored rows to rewrite
-        (after the batch is written: a crash between leaves both active, nothing lost).
-        Who calls it: the tier's add and update, under the write lock."""
+    def write(self, cube_id: str, items: Sequence[MemoryItem], rows: list[dict[str, Any]],
+              insert: bool) -> tuple[Supersession, ...]:
+        """Write `rows` (the rows of `items`, in order; inserted, or upserted over the stored
+        ones) once the active ones are settled, then the stored memories they superseded: a
+        crash between leaves both active, nothing lost. Returns the decisions. Who calls it:
+        the tier's add and update, and StructureIndex.reread, under the write lock."""
+        live = [(i, r) for i, r in zip(items, rows) if i.state == ACTIVE]
+        decisions, stored = self._settle(cube_id, [i for i, _ in live], [r for _, r in live])
+        store = self._store
+        (store.client.insert if insert else store.client.upsert)(store.names.collection, rows)
+        if stored:
+            store.client.upsert(store.names.collection, stored)
+        store.wrote(len(rows) + len(stored))
+        return decisions
+
+    def _settle(self, cube_id: str, items: Sequence[MemoryItem], rows: list[dict[str, Any]]
+                ) -> tuple[tuple[Supersession, ...], list[dict[str, Any]]]:
+        """Record each memory's facts in its row (and the slots' words in its BM25 text),
+        decide supersessions against the cube's active memories and among the batch, and mark
+        the rows. Returns the decisions and the stored rows to rewrite."""
         facts = [self._facts.facts(item.structure) for item in items]
         for row, found in zip(rows, facts):
             if found:
                 row["lifecycle"] = {**row["lifecycle"], "k": [f.key for f in found],
                                     "f": [[f.subject, f.slot, f.value] for f in found]}
-                words = " ".join(dict.fromkeys(
-                    w for f in found for w in self._words.get(f.slot, ())))
+                words = self._facts.words(found)
                 row["index_text"] += f"\n{words}" if words else ""
         keys = sorted({f.key for found in facts for f in found})
         if not keys:
-            return Settled((), ())
+            return (), []
         stored = self._contenders(cube_id, keys, [item.id for item in items])
         index = self._index(cube_id)
         for item, found in zip(items, facts):
@@ -100,8 +99,6 @@ class Lifecycle:
         candidates += [Candidate(item.id, found, item.valid_from_ms, item.updated_at_ms, True)
                        for item, found in zip(items, facts) if found]
         decisions = self.policy.decide(cube_id, candidates)
-        stored = self._full_rows(cube_id, sorted(
-            {i for d in decisions for i in (d.old_id, d.new_id)} & set(stored)))
         batch = {item.id: row for item, row in zip(items, rows)}
         changed: dict[str, dict[str, Any]] = {}
         for decision in decisions:
@@ -112,19 +109,18 @@ class Lifecycle:
                 decision.new_id, stored[decision.new_id])
             life = new["lifecycle"]
             life["of"] = sorted({*life.get("of", ()), decision.old_id})
-        return Settled(tuple(decisions), tuple(changed.values()))
+        return tuple(decisions), list(changed.values())
 
     def _contenders(self, cube_id: str, keys: list[str],
                     writing: list[str]) -> dict[str, dict[str, Any]]:
-        """The cube's active memories stating any of these facts' keys, rows by id. Found
-        through the cube's key index, then read by primary key: a JSON filter
-        (json_contains_any) over rows not yet flushed crashed milvus-lite 2.5's server."""
+        """The cube's active memories stating any of these facts' keys, whole rows by id (a
+        superseded one is rewritten). Found through the cube's key index, then read by primary
+        key: a JSON filter (json_contains_any) over rows not yet flushed crashed milvus-lite
+        2.5's server."""
         index = self._index(cube_id)
         ids = sorted({i for k in keys for i in index.get(k, ())} - set(writing))
-        rows = self._store.client.get(self._store.names.collection,
-                                      ids=[ms.memory_pk(cube_id, i) for i in ids],
-                                      output_fields=ms.MEMORY_FIELDS) if ids else []
-        return {r["memory_id"]: dict(r) for r in rows if r["state"] == ACTIVE}
+        rows = self._store.current_rows(cube_id, ids, ms.FULL_ROW)
+        return {i: r for i, r in rows.items() if r["state"] == ACTIVE}
 
     def _index(self, cube_id: str) -> dict[str, set[str]]:
         """Fact key -> ids of the cube's memories that stated it (a superset of the active
@@ -142,14 +138,6 @@ class Lifecycle:
             self._keys[cube_id] = index
         return self._keys[cube_id]
 
-    def _full_rows(self, cube_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        rows = self._store.client.get(self._store.names.collection,
-                                      ids=[ms.memory_pk(cube_id, i) for i in ids],
-                                      output_fields=FULL_ROW)
-        return {r["memory_id"]: dict(r) for r in rows}
-
     def set_state(self, cube_id: str, memory_id: str, state: str, reason: str,
                   successor_id: str = "", valid_to_ms: Optional[int] = None) -> MemoryItem:
         """Move an active memory to `state` (superseded or archived), under the write lock.
@@ -158,12 +146,8 @@ class Lifecycle:
         store = self._store
         with store.write_lock:
             row = self._row(cube_id, memory_id)
-            if row["state"] != ACTIVE:
-                item = store.engine.row_to_item(row)
-                raise FailedPrecondition(
-                    f"memory {memory_id!r} is {item.state}"
-                    + (f" (by {item.superseded_by!r})" if item.superseded_by else "")
-                    + "; only an active memory can change state", "id")
+            require_active(memory_id, row["state"], (row.get("lifecycle") or {}).get("by", ""),
+                           "change state", "id")
             row["state"], life = state, dict(row.get("lifecycle") or {})
             life["why"] = reason
             if successor_id:
@@ -183,12 +167,10 @@ class Lifecycle:
             return store.engine.row_to_item(row)
 
     def _row(self, cube_id: str, memory_id: str) -> dict[str, Any]:
-        rows = self._store.client.get(self._store.names.collection,
-                                      ids=[ms.memory_pk(cube_id, memory_id)],
-                                      output_fields=FULL_ROW)
-        if not rows:
+        rows = self._store.current_rows(cube_id, [memory_id], ms.FULL_ROW)
+        if memory_id not in rows:
             raise NotFound(f"memory {memory_id!r} does not exist in cube {cube_id!r}", "id")
-        return dict(rows[0])
+        return rows[memory_id]
 
     def due_cubes(self) -> list[str]:
         """The cubes holding active memories whose expiry has passed."""
@@ -210,20 +192,15 @@ class Lifecycle:
         with store.write_lock:
             ids = sorted(r["memory_id"] for r in store.scan_rows(
                 store.names.collection, self._due(cube_id).render(), ["pk", "memory_id"]))[:limit]
-            if not ids:
-                return []
-            due = list(self._full_rows(cube_id, ids).values())
             if action == "delete":
-                expr = scope_expr([cube_id])
-                expr.add(f"memory_id in {expr.param(ids)}")
-                store.client.delete(store.names.history_collection, filter=expr.render())
-                store.client.delete(store.names.collection, ids=[r["pk"] for r in due])
-            else:
+                store.delete_memories(cube_id, ids)
+            elif ids:
+                due = list(store.current_rows(cube_id, ids, ms.FULL_ROW).values())
                 for row in due:
                     row["state"] = ARCHIVED
                     row["lifecycle"] = {**(row.get("lifecycle") or {}), "why": "expired"}
                 store.client.upsert(store.names.collection, due)
-            store.wrote(len(due))
+                store.wrote(len(due))
         return ids
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from memos_cluster.core.config import StorageConfig
 from memos_cluster.core.errors import FailedPrecondition
@@ -40,6 +40,8 @@ MEMORY_FIELDS = ["pk", "cube_id", "memory_id", "text", "context", "memory_type",
                  "source", "created_at_ms", "updated_at_ms", "event_time_ms", "version",
                  "structure", "state", "valid_from_ms", "valid_to_ms", "expires_at_ms",
                  "lifecycle"]
+# A memory's row as an upsert needs it back (the BM25 input and the dense vector too).
+FULL_ROW = MEMORY_FIELDS + ["index_text", "dense"]
 ENTITY_FIELDS = ["pk", "cube_id", "entity_id", "name", "label", "aliases"]
 MAX_NAME_BYTES = 1024
 CUBE_FIELDS = ["cube_id", "description", "metadata", "created_at_ms", "default_ttl_ms"]
@@ -332,13 +334,10 @@ def _item_to_row(item: MemoryItem) -> dict[str, Any]:
     }
 
 
-def lifecycle_json(item: MemoryItem, keys: Sequence[str] = (),
-                   facts: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
-    """The `lifecycle` column: links and reason; `keys` and `facts` are filled by Lifecycle
-    (tiers/plaintext/lifecycle.py), which writes them beside the row's other columns."""
+def lifecycle_json(item: MemoryItem) -> dict[str, Any]:
+    """The `lifecycle` column: links and reason. The facts' keys ("k") and facts ("f") are
+    added by Lifecycle (tiers/plaintext/lifecycle.py) when it settles the row."""
     out: dict[str, Any] = {}
-    if keys:
-        out["k"], out["f"] = list(keys), [list(f) for f in facts]
     if item.superseded_by:
         out["by"] = item.superseded_by
     if item.supersedes:

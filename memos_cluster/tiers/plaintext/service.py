@@ -14,11 +14,12 @@ from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequen
 from memos_cluster.core import validation as v
 from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import InvalidArgument, MemosError
-from memos_cluster.core.lifecycle import ACTIVE, Feedback, FeedbackResult, Supersession
+from memos_cluster.core.lifecycle import ACTIVE, Feedback, Supersession
 from memos_cluster.core.structure import EntityDetail, EntityPage, EntityQuery, ReindexStep
 from memos_cluster.core.types import (
-    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
-    MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery, ShardHealth)
+    AddResult, CubeSpec, CubeStats, DeleteResult, FeedbackResult, GetResult, ListQuery,
+    MemoryItem, MemoryPage, MemoryUpdate, NewMemory, SearchHit, SearchMode, SearchQuery,
+    ShardHealth)
 from memos_cluster.placement.layout import Layout
 from memos_cluster.placement.ownership import CubeGuard, GuardedShard
 from memos_cluster.placement.routing import Router
@@ -105,6 +106,16 @@ class MemoryService:
         states = v.check_states(states) or (ACTIVE,)
         return await self._on(cube_id, "get", cube_id, ids, states)
 
+    async def active_ids(self, cube_id: str, ids: Sequence[str]) -> set[str]:
+        """Which of these memories are active, any number of them (read in GetMemories-sized
+        pieces). Who calls it: Generate, before applying an adapter (its memories), and the
+        scheduler, to stop tracking memories no longer active."""
+        step = self._limits.max_ids_per_request
+        found: set[str] = set()
+        for start in range(0, len(ids), step):
+            found.update(m.id for m in (await self.get(cube_id, ids[start:start + step])).items)
+        return found
+
     async def feedback(self, feedback: Feedback) -> FeedbackResult:
         v.check_feedback(feedback, self._limits)
         return await self._on(feedback.cube_id, "feedback", feedback)
@@ -112,14 +123,8 @@ class MemoryService:
     async def expire_due(self) -> dict[str, list[str]]:
         """Every shard archives (or deletes) its memories past their expiry; their ids by
         cube. Who calls it: the scheduler's cycle. A shard that fails is skipped this cycle."""
-        async def one(shard: ShardPort) -> dict[str, list[str]]:
-            try:
-                return await shard.call("expire_due")
-            except MemosError:
-                return {}
-
         out: dict[str, list[str]] = {}
-        for expired in await asyncio.gather(*(one(s) for s in self.router.live_ports().values())):
+        for expired in await self._on_every_shard("expire_due", lambda shard_id, error: {}):
             out.update(expired)
         return out
 
@@ -192,11 +197,18 @@ class MemoryService:
 
     async def health(self) -> list[ShardHealth]:
         """Every shard's health; a shard that fails to answer is reported, not raised."""
-        async def one(shard_id: str, shard: ShardPort) -> ShardHealth:
+        return await self._on_every_shard("health", lambda shard_id, error: ShardHealth(
+            shard_id=shard_id, is_ok=False, detail=error.message))
+
+    async def _on_every_shard(self, method: str,
+                              failed: Callable[[str, MemosError], Any]) -> list[Any]:
+        """`method` on every live shard at once; a shard that fails gives `failed(its id,
+        the error)` instead."""
+        async def one(shard_id: str, shard: ShardPort) -> Any:
             try:
-                return await shard.call("health")
+                return await shard.call(method)
             except MemosError as exc:
-                return ShardHealth(shard_id=shard_id, is_ok=False, detail=exc.message)
+                return failed(shard_id, exc)
 
         ports = self.router.live_ports()
         return list(await asyncio.gather(*(one(i, s) for i, s in ports.items())))

@@ -151,14 +151,28 @@ class MilvusStore:
                                  output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
-    def current_rows(self, cube_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The current rows of these memories, by memory id (missing ones left out)."""
+    def current_rows(self, cube_id: str, ids: Sequence[str],
+                     fields: Sequence[str] = tuple(ms.MEMORY_FIELDS)) -> dict[str, dict[str, Any]]:
+        """The current rows of these memories, by memory id (missing ones left out), read by
+        primary key: `fields` may name the vectors (ms.FULL_ROW, what an upsert needs), which
+        milvus-lite 2.5 returns from unflushed rows only to reads by key."""
         if not ids:
             return {}
         rows = self.client.get(self.names.collection,
                                ids=[ms.memory_pk(cube_id, i) for i in ids],
-                               output_fields=ms.MEMORY_FIELDS)
-        return {row["memory_id"]: row for row in rows}
+                               output_fields=list(fields))
+        return {row["memory_id"]: dict(row) for row in rows}
+
+    def delete_memories(self, cube_id: str, ids: Sequence[str]) -> None:
+        """Delete these memories and their history. The caller holds the write lock. Who calls
+        it: DeleteMemories, and the scheduler's expiry with lifecycle.expire_action delete."""
+        if not ids:
+            return
+        expr = scope_expr([cube_id])
+        expr.add(f"memory_id in {expr.param(list(ids))}")
+        self.client.delete(self.names.history_collection, filter=expr.render())
+        self.client.delete(self.names.collection, ids=[ms.memory_pk(cube_id, i) for i in ids])
+        self.wrote(len(ids))
 
     def memory_row(self, item: MemoryItem, vector: Any) -> dict[str, Any]:
         row = self.engine.item_to_row(item)

@@ -22,7 +22,6 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from memos_cluster.core.errors import NotFound
-from memos_cluster.core.lifecycle import ACTIVE
 from memos_cluster.core.structure import (
     EMPTY_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure, ReindexStep)
 from memos_cluster.core.types import MemoryItem
@@ -30,6 +29,7 @@ from memos_cluster.reader.base import MemoryReader, ReaderInput
 from memos_cluster.tiers.plaintext import schema as ms
 from memos_cluster.tiers.plaintext.filters import scope_expr
 from memos_cluster.tiers.plaintext.entity_rank import entity_shares, query_entities
+from memos_cluster.tiers.plaintext.lifecycle import Lifecycle
 from memos_cluster.tiers.plaintext.graph import (
     EMBED_COSINE, CubeGraph, EntityRecord, resolve_mentions)
 from memos_cluster.tiers.plaintext.store import MilvusStore
@@ -42,8 +42,12 @@ MAX_DETAIL_MEMORIES = 50
 
 
 class StructureIndex:
-    def __init__(self, store: MilvusStore, reader: MemoryReader, embed: Embed):
+    def __init__(self, store: MilvusStore, reader: MemoryReader, embed: Embed,
+                 lifecycle: Lifecycle):
+        """`lifecycle`: what `reread` writes through (the facts of a rewritten structure are
+        settled as an add's)."""
         self._store = store
+        self._lifecycle = lifecycle
         self._reader = reader
         self._embed = embed
         self._graphs: dict[str, CubeGraph] = {}
@@ -53,9 +57,6 @@ class StructureIndex:
         self._pending_vectors: dict[str, np.ndarray] = {}
         self._lock = threading.RLock()
         self.num_reader_errors = 0
-        # (cube, items, their rows) -> stored rows to rewrite: the lifecycle's settle, told of
-        # rows `reread` rewrites (set by PlaintextTier; None: no lifecycle, as in some tools).
-        self.settle: Optional[Callable[[str, list, list], Sequence[dict]]] = None
 
     # ---- reading -------------------------------------------------------------------------
     def read(self, inputs: Sequence[ReaderInput]) -> list[MemoryStructure]:
@@ -264,7 +265,9 @@ class StructureIndex:
         changed: list[MemoryItem] = []
         with store.write_lock:
             store.require_cube(cube_id)
-            current = store.current_rows(cube_id, [i.id for i in items])
+            # The vectors too: the rows are rewritten with them.
+            current = store.current_rows(cube_id, [i.id for i in items],
+                                         ["pk", "memory_id", "version", "dense"])
             fresh = [i for i in items if i.id in current
                      and int(current[i.id]["version"]) == i.version]
             by_id = dict(zip([i.id for i in items], structures))
@@ -272,19 +275,10 @@ class StructureIndex:
             changed = [replace(i, structure=s) for i, s in zip(fresh, resolved)
                        if s.to_json() != i.structure.to_json()]
             if changed:
-                vectors = {r["memory_id"]: r["dense"] for r in store.client.get(
-                    store.names.collection, ids=[ms.memory_pk(cube_id, i.id) for i in changed],
-                    output_fields=["memory_id", "dense"])}
-                rows = [store.memory_row(i, vectors[i.id]) for i in changed]
-                # The lifecycle reads the new structure's facts (a memory stored pending had
-                # none): what it supersedes is rewritten after these rows.
-                active = [(i, r) for i, r in zip(changed, rows) if i.state == ACTIVE]
-                stored = self.settle(cube_id, [i for i, _ in active], [r for _, r in active]) \
-                    if self.settle is not None and active else []
-                store.client.upsert(store.names.collection, rows)
-                if stored:
-                    store.client.upsert(store.names.collection, list(stored))
-                store.wrote(len(changed) + len(stored))
+                # Through the lifecycle: the new structure's facts (a memory stored pending had
+                # none) may supersede others.
+                self._lifecycle.write(cube_id, changed, [
+                    store.memory_row(i, current[i.id]["dense"]) for i in changed], insert=False)
                 self.put(cube_id, changed)
         return len(items), changed
 

@@ -39,21 +39,24 @@ class FactReader:
 
     rules: tuple[SlotRule, ...]
     possessive: tuple[str, ...]  # "favourite *", "name", ...
+    slot_words: Mapping[str, tuple[str, ...]]  # slot -> words BM25 also finds it by
 
     @classmethod
     def from_config(cls, config: LifecycleConfig) -> "FactReader":
         rules = []
         for slot, spec in sorted(config.slots.items()):
             predicates: dict[str, Optional[str]] = {}
-            for entry in (e.strip() for e in spec.split(",")):
-                if entry:
-                    phrase, _, value = entry.partition("=")
-                    predicates[" ".join(phrase.split())] = value.strip() or None
-            labels = frozenset(x.strip() for x in config.slot_labels.get(slot, "").split(",")
-                               if x.strip())
-            rules.append(SlotRule(slot, predicates, labels))
-        possessive = tuple(p.strip() for p in config.possessive_slots.split(",") if p.strip())
-        return cls(tuple(rules), possessive)
+            for entry in _split(spec):
+                phrase, _, value = entry.partition("=")
+                predicates[" ".join(phrase.split())] = value.strip() or None
+            rules.append(SlotRule(slot, predicates,
+                                  frozenset(_split(config.slot_labels.get(slot, "")))))
+        return cls(tuple(rules), tuple(_split(config.possessive_slots)),
+                   {slot: tuple(_split(words)) for slot, words in config.slot_words.items()})
+
+    def words(self, facts: Sequence[Fact]) -> str:
+        """The words (lifecycle.slot_words) of these facts' slots, once each, for BM25."""
+        return " ".join(dict.fromkeys(w for f in facts for w in self.slot_words.get(f.slot, ())))
 
     def facts(self, structure: MemoryStructure) -> tuple[Fact, ...]:
         """Each (subject, slot) the memory states once; a slot it gives two values is left
@@ -78,6 +81,11 @@ class FactReader:
 
     def _is_possessive(self, noun: str) -> bool:
         return any(fnmatch.fnmatchcase(noun.lower(), p) for p in self.possessive)
+
+
+def _split(spec: str) -> list[str]:
+    """A config list ("live in, move to") as its entries."""
+    return [entry.strip() for entry in spec.split(",") if entry.strip()]
 
 
 def _match(rule: SlotRule, predicate: str, obj: str) -> tuple[Optional[str], bool]:

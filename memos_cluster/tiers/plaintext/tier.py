@@ -21,10 +21,10 @@ from memos_cluster.core.config import MemosConfig
 from memos_cluster.core.errors import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable)
 from memos_cluster.core.lifecycle import (
-    ACTIVE, Feedback, FeedbackResult, Supersession, effective_state)
+    ACTIVE, Feedback, Supersession, effective_state, require_active)
 from memos_cluster.core.types import (
-    AddResult, CubeSpec, CubeStats, DeleteResult, GetResult, ListQuery, MemoryItem, MemoryPage,
-    MemoryUpdate, NewMemory, SearchHit, SearchQuery, ShardHealth)
+    AddResult, CubeSpec, CubeStats, DeleteResult, FeedbackResult, GetResult, ListQuery,
+    MemoryItem, MemoryPage, MemoryUpdate, NewMemory, SearchHit, SearchQuery, ShardHealth)
 from memos_cluster.core.structure import (
     PENDING_READER, PENDING_STRUCTURE, EntityDetail, EntityPage, EntityQuery, MemoryStructure,
     ReindexStep)
@@ -61,16 +61,14 @@ class PlaintextTier:
         self._embedder = embedder
         self.store = MilvusStore(config.storage, shard_id, clock)
         self.store.bm25_dates = config.search.bm25_dates
-        # Dates, entities and relations of every memory written, and the cubes' entity graphs.
+        self.lifecycle = Lifecycle(self.store, config.lifecycle)  # states, supersession, expiry
+        # Dates, entities and relations of every memory written, and the cubes' entity graphs
+        # (a deferred read or a reindex writes through the lifecycle, as an add does).
         self.structure = StructureIndex(self.store, reader or make_reader(config.reader),
-                                        embedder.embed)
+                                        embedder.embed, self.lifecycle)
         self.duplicates = Duplicates(self.store)
         self.transfer = Transfer(self.store)
         self.listing = Listing(self.store)
-        self.lifecycle = Lifecycle(self.store, config.lifecycle)  # states, supersession, expiry
-        # A deferred read or a reindex rewrites structure: its facts are settled as an add's.
-        self.structure.settle = \
-            lambda cube_id, items, rows: self.lifecycle.settle(cube_id, items, rows).stored_rows
         self.cubes = Cubes(self.store, self.structure, self.lifecycle)
         self._feedback_lock = threading.Lock()
         self.searcher = Searcher(self.store, self.structure, embedder, config.search)
@@ -216,23 +214,14 @@ class PlaintextTier:
                     item.valid_from_ms, item.expires_at_ms)
                 rows.append(self.store.memory_row(stored_item, vector))
                 stored.append(stored_item)
-            settled = self.lifecycle.settle(cube_id, stored, rows)
+            superseded: tuple[Supersession, ...] = ()
             if rows:
-                self.store.client.insert(self.store.names.collection, rows)
-                self._rewrite(settled.stored_rows)
-                self.store.wrote(len(rows))
+                superseded = self.lifecycle.write(cube_id, stored, rows, insert=True)
                 self.structure.put(cube_id, stored)
         if self.deferred is not None and stored:
             self.deferred.enqueue(cube_id, [item.id for item in stored])
         return AddResult(ids=tuple(ids), num_inserted=len(rows), num_unchanged=num_unchanged,
-                         superseded=settled.supersessions)
-
-    def _rewrite(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Stored memories whose state a write changed (lifecycle.settle), written after it."""
-        if rows:
-            self.store.client.upsert(self.store.names.collection, list(rows))
-            self.store.wrote(len(rows))
-
+                         superseded=superseded)
 
     def get(self, cube_id: str, ids: Sequence[str],
             states: Sequence[str] = (ACTIVE,)) -> GetResult:
@@ -276,9 +265,7 @@ class PlaintextTier:
                 raise NotFound(f"memory {update.id!r} does not exist in cube "
                                f"{update.cube_id!r}", "id")
             current = self.store.engine.row_to_item(rows[update.id])
-            if current.state != ACTIVE:
-                raise FailedPrecondition(f"memory {update.id!r} is {current.state}; only an "
-                                         "active memory can be updated", "id")
+            require_active(update.id, current.state, current.superseded_by, "be updated", "id")
             # Under the lock, so the context embedded is the one stored (updates are rare).
             vector = self._embedder.embed(embed_inputs(
                 [NewMemory(update.text, context=current.context)],
@@ -303,12 +290,10 @@ class PlaintextTier:
             new = replace(new, structure=structure, valid_from_ms=valid_from_of(
                 structure, None, new.event_time_ms, new.updated_at_ms))
             row = self.store.memory_row(new, vector)
-            settled = self.lifecycle.settle(update.cube_id, [new], [row])
-            self.store.client.upsert(self.store.names.collection, [row])
-            self._rewrite(settled.stored_rows)
-            self.store.wrote(2)
+            superseded = self.lifecycle.write(update.cube_id, [new], [row], insert=False)
+            self.store.wrote(1)  # the history row
             self.structure.put(update.cube_id, [new])
-        return self.store.engine.row_to_item(row), settled.supersessions
+        return self.store.engine.row_to_item(row), superseded
 
     def history(self, cube_id: str, memory_id: str) -> list[MemoryItem]:
         """Every version of a memory, oldest first, the current one last. A memory merged into
@@ -332,14 +317,8 @@ class PlaintextTier:
         with self.store.write_lock:
             found = self.store.current_rows(cube_id, ids)
             present = [i for i in ids if i in found]
-            if present:
-                expr = scope_expr([cube_id])
-                expr.add(f"memory_id in {expr.param(present)}")
-                self.store.client.delete(self.store.names.history_collection, filter=expr.render())
-                self.store.client.delete(self.store.names.collection,
-                                         ids=[ms.memory_pk(cube_id, i) for i in present])
-                self.store.wrote(len(present))
-                self.structure.remove(cube_id, present)
+            self.store.delete_memories(cube_id, present)
+            self.structure.remove(cube_id, present)
         return DeleteResult(num_deleted=len(present),
                             missing_ids=tuple(i for i in ids if i not in found))
 
